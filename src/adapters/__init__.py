@@ -1,0 +1,1 @@
+"""Adapters: persistence wiring, CLI, settings, logging."""

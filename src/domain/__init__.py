@@ -1,0 +1,1 @@
+"""doseledger's domain model: protocols, aggregates, events and designs. Pure: no I/O."""

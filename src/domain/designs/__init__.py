@@ -1,0 +1,1 @@
+"""Dose-escalation designs (pure functions over trial paths)."""
