@@ -1,0 +1,85 @@
+"""Builders shared by the tests: actors, protocols with N levels, and trial drivers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+from domain.actors import Actor
+from domain.protocol import Protocol, protocol_from_mapping, template
+from domain.trial import Trial
+
+INVESTIGATOR = Actor(user_id="inv-1", role="investigator", name="Dr Test")
+SRC = Actor(user_id="src-1", role="src_member", name="Dr Chair")
+ADMIN = Actor(user_id="admin-1", role="admin")
+DAY0 = dt.date(2026, 3, 2)
+_subjects = itertools.count(1)
+
+
+def protocol_with(levels: int, *, deescalate: bool) -> Protocol:
+    """A paclitaxel-style protocol with ``levels`` dose levels of rising defactinib."""
+    data: dict[str, Any] = template("defactinib-paclitaxel").model_dump(mode="json")
+    data["id"] = f"test-{levels}-levels"
+    data["design"]["deescalate"] = deescalate
+    paclitaxel = data["dose_levels"][0]["doses"][1]
+    ladder = []
+    data["dose_levels"] = []
+    for level in range(1, levels + 1):
+        dose = {"agent": "defactinib", "amount": 100 * level, "unit": "mg", "frequency": "BID"}
+        ladder.insert(0, dose)
+        data["dose_levels"].append({"level": level, "doses": [dose, paclitaxel]})
+    data["reduction_ladders"] = {"defactinib": ladder}
+    return protocol_from_mapping(data)
+
+
+def new_trial(levels: int = 3, *, deescalate: bool = True) -> Trial:
+    """A registered Trial aggregate (not saved anywhere)."""
+    protocol = protocol_with(levels, deescalate=deescalate)
+    return Trial(
+        id=uuid4(), protocol=protocol.model_dump(mode="json"), name="t", actor=ADMIN.as_record()
+    )
+
+
+def run_cohort(trial: Trial, letters: str) -> list[UUID]:
+    """Enrol one patient per letter into the open cohort and record N (no DLT) / T (DLT) / X."""
+    patients = []
+    for letter in letters:
+        patient_id = uuid4()
+        trial.enrol(patient_id, f"S-{next(_subjects):05d}", "S01", INVESTIGATOR)
+        outcome = {"N": "no_dlt", "T": "dlt", "X": "not_evaluable"}[letter]
+        trial.record_outcome(
+            patient_id,
+            outcome,
+            DAY0,
+            INVESTIGATOR,
+            description="Grade 3 fatigue",
+            reason="withdrew",
+        )
+        patients.append(patient_id)
+    return patients
+
+
+def follow_recommendation(trial: Trial) -> str:
+    """Have the SRC sign exactly what the 3+3 engine recommends; returns the action."""
+    rec = trial.recommendation()
+    assert rec is not None
+    trial.sign_decision(
+        trial.open_cohort.number,
+        rec.action,
+        SRC,
+        meaning="approval",
+        mtd_level=rec.mtd if rec.action == "declare_mtd" else None,
+    )
+    return rec.action
+
+
+def replay(aggregate: Aggregate) -> Any:
+    """Rebuild an aggregate from the events it has triggered (without clearing them)."""
+    rebuilt = None
+    for domain_event in list(aggregate.pending_events):
+        rebuilt = domain_event.mutate(rebuilt)
+    return rebuilt
