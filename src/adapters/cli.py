@@ -1,0 +1,309 @@
+"""The ``doseledger`` command line: parse, call one service function, print JSON or a table."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from adapters import cli_design
+from adapters.bootstrap import build_ledger
+from adapters.demo import find_demo_trial, record_demo_trial
+from adapters.logging import configure_logging
+from adapters.services import DoseLedger
+from adapters.settings import Settings
+from domain.actors import ROLES, Actor
+from domain.errors import CommandRefused, ConcurrencyConflict, DomainError, InvalidInput, NotFound
+from domain.protocol import TEMPLATE_IDS, Protocol, load_protocol_file, template
+from domain.trial import DECISIONS
+from projections.trial_state import render_cohort_table
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input; reported on one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line on stderr (exit 2) and never print the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _uuid(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a UUID") from None
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=None if isinstance(data, dict) and len(data) <= 3 else 2))
+
+
+def _actor(args: argparse.Namespace) -> Actor:
+    return Actor(user_id=args.user, role=args.role, client="cli")
+
+
+def _protocol(args: argparse.Namespace) -> Protocol:
+    if args.protocol_file:
+        return load_protocol_file(args.protocol_file)
+    return template(args.template)
+
+
+# ------------------------------------------------------------------ handlers (one service call)
+
+
+def cmd_trials(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    _print_json(ledger.trials())
+
+
+def cmd_trial_register(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    trial_id = ledger.register_trial(_protocol(args), _actor(args), name=args.name or "")
+    _print_json({"trial_id": str(trial_id)})
+
+
+def cmd_trial_show(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    if args.table:
+        print(render_cohort_table(ledger.trial_aggregate(args.trial_id)))
+    else:
+        _print_json(ledger.trial(args.trial_id))
+
+
+def cmd_trial_decide(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    ledger.sign_decision(
+        args.trial_id,
+        args.cohort,
+        args.decision,
+        _actor(args),
+        meaning=args.meaning,
+        mtd_level=args.mtd_level,
+        reason=args.reason,
+    )
+    _print_json(ledger.trial(args.trial_id)["cohorts"][-1])
+
+
+def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    patient_id = ledger.enrol_patient(
+        args.trial_id, args.site, _actor(args), subject_id=args.subject_id
+    )
+    patient = ledger.patient_aggregate(patient_id)
+    _print_json(
+        {
+            "patient_id": str(patient_id),
+            "subject_id": patient.subject_id,
+            "cohort": patient.cohort,
+            "level": patient.level,
+        }
+    )
+
+
+def cmd_patient_eye_exam(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    ledger.record_baseline_eye_exam(
+        args.patient_id,
+        args.date,
+        args.bcva_right,
+        args.bcva_left,
+        _actor(args),
+        slit_lamp_findings=args.slit_lamp or "",
+    )
+    _print_json({"patient_id": str(args.patient_id), "recorded": "baseline_eye_exam"})
+
+
+def cmd_patient_start_dosing(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    ledger.start_dosing(args.patient_id, args.date, _actor(args))
+    _print_json({"patient_id": str(args.patient_id), "recorded": "dosing_started"})
+
+
+def cmd_patient_outcome(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    ledger.record_dlt_window_outcome(
+        args.patient_id,
+        args.outcome,
+        args.date,
+        _actor(args),
+        description=args.description or "",
+        reason=args.reason or "",
+        doses_taken_fraction=args.doses_taken,
+    )
+    _print_json({"patient_id": str(args.patient_id), "recorded": args.outcome})
+
+
+def cmd_demo(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    trial_id = find_demo_trial(ledger) if args.reuse else None
+    if trial_id is None:
+        trial_id = record_demo_trial(ledger)
+        print(f"Recorded the demo trial {trial_id}.\n")
+    else:
+        print(f"Replayed the demo trial {trial_id} from its events.\n")
+    print(render_cohort_table(ledger.trial_aggregate(trial_id)))
+
+
+def cmd_protocols(args: argparse.Namespace) -> None:
+    if args.validate:
+        protocol = load_protocol_file(args.validate)
+        _print_json({"valid": True, "id": protocol.id, "levels": protocol.num_levels})
+    elif args.show:
+        _print_json(template(args.show).model_dump(mode="json"))
+    else:
+        _print_json([{"id": t, "title": template(t).title} for t in TEMPLATE_IDS])
+
+
+# ------------------------------------------------------------------ parser
+
+
+def _store_command(
+    sub: Any, name: str, handler: Callable[[argparse.Namespace, DoseLedger], None], help_: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
+    parser.set_defaults(store_handler=handler)
+    return parser
+
+
+def build_parser() -> Parser:
+    """The whole command-line grammar."""
+    parser = Parser(prog="doseledger", description="Event-sourced 3+3 dose-escalation ledger.")
+    parser.add_argument(
+        "--user",
+        default=os.environ.get("DOSELEDGER_USER") or _os_user(),
+        help="user id recorded on events (default: $DOSELEDGER_USER or login)",
+    )
+    parser.add_argument(
+        "--role",
+        default=os.environ.get("DOSELEDGER_ROLE", "admin"),
+        choices=ROLES,
+        help="role recorded on events (default: $DOSELEDGER_ROLE)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    cli_design.add_commands(sub)
+
+    p = sub.add_parser("protocols", help="list templates, show one, or validate a protocol file")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--show", metavar="TEMPLATE_ID", choices=TEMPLATE_IDS)
+    group.add_argument("--validate", metavar="FILE")
+    p.set_defaults(plain_handler=cmd_protocols)
+
+    _store_command(sub, "trials", cmd_trials, "list the trials in the store as JSON")
+    p = _store_command(
+        sub,
+        "demo",
+        cmd_demo,
+        "record the demo defactinib + avutometinib escalation; print its cohorts",
+    )
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="replay the store's demo trial if it has one instead of recording anew",
+    )
+
+    trial = sub.add_parser("trial", help="register, show and decide on trials")
+    tsub = trial.add_subparsers(dest="trial_command", required=True, parser_class=Parser)
+    p = _store_command(tsub, "register", cmd_trial_register, "register a trial from a protocol")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--template", choices=TEMPLATE_IDS)
+    source.add_argument("--protocol-file", metavar="FILE")
+    p.add_argument("--name")
+    p = _store_command(tsub, "show", cmd_trial_show, "show a trial (JSON, or --table)")
+    p.add_argument("trial_id", type=_uuid)
+    p.add_argument("--table", action="store_true")
+    p = _store_command(
+        tsub,
+        "decide",
+        cmd_trial_decide,
+        "sign the safety review committee's decision on the open cohort",
+    )
+    p.add_argument("trial_id", type=_uuid)
+    p.add_argument("--cohort", type=int, required=True)
+    p.add_argument("--decision", choices=DECISIONS, required=True)
+    p.add_argument("--mtd-level", type=int)
+    p.add_argument("--meaning", default="approval")
+    p.add_argument("--reason")
+
+    patient = sub.add_parser("patient", help="enrol patients and record their events")
+    psub = patient.add_subparsers(dest="patient_command", required=True, parser_class=Parser)
+    p = _store_command(psub, "enrol", cmd_patient_enrol, "enrol a patient in the open cohort")
+    p.add_argument("trial_id", type=_uuid)
+    p.add_argument("--site", required=True)
+    p.add_argument("--subject-id")
+    p = _store_command(psub, "eye-exam", cmd_patient_eye_exam, "record the baseline eye exam")
+    p.add_argument("patient_id", type=_uuid)
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--bcva-right", required=True, help="Snellen 20/x, 6/x or logMAR")
+    p.add_argument("--bcva-left", required=True)
+    p.add_argument("--slit-lamp")
+    p = _store_command(psub, "start-dosing", cmd_patient_start_dosing, "record the first dose")
+    p.add_argument("patient_id", type=_uuid)
+    p.add_argument("--date", type=_date, required=True)
+    p = _store_command(
+        psub,
+        "dlt-outcome",
+        cmd_patient_outcome,
+        "record the DLT-window outcome (dlt, no_dlt, not_evaluable)",
+    )
+    p.add_argument("patient_id", type=_uuid)
+    p.add_argument("outcome", choices=("dlt", "no_dlt", "not_evaluable"))
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--description")
+    p.add_argument("--reason")
+    p.add_argument(
+        "--doses-taken",
+        type=float,
+        metavar="FRACTION",
+        help="fraction of planned doses taken in the window (0-1)",
+    )
+    return parser
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"doseledger: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``doseledger`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "check_args", None):
+        args.check_args(parser, args)
+    try:
+        settings = Settings()
+        configure_logging(os.environ.get("DOSELEDGER_LOG_LEVEL", "WARNING"))
+        if getattr(args, "store_handler", None):
+            args.store_handler(args, build_ledger(settings))
+        else:
+            args.plain_handler(args)
+    except (InvalidInput, CommandRefused, NotFound, ConcurrencyConflict) as exc:
+        _fail(str(exc))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        _fail(f"setting DOSELEDGER_{str(error['loc'][0]).upper()}: {error['msg']}")
+    except DomainError as exc:
+        _fail(str(exc))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

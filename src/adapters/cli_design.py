@@ -1,0 +1,98 @@
+"""CLI commands for the 3+3 design itself: one recommendation, and operating characteristics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from domain.designs.operating_characteristics import exact, parse_true_tox, simulate
+from domain.designs.three_plus_three import recommend_text
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole-number seed") from None
+
+
+def cmd_three_plus_three(args: argparse.Namespace) -> None:
+    """Print the 3+3 recommendation for an outcome string."""
+    rec = recommend_text(args.outcomes, args.doses, deescalate=args.deescalate)
+    print(json.dumps(rec.as_json()))
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    """Print the design's operating characteristics, exact or simulated."""
+    true_tox = parse_true_tox(args.true_tox)
+    result: Any
+    if args.exact:
+        result = exact(true_tox, deescalate=args.deescalate)
+    else:
+        with tqdm(
+            total=args.runs,
+            desc="simulating",
+            unit="trial",
+            file=sys.stderr,
+            disable=not sys.stderr.isatty(),
+        ) as bar:
+            result = simulate(
+                true_tox,
+                deescalate=args.deescalate,
+                runs=args.runs,
+                seed=args.seed,
+                progress=bar.update,
+            )
+    print(json.dumps(result.as_json()))
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``three-plus-three`` and ``simulate`` to the top-level parser."""
+    p = sub.add_parser(
+        "three-plus-three",
+        help="3+3 recommendation for an outcome string, e.g. '1NNN 2NTN'",
+        description="Print {next_dose, continue, mtd} for a trial path such as '1NNN 2NTN 2NNN'.",
+    )
+    p.add_argument("outcomes", help="cohorts like '1NNN 2NTN' (N: no DLT, T: DLT); '' = none")
+    p.add_argument("--doses", type=_positive, required=True, help="number of dose levels")
+    p.add_argument("--deescalate", action="store_true", help="Korn 1994 de-escalation variant")
+    p.set_defaults(plain_handler=cmd_three_plus_three)
+
+    p = sub.add_parser(
+        "simulate",
+        help="operating characteristics of the 3+3 design for assumed true DLT rates",
+        description="Probability of selecting each level as MTD, expected patients and DLTs.",
+    )
+    p.add_argument(
+        "--true-tox",
+        required=True,
+        metavar="P1,P2,...",
+        help="true DLT probability per dose level, e.g. 0.05,0.10,0.20,0.35",
+    )
+    p.add_argument("--deescalate", action="store_true", help="Korn 1994 de-escalation variant")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--exact", action="store_true", help="enumerate every path")
+    mode.add_argument("--runs", type=_positive, help="number of simulated trials")
+    p.add_argument("--seed", type=_seed, help="random seed (required with --runs)")
+    p.set_defaults(plain_handler=cmd_simulate, check_args=_check_simulate_args)
+
+
+def _check_simulate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.runs is not None and args.seed is None:
+        parser.error("--runs needs --seed S, so that the simulation is reproducible")
+    if args.exact and args.seed is not None:
+        parser.error("--seed goes with --runs, not --exact")

@@ -1,0 +1,105 @@
+"""The demo trial: a complete defactinib + avutometinib 3+3 escalation, recorded like any client."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from uuid import UUID
+
+from adapters.services import DoseLedger
+from domain.actors import Actor
+from domain.protocol import template
+
+DEMO_NAME = "Demo: defactinib + avutometinib dose escalation"
+INVESTIGATORS = {
+    "S01": Actor(user_id="inv-s01", role="investigator", name="Dr A. Okafor", client="demo"),
+    "S02": Actor(user_id="inv-s02", role="investigator", name="Dr M. Lindqvist", client="demo"),
+}
+SRC_CHAIR = Actor(
+    user_id="src-chair", role="src_member", name="Dr R. Iyer (SRC chair)", client="demo"
+)
+REGISTRAR = Actor(user_id="sponsor-dm", role="admin", name="Sponsor data manager", client="demo")
+
+# Each cohort: the SRC's decision after it, and each patient's story:
+# ("no_dlt", None) | ("dlt", description) | ("not_evaluable", reason).
+COHORTS: list[tuple[str, list[tuple[str, str | None]]]] = [
+    ("escalate", [("no_dlt", None)] * 3),
+    ("expand", [("no_dlt", None), ("dlt", "CPK increased, grade 4, day 15"), ("no_dlt", None)]),
+    (
+        "de-escalate",
+        [
+            ("not_evaluable", "withdrew consent on day 9, before completing the DLT window"),
+            ("no_dlt", None),
+            ("dlt", "Rash acneiform, grade 3, day 12"),
+            ("no_dlt", None),
+        ],
+    ),
+    ("declare_mtd", [("no_dlt", None)] * 3),
+]
+
+
+def _sites() -> Iterator[str]:
+    while True:
+        yield from INVESTIGATORS
+
+
+def record_demo_trial(ledger: DoseLedger, start: dt.date = dt.date(2026, 1, 5)) -> UUID:
+    """Record the whole demo escalation through the application service; returns the trial id."""
+    trial_id = ledger.register_trial(template("defactinib-avutometinib"), REGISTRAR, name=DEMO_NAME)
+    sites = _sites()
+    day = start
+    for number, (decision, patients) in enumerate(COHORTS, start=1):
+        for outcome, detail in patients:
+            site = next(sites)
+            investigator = INVESTIGATORS[site]
+            patient_id = ledger.enrol_patient(trial_id, site, investigator)
+            ledger.record_baseline_eye_exam(
+                patient_id,
+                day,
+                "20/20",
+                "20/25",
+                investigator,
+                slit_lamp_findings="no abnormality",
+            )
+            ledger.start_dosing(patient_id, day + dt.timedelta(days=2), investigator)
+            first_dose = day + dt.timedelta(days=2)
+            if outcome == "no_dlt":
+                ledger.record_dlt_window_outcome(
+                    patient_id,
+                    "no_dlt",
+                    first_dose + dt.timedelta(days=27),
+                    investigator,
+                    doses_taken_fraction=0.93,
+                )
+            elif outcome == "dlt":
+                ledger.record_dlt_window_outcome(
+                    patient_id,
+                    "dlt",
+                    first_dose + dt.timedelta(days=14),
+                    investigator,
+                    description=detail or "",
+                )
+            else:
+                ledger.record_dlt_window_outcome(
+                    patient_id,
+                    "not_evaluable",
+                    first_dose + dt.timedelta(days=8),
+                    investigator,
+                    reason=detail or "",
+                )
+            day += dt.timedelta(days=3)
+        mtd = ledger.trial(trial_id)["recommendation"]["mtd"] if decision == "declare_mtd" else None
+        ledger.sign_decision(
+            trial_id, number, decision, SRC_CHAIR, meaning="approval", mtd_level=mtd
+        )
+        day += dt.timedelta(days=28)
+    return trial_id
+
+
+def find_demo_trial(ledger: DoseLedger) -> UUID | None:
+    """The most recent demo trial in the store, if any."""
+    found = None
+    for trial_id in ledger.trial_ids():
+        if ledger.trial_aggregate(trial_id).name == DEMO_NAME:
+            found = trial_id
+    return found

@@ -1,0 +1,94 @@
+"""Plain-data views of a Trial aggregate: the trial summary and its cohort table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.trial import Trial
+
+
+def cohort_rows(trial: Trial) -> list[dict[str, Any]]:
+    """One row per cohort: level, dose, patients, evaluable, DLTs, recommendation and decision."""
+    decisions = {d["cohort"]: d for d in trial.decisions}
+    rows = []
+    for cohort in trial.cohorts:
+        decision = decisions.get(cohort.number)
+        rec = (decision or {}).get("recommendation")
+        if decision is None and cohort is trial.open_cohort:
+            live = trial.recommendation()
+            rec = None if live is None else {**live.as_json(), "action": live.action}
+        rows.append(
+            {
+                "cohort": cohort.number,
+                "level": cohort.level,
+                "dose": trial.protocol.dose_level(cohort.level).label,
+                "origin": cohort.origin,
+                "enrolled": len(cohort.patients),
+                "evaluable": cohort.evaluable,
+                "not_evaluable": len(cohort.patients) - len(cohort.active),
+                "dlts": cohort.dlts,
+                "recommendation": None if rec is None else rec["action"],
+                "decision": None if decision is None else decision["decision"],
+                "signed_by": None if decision is None else decision["signer"]["user_id"],
+                "reason": None if decision is None else decision["reason"],
+            }
+        )
+    return rows
+
+
+def trial_summary(trial: Trial) -> dict[str, Any]:
+    """The trial as plain JSON-ready data."""
+    rec = trial.recommendation()
+    return {
+        "id": str(trial.id),
+        "name": trial.name,
+        "protocol": trial.protocol.id,
+        "version": trial.version,
+        "status": trial.status,
+        "current_level": trial.current_level,
+        "mtd": trial.mtd,
+        "mtd_dose": None if trial.mtd is None else trial.protocol.dose_level(trial.mtd).label,
+        "deescalate": trial.protocol.design.deescalate,
+        "outcomes": trial.outcome_string(),
+        "recommendation": None if rec is None else {**rec.as_json(), "action": rec.action},
+        "levels": [
+            {
+                "level": level.level,
+                "dose": level.label,
+                "patients": trial.patients_at(level.level),
+                "dlts": trial.dlts_at(level.level),
+            }
+            for level in trial.protocol.dose_levels
+        ],
+        "cohorts": cohort_rows(trial),
+    }
+
+
+def render_cohort_table(trial: Trial) -> str:
+    """The cohort table as fixed-width text, for a terminal."""
+    header = ("cohort", "level", "enrolled", "evaluable", "DLTs", "recommended", "decided", "by")
+    lines = [header]
+    for row in cohort_rows(trial):
+        lines.append(
+            (
+                str(row["cohort"]),
+                f"DL{row['level']}",
+                str(row["enrolled"]),
+                str(row["evaluable"]),
+                str(row["dlts"]),
+                row["recommendation"] or "-",
+                row["decision"] or "-",
+                row["signed_by"] or "-",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = [
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    ]
+    levels = [f"  {level.label}" for level in trial.protocol.dose_levels]
+    outcome = f"status: {trial.status.replace('_', ' ')}"
+    if trial.mtd is not None:
+        outcome += f"; MTD = {trial.protocol.dose_level(trial.mtd).label}"
+    path = f"path: {trial.outcome_string() or '(no outcomes yet)'}"
+    return "\n".join([f"{trial.name} ({trial.protocol.id})", *levels, "", *text, "", path, outcome])

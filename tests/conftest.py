@@ -1,0 +1,79 @@
+"""Shared fixtures: a DoseLedger on a fresh SQLite file or a fresh PostgreSQL schema per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from adapters.services import DoseLedger
+from adapters.settings import persistence_env
+
+POSTGRES_URL = os.environ.get(
+    "DOSELEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+_unreachable: list[str] = []
+
+
+def _postgres_conninfo() -> str:
+    env = persistence_env(POSTGRES_URL)
+    return (
+        f"host={env['POSTGRES_HOST']} port={env['POSTGRES_PORT']} dbname={env['POSTGRES_DBNAME']} "
+        f"user={env['POSTGRES_USER']} password={env['POSTGRES_PASSWORD']} connect_timeout=3"
+    )
+
+
+def require_postgres() -> None:
+    """Skip locally, but fail in CI (or when asked to), if PostgreSQL cannot be reached."""
+    if not _unreachable:
+        try:
+            psycopg.connect(_postgres_conninfo()).close()
+            _unreachable.append("")
+        except psycopg.OperationalError as exc:
+            _unreachable.append(str(exc).strip().splitlines()[0])
+    if _unreachable[0]:
+        message = f"PostgreSQL at {POSTGRES_URL} is unreachable: {_unreachable[0]}"
+        if os.environ.get("CI") or os.environ.get("DOSELEDGER_REQUIRE_POSTGRES"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A database URL whose events live in a schema of their own, dropped afterwards."""
+    require_postgres()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(_postgres_conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield f"{POSTGRES_URL}?schema={schema}"
+    finally:
+        with psycopg.connect(_postgres_conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: object) -> str:
+    """A database URL for a fresh SQLite file."""
+    return f"sqlite:///{tmp_path}/doseledger.db"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs twice: on SQLite and on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def ledger(database_url: str) -> Iterator[DoseLedger]:
+    """A DoseLedger on a fresh store, closed afterwards."""
+    app = DoseLedger(env=persistence_env(database_url))
+    try:
+        yield app
+    finally:
+        app.close()

@@ -1,0 +1,67 @@
+"""DOSELEDGER_DATABASE_URL is mapped onto the eventsourcing library's own variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.settings import DEFAULT_DATABASE_URL, Settings, persistence_env
+from domain.errors import InvalidInput
+
+
+def test_default_is_an_sqlite_file_in_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DOSELEDGER_DATABASE_URL", raising=False)
+    assert Settings().database_url == DEFAULT_DATABASE_URL == "sqlite:///./doseledger.db"
+    assert Settings().persistence_env() == {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": "doseledger.db",
+    }
+
+
+def test_sqlite_absolute_path(tmp_path: Path) -> None:
+    env = persistence_env(f"sqlite:///{tmp_path}/x.db")
+    assert env["SQLITE_DBNAME"] == f"{tmp_path}/x.db"
+
+
+def test_sqlite_in_memory_is_shared_between_connections() -> None:
+    assert persistence_env("sqlite:///:memory:")["SQLITE_DBNAME"] == "file::memory:?cache=shared"
+
+
+def test_postgres_url_maps_every_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "DOSELEDGER_DATABASE_URL", "postgresql://trial%40ops:s%3Acret@db.internal:6543/ledger"
+    )
+    env = Settings().persistence_env()
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["POSTGRES_HOST"] == "db.internal"
+    assert env["POSTGRES_PORT"] == "6543"
+    assert env["POSTGRES_DBNAME"] == "ledger"
+    assert env["POSTGRES_USER"] == "trial@ops"
+    assert env["POSTGRES_PASSWORD"] == "s:cret"
+    assert "POSTGRES_SCHEMA" not in env
+
+
+def test_postgres_schema_and_default_port() -> None:
+    env = persistence_env("postgres://u@localhost/db?schema=site_a")
+    assert (env["POSTGRES_PORT"], env["POSTGRES_SCHEMA"]) == ("5432", "site_a")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u@h/db", "neither sqlite"),
+        ("sqlite://relative.db", "three slashes"),
+        ("sqlite:///", "names no file"),
+        ("sqlite:////no/such/folder/x.db", "does not exist"),
+        ("postgresql://u:pw@host:5432/", "must name user, host, port and database"),
+        ("postgresql://host/db", "must name user"),
+        ("postgresql://u:pw@host:notaport/db", "must name user"),
+    ],
+)
+def test_bad_urls_are_refused_clearly_without_leaking_passwords(url: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message) as caught:
+        persistence_env(url)
+    assert ":pw@" not in str(caught.value)
