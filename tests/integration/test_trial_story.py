@@ -1,0 +1,147 @@
+"""A whole trial through the application service, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+from adapters.demo import DEMO_NAME, find_demo_trial, record_demo_trial
+from adapters.services import DoseLedger
+from domain.protocol import template
+from support import ADMIN, DAY0, INVESTIGATOR, SRC, protocol_with
+
+
+class Story:
+    """Drives a trial and remembers the state after every command, by aggregate version."""
+
+    def __init__(self, ledger: DoseLedger, trial_id: UUID) -> None:
+        self.ledger = ledger
+        self.trial_id = trial_id
+        self.trial_states: dict[int, dict[str, Any]] = {}
+        self.patient_states: dict[UUID, dict[int, dict[str, Any]]] = {}
+        self.snapshot()
+
+    def snapshot(self, patient_id: UUID | None = None) -> None:
+        state = self.ledger.trial(self.trial_id)
+        self.trial_states[state["version"]] = state
+        if patient_id is not None:
+            patient = self.ledger.patient_aggregate(patient_id)
+            self.patient_states.setdefault(patient_id, {})[patient.version] = patient_view(patient)
+
+    def cohort(self, letters: str, start: dt.date) -> None:
+        for letter in letters:
+            pid = self.ledger.enrol_patient(self.trial_id, "S07", INVESTIGATOR)
+            self.snapshot(pid)
+            self.ledger.record_baseline_eye_exam(pid, start, "20/25", "6/6", INVESTIGATOR)
+            self.snapshot(pid)
+            self.ledger.start_dosing(pid, start, INVESTIGATOR)
+            self.snapshot(pid)
+            if letter == "T":
+                self.ledger.record_dlt_window_outcome(
+                    pid,
+                    "dlt",
+                    start + dt.timedelta(days=10),
+                    INVESTIGATOR,
+                    description="Grade 3 ALT increased",
+                )
+            elif letter == "X":
+                self.ledger.record_dlt_window_outcome(
+                    pid,
+                    "not_evaluable",
+                    start + dt.timedelta(days=5),
+                    INVESTIGATOR,
+                    reason="progressive disease, left the study on day 6",
+                )
+            else:
+                self.ledger.record_dlt_window_outcome(
+                    pid,
+                    "no_dlt",
+                    start + dt.timedelta(days=40),
+                    INVESTIGATOR,
+                    doses_taken_fraction=0.9,
+                )
+            self.snapshot(pid)
+
+    def decide(self, expected: str) -> None:
+        rec = self.ledger.trial(self.trial_id)["recommendation"]
+        assert rec["action"] == expected
+        cohort = len(self.ledger.trial(self.trial_id)["cohorts"])
+        self.ledger.sign_decision(
+            self.trial_id, cohort, rec["action"], SRC, meaning="approval", mtd_level=rec["mtd"]
+        )
+        self.snapshot()
+
+
+def patient_view(patient: Any) -> dict[str, Any]:
+    return {
+        "status": patient.status,
+        "level": patient.level,
+        "first_dose": patient.first_dose_date,
+        "eye_exam": patient.baseline_eye_exam,
+        "outcome": patient.dlt_outcome,
+    }
+
+
+def test_deescalation_story_and_every_past_version(ledger: DoseLedger) -> None:
+    trial_id = ledger.register_trial(template("defactinib-avutometinib"), ADMIN)
+    story = Story(ledger, trial_id)
+    story.cohort("NNN", DAY0)
+    story.decide("escalate")
+    story.cohort("TNXN", DAY0 + dt.timedelta(days=45))
+    story.decide("expand")
+    story.cohort("NTN", DAY0 + dt.timedelta(days=90))
+    story.decide("de-escalate")
+    story.cohort("NNN", DAY0 + dt.timedelta(days=135))
+    story.decide("declare_mtd")
+
+    final = ledger.trial(trial_id)
+    assert (final["status"], final["mtd"]) == ("mtd_declared", 1)
+    assert final["outcomes"] == "1NNN 2TNN 2NTN 1NNN"
+    assert [lvl["patients"] for lvl in final["levels"]] == [6, 6]
+    assert [lvl["dlts"] for lvl in final["levels"]] == [0, 2]
+    assert ledger.trials() == [
+        {
+            "id": str(trial_id),
+            "name": final["name"],
+            "protocol": "defactinib-avutometinib",
+            "status": "mtd_declared",
+            "current_level": 1,
+            "mtd": 1,
+        }
+    ]
+
+    # Reloading at any earlier version gives the state it had then.
+    for version, state in story.trial_states.items():
+        assert ledger.trial(trial_id, version=version) == state
+    for patient_id, states in story.patient_states.items():
+        for version, state in states.items():
+            past = ledger.patient_aggregate(patient_id, version=version)
+            assert patient_view(past) == state
+
+
+def test_classic_story_stops_at_the_level_below_two_dlts(ledger: DoseLedger) -> None:
+    trial_id = ledger.register_trial(protocol_with(4, deescalate=False), ADMIN, name="classic")
+    story = Story(ledger, trial_id)
+    story.cohort("NNN", DAY0)
+    story.decide("escalate")
+    story.cohort("NNT", DAY0)
+    story.decide("expand")
+    story.cohort("NNN", DAY0)
+    story.decide("escalate")
+    story.cohort("TNT", DAY0)
+    story.decide("declare_mtd")
+    assert ledger.trial(trial_id)["mtd"] == 2
+
+
+def test_demo_is_recorded_once_and_found_again(ledger: DoseLedger) -> None:
+    assert find_demo_trial(ledger) is None
+    trial_id = record_demo_trial(ledger)
+    assert find_demo_trial(ledger) == trial_id
+    summary = ledger.trial(trial_id)
+    assert summary["name"] == DEMO_NAME
+    assert summary["mtd"] == 1
+    decisions = [c["decision"] for c in summary["cohorts"]]
+    assert decisions == ["escalate", "expand", "de-escalate", "declare_mtd"]
+    assert sum(c["dlts"] for c in summary["cohorts"]) == 2
+    assert sum(c["not_evaluable"] for c in summary["cohorts"]) == 1
