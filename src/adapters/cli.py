@@ -10,8 +10,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
-from uuid import UUID
+from uuid import UUID, uuid4
 
+import structlog
 from pydantic import ValidationError
 
 from adapters import cli_design
@@ -59,7 +60,7 @@ def _print_json(data: Any) -> None:
 
 
 def _actor(args: argparse.Namespace) -> Actor:
-    return Actor(user_id=args.user, role=args.role, client="cli")
+    return Actor(user_id=args.user, role=args.role, client="cli", request_id=args.request_id)
 
 
 def _protocol(args: argparse.Namespace) -> Protocol:
@@ -287,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``doseledger`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.request_id = uuid4().hex
+    structlog.contextvars.bind_contextvars(request_id=args.request_id, command=args.command)
     if getattr(args, "check_args", None):
         args.check_args(parser, args)
     try:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
@@ -25,6 +26,7 @@ A = TypeVar("A", bound=Aggregate)
 SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 PAGE = 500
+log = structlog.get_logger("doseledger.services")
 
 
 class DoseLedger(Application[UUID]):
@@ -216,8 +218,15 @@ class DoseLedger(Application[UUID]):
         return aggregate
 
     def _save(self, *aggregates: Aggregate) -> None:
+        events = [type(e).__name__ for a in aggregates for e in a.pending_events]
         with translate_conflicts():
-            self.save(*aggregates)
+            recordings = self.save(*aggregates)
+        log.info(
+            "events recorded",
+            events=events,
+            aggregate_ids=[str(a.id) for a in aggregates],
+            position=recordings[-1].notification.id if recordings else None,
+        )
 
 
 @contextmanager

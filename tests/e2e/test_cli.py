@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -285,3 +286,28 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_logs_are_json_lines_whose_request_id_is_stored_on_the_events(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("doseledger")
+    url = f"sqlite:///{tmp_path}/x.db"
+    env = {**os.environ, "DOSELEDGER_DATABASE_URL": url, "DOSELEDGER_LOG_LEVEL": "INFO"}
+    done = subprocess.run(
+        [str(script), "trial", "register", "--template", "defactinib-paclitaxel"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    recorded = [r for r in records if r["event"] == "events recorded"]
+    assert len(recorded) == 1 and recorded[0]["events"] == ["Registered"]
+    app = DoseLedger(env=persistence_env(url))
+    try:
+        trial = app.trial_aggregate(UUID(json.loads(done.stdout)["trial_id"]))
+        stored = app.events.get(trial.id)
+        actor = next(iter(stored)).actor  # type: ignore[attr-defined]
+    finally:
+        app.close()
+    assert actor["request_id"] == recorded[0]["request_id"]
+    assert actor["client"] == "cli"
