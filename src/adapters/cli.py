@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 import structlog
 from pydantic import ValidationError
 
-from adapters import cli_design
+from adapters import cli_design, cli_rules
 from adapters.bootstrap import build_ledger
 from adapters.demo import find_demo_trial, record_demo_trial
 from adapters.logging import configure_logging
@@ -128,6 +128,11 @@ def cmd_patient_eye_exam(args: argparse.Namespace, ledger: DoseLedger) -> None:
     _print_json({"patient_id": str(args.patient_id), "recorded": "baseline_eye_exam"})
 
 
+def cmd_patient_skin_exam(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    ledger.record_baseline_skin_exam(args.patient_id, args.date, args.findings, _actor(args))
+    _print_json({"patient_id": str(args.patient_id), "recorded": "baseline_skin_exam"})
+
+
 def cmd_patient_start_dosing(args: argparse.Namespace, ledger: DoseLedger) -> None:
     ledger.start_dosing(args.patient_id, args.date, _actor(args))
     _print_json({"patient_id": str(args.patient_id), "recorded": "dosing_started"})
@@ -194,6 +199,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     cli_design.add_commands(sub)
+    cli_rules.add_commands(sub)
 
     p = sub.add_parser("protocols", help="list templates, show one, or validate a protocol file")
     group = p.add_mutually_exclusive_group()
@@ -249,6 +255,14 @@ def build_parser() -> Parser:
     p.add_argument("--bcva-right", required=True, help="Snellen 20/x, 6/x or logMAR")
     p.add_argument("--bcva-left", required=True)
     p.add_argument("--slit-lamp")
+    p = _store_command(
+        psub, "skin-exam", cmd_patient_skin_exam, "record the baseline skin examination"
+    )
+    p.add_argument("patient_id", type=_uuid)
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument(
+        "--findings", required=True, help="pre-existing dermatologic conditions, or 'none'"
+    )
     p = _store_command(psub, "start-dosing", cmd_patient_start_dosing, "record the first dose")
     p.add_argument("patient_id", type=_uuid)
     p.add_argument("--date", type=_date, required=True)

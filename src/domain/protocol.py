@@ -9,9 +9,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from domain.dlt_policy import DltCriteria
 from domain.errors import InvalidInput, NotFound
+from domain.rule_set_model import RULE_SET_IDS, RuleSet, rule_set_from_mapping
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 Name = Annotated[str, Field(min_length=1, max_length=120)]
@@ -115,8 +124,23 @@ class Protocol(_Value):
     schedule: Schedule
     dlt_window_days: Annotated[int, Field(ge=1, le=365)]
     evaluability_min_dose_fraction: Annotated[float, Field(gt=0, le=1)] = 0.75
+    dlt_criteria: DltCriteria = DltCriteria()
     design: Design = Design()
+    # None: no automatic dose recommendations (domain.rules.recommend_dose refuses).
     rule_set: Slug | None = None
+    # A sponsor's own rule set, stored with the protocol so that events replay against it.
+    custom_rule_set: RuleSet | None = None
+
+    @field_validator("custom_rule_set", mode="before")
+    @classmethod
+    def _rule_set_from_data(cls, value: Any) -> Any:
+        # Validated here so that the error names the rule at fault, not just a field path.
+        if isinstance(value, Mapping):
+            try:
+                return rule_set_from_mapping(value)
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:
@@ -154,7 +178,26 @@ class Protocol(_Value):
                 f"design.starting_level: {self.design.starting_level} is above the highest "
                 f"dose level ({len(self.dose_levels)})"
             )
+        self._check_rule_set()
         return self
+
+    def _check_rule_set(self) -> None:
+        custom = self.custom_rule_set
+        if custom is not None:
+            if custom.id in RULE_SET_IDS:
+                raise ValueError(
+                    f"custom_rule_set.id: {custom.id} is a shipped rule set; "
+                    "give the custom set an id of its own"
+                )
+            if self.rule_set != custom.id:
+                raise ValueError(
+                    f"rule_set: must name the custom rule set ({custom.id}), not {self.rule_set}"
+                )
+        elif self.rule_set is not None and self.rule_set not in RULE_SET_IDS:
+            raise ValueError(
+                f"rule_set: no shipped rule set '{self.rule_set}' (shipped: "
+                f"{', '.join(RULE_SET_IDS)}); give custom_rule_set for a rule set of your own"
+            )
 
     @property
     def num_levels(self) -> int:

@@ -7,48 +7,27 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import pytest
 
-from adapters.cli import main
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
+from cli_runner import CliRunner
 
 
-class Cli:
-    """Runs ``doseledger`` in-process against one store."""
+class Cli(CliRunner):
+    """The runner against one store: a refusal must leave the store unchanged."""
 
     def __init__(self, capsys: pytest.CaptureFixture[str], url: str) -> None:
-        self.capsys = capsys
+        super().__init__(capsys)
         self.url = url
-
-    def run(self, *argv: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = 0
-        try:
-            main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def json(self, *argv: str) -> Any:
-        code, out, err = self.run(*argv)
-        assert code == 0, err
-        return json.loads(out)
 
     def refused(self, *argv: str) -> str:
         before = self.events()
-        code, out, err = self.run(*argv)
-        assert code == 2, (out, err)
-        assert out == ""
-        lines = err.strip().splitlines()
-        assert len(lines) == 1, err
-        assert lines[0].startswith("doseledger") and ": error: " in lines[0]
+        line = super().refused(*argv)
         assert self.events() == before
-        return lines[0]
+        return line
 
     def events(self) -> int | None:
         app = DoseLedger(env=persistence_env(self.url))
@@ -120,6 +99,28 @@ def test_three_plus_three_prints_exactly_three_keys(cli: Cli) -> None:
         ),
         (["--role", "pharmacist", "trials"], "pharmacist"),
         (["protocols", "--validate", "/no/such/file.yaml"], "No such file"),
+        (
+            [
+                "patient",
+                "skin-exam",
+                "00000000-0000-0000-0000-000000000000",
+                "--date",
+                "2026-01-01",
+            ],
+            "--findings",
+        ),
+        (
+            [
+                "patient",
+                "skin-exam",
+                "00000000-0000-0000-0000-000000000000",
+                "--date",
+                "2026-01-01",
+                "--findings",
+                "none",
+            ],
+            "no patient",
+        ),
         (["frobnicate"], "frobnicate"),
     ],
 )
@@ -175,6 +176,10 @@ def test_trial_lifecycle_through_the_cli(cli: Cli) -> None:
             "--bcva-left",
             "20/32",
         )
+        assert "no baseline skin exam" in cli.refused(
+            "patient", "start-dosing", pid, "--date", "2026-04-02"
+        )
+        cli.json("patient", "skin-exam", pid, "--date", "2026-04-01", "--findings", "none")
         cli.json("patient", "start-dosing", pid, "--date", "2026-04-02")
     assert "a DLT needs a description" in cli.refused(
         "patient", "dlt-outcome", first, "dlt", "--date", "2026-04-10"
