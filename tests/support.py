@@ -9,7 +9,9 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from adapters.services import DoseLedger
 from domain.actors import Actor
+from domain.ae_report import AdverseEventReport
 from domain.protocol import Protocol, protocol_from_mapping, template
 from domain.trial import Trial
 
@@ -83,3 +85,39 @@ def replay(aggregate: Aggregate) -> Any:
     for domain_event in list(aggregate.pending_events):
         rebuilt = domain_event.mutate(rebuilt)
     return rebuilt
+
+
+def day(n: int) -> dt.date:
+    """Study day n (day 1 is the first dose)."""
+    return DAY0 + dt.timedelta(days=n - 1)
+
+
+def at_level(template_id: str, level: int) -> Protocol:
+    data = template(template_id).model_dump(mode="json")
+    data["design"]["starting_level"] = level
+    return protocol_from_mapping(data)
+
+
+def dosing(ledger: DoseLedger, protocol: Protocol, *, count: int = 1) -> tuple[UUID, list[UUID]]:
+    trial_id = ledger.register_trial(protocol, ADMIN)
+    patients = []
+    for _ in range(count):
+        pid = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR)
+        ledger.record_baseline_eye_exam(pid, day(0), "20/20", "20/25", INVESTIGATOR)
+        ledger.record_baseline_skin_exam(pid, day(0), "no pre-existing conditions", INVESTIGATOR)
+        ledger.start_dosing(pid, day(1), INVESTIGATOR)
+        patients.append(pid)
+    return trial_id, patients
+
+
+def ae(
+    ledger: DoseLedger, pid: UUID, term: str, grade: int | None, onset: int, **extra: Any
+) -> dict[str, Any]:
+    report = AdverseEventReport(
+        term=term,
+        grade=grade,
+        onset=day(onset),
+        attribution=extra.pop("attribution", "possible"),
+        **extra,
+    )
+    return ledger.record_adverse_event(pid, report, INVESTIGATOR)

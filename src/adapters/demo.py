@@ -61,6 +61,9 @@ def record_demo_trial(ledger: DoseLedger, start: dt.date = dt.date(2026, 1, 5)) 
                 investigator,
                 slit_lamp_findings="no abnormality",
             )
+            ledger.record_baseline_skin_exam(
+                patient_id, day, "no pre-existing dermatologic conditions", investigator
+            )
             ledger.start_dosing(patient_id, day + dt.timedelta(days=2), investigator)
             first_dose = day + dt.timedelta(days=2)
             if outcome == "no_dlt":

@@ -15,11 +15,14 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
 
 from adapters.transcodings import DateAsISO
-from domain.actors import Actor
+from domain.actors import SYSTEM, Actor
+from domain.ae_report import AdverseEventReport, SkinAssessment, graded
+from domain.ctcae import CtcaeCatalogue
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound
 from domain.patient import Patient
 from domain.protocol import Protocol
 from domain.trial import Trial
+from projections.patient_state import patient_summary
 from projections.trial_state import trial_summary
 
 A = TypeVar("A", bound=Aggregate)
@@ -36,6 +39,7 @@ class DoseLedger(Application[UUID]):
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env=env)
+        self.catalogue = CtcaeCatalogue.load()
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         """Add the clinical-date transcoding to the library's defaults."""
@@ -161,7 +165,222 @@ class DoseLedger(Application[UUID]):
         )
         self._save(trial)
 
+    def record_baseline_skin_exam(
+        self, patient_id: UUID, clinical_date: dt.date, findings: str, actor: Actor
+    ) -> None:
+        """Record a patient's baseline skin examination."""
+        patient = self._get(Patient, patient_id)
+        patient.record_baseline_skin_exam(clinical_date, findings, actor)
+        self._save(patient)
+
+    def administer_dose(self, patient_id: UUID, clinical_date: dt.date, actor: Actor) -> None:
+        """Record a dose given (refused while withheld or discontinued)."""
+        patient = self._get(Patient, patient_id)
+        patient.administer_dose(clinical_date, actor)
+        self._save(patient)
+
+    def record_adverse_event(
+        self, patient_id: UUID, report: AdverseEventReport, actor: Actor
+    ) -> dict[str, Any]:
+        """Record an AE; returns its id, the dose recommendation and the DLT verdict."""
+        patient = self._get(Patient, patient_id)
+        trial = self._get(Trial, patient.trial_id)
+        term = self.catalogue.lookup(report.term)
+        grade = graded(term, report.grade, report.measurement)
+        ae_id = uuid4()
+        recommendation, assessment = patient.record_adverse_event(
+            ae_id,
+            term,
+            grade,
+            report.onset,
+            actor,
+            protocol=trial.protocol,
+            attribution=report.attribution,
+            serious=report.serious,
+            ctcae_version=report.ctcae_version,
+            measurement=report.measurement,
+            intolerable=report.intolerable,
+            eye=report.eye,
+            bcva=report.bcva,
+            clinically_significant=report.clinically_significant,
+            with_bleeding=report.with_bleeding,
+            duration_days=report.duration_days,
+        )
+        grade = patient.adverse_events[ae_id].grade
+        description = f"{term.term}, grade {grade} (AE {ae_id}): {assessment.criterion}"
+        if trial.status == "escalating" and assessment.verdict == "dlt":
+            patient.close_dlt_window(
+                "dlt", report.onset, actor, min_dose_fraction=0, description=description
+            )
+            trial.record_outcome(patient_id, "dlt", report.onset, actor, description=description)
+        elif trial.status == "escalating" and assessment.verdict == "candidate":
+            trial.raise_dlt_candidate(
+                patient_id,
+                ae_id,
+                report.onset,
+                actor,
+                description=description,
+                criterion=assessment.criterion,
+            )
+        self._save(trial, patient)
+        return {
+            "ae_id": str(ae_id),
+            "term": term.term,
+            "grade": grade,
+            "recommendation": recommendation,
+            "dlt": {"verdict": assessment.verdict, "criterion": assessment.criterion},
+        }
+
+    def change_ae_grade(
+        self,
+        patient_id: UUID,
+        ae_id: UUID,
+        grade: int | None,
+        clinical_date: dt.date,
+        actor: Actor,
+        *,
+        reason: str = "",
+        measurement: dict[str, Any] | None = None,
+        bcva: str | None = None,
+        intolerable: bool = False,
+    ) -> dict[str, Any] | None:
+        """Record a new grade (0 = resolved) for an AE; returns the new recommendation, if any."""
+        patient = self._get(Patient, patient_id)
+        trial = self._get(Trial, patient.trial_id)
+        ae = patient.adverse_event(ae_id)
+        term = self.catalogue.lookup(ae.term)
+        if grade is None and bcva is None:
+            grade = graded(term, None, measurement)
+        recommendation = patient.change_ae_grade(
+            ae_id,
+            grade or 0,
+            clinical_date,
+            actor,
+            protocol=trial.protocol,
+            term=term,
+            reason=reason,
+            measurement=measurement,
+            bcva=bcva,
+            intolerable=intolerable,
+        )
+        self._save(patient)
+        return recommendation
+
+    def record_skin_assessment(
+        self, patient_id: UUID, assessment: SkinAssessment, actor: Actor
+    ) -> dict[str, Any]:
+        """Record a visit's skin assessment (grade, location, % BSA); feeds the rash rules."""
+        patient = self._get(Patient, patient_id)
+        trial = self._get(Trial, patient.trial_id)
+        before = len(patient.recommendations)
+        grade = patient.record_skin_assessment(
+            assessment.clinical_date,
+            actor,
+            location=assessment.location,
+            bsa_percent=assessment.bsa_percent,
+            symptoms=assessment.symptoms,
+            ctcae_version=assessment.ctcae_version,
+            life_threatening=assessment.life_threatening,
+            new_ae_id=uuid4(),
+            protocol=trial.protocol,
+            term=self.catalogue.lookup("Rash acneiform"),
+            attribution=assessment.attribution,
+            intolerable=assessment.intolerable,
+        )
+        self._save(patient)
+        new = patient.recommendations[before:]
+        return {"grade": grade, "recommendation": new[-1] if new else None}
+
+    def record_dose_action(
+        self,
+        patient_id: UUID,
+        action: str,
+        clinical_date: dt.date,
+        actor: Actor,
+        *,
+        ae_id: UUID | None = None,
+        reason: str = "",
+        at: str | None = None,
+    ) -> dict[str, Any]:
+        """Hold, reduce, resume or discontinue; departing from the recommendation needs a reason."""
+        patient = self._get(Patient, patient_id)
+        protocol = self._get(Trial, patient.trial_id).protocol
+        if action == "hold":
+            patient.hold_dose(clinical_date, actor, ae_id=ae_id, reason=reason)
+        elif action == "reduce":
+            patient.reduce_dose(clinical_date, actor, protocol=protocol, ae_id=ae_id, reason=reason)
+        elif action == "resume":
+            if at not in (None, "same", "reduced"):
+                raise InvalidInput(f"resume at '{at}': use same or reduced", field="at")
+            patient.resume_dose(
+                clinical_date,
+                actor,
+                protocol=protocol,
+                at=at,  # type: ignore[arg-type]
+                reason=reason,
+            )
+        elif action == "discontinue":
+            patient.discontinue(clinical_date, actor, protocol=protocol, ae_id=ae_id, reason=reason)
+        else:
+            raise InvalidInput(
+                f"unknown dose action '{action}'; actions: hold, reduce, resume, discontinue",
+                field="action",
+            )
+        self._save(patient)
+        return patient_summary(patient)
+
+    def review_hold(
+        self, patient_id: UUID, as_of: dt.date, actor: Actor = SYSTEM
+    ) -> dict[str, Any] | None:
+        """Recommend discontinuation when a hold's deadline passed without recovery."""
+        patient = self._get(Patient, patient_id)
+        protocol = self._get(Trial, patient.trial_id).protocol
+        recommendation = patient.review_hold(as_of, protocol, actor=actor)
+        if recommendation is not None:
+            self._save(patient)
+        return recommendation
+
+    def adjudicate_dlt(
+        self,
+        trial_id: UUID,
+        patient_id: UUID,
+        ae_id: UUID,
+        confirmed: bool,
+        signer: Actor,
+        *,
+        reason: str,
+    ) -> None:
+        """An SRC member confirms or rejects a DLT candidate; trial and patient change together."""
+        trial = self._get(Trial, trial_id)
+        patient = self._get(Patient, patient_id)
+        if patient.trial_id != trial_id:
+            raise NotFound(
+                f"no patient {patient_id} in trial {trial_id}",
+                kind="patient",
+                ident=str(patient_id),
+            )
+        if confirmed:
+            description = patient.confirm_dlt_candidate(ae_id, signer)
+            onset = patient.adverse_events[ae_id].onset
+            trial.adjudicate_dlt_candidate(
+                patient_id,
+                ae_id,
+                True,
+                signer,
+                reason=reason,
+                clinical_date=onset,
+                description=description,
+            )
+        else:
+            trial.adjudicate_dlt_candidate(patient_id, ae_id, False, signer, reason=reason)
+            patient.reject_dlt_candidate(ae_id, reason, signer)
+        self._save(trial, patient)
+
     # ----------------------------------------------------------------- queries
+
+    def patient(self, patient_id: UUID, *, version: int | None = None) -> dict[str, Any]:
+        """A patient's current (or past, by version) state as plain data."""
+        return patient_summary(self._get(Patient, patient_id, version=version))
 
     def trial(self, trial_id: UUID, *, version: int | None = None) -> dict[str, Any]:
         """A trial's current (or past, by version) state as plain data."""

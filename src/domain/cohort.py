@@ -23,6 +23,7 @@ class Cohort:
     origin: CohortOrigin
     patients: list[UUID] = field(default_factory=list)
     outcomes: dict[UUID, Outcome] = field(default_factory=dict)
+    candidates: dict[UUID, list[UUID]] = field(default_factory=dict)
 
     @property
     def active(self) -> list[UUID]:
@@ -42,7 +43,12 @@ class Cohort:
     @property
     def fully_evaluated(self) -> bool:
         """True when the cohort is full and every active patient has a DLT-window outcome."""
-        return self.open_places == 0 and not self.awaiting_outcome
+        return self.open_places == 0 and not self.awaiting_outcome and not self.pending_candidates
+
+    @property
+    def pending_candidates(self) -> int:
+        """DLT candidates in this cohort still awaiting SRC adjudication."""
+        return sum(len(aes) for aes in self.candidates.values())
 
     @property
     def dlts(self) -> int:

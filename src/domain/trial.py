@@ -84,6 +84,28 @@ class Trial(Aggregate):
         reason: str
         actor: dict[str, Any]
 
+    class DLTCandidateRaised(Event):
+        TOPIC = "doseledger:trial.DLTCandidateRaised"
+        class_version = 1
+        patient_id: UUID
+        ae_id: UUID
+        cohort: int
+        level: int
+        clinical_date: dt.date
+        description: str
+        criterion: str
+        actor: dict[str, Any]
+
+    class DLTCandidateAdjudicated(Event):
+        TOPIC = "doseledger:trial.DLTCandidateAdjudicated"
+        class_version = 1
+        patient_id: UUID
+        ae_id: UUID
+        confirmed: bool
+        meaning: str
+        reason: str
+        actor: dict[str, Any]
+
     class SRCDecisionSigned(Event):
         TOPIC = "doseledger:trial.SRCDecisionSigned"
         class_version = 1
@@ -158,8 +180,43 @@ class Trial(Aggregate):
         self.subjects[subject_id] = patient_id
         self.patient_cohort[patient_id] = cohort
 
+    def _cohort_of(self, patient_id: UUID) -> Cohort:
+        return self.cohorts[self.patient_cohort[patient_id] - 1]
+
     def _set_outcome(self, patient_id: UUID, outcome: Outcome) -> None:
-        self.cohorts[self.patient_cohort[patient_id] - 1].outcomes[patient_id] = outcome
+        cohort = self._cohort_of(patient_id)
+        cohort.outcomes[patient_id] = outcome
+        if outcome == "dlt":
+            cohort.candidates.pop(patient_id, None)
+
+    @event(DLTCandidateRaised)
+    def _candidate_raised(
+        self,
+        patient_id: UUID,
+        ae_id: UUID,
+        cohort: int,
+        level: int,
+        clinical_date: dt.date,
+        description: str,
+        criterion: str,
+        actor: dict[str, Any],
+    ) -> None:
+        self._cohort_of(patient_id).candidates.setdefault(patient_id, []).append(ae_id)
+
+    @event(DLTCandidateAdjudicated)
+    def _candidate_adjudicated(
+        self,
+        patient_id: UUID,
+        ae_id: UUID,
+        confirmed: bool,
+        meaning: str,
+        reason: str,
+        actor: dict[str, Any],
+    ) -> None:
+        candidates = self._cohort_of(patient_id).candidates
+        candidates[patient_id].remove(ae_id)
+        if not candidates[patient_id]:
+            del candidates[patient_id]
 
     @event(DLTObserved)
     def _dlt_observed(
@@ -368,6 +425,12 @@ class Trial(Aggregate):
                 )
             self._dlt_observed(description=description, **common)
         elif outcome == "no_dlt":
+            if patient_id in cohort.candidates:
+                raise CommandRefused(
+                    f"patient {patient_id} has a DLT candidate awaiting SRC adjudication",
+                    rule="dlt_candidate_pending",
+                    field="patient_id",
+                )
             self._window_completed(**common)
         else:
             if not reason.strip():
@@ -377,6 +440,79 @@ class Trial(Aggregate):
                     field="reason",
                 )
             self._not_evaluable(reason=reason, **common)
+
+    def raise_dlt_candidate(
+        self,
+        patient_id: UUID,
+        ae_id: UUID,
+        clinical_date: dt.date,
+        actor: Actor,
+        *,
+        description: str,
+        criterion: str,
+    ) -> None:
+        """Put an exception-class AE before the SRC as a possible DLT."""
+        self._check_escalating()
+        cohort = self._check_patient(patient_id)
+        self._candidate_raised(
+            patient_id=patient_id,
+            ae_id=ae_id,
+            cohort=cohort.number,
+            level=cohort.level,
+            clinical_date=clinical_date,
+            description=description,
+            criterion=criterion,
+            actor=actor.as_record(),
+        )
+
+    def adjudicate_dlt_candidate(
+        self,
+        patient_id: UUID,
+        ae_id: UUID,
+        confirmed: bool,
+        signer: Actor,
+        *,
+        reason: str,
+        clinical_date: dt.date | None = None,
+        description: str = "",
+        meaning: str = "approval",
+    ) -> None:
+        """An SRC member confirms (a DLT on the cohort) or rejects a DLT candidate."""
+        self._check_escalating()
+        if patient_id not in self.patient_cohort or ae_id not in self._cohort_of(
+            patient_id
+        ).candidates.get(patient_id, []):
+            raise CommandRefused(
+                f"AE {ae_id} of patient {patient_id} is not a DLT candidate awaiting adjudication",
+                rule="no_such_candidate",
+                field="ae_id",
+            )
+        self._check_signer(signer, "a DLT adjudication")
+        if not reason.strip():
+            raise CommandRefused(
+                "a DLT adjudication needs a reason", rule="reason_required", field="reason"
+            )
+        self._candidate_adjudicated(
+            patient_id=patient_id,
+            ae_id=ae_id,
+            confirmed=confirmed,
+            meaning=meaning,
+            reason=reason,
+            actor=signer.as_record(),
+        )
+        if confirmed:
+            if clinical_date is None:
+                raise InvalidInput("a confirmed DLT needs its clinical date", field="clinical_date")
+            self.record_outcome(patient_id, "dlt", clinical_date, signer, description=description)
+
+    def _check_signer(self, signer: Actor, what: str) -> None:
+        if signer.role not in SIGNING_ROLES:
+            raise CommandRefused(
+                f"{what} is signed by a safety review committee member "
+                f"(role src_member), not by role {signer.role}",
+                rule="signer_role",
+                field="signer",
+            )
 
     def sign_decision(
         self,
@@ -401,17 +537,12 @@ class Trial(Aggregate):
             raise CommandRefused(
                 f"cohort {cohort} is not fully evaluated: "
                 f"{open_cohort.open_places} place(s) to fill, "
-                f"{len(open_cohort.awaiting_outcome)} outcome(s) awaited",
+                f"{len(open_cohort.awaiting_outcome)} outcome(s) awaited, "
+                f"{open_cohort.pending_candidates} DLT candidate(s) to adjudicate",
                 rule="cohort_not_evaluated",
                 field="cohort",
             )
-        if signer.role not in SIGNING_ROLES:
-            raise CommandRefused(
-                f"an escalation decision is signed by a safety review committee member "
-                f"(role src_member), not by role {signer.role}",
-                rule="signer_role",
-                field="signer",
-            )
+        self._check_signer(signer, "an escalation decision")
         if not meaning.strip():
             raise CommandRefused(
                 "a signature needs its meaning (e.g. 'approval')",

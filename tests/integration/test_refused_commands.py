@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
+from domain.ae_report import AdverseEventReport, SkinAssessment
 from domain.errors import ConcurrencyConflict, DomainError, NotFound
 from domain.patient import Patient
 from domain.protocol import template
@@ -26,9 +28,11 @@ class World:
         self.screening = ledger.enrol_patient(self.trial, "S01", INVESTIGATOR)
         self.dosing = ledger.enrol_patient(self.trial, "S01", INVESTIGATOR)
         ledger.record_baseline_eye_exam(self.dosing, DAY0, "20/20", "20/20", INVESTIGATOR)
+        ledger.record_baseline_skin_exam(self.dosing, DAY0, "no rash", INVESTIGATOR)
         ledger.start_dosing(self.dosing, DAY0, INVESTIGATOR)
         self.done = ledger.enrol_patient(self.trial, "S02", INVESTIGATOR)
         ledger.record_baseline_eye_exam(self.done, DAY0, "20/20", "20/20", INVESTIGATOR)
+        ledger.record_baseline_skin_exam(self.done, DAY0, "no rash", INVESTIGATOR)
         ledger.start_dosing(self.done, DAY0, INVESTIGATOR)
         ledger.record_dlt_window_outcome(
             self.done,
@@ -86,7 +90,75 @@ REFUSED: dict[str, Command] = {
     ),
     "decision on an unknown trial": lambda w: w.ledger.sign_decision(uuid4(), 1, "expand", SRC),
     "unknown decision": lambda w: w.ledger.sign_decision(w.trial, 1, "promote", SRC),
+    "skin exam without findings": lambda w: w.ledger.record_baseline_skin_exam(
+        w.screening, DAY0, " ", INVESTIGATOR
+    ),
+    "dose before dosing started": lambda w: w.ledger.administer_dose(
+        w.screening, DAY0, INVESTIGATOR
+    ),
+    "AE before dosing": lambda w: w.ledger.record_adverse_event(
+        w.screening, report("Fatigue", 3), INVESTIGATOR
+    ),
+    "AE with an unknown term": lambda w: w.ledger.record_adverse_event(
+        w.dosing, report("Fatigu", 3), INVESTIGATOR
+    ),
+    "AE with a grade the term lacks": lambda w: w.ledger.record_adverse_event(
+        w.dosing, report("Nausea", 4), INVESTIGATOR
+    ),
+    "AE with an unknown attribution": lambda w: w.ledger.record_adverse_event(
+        w.dosing, report("Fatigue", 3, attribution="maybe"), INVESTIGATOR
+    ),
+    "AE before the first dose": lambda w: w.ledger.record_adverse_event(
+        w.dosing, report("Fatigue", 3, onset=DAY0 - dt.timedelta(days=1)), INVESTIGATOR
+    ),
+    "AE measurement within normal limits": lambda w: w.ledger.record_adverse_event(
+        w.dosing,
+        report("CPK increased", None, measurement={"value": 150, "uln": 200}),
+        INVESTIGATOR,
+    ),
+    "AE measurement contradicting the grade": lambda w: w.ledger.record_adverse_event(
+        w.dosing, report("CPK increased", 2, measurement={"value": 1500, "uln": 200}), INVESTIGATOR
+    ),
+    "AE negative measurement": lambda w: w.ledger.record_adverse_event(
+        w.dosing, report("CPK increased", None, measurement={"value": -5, "uln": 200}), INVESTIGATOR
+    ),
+    "blurred vision BCVA without the eye": lambda w: w.ledger.record_adverse_event(
+        w.dosing, report("Blurred vision", None, bcva="20/60"), INVESTIGATOR
+    ),
+    "grade change of an unknown AE": lambda w: w.ledger.change_ae_grade(
+        w.dosing, uuid4(), 1, LATE, INVESTIGATOR
+    ),
+    "hold with no recommendation and no reason": lambda w: w.ledger.record_dose_action(
+        w.dosing, "hold", LATE, INVESTIGATOR
+    ),
+    "resume when not withheld": lambda w: w.ledger.record_dose_action(
+        w.dosing, "resume", LATE, INVESTIGATOR, reason="r"
+    ),
+    "reduce with no recommendation and no reason": lambda w: w.ledger.record_dose_action(
+        w.dosing, "reduce", LATE, INVESTIGATOR
+    ),
+    "discontinue with no recommendation and no reason": lambda w: w.ledger.record_dose_action(
+        w.dosing, "discontinue", LATE, INVESTIGATOR
+    ),
+    "unknown dose action": lambda w: w.ledger.record_dose_action(
+        w.dosing, "pause", LATE, INVESTIGATOR
+    ),
+    "skin assessment with BSA over 100 %": lambda w: w.ledger.record_skin_assessment(
+        w.dosing, SkinAssessment(LATE, "back", 120, "mild"), INVESTIGATOR
+    ),
+    "skin assessment with unknown symptoms": lambda w: w.ledger.record_skin_assessment(
+        w.dosing, SkinAssessment(LATE, "back", 20, "itchy"), INVESTIGATOR
+    ),
+    "adjudicating an AE that is no candidate": lambda w: w.ledger.adjudicate_dlt(
+        w.trial, w.done, uuid4(), True, SRC, reason="r"
+    ),
 }
+
+
+def report(term: str, grade: int | None, **extra: Any) -> AdverseEventReport:
+    onset = extra.pop("onset", DAY0 + dt.timedelta(days=2))
+    attribution = extra.pop("attribution", "possible")
+    return AdverseEventReport(term=term, grade=grade, onset=onset, attribution=attribution, **extra)
 
 
 def _count(ledger: DoseLedger) -> int | None:
@@ -110,6 +182,7 @@ def test_after_mtd_nothing_more_is_recorded(ledger: DoseLedger) -> None:
         for _ in range(3):
             pid = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR)
             ledger.record_baseline_eye_exam(pid, DAY0, "20/20", "20/20", INVESTIGATOR)
+            ledger.record_baseline_skin_exam(pid, DAY0, "no rash", INVESTIGATOR)
             ledger.start_dosing(pid, DAY0, INVESTIGATOR)
             ledger.record_dlt_window_outcome(
                 pid, "no_dlt", LATE, INVESTIGATOR, doses_taken_fraction=1

@@ -35,6 +35,8 @@ class Story:
             self.snapshot(pid)
             self.ledger.record_baseline_eye_exam(pid, start, "20/25", "6/6", INVESTIGATOR)
             self.snapshot(pid)
+            self.ledger.record_baseline_skin_exam(pid, start, "eczema, left forearm", INVESTIGATOR)
+            self.snapshot(pid)
             self.ledger.start_dosing(pid, start, INVESTIGATOR)
             self.snapshot(pid)
             if letter == "T":

@@ -31,6 +31,7 @@ def new_patient(window: int = 28) -> Patient:
 def dosing_patient() -> Patient:
     patient = new_patient()
     patient.record_baseline_eye_exam(DAY0, "20/20", "20/25", INVESTIGATOR)
+    patient.record_baseline_skin_exam(DAY0, "no pre-existing dermatologic condition", INVESTIGATOR)
     patient.start_dosing(DAY0 + dt.timedelta(days=1), INVESTIGATOR)
     return patient
 
@@ -41,6 +42,17 @@ def test_dosing_is_refused_without_a_baseline_eye_exam() -> None:
         patient.start_dosing(DAY0, INVESTIGATOR)
     assert caught.value.rule == "baseline_eye_exam_required"
     assert len(patient.pending_events) == 1
+
+
+def test_dosing_is_refused_without_a_baseline_skin_exam() -> None:
+    patient = new_patient()
+    patient.record_baseline_eye_exam(DAY0, "20/20", "20/20", INVESTIGATOR)
+    with pytest.raises(CommandRefused, match="no baseline skin exam") as caught:
+        patient.start_dosing(DAY0, INVESTIGATOR)
+    assert caught.value.rule == "baseline_skin_exam_required"
+    with pytest.raises(CommandRefused, match="findings"):
+        patient.record_baseline_skin_exam(DAY0, "  ", INVESTIGATOR)
+    assert len(patient.pending_events) == 2
 
 
 def test_baseline_exam_then_dosing_opens_the_dlt_window() -> None:
@@ -108,6 +120,7 @@ def test_only_not_evaluable_before_dosing_and_then_no_dosing() -> None:
         "not_evaluable", DAY0, INVESTIGATOR, min_dose_fraction=0.75, reason="withdrew consent"
     )
     patient.record_baseline_eye_exam(DAY0, "20/20", "20/20", INVESTIGATOR)
+    patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR)
     with pytest.raises(CommandRefused) as withdrawn:
         patient.start_dosing(DAY0, INVESTIGATOR)
     assert withdrawn.value.rule == "patient_withdrawn"
@@ -146,11 +159,14 @@ def test_dosing_twice_and_baseline_after_dosing_are_refused() -> None:
         patient.start_dosing(DAY0 + dt.timedelta(days=2), INVESTIGATOR)
     with pytest.raises(CommandRefused, match="comes before it"):
         patient.record_baseline_eye_exam(DAY0, "20/20", "20/20", INVESTIGATOR)
+    with pytest.raises(CommandRefused, match="comes before it"):
+        patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR)
     assert len(patient.pending_events) == events
 
 
 def test_first_dose_before_the_baseline_exam_is_refused() -> None:
     patient = new_patient()
     patient.record_baseline_eye_exam(DAY0, "20/20", "20/20", INVESTIGATOR)
+    patient.record_baseline_skin_exam(DAY0 - dt.timedelta(days=3), "none", INVESTIGATOR)
     with pytest.raises(CommandRefused, match="before the baseline eye exam"):
         patient.start_dosing(DAY0 - dt.timedelta(days=1), INVESTIGATOR)

@@ -1,0 +1,219 @@
+"""Toxicity management stories per regimen: AE → recommendation → action → resumption."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+
+from adapters.services import DoseLedger
+from domain.ae_report import SkinAssessment
+from domain.errors import CommandRefused
+from domain.protocol import template
+from support import INVESTIGATOR, ae, at_level, day, dosing
+
+
+def test_cpk_grade_3_held_recovers_within_21_days_and_resumes_at_same_dose(
+    ledger: DoseLedger,
+) -> None:
+    _, (pid,) = dosing(ledger, template("defactinib-avutometinib"))
+    recorded = ae(
+        ledger, pid, "CPK increased", None, 40, measurement={"value": 1500, "uln": 200}
+    )  # 7.5 x ULN: grade 3
+    rec = recorded["recommendation"]
+    assert recorded["grade"] == 3
+    assert (rec["action"], rec["resume"], rec["resume_when_grade_at_most"], rec["within_days"]) == (
+        "withhold",
+        "same",
+        1,
+        21,
+    )
+    assert rec["rule_set"] == "avutometinib-combination" and rec["rule_set_version"]
+    ae_id = UUID(recorded["ae_id"])
+    state = ledger.record_dose_action(pid, "hold", day(40), INVESTIGATOR, ae_id=ae_id)
+    assert state["dosing"] == "withheld"
+    assert state["hold"]["deadline"] == day(61).isoformat()
+    with pytest.raises(CommandRefused, match="withheld"):
+        ledger.administer_dose(pid, day(41), INVESTIGATOR)
+    resume = ledger.change_ae_grade(pid, ae_id, 1, day(54), INVESTIGATOR)
+    assert resume is not None and (resume["action"], resume["resume"]) == ("resume", "same")
+    state = ledger.record_dose_action(pid, "resume", day(55), INVESTIGATOR)
+    assert state["dosing"] == "on treatment"
+    assert state["doses"][0] == "defactinib 200 mg BID"
+    ledger.administer_dose(pid, day(56), INVESTIGATOR)
+
+
+def test_cpk_not_recovered_in_21_days_recommends_discontinuing_both_drugs(
+    ledger: DoseLedger,
+) -> None:
+    _, (pid,) = dosing(ledger, template("defactinib-avutometinib"))
+    recorded = ae(ledger, pid, "CPK increased", 4, 40)
+    assert (recorded["recommendation"]["action"], recorded["recommendation"]["resume"]) == (
+        "withhold",
+        "reduced",
+    )
+    ae_id = UUID(recorded["ae_id"])
+    ledger.record_dose_action(pid, "hold", day(40), INVESTIGATOR, ae_id=ae_id)
+    assert ledger.review_hold(pid, day(61)) is None  # deadline day itself: still in time
+    late = ledger.review_hold(pid, day(62))
+    assert late is not None
+    assert (late["action"], late["rule"], late["discontinue_all_agents"]) == (
+        "discontinue",
+        "cpk-not-recovered",
+        True,
+    )
+    assert ledger.review_hold(pid, day(63)) is None  # recorded once
+    with pytest.raises(CommandRefused, match="a reason is required"):
+        ledger.record_dose_action(pid, "resume", day(63), INVESTIGATOR)
+    state = ledger.record_dose_action(pid, "discontinue", day(63), INVESTIGATOR)
+    assert state["discontinued_agents"] == ["avutometinib", "defactinib"]
+    assert state["dosing"] == "discontinued"
+    with pytest.raises(CommandRefused, match="discontinued"):
+        ledger.administer_dose(pid, day(64), INVESTIGATOR)
+
+
+def test_second_grade_3_occurrence_resumes_at_reduced_dose_then_ladder_bottom_discontinues(
+    ledger: DoseLedger,
+) -> None:
+    _, (pid,) = dosing(ledger, template("defactinib-avutometinib"))
+    first = ae(ledger, pid, "Fatigue", 3, 35)
+    assert (first["recommendation"]["action"], first["recommendation"]["resume"]) == (
+        "withhold",
+        "same",
+    )
+    ledger.record_dose_action(pid, "hold", day(35), INVESTIGATOR, ae_id=UUID(first["ae_id"]))
+    ledger.change_ae_grade(pid, UUID(first["ae_id"]), 0, day(40), INVESTIGATOR)
+    ledger.record_dose_action(pid, "resume", day(41), INVESTIGATOR)
+
+    second = ae(ledger, pid, "Fatigue", 3, 50)
+    rec = second["recommendation"]
+    assert (rec["action"], rec["resume"], rec["rule"]) != (
+        "withhold",
+        "same",
+        first["recommendation"]["rule"],
+    )
+    assert (rec["action"], rec["resume"]) == ("withhold", "reduced")
+    ledger.record_dose_action(pid, "hold", day(50), INVESTIGATOR, ae_id=UUID(second["ae_id"]))
+    ledger.change_ae_grade(pid, UUID(second["ae_id"]), 1, day(55), INVESTIGATOR)
+    state = ledger.record_dose_action(pid, "resume", day(56), INVESTIGATOR)
+    assert state["doses"][0] == "defactinib 200 mg QD"  # the bottom of the ladder
+
+    rash = ae(ledger, pid, "Rash acneiform", 3, 70)  # would resume reduced: none is left
+    assert rash["recommendation"]["action"] == "discontinue"
+    assert rash["recommendation"]["discontinue_all_agents"] is True
+    with pytest.raises(CommandRefused, match="bottom of the reduction ladder"):
+        ledger.record_dose_action(pid, "reduce", day(70), INVESTIGATOR, reason="try anyway")
+    state = ledger.record_dose_action(pid, "discontinue", day(70), INVESTIGATOR)
+    assert state["discontinued_agents"] == ["avutometinib", "defactinib"]
+
+
+@pytest.mark.parametrize(
+    "template_id", ["defactinib-paclitaxel", "defactinib-pembrolizumab-gemcitabine"]
+)
+def test_400_mg_regimen_grade_3_resumes_at_200_mg_then_discontinues_defactinib_only(
+    ledger: DoseLedger, template_id: str
+) -> None:
+    protocol = template(template_id)
+    top = protocol.num_levels
+    _, (pid,) = dosing(ledger, at_level(template_id, top))
+    assert ledger.patient(pid)["doses"][0] == "defactinib 400 mg BID"
+    recorded = ae(
+        ledger,
+        pid,
+        "Alanine aminotransferase increased",
+        None,
+        30,
+        measurement={"value": 280, "uln": 40},
+    )  # 7 x ULN: grade 3
+    rec = recorded["recommendation"]
+    assert (rec["action"], rec["resume"], rec["resume_when_grade_at_most"]) == (
+        "withhold",
+        "reduced",
+        1,
+    )
+    assert rec["rule_set"] == "defactinib-400-bid"
+    ae_id = UUID(recorded["ae_id"])
+    ledger.record_dose_action(pid, "hold", day(30), INVESTIGATOR, ae_id=ae_id)
+    ledger.change_ae_grade(pid, ae_id, 1, day(37), INVESTIGATOR)
+    state = ledger.record_dose_action(pid, "resume", day(38), INVESTIGATOR)
+    assert state["doses"][0] == "defactinib 200 mg BID"
+    neutropenia = ae(ledger, pid, "Neutrophil count decreased", 3, 45)
+    assert neutropenia["recommendation"]["action"] == "continue"  # haematological: review only
+    again = ae(ledger, pid, "Diarrhea", 3, 60)
+    assert again["recommendation"]["action"] == "discontinue"
+    assert again["recommendation"]["discontinue_all_agents"] is False
+    state = ledger.record_dose_action(pid, "discontinue", day(60), INVESTIGATOR)
+    assert state["discontinued_agents"] == ["defactinib"]
+    assert state["dosing"] == "on treatment"
+    ledger.administer_dose(pid, day(61), INVESTIGATOR)  # the partner drugs continue
+
+
+def test_blurred_vision_from_bcva_holds_until_back_to_baseline(ledger: DoseLedger) -> None:
+    _, (pid,) = dosing(ledger, template("defactinib-avutometinib"))
+    recorded = ae(ledger, pid, "Blurred vision", None, 20, eye="left", bcva="20/50")
+    rec = recorded["recommendation"]
+    assert (rec["action"], rec["resume"]) == ("withhold", "same")
+    ae_id = UUID(recorded["ae_id"])
+    state = ledger.record_dose_action(pid, "hold", day(20), INVESTIGATOR, ae_id=ae_id)
+    assert state["hold"]["resume_condition"] == "BCVA back to baseline"
+    assert ledger.change_ae_grade(pid, ae_id, None, day(27), INVESTIGATOR, bcva="20/30") is None
+    resume = ledger.change_ae_grade(pid, ae_id, None, day(30), INVESTIGATOR, bcva="20/25")
+    assert resume is not None and resume["action"] == "resume"
+    ledger.record_dose_action(pid, "resume", day(31), INVESTIGATOR)
+
+
+def test_departing_from_a_recommendation_needs_a_reason(ledger: DoseLedger) -> None:
+    _, (pid,) = dosing(ledger, template("defactinib-avutometinib"))
+    recorded = ae(ledger, pid, "Rash acneiform", 2, 20)
+    assert recorded["recommendation"]["action"] == "continue"
+    with pytest.raises(CommandRefused, match="departs from the recommendation"):
+        ledger.record_dose_action(pid, "hold", day(20), INVESTIGATOR)
+    state = ledger.record_dose_action(
+        pid, "hold", day(20), INVESTIGATOR, reason="patient asked for a break"
+    )
+    assert state["hold"]["resume_condition"] == "investigator's decision"
+    with pytest.raises(CommandRefused, match="a reason is required"):
+        ledger.record_dose_action(pid, "resume", day(25), INVESTIGATOR, at="reduced")
+    state = ledger.record_dose_action(pid, "resume", day(25), INVESTIGATOR, reason="rash settled")
+    assert state["doses"][0] == "defactinib 200 mg BID"
+
+
+def test_intolerable_grade_2_rash_recommends_a_reduction(ledger: DoseLedger) -> None:
+    _, (pid,) = dosing(ledger, template("defactinib-avutometinib"))
+    recorded = ae(ledger, pid, "Rash acneiform", 2, 20, intolerable=True)
+    assert recorded["recommendation"]["action"] == "reduce"
+    state = ledger.record_dose_action(
+        pid, "reduce", day(21), INVESTIGATOR, ae_id=UUID(recorded["ae_id"])
+    )
+    assert state["doses"] == ["defactinib 200 mg QD", "avutometinib 3.2 mg twice weekly"]
+    assert state["open_recommendation"] is None
+
+
+def test_skin_assessments_feed_the_rash_rules(ledger: DoseLedger) -> None:
+    _, (pid,) = dosing(ledger, template("defactinib-avutometinib"))
+    mild = ledger.record_skin_assessment(
+        pid, SkinAssessment(day(8), "face and chest", 8, "mild"), INVESTIGATOR
+    )
+    assert mild["grade"] == 1 and mild["recommendation"]["action"] == "continue"
+    severe = ledger.record_skin_assessment(
+        pid, SkinAssessment(day(15), "face, chest and back", 35, "moderate"), INVESTIGATOR
+    )
+    assert severe["grade"] == 3
+    assert (severe["recommendation"]["action"], severe["recommendation"]["resume"]) == (
+        "withhold",
+        "reduced",
+    )
+    v4 = ledger.record_skin_assessment(
+        pid,
+        SkinAssessment(day(16), "face, chest and back", 35, "mild", ctcae_version="4.0"),
+        INVESTIGATOR,
+    )
+    assert v4["grade"] == 3  # under v4.0 >30 % BSA is grade 3 whatever the symptoms
+    patient = ledger.patient(pid)
+    rash = [a for a in patient["adverse_events"] if a["term"] == "Rash acneiform"]
+    assert len(rash) == 1 and rash[0]["worst_grade"] == 3
+    cleared = ledger.record_skin_assessment(
+        pid, SkinAssessment(day(30), "", 0, "none"), INVESTIGATOR
+    )
+    assert cleared["grade"] == 0
+    assert ledger.patient(pid)["adverse_events"][0]["resolved_on"] == day(30).isoformat()
