@@ -8,6 +8,7 @@ from uuid import UUID
 
 from adapters.services import DoseLedger
 from domain.actors import Actor
+from domain.ae_report import AdverseEventReport, SkinAssessment
 from domain.protocol import template
 
 DEMO_NAME = "Demo: defactinib + avutometinib dose escalation"
@@ -21,16 +22,17 @@ SRC_CHAIR = Actor(
 REGISTRAR = Actor(user_id="sponsor-dm", role="admin", name="Sponsor data manager", client="demo")
 
 # Each cohort: the SRC's decision after it, and each patient's story:
-# ("no_dlt", None) | ("dlt", description) | ("not_evaluable", reason).
+# ("no_dlt", None) | ("cpk", None) | ("rash", None) | ("not_evaluable", reason).
+# The DLTs come from graded adverse events, as a site records them.
 COHORTS: list[tuple[str, list[tuple[str, str | None]]]] = [
     ("escalate", [("no_dlt", None)] * 3),
-    ("expand", [("no_dlt", None), ("dlt", "CPK increased, grade 4, day 15"), ("no_dlt", None)]),
+    ("expand", [("no_dlt", None), ("cpk", None), ("no_dlt", None)]),
     (
         "de-escalate",
         [
             ("not_evaluable", "withdrew consent on day 9, before completing the DLT window"),
             ("no_dlt", None),
-            ("dlt", "Rash acneiform, grade 3, day 12"),
+            ("rash", None),
             ("no_dlt", None),
         ],
     ),
@@ -66,30 +68,7 @@ def record_demo_trial(ledger: DoseLedger, start: dt.date = dt.date(2026, 1, 5)) 
             )
             ledger.start_dosing(patient_id, day + dt.timedelta(days=2), investigator)
             first_dose = day + dt.timedelta(days=2)
-            if outcome == "no_dlt":
-                ledger.record_dlt_window_outcome(
-                    patient_id,
-                    "no_dlt",
-                    first_dose + dt.timedelta(days=27),
-                    investigator,
-                    doses_taken_fraction=0.93,
-                )
-            elif outcome == "dlt":
-                ledger.record_dlt_window_outcome(
-                    patient_id,
-                    "dlt",
-                    first_dose + dt.timedelta(days=14),
-                    investigator,
-                    description=detail or "",
-                )
-            else:
-                ledger.record_dlt_window_outcome(
-                    patient_id,
-                    "not_evaluable",
-                    first_dose + dt.timedelta(days=8),
-                    investigator,
-                    reason=detail or "",
-                )
+            _dlt_window(ledger, patient_id, outcome, detail, first_dose, investigator)
             day += dt.timedelta(days=3)
         mtd = ledger.trial(trial_id)["recommendation"]["mtd"] if decision == "declare_mtd" else None
         ledger.sign_decision(
@@ -97,6 +76,49 @@ def record_demo_trial(ledger: DoseLedger, start: dt.date = dt.date(2026, 1, 5)) 
         )
         day += dt.timedelta(days=28)
     return trial_id
+
+
+def _dlt_window(
+    ledger: DoseLedger,
+    patient_id: UUID,
+    outcome: str,
+    detail: str | None,
+    first_dose: dt.date,
+    investigator: Actor,
+) -> None:
+    """Close one patient's DLT window the way a site would record it."""
+    if outcome == "no_dlt":
+        ledger.record_dlt_window_outcome(
+            patient_id,
+            "no_dlt",
+            first_dose + dt.timedelta(days=27),
+            investigator,
+            doses_taken_fraction=0.93,
+        )
+    elif outcome == "cpk":
+        onset = first_dose + dt.timedelta(days=14)
+        report = AdverseEventReport(
+            term="CPK increased",
+            onset=onset,
+            attribution="probable",
+            measurement={"value": 2480, "uln": 200},  # 12.4 x ULN: grade 4, a DLT
+        )
+        ae = ledger.record_adverse_event(patient_id, report, investigator)
+        ledger.record_dose_action(patient_id, "hold", onset, investigator, ae_id=UUID(ae["ae_id"]))
+    elif outcome == "rash":
+        visit = SkinAssessment(
+            first_dose + dt.timedelta(days=11), "face, chest and back", 35, "moderate"
+        )  # grade 3 under CTCAE v5.0: a DLT
+        ledger.record_skin_assessment(patient_id, visit, investigator)
+        ledger.record_dose_action(patient_id, "hold", visit.clinical_date, investigator)
+    else:
+        ledger.record_dlt_window_outcome(
+            patient_id,
+            "not_evaluable",
+            first_dose + dt.timedelta(days=8),
+            investigator,
+            reason=detail or "",
+        )
 
 
 def find_demo_trial(ledger: DoseLedger) -> UUID | None:

@@ -207,21 +207,7 @@ class DoseLedger(Application[UUID]):
             duration_days=report.duration_days,
         )
         grade = patient.adverse_events[ae_id].grade
-        description = f"{term.term}, grade {grade} (AE {ae_id}): {assessment.criterion}"
-        if trial.status == "escalating" and assessment.verdict == "dlt":
-            patient.close_dlt_window(
-                "dlt", report.onset, actor, min_dose_fraction=0, description=description
-            )
-            trial.record_outcome(patient_id, "dlt", report.onset, actor, description=description)
-        elif trial.status == "escalating" and assessment.verdict == "candidate":
-            trial.raise_dlt_candidate(
-                patient_id,
-                ae_id,
-                report.onset,
-                actor,
-                description=description,
-                criterion=assessment.criterion,
-            )
+        self._apply_dlt_policy(trial, patient, ae_id, actor)
         self._save(trial, patient)
         return {
             "ae_id": str(ae_id),
@@ -230,6 +216,28 @@ class DoseLedger(Application[UUID]):
             "recommendation": recommendation,
             "dlt": {"verdict": assessment.verdict, "criterion": assessment.criterion},
         }
+
+    @staticmethod
+    def _apply_dlt_policy(trial: Trial, patient: Patient, ae_id: UUID, actor: Actor) -> None:
+        """A new AE's DLT verdict: a DLT on the cohort, or a candidate for the SRC."""
+        ae = patient.adverse_events[ae_id]
+        if trial.status != "escalating" or ae.dlt_verdict == "not_dlt":
+            return
+        description = f"{ae.term}, grade {ae.grade} (AE {ae_id}): {ae.dlt_criterion}"
+        if ae.dlt_verdict == "dlt":
+            patient.close_dlt_window(
+                "dlt", ae.onset, actor, min_dose_fraction=0, description=description
+            )
+            trial.record_outcome(patient.id, "dlt", ae.onset, actor, description=description)
+        else:
+            trial.raise_dlt_candidate(
+                patient.id,
+                ae_id,
+                ae.onset,
+                actor,
+                description=description,
+                criterion=ae.dlt_criterion,
+            )
 
     def change_ae_grade(
         self,
@@ -273,6 +281,7 @@ class DoseLedger(Application[UUID]):
         patient = self._get(Patient, patient_id)
         trial = self._get(Trial, patient.trial_id)
         before = len(patient.recommendations)
+        known = set(patient.adverse_events)
         grade = patient.record_skin_assessment(
             assessment.clinical_date,
             actor,
@@ -287,7 +296,10 @@ class DoseLedger(Application[UUID]):
             attribution=assessment.attribution,
             intolerable=assessment.intolerable,
         )
-        self._save(patient)
+        new_ae = next((a for a in patient.adverse_events if a not in known), None)
+        if new_ae is not None:
+            self._apply_dlt_policy(trial, patient, new_ae, actor)
+        self._save(trial, patient)
         new = patient.recommendations[before:]
         return {"grade": grade, "recommendation": new[-1] if new else None}
 

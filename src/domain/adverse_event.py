@@ -26,6 +26,8 @@ class AdverseEvent:
     eye: str | None = None
     bcva_logmar: float | None = None
     resolved_on: dt.date | None = None
+    dlt_verdict: str = "not_dlt"
+    dlt_criterion: str = ""
 
     @property
     def is_open(self) -> bool:

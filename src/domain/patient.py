@@ -302,6 +302,8 @@ class Patient(Aggregate):
             occurrence,
             eye,
             bcva_logmar,
+            dlt_verdict=dlt_assessment["verdict"],
+            dlt_criterion=dlt_assessment["criterion"],
         )
 
     @event(AEGraded)

@@ -8,6 +8,7 @@ from uuid import UUID
 import pytest
 
 from adapters.services import DoseLedger
+from domain.ae_report import SkinAssessment
 from domain.errors import CommandRefused
 from domain.protocol import template
 from support import ADMIN, DAY0, INVESTIGATOR, SRC, ae, day, dosing
@@ -155,3 +156,13 @@ def test_ae_after_the_window_is_recorded_but_the_window_outcome_stands(
     assert ledger.patient(pid)["dlt_outcome"] == "no_dlt"
     assert DAY0 + dt.timedelta(days=39) == day(40)
     assert ADMIN.role == "admin"
+
+
+def test_grade_3_rash_from_a_skin_assessment_is_a_dlt(ledger: DoseLedger) -> None:
+    trial_id, (pid,) = dosing(ledger, template(AVU))
+    result = ledger.record_skin_assessment(
+        pid, SkinAssessment(day(12), "face, chest and back", 40, "severe"), INVESTIGATOR
+    )
+    assert result["grade"] == 3
+    assert ledger.trial(trial_id)["cohorts"][0]["dlts"] == 1
+    assert ledger.patient(pid)["dlt_outcome"] == "dlt"
