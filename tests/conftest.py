@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from adapters.logging import configure_logging
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
 
@@ -17,6 +18,12 @@ POSTGRES_URL = os.environ.get(
     "DOSELEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 _unreachable: list[str] = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_logs() -> None:
+    """JSON logs at WARNING, as the CLI runs; tests that look at logs set their own level."""
+    configure_logging("WARNING")
 
 
 def _postgres_conninfo() -> str:

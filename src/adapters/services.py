@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
@@ -22,6 +22,8 @@ from domain.errors import ConcurrencyConflict, InvalidInput, NotFound
 from domain.patient import Patient
 from domain.protocol import Protocol
 from domain.trial import Trial
+from projections import audit_report, sdtm
+from projections.audit_rows import audit_row
 from projections.patient_state import patient_summary
 from projections.trial_state import trial_summary
 
@@ -36,6 +38,12 @@ class DoseLedger(Application[UUID]):
     """doseledger's application: every client (CLI, HTTP, demo, tests) goes through it."""
 
     name = "doseledger"
+    # Loaded aggregates are cached and fast-forwarded with any newer stored events before use,
+    # so several service instances on one store still see each other's writes.
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "5000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+    }
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env=env)
@@ -398,6 +406,99 @@ class DoseLedger(Application[UUID]):
         """A trial's current (or past, by version) state as plain data."""
         return trial_summary(self._get(Trial, trial_id, version=version))
 
+    def replay(self, trial_id: UUID, as_of: dt.datetime | None = None) -> dict[str, Any]:
+        """The trial and its patients as recorded at ``as_of`` (UTC), rebuilt from events."""
+        trial = self._as_of(Trial, trial_id, as_of)
+        if trial is None:
+            raise NotFound(
+                f"trial {trial_id} was not yet registered at {as_of}",
+                kind="trial",
+                ident=str(trial_id),
+            )
+        patients = []
+        for patient_id in trial.patient_cohort:
+            patient = self._as_of(Patient, patient_id, as_of)
+            if patient is not None:
+                patients.append(patient_summary(patient))
+        return {
+            "as_of": None if as_of is None else as_of.isoformat(),
+            "trial": trial_summary(trial),
+            "patients": patients,
+        }
+
+    def _as_of(self, cls: type[A], ident: UUID, as_of: dt.datetime | None) -> A | None:
+        """Replay an aggregate's events recorded at or before ``as_of``."""
+        if as_of is None:
+            return self._get(cls, ident)
+        aggregate = None
+        for domain_event in self.events.get(ident):
+            if domain_event.timestamp > as_of:
+                break
+            aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
+        if aggregate is None and not self.recorder.select_events(ident, limit=1):
+            raise NotFound(
+                f"no {cls.__name__.lower()} {ident}", kind=cls.__name__.lower(), ident=str(ident)
+            )
+        if aggregate is not None and not isinstance(aggregate, cls):
+            raise NotFound(
+                f"no {cls.__name__.lower()} {ident}", kind=cls.__name__.lower(), ident=str(ident)
+            )
+        return aggregate
+
+    def audit_rows(
+        self, trial_id: UUID, *, as_of: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The trial's audit trail, one row per event of the trial and its patients, in order."""
+        trial = self._get(Trial, trial_id)
+        wanted = {trial_id, *trial.patient_cohort}
+        rows = []
+        start: int | None = None
+        while True:
+            page = self.recorder.select_notifications(start, PAGE, inclusive_of_start=start is None)
+            for notification in page:
+                if notification.originator_id in wanted:
+                    domain_event = self.mapper.to_domain_event(notification)
+                    if as_of is None or domain_event.timestamp <= as_of:
+                        rows.append(audit_row(notification.id, domain_event))
+            if len(page) < PAGE:
+                return rows
+            start = page[-1].id
+
+    def audit_export(self, trial_id: UUID, fmt: str) -> str:
+        """The audit trail as csv, jsonl or a self-contained html report."""
+        if fmt not in audit_report.FORMATS:
+            raise InvalidInput(
+                f"unknown format '{fmt}'; formats: {', '.join(audit_report.FORMATS)}",
+                field="format",
+            )
+        rows = self.audit_rows(trial_id)
+        if fmt == "csv":
+            return audit_report.to_csv(rows)
+        if fmt == "jsonl":
+            return audit_report.to_jsonl(rows)
+        return audit_report.to_html(self.trial(trial_id), rows)
+
+    def sdtm(self, trial_id: UUID, domain: str) -> str:
+        """A CDISC SDTM-style dataset (AE or EX) of the trial, as CSV."""
+        if domain not in sdtm.DOMAINS:
+            raise InvalidInput(
+                f"unknown SDTM domain '{domain}'; domains: {', '.join(sdtm.DOMAINS)}",
+                field="domain",
+            )
+        trial = self._get(Trial, trial_id)
+        study = trial.protocol.id.upper()
+        subjects = []
+        for patient_id in trial.patient_cohort:
+            patient = self._get(Patient, patient_id)
+            subjects.append(
+                sdtm.SubjectHistory(patient.subject_id, list(self.events.get(patient_id)))
+            )
+        if domain == "AE":
+            socs = {t.term: t.soc for t in self.catalogue}
+            return sdtm.to_csv(sdtm.ae_rows(study, subjects, socs), sdtm.AE_VARIABLES)
+        routes = {a.name: a.route for a in trial.protocol.agents}
+        return sdtm.to_csv(sdtm.ex_rows(study, subjects, routes), sdtm.EX_VARIABLES)
+
     def trial_aggregate(self, trial_id: UUID, *, version: int | None = None) -> Trial:
         """The Trial aggregate itself, for read-only use by projections and reports."""
         return self._get(Trial, trial_id, version=version)
@@ -441,7 +542,7 @@ class DoseLedger(Application[UUID]):
     def _get(self, cls: type[A], ident: UUID, *, version: int | None = None) -> A:
         kind = cls.__name__.lower()
         try:
-            aggregate = self.repository.get(ident, version=version)
+            aggregate = self.repository.get(ident, version=version, projector_func=_replay)
         except AggregateNotFoundError:
             raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident)) from None
         if not isinstance(aggregate, cls):
@@ -458,6 +559,14 @@ class DoseLedger(Application[UUID]):
             aggregate_ids=[str(a.id) for a in aggregates],
             position=recordings[-1].notification.id if recordings else None,
         )
+
+
+def _replay(aggregate: Any, domain_events: Iterable[Any]) -> Any:
+    """Apply stored events in order (the library's projector, without its per-event
+    runtime protocol check, which costs more than the mutation itself on Python 3.11)."""
+    for domain_event in domain_events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
 
 
 @contextmanager

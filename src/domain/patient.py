@@ -18,6 +18,7 @@ from domain.errors import CommandRefused, InvalidInput
 from domain.grading import grade_blurred_vision, grade_rash_acneiform
 from domain.protocol import AgentDose, Protocol
 from domain.rules import AdverseEventFacts, recommend_dose, recommend_not_recovered, rule_set_for
+from domain.state_copy import clone_aggregate
 from domain.vision import VisualAcuity, parse_bcva
 
 BLURRED_VISION = "Blurred vision"
@@ -30,6 +31,7 @@ class Patient(Aggregate):
 
     TOPIC = "doseledger:patient"
     class_version = 1
+    __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
         TOPIC = "doseledger:patient.Created"

@@ -29,6 +29,10 @@ Name = Annotated[str, Field(min_length=1, max_length=120)]
 class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> _Value:
+        # Frozen values are shared, not copied (aggregates are deep-copied from the cache).
+        return self
+
 
 class Agent(_Value):
     """A drug given in the study."""

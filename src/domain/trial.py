@@ -18,6 +18,7 @@ from domain.designs.three_plus_three import (
 )
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import Protocol
+from domain.state_copy import clone_aggregate
 
 Decision = Literal["escalate", "expand", "de-escalate", "declare_mtd", "stop_no_mtd"]
 DECISIONS: tuple[str, ...] = get_args(Decision)
@@ -30,6 +31,7 @@ class Trial(Aggregate):
 
     TOPIC = "doseledger:trial"
     class_version = 1
+    __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
         TOPIC = "doseledger:trial.Created"

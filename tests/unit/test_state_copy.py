@@ -1,0 +1,75 @@
+"""Aggregates taken from the cache are copies: changing one never changes the cached original."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from uuid import uuid4
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.ctcae import CtcaeCatalogue
+from domain.patient import Patient
+from domain.protocol import template
+from projections.patient_state import patient_summary
+from projections.trial_state import trial_summary
+from support import DAY0, INVESTIGATOR, follow_recommendation, new_trial, run_cohort
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from("NNNT"), min_size=3, max_size=12), st.sampled_from("NTX"))
+def test_commands_on_a_copied_trial_leave_the_original_alone(letters: list[str], last: str) -> None:
+    trial = new_trial(3)
+    while letters and trial.status == "escalating":
+        run_cohort(trial, "".join(letters[:3]).ljust(3, "N"))
+        letters = letters[3:]
+        follow_recommendation(trial)
+    before = trial_summary(trial)
+    clone = copy.deepcopy(trial)
+    assert trial_summary(clone) == before
+    if clone.status == "escalating":
+        run_cohort(clone, last)
+        assert trial_summary(clone) != before
+    assert trial_summary(trial) == before
+    assert clone.pending_events is not trial.pending_events
+
+
+def test_commands_on_a_copied_patient_leave_the_original_alone() -> None:
+    protocol = template("defactinib-avutometinib")
+    doses = [d.model_dump(mode="json") for d in protocol.dose_level(1).doses]
+    patient = Patient(
+        id=uuid4(),
+        trial_id=uuid4(),
+        subject_id="S-1",
+        site_id="S01",
+        cohort=1,
+        level=1,
+        doses=doses,
+        dlt_window_days=28,
+        actor=INVESTIGATOR.as_record(),
+    )
+    patient.record_baseline_eye_exam(DAY0, "20/20", "20/20", INVESTIGATOR)
+    patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR)
+    patient.start_dosing(DAY0, INVESTIGATOR)
+    cpk = CtcaeCatalogue.load().lookup("CPK increased")
+    ae_id = uuid4()
+    patient.record_adverse_event(
+        ae_id,
+        cpk,
+        3,
+        DAY0 + dt.timedelta(days=3),
+        INVESTIGATOR,
+        protocol=protocol,
+        attribution="unlikely",
+    )
+    patient.hold_dose(DAY0 + dt.timedelta(days=3), INVESTIGATOR, ae_id=ae_id)
+    before = patient_summary(patient)
+    clone = copy.deepcopy(patient)
+    clone.change_ae_grade(
+        ae_id, 1, DAY0 + dt.timedelta(days=9), INVESTIGATOR, protocol=protocol, term=cpk
+    )
+    clone.resume_dose(DAY0 + dt.timedelta(days=10), INVESTIGATOR, protocol=protocol)
+    assert patient_summary(clone) != before
+    assert patient_summary(patient) == before
+    assert patient.adverse_events[ae_id].grade == 3
