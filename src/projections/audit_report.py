@@ -1,0 +1,110 @@
+"""The audit trail of one trial as CSV, JSON lines, or a self-contained HTML report."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from projections.audit_rows import AUDIT_COLUMNS
+
+FORMATS = ("csv", "jsonl", "html")
+
+
+def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """One header line, then one line per event."""
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, fieldnames=AUDIT_COLUMNS, extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def to_jsonl(rows: Sequence[dict[str, Any]]) -> str:
+    """One JSON object per line, per event."""
+    return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+
+
+def _escalation_chart(cohorts: Sequence[dict[str, Any]], levels: int) -> str:
+    """An inline SVG: dose level (y) by cohort (x), each patient a dot, DLTs filled red."""
+    step_x, step_y, pad = 70, 40, 50
+    width = pad + step_x * max(len(cohorts), 1) + 20
+    height = pad + step_y * levels
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'role="img" aria-label="Escalation chart: dose level by cohort, DLTs in red">'
+    ]
+    for level in range(1, levels + 1):
+        y = height - pad + 10 - (level - 1) * step_y
+        parts.append(f'<text x="4" y="{y + 4}" font-size="12">DL{level}</text>')
+        parts.append(f'<line x1="{pad - 10}" y1="{y}" x2="{width - 10}" y2="{y}" stroke="#ddd"/>')
+    for i, cohort in enumerate(cohorts):
+        x = pad + i * step_x
+        y = height - pad + 10 - (cohort["level"] - 1) * step_y
+        parts.append(f'<text x="{x}" y="{height - 8}" font-size="11">C{cohort["cohort"]}</text>')
+        dlts, evaluable = cohort["dlts"], cohort["evaluable"]
+        for j in range(max(evaluable, cohort["enrolled"])):
+            fill = "#c0392b" if j < dlts else ("#2e86c1" if j < evaluable else "#fff")
+            parts.append(
+                f'<circle cx="{x + 8 + j * 11}" cy="{y}" r="4.5" fill="{fill}" '
+                'stroke="#333" stroke-width="0.8"/>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def to_html(trial: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
+    """A printable, self-contained report: summary, escalation chart, audit table."""
+    e = html.escape
+    mtd = trial.get("mtd_dose") or "not declared"
+    levels = "".join(
+        f"<tr><td>DL{lv['level']}</td><td>{e(lv['dose'])}</td><td>{lv['patients']}</td>"
+        f"<td>{lv['dlts']}</td></tr>"
+        for lv in trial["levels"]
+    )
+    cohorts = "".join(
+        f"<tr><td>{c['cohort']}</td><td>DL{c['level']}</td><td>{c['enrolled']}</td>"
+        f"<td>{c['evaluable']}</td><td>{c['dlts']}</td><td>{e(c['recommendation'] or '-')}</td>"
+        f"<td>{e(c['decision'] or '-')}</td><td>{e(c['signed_by'] or '-')}</td>"
+        f"<td>{e(c['reason'] or '')}</td></tr>"
+        for c in trial["cohorts"]
+    )
+    header = "".join(f"<th>{e(col.replace('_', ' '))}</th>" for col in AUDIT_COLUMNS)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{e('' if row[c] is None else str(row[c]))}</td>" for c in AUDIT_COLUMNS)
+        + "</tr>"
+        for row in rows
+    )
+    chart = _escalation_chart(trial["cohorts"], len(trial["levels"]))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Audit trail: {e(trial["name"])}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 12px; }}
+th, td {{ border: 1px solid #bbb; padding: 3px 6px; text-align: left; vertical-align: top; }}
+th {{ background: #eee; }}
+@media print {{ body {{ margin: 0; }} table {{ page-break-inside: auto; }}
+  tr {{ page-break-inside: avoid; }} }}
+</style></head><body>
+<h1>Audit trail: {e(trial["name"])}</h1>
+<p>Trial {e(trial["id"])}, protocol {e(trial["protocol"])}; status {e(trial["status"])};
+MTD: {e(mtd)}; path <code>{e(trial["outcomes"] or "(none)")}</code>;
+{len(rows)} recorded events (times are UTC, as recorded by the server).</p>
+<h2>Dose levels</h2>
+<table><tr><th>level</th><th>dose</th><th>patients</th><th>DLTs</th></tr>{levels}</table>
+<h2>Escalation</h2>
+<p>Each dot is an evaluable patient; red dots are DLTs.</p>
+{chart}
+<table><tr><th>cohort</th><th>level</th><th>enrolled</th><th>evaluable</th><th>DLTs</th>
+<th>recommended</th><th>SRC decision</th><th>signed by</th><th>reason</th></tr>{cohorts}</table>
+<h2>Audit trail</h2>
+<table><tr>{header}</tr>{body}</table>
+</body></html>
+"""

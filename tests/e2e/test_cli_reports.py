@@ -1,0 +1,53 @@
+"""``doseledger replay`` and ``doseledger export sdtm`` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from cli_runner import CliRunner
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> CliRunner:
+    monkeypatch.setenv("DOSELEDGER_DATABASE_URL", sqlite_url)
+    return CliRunner(capsys)
+
+
+def _demo(cli: CliRunner) -> str:
+    code, out, _ = cli.run("demo")
+    assert code == 0
+    return out.split("Recorded the demo trial ")[1].split(".")[0]
+
+
+def test_replay_now_and_as_of(cli: CliRunner) -> None:
+    trial_id = _demo(cli)
+    now = cli.json("replay", trial_id)
+    assert now["as_of"] is None and now["trial"]["mtd"] == 1 and len(now["patients"]) == 13
+    past = cli.json("replay", trial_id, "--as-of", "2099-01-01T00:00:00Z")
+    assert past["trial"] == now["trial"]
+    assert "not yet registered" in cli.refused("replay", trial_id, "--as-of", "2000-01-01")
+    assert "ISO 8601" in cli.refused("replay", trial_id, "--as-of", "yesterday")
+    assert "no trial" in cli.refused("replay", "00000000-0000-0000-0000-000000000000")
+
+
+def test_export_sdtm_to_stdout_and_file(cli: CliRunner, tmp_path: Path) -> None:
+    trial_id = _demo(cli)
+    ae = list(csv.DictReader(io.StringIO(cli.text("export", "sdtm", "--domain", "AE", trial_id))))
+    assert {row["AETERM"] for row in ae} == {"CPK increased", "Rash acneiform"}
+    assert {row["AEACN"] for row in ae} == {"DRUG INTERRUPTED"}
+    out = tmp_path / "ex.csv"
+    written = cli.json("export", "sdtm", "--domain", "EX", trial_id, "--out", str(out))
+    assert written["written"] == str(out)
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[:4] == ["STUDYID", "DOMAIN", "USUBJID", "EXSEQ"]
+    assert "EXDOSFRQ" in header and "EXENDTC" in header
+    assert "invalid choice" in cli.refused("export", "sdtm", "--domain", "LB", trial_id)
+    assert "does not exist" in cli.refused(
+        "export", "sdtm", "--domain", "AE", trial_id, "--out", "/no/such/dir/ae.csv"
+    )
