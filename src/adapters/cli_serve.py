@@ -1,0 +1,99 @@
+"""``doseledger serve`` and ``doseledger keys``: the HTTP service and its API keys."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from adapters.http.keys import KEY_ROLES, KeyRing
+from adapters.services import DoseLedger
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 1-65535")
+    return port
+
+
+def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    """Run the API under uvicorn until interrupted."""
+    import uvicorn
+
+    from adapters.demo import find_demo_trial, record_demo_trial
+    from adapters.http.app import create_app
+
+    if (
+        args.demo
+        and find_demo_trial(ledger) is None
+        and ledger.recorder.max_notification_id() is None
+    ):
+        trial_id = record_demo_trial(ledger)
+        secret, _ = KeyRing(ledger).issue("demo admin", "admin", None, _cli_actor(args))
+        base = f"http://{args.host}:{args.port}"
+        print(f"Recorded the demo trial {trial_id}.")
+        print(f"API docs: {base}/docs   try it with:  Authorization: Bearer {secret}")
+        print(f"  curl -H 'Authorization: Bearer {secret}' {base}/trials/{trial_id}")
+    level = os.environ.get("DOSELEDGER_LOG_LEVEL", "INFO").lower()
+    uvicorn.run(
+        create_app(ledger),
+        host=args.host,
+        port=args.port,
+        log_level=level,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def _cli_actor(args: argparse.Namespace) -> Any:
+    from domain.actors import Actor
+
+    return Actor(user_id=args.user, role=args.role, client="cli", request_id=args.request_id)
+
+
+def cmd_keys_create(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    """Issue a key and print it once."""
+    secret, view = KeyRing(ledger).issue(args.name, args.key_role, args.site, _cli_actor(args))
+    print(json.dumps({**view, "key": secret, "note": "shown once: store it now"}))
+
+
+def cmd_keys_revoke(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    """Revoke a key by id."""
+    print(json.dumps(KeyRing(ledger).revoke(args.key_id, args.reason, _cli_actor(args))))
+
+
+def cmd_keys_list(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    """List keys (never their secrets)."""
+    print(json.dumps(KeyRing(ledger).list(), indent=2))
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``serve`` and ``keys`` to the top-level parser."""
+    p = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=_port, default=8000)
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="on an empty store, record the demo trial and print a key to try",
+    )
+    p.set_defaults(store_handler=cmd_serve)
+
+    keys = sub.add_parser("keys", help="create, revoke and list API keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, parser_class=type(keys))
+    p = ksub.add_parser("create", help="issue a key (printed once)")
+    p.add_argument("--role", dest="key_role", choices=KEY_ROLES, required=True)
+    p.add_argument("--site", help="the site of an investigator key")
+    p.add_argument("--name", required=True, help="who or what uses the key")
+    p.set_defaults(store_handler=cmd_keys_create)
+    p = ksub.add_parser("revoke", help="revoke a key")
+    p.add_argument("key_id")
+    p.add_argument("--reason", default="revoked by an administrator")
+    p.set_defaults(store_handler=cmd_keys_revoke)
+    p = ksub.add_parser("list", help="list keys")
+    p.set_defaults(store_handler=cmd_keys_list)

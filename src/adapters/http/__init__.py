@@ -1,0 +1,1 @@
+"""The HTTP API other apps integrate through (FastAPI)."""

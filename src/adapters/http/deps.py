@@ -1,0 +1,37 @@
+"""Annotated dependency aliases shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from adapters.http.auth import READERS, Principal, allow
+from adapters.services import DoseLedger
+
+
+def _ledger(request: Request) -> DoseLedger:
+    ledger: DoseLedger = request.app.state.ledger
+    return ledger
+
+
+Ledger = Annotated[DoseLedger, Depends(_ledger)]
+Reader = Annotated[Principal, Depends(allow(*READERS))]
+Admin = Annotated[Principal, Depends(allow("admin"))]
+SiteWriter = Annotated[Principal, Depends(allow("investigator", "admin"))]
+SrcMember = Annotated[Principal, Depends(allow("src_member"))]
+IfMatch = Annotated[str | None, Header(description="The ETag you last saw; 412 if stale")]
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    """412 when the client's ETag is not the aggregate's current version."""
+    if if_match is None or if_match.strip() == "*":
+        return
+    tags = {t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")}
+    if str(version) not in tags:
+        raise HTTPException(412, f'the resource changed: current ETag is "{version}"')
+
+
+def etag(version: int) -> str:
+    """The ETag of an aggregate version."""
+    return f'"{version}"'

@@ -1,0 +1,103 @@
+"""RFC 9457 problem details for every error the API returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import CommandRefused, ConcurrencyConflict, InvalidInput, NotFound
+
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://doseledger.example/problems/"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    kind: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem+json response."""
+    body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+def install(app: FastAPI) -> None:
+    """Map domain errors and framework errors onto problem responses."""
+
+    @app.exception_handler(InvalidInput)
+    async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return problem(422, "Invalid input", exc.message, kind="invalid-input", field=exc.field)
+
+    @app.exception_handler(CommandRefused)
+    async def refused(_: Request, exc: CommandRefused) -> JSONResponse:
+        return problem(
+            422,
+            "Command refused",
+            exc.message,
+            kind="command-refused",
+            rule=exc.rule,
+            field=exc.field,
+        )
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return problem(404, "Not found", exc.message, kind="not-found")
+
+    @app.exception_handler(ConcurrencyConflict)
+    async def conflict(_: Request, exc: ConcurrencyConflict) -> JSONResponse:
+        return problem(409, "Conflict", str(exc), kind="conflict")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = _location(first.get("loc", ()))
+        detail = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+        return problem(
+            422,
+            "Invalid request",
+            detail,
+            kind="invalid-request",
+            field=where,
+            errors=[
+                {"field": _location(e.get("loc", ())), "message": e.get("msg")} for e in errors
+            ],
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {
+            400: "Bad request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not found",
+            405: "Method not allowed",
+            409: "Conflict",
+            412: "Precondition failed",
+            415: "Unsupported media type",
+            422: "Unprocessable content",
+            428: "Precondition required",
+        }
+        title = titles.get(exc.status_code, "Error")
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        return problem(
+            exc.status_code,
+            title,
+            detail,
+            kind=title.lower().replace(" ", "-"),
+            headers=dict(exc.headers or {}),
+        )

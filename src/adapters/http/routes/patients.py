@@ -1,0 +1,237 @@
+"""Patients: read one, and record what happens to them (exams, dosing, AEs, dose actions)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from adapters.http.auth import Principal
+from adapters.http.deps import IfMatch, Ledger, Reader, SiteWriter, check_if_match, etag
+from adapters.http.routes.trials import ERRORS
+from adapters.http.schemas import (
+    AdverseEventBody,
+    ClinicalDate,
+    DltOutcome,
+    DoseAction,
+    EyeExam,
+    GradeChange,
+    SkinAssessmentBody,
+    SkinExam,
+)
+from adapters.services import DoseLedger
+from domain.ae_report import AdverseEventReport, SkinAssessment
+
+router = APIRouter(prefix="/patients", tags=["patients"], responses=ERRORS)
+
+
+def _guard(ledger: DoseLedger, patient_id: UUID, who: Principal, if_match: str | None) -> None:
+    """Site scoping for investigators, and If-Match against the patient's version."""
+    patient = ledger.patient(patient_id)
+    who.check_site(patient["site_id"])
+    check_if_match(if_match, patient["version"])
+
+
+def _answer(
+    ledger: DoseLedger, patient_id: UUID, response: Response, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    patient = ledger.patient(patient_id)
+    response.headers["ETag"] = etag(patient["version"])
+    return {**patient, **(extra or {})}
+
+
+@router.get("/{patient_id}", summary="One patient")
+def get_patient(patient_id: UUID, ledger: Ledger, who: Reader, response: Response) -> Any:
+    """The patient's current state (investigators: their own site only)."""
+    patient = ledger.patient(patient_id)
+    who.check_site(patient["site_id"])
+    response.headers["ETag"] = etag(patient["version"])
+    return patient
+
+
+@router.post("/{patient_id}/eye-exams", status_code=201, summary="Record the baseline eye exam")
+def record_eye_exam(
+    patient_id: UUID,
+    body: EyeExam,
+    ledger: Ledger,
+    who: SiteWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """The baseline ophthalmology exam (BCVA per eye, slit lamp), before the first dose."""
+    _guard(ledger, patient_id, who, if_match)
+    ledger.record_baseline_eye_exam(
+        patient_id,
+        body.clinical_date,
+        body.bcva_right,
+        body.bcva_left,
+        who.actor,
+        slit_lamp_findings=body.slit_lamp_findings,
+    )
+    return _answer(ledger, patient_id, response)
+
+
+@router.post("/{patient_id}/skin-exams", status_code=201, summary="Record the baseline skin exam")
+def record_skin_exam(
+    patient_id: UUID,
+    body: SkinExam,
+    ledger: Ledger,
+    who: SiteWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """The baseline skin examination, before the first dose."""
+    _guard(ledger, patient_id, who, if_match)
+    ledger.record_baseline_skin_exam(patient_id, body.clinical_date, body.findings, who.actor)
+    return _answer(ledger, patient_id, response)
+
+
+@router.post("/{patient_id}/dosing", status_code=201, summary="Start dosing")
+def start_dosing(
+    patient_id: UUID,
+    body: ClinicalDate,
+    ledger: Ledger,
+    who: SiteWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """The first dose (refused without the baseline eye and skin exams)."""
+    _guard(ledger, patient_id, who, if_match)
+    ledger.start_dosing(patient_id, body.clinical_date, who.actor)
+    return _answer(ledger, patient_id, response)
+
+
+@router.post("/{patient_id}/doses", status_code=201, summary="Record a dose given")
+def record_dose(
+    patient_id: UUID,
+    body: ClinicalDate,
+    ledger: Ledger,
+    who: SiteWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """A dose given (refused while withheld or discontinued)."""
+    _guard(ledger, patient_id, who, if_match)
+    ledger.administer_dose(patient_id, body.clinical_date, who.actor)
+    return _answer(ledger, patient_id, response)
+
+
+@router.post("/{patient_id}/adverse-events", status_code=201, summary="Record an adverse event")
+def record_adverse_event(
+    patient_id: UUID,
+    body: AdverseEventBody,
+    ledger: Ledger,
+    who: SiteWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """Record an AE; the response carries the dose recommendation and the DLT verdict."""
+    _guard(ledger, patient_id, who, if_match)
+    report = AdverseEventReport(
+        **body.model_dump(exclude={"measurement"}),
+        measurement=None
+        if body.measurement is None
+        else body.measurement.model_dump(exclude_none=True),
+    )
+    recorded = ledger.record_adverse_event(patient_id, report, who.actor)
+    return _answer(ledger, patient_id, response, {"adverse_event": recorded})
+
+
+@router.post(
+    "/{patient_id}/adverse-events/{ae_id}/grades",
+    status_code=201,
+    summary="Record an AE's new grade (0 = resolved)",
+)
+def change_grade(
+    patient_id: UUID,
+    ae_id: UUID,
+    body: GradeChange,
+    ledger: Ledger,
+    who: SiteWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """A grade change or resolution; may bring a new recommendation (e.g. resume)."""
+    _guard(ledger, patient_id, who, if_match)
+    recommendation = ledger.change_ae_grade(
+        patient_id,
+        ae_id,
+        body.grade,
+        body.clinical_date,
+        who.actor,
+        reason=body.reason,
+        measurement=None
+        if body.measurement is None
+        else body.measurement.model_dump(exclude_none=True),
+        bcva=body.bcva,
+        intolerable=body.intolerable,
+    )
+    return _answer(ledger, patient_id, response, {"recommendation": recommendation})
+
+
+@router.post(
+    "/{patient_id}/skin-assessments", status_code=201, summary="Record a visit's skin assessment"
+)
+def record_skin_assessment(
+    patient_id: UUID,
+    body: SkinAssessmentBody,
+    ledger: Ledger,
+    who: SiteWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """Grade, location and % BSA of acneiform rash; feeds the rash rules."""
+    _guard(ledger, patient_id, who, if_match)
+    result = ledger.record_skin_assessment(
+        patient_id, SkinAssessment(**body.model_dump()), who.actor
+    )
+    return _answer(ledger, patient_id, response, {"skin_assessment": result})
+
+
+@router.post(
+    "/{patient_id}/dose-actions", status_code=201, summary="Hold, reduce, resume or discontinue"
+)
+def record_dose_action(
+    patient_id: UUID,
+    body: DoseAction,
+    ledger: Ledger,
+    who: SiteWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """The investigator's dose action; departing from the recommendation needs a reason."""
+    _guard(ledger, patient_id, who, if_match)
+    ledger.record_dose_action(
+        patient_id,
+        body.action,
+        body.clinical_date,
+        who.actor,
+        ae_id=body.ae_id,
+        reason=body.reason,
+        at=body.at,
+    )
+    return _answer(ledger, patient_id, response)
+
+
+@router.post("/{patient_id}/dlt-outcome", status_code=201, summary="Record the DLT-window outcome")
+def record_dlt_outcome(
+    patient_id: UUID,
+    body: DltOutcome,
+    ledger: Ledger,
+    who: SiteWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """DLT, completion without DLT (with the share of doses taken), or not evaluable."""
+    _guard(ledger, patient_id, who, if_match)
+    ledger.record_dlt_window_outcome(
+        patient_id,
+        body.outcome,
+        body.clinical_date,
+        who.actor,
+        description=body.description,
+        reason=body.reason,
+        doses_taken_fraction=body.doses_taken_fraction,
+    )
+    return _answer(ledger, patient_id, response)

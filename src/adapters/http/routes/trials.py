@@ -1,0 +1,136 @@
+"""Trials: register, list, read, enrol patients, SRC decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Response
+
+from adapters.http.deps import (
+    Admin,
+    IfMatch,
+    Ledger,
+    Reader,
+    SiteWriter,
+    SrcMember,
+    check_if_match,
+    etag,
+)
+from adapters.http.schemas import (
+    DltAdjudication,
+    EnrolPatient,
+    Problem,
+    RegisterTrial,
+    SignDecision,
+)
+from domain.errors import InvalidInput, NotFound
+from domain.protocol import protocol_from_mapping, template
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No valid API key"},
+    403: {"model": Problem, "description": "The key's role or site may not do this"},
+    404: {"model": Problem, "description": "No such trial"},
+    409: {"model": Problem, "description": "Lost a race with another writer"},
+    412: {"model": Problem, "description": "If-Match is stale"},
+    422: {"model": Problem, "description": "Invalid input, or a rule refused the command"},
+}
+router = APIRouter(prefix="/trials", tags=["trials"], responses=ERRORS)
+
+
+@router.post("", status_code=201, summary="Register a trial from a template or a protocol")
+def register_trial(body: RegisterTrial, ledger: Ledger, who: Admin, response: Response) -> Any:
+    """Register a trial; its first cohort opens at the protocol's starting level."""
+    if (body.template_id is None) == (body.protocol is None):
+        raise HTTPException(422, "give exactly one of template_id and protocol")
+    if body.template_id is not None:
+        try:
+            protocol = template(body.template_id)
+        except NotFound as exc:
+            raise InvalidInput(exc.message, field="template_id") from None
+    else:
+        protocol = protocol_from_mapping(body.protocol or {})
+    trial_id = ledger.register_trial(protocol, who.actor, name=body.name)
+    trial = ledger.trial(trial_id)
+    response.headers["ETag"] = etag(trial["version"])
+    response.headers["Location"] = f"/trials/{trial_id}"
+    return trial
+
+
+@router.get("", summary="List trials")
+def list_trials(ledger: Ledger, who: Reader) -> list[dict[str, Any]]:
+    """Every trial: id, protocol, status, current level, MTD."""
+    return ledger.trials()
+
+
+@router.get("/{trial_id}", summary="One trial")
+def get_trial(trial_id: UUID, ledger: Ledger, who: Reader, response: Response) -> Any:
+    """The trial's current state; the ETag is its version."""
+    trial = ledger.trial(trial_id)
+    response.headers["ETag"] = etag(trial["version"])
+    return trial
+
+
+@router.post(
+    "/{trial_id}/dlt-adjudications", status_code=201, summary="Confirm or reject a DLT candidate"
+)
+def adjudicate_dlt(
+    trial_id: UUID,
+    body: DltAdjudication,
+    ledger: Ledger,
+    who: SrcMember,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """An SRC member confirms (a DLT on the cohort) or rejects a DLT candidate, with a reason."""
+    check_if_match(if_match, ledger.trial(trial_id)["version"])
+    ledger.adjudicate_dlt(
+        trial_id, body.patient_id, body.ae_id, body.confirmed, who.actor, reason=body.reason
+    )
+    trial = ledger.trial(trial_id)
+    response.headers["ETag"] = etag(trial["version"])
+    return trial
+
+
+@router.post("/{trial_id}/patients", status_code=201, summary="Enrol a patient")
+def enrol_patient(
+    trial_id: UUID,
+    body: EnrolPatient,
+    ledger: Ledger,
+    who: SiteWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """Enrol a patient into the open cohort (investigators: their own site only)."""
+    who.check_site(body.site_id)
+    check_if_match(if_match, ledger.trial(trial_id)["version"])
+    patient_id = ledger.enrol_patient(trial_id, body.site_id, who.actor, subject_id=body.subject_id)
+    patient = ledger.patient(patient_id)
+    response.headers["ETag"] = etag(patient["version"])
+    response.headers["Location"] = f"/patients/{patient_id}"
+    return patient
+
+
+@router.post("/{trial_id}/decisions", status_code=201, summary="Sign the SRC's decision")
+def sign_decision(
+    trial_id: UUID,
+    body: SignDecision,
+    ledger: Ledger,
+    who: SrcMember,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """The safety review committee's signed decision on the open cohort."""
+    check_if_match(if_match, ledger.trial(trial_id)["version"])
+    ledger.sign_decision(
+        trial_id,
+        body.cohort,
+        body.decision,
+        who.actor,
+        meaning=body.meaning,
+        mtd_level=body.mtd_level,
+        reason=body.reason,
+    )
+    trial = ledger.trial(trial_id)
+    response.headers["ETag"] = etag(trial["version"])
+    return trial

@@ -1,0 +1,165 @@
+"""Request bodies (validated strictly) and response shapes of the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterTrial(_Body):
+    """Register a trial from a template id or a full protocol."""
+
+    template_id: str | None = Field(None, examples=["defactinib-avutometinib"])
+    protocol: dict[str, Any] | None = Field(None, description="A full protocol (see templates)")
+    name: str = Field("", max_length=200)
+
+
+class EnrolPatient(_Body):
+    """Enrol a patient into the trial's open cohort."""
+
+    site_id: str = Field(..., min_length=1, max_length=32, examples=["S01"])
+    subject_id: str | None = Field(None, max_length=40, description="Pseudonymous; never a name")
+
+
+class SignDecision(_Body):
+    """The safety review committee's signed decision on the open cohort."""
+
+    cohort: int = Field(..., ge=1)
+    decision: Literal["escalate", "expand", "de-escalate", "declare_mtd", "stop_no_mtd"]
+    mtd_level: int | None = Field(None, ge=1)
+    meaning: str = Field("approval", min_length=1, max_length=100)
+    reason: str | None = Field(None, max_length=2000)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    rule: str | None = None
+
+
+def _iso_date(value: Any) -> Any:
+    # Lax pydantic would take numbers as dates; clinical dates are ISO strings only.
+    if not isinstance(value, str):
+        raise ValueError("a date is an ISO 8601 string, YYYY-MM-DD")
+    return dt.date.fromisoformat(value) if len(value) == 10 else _bad_date(value)
+
+
+def _bad_date(value: str) -> Any:
+    raise ValueError(f"'{value}' is not a date (YYYY-MM-DD)")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+
+class EyeExam(_Body):
+    """The baseline ophthalmology exam: BCVA per eye (Snellen 20/x, 6/x or logMAR)."""
+
+    clinical_date: IsoDate
+    bcva_right: str = Field(..., min_length=1, max_length=20, examples=["20/20"])
+    bcva_left: str = Field(..., min_length=1, max_length=20, examples=["20/25"])
+    slit_lamp_findings: str = Field("", max_length=2000)
+
+
+class SkinExam(_Body):
+    """The baseline skin examination."""
+
+    clinical_date: IsoDate
+    findings: str = Field(..., min_length=1, max_length=2000)
+
+
+class ClinicalDate(_Body):
+    """A command that needs only its clinical date (first dose, a dose given)."""
+
+    clinical_date: IsoDate
+
+
+class SkinAssessmentBody(_Body):
+    """A study visit's skin assessment."""
+
+    clinical_date: IsoDate
+    location: str = Field("", max_length=200)
+    bsa_percent: float = Field(..., ge=0, le=100)
+    symptoms: Literal["none", "mild", "moderate", "severe"]
+    ctcae_version: Literal["4.0", "5.0"] = "5.0"
+    life_threatening: bool = False
+    attribution: Literal["unrelated", "unlikely", "possible", "probable", "definite"] = "possible"
+    intolerable: bool = False
+
+
+class Measurement(_Body):
+    """A lab value with its reference limit (ULN for increases, LLN for decreases)."""
+
+    value: float = Field(..., ge=0)
+    uln: float | None = Field(None, gt=0)
+    lln: float | None = Field(None, gt=0)
+    baseline: float | None = Field(None, ge=0)
+
+
+class AdverseEventBody(_Body):
+    """An adverse event as the investigator reports it."""
+
+    term: str = Field(..., min_length=1, max_length=200, examples=["CPK increased"])
+    grade: int | None = Field(None, ge=1, le=5)
+    onset: IsoDate
+    attribution: Literal["unrelated", "unlikely", "possible", "probable", "definite"]
+    ctcae_version: Literal["4.0", "5.0"] = "5.0"
+    serious: bool = False
+    measurement: Measurement | None = None
+    intolerable: bool = False
+    eye: Literal["right", "left"] | None = None
+    bcva: str | None = Field(None, max_length=20)
+    clinically_significant: bool = True
+    with_bleeding: bool = False
+    duration_days: int | None = Field(None, ge=0, le=3650)
+
+
+class GradeChange(_Body):
+    """A new grade for an open AE (0 = resolved), by grade, measurement or BCVA."""
+
+    clinical_date: IsoDate
+    grade: int | None = Field(None, ge=0, le=5)
+    measurement: Measurement | None = None
+    bcva: str | None = Field(None, max_length=20)
+    reason: str = Field("", max_length=2000)
+    intolerable: bool = False
+
+
+class DoseAction(_Body):
+    """The investigator's action: hold, reduce, resume or discontinue."""
+
+    action: Literal["hold", "reduce", "resume", "discontinue"]
+    clinical_date: IsoDate
+    ae_id: UUID | None = None
+    at: Literal["same", "reduced"] | None = None
+    reason: str = Field("", max_length=2000)
+
+
+class DltOutcome(_Body):
+    """The DLT-window outcome of one patient."""
+
+    outcome: Literal["dlt", "no_dlt", "not_evaluable"]
+    clinical_date: IsoDate
+    description: str = Field("", max_length=2000)
+    reason: str = Field("", max_length=2000)
+    doses_taken_fraction: float | None = Field(None, ge=0, le=1)
+
+
+class DltAdjudication(_Body):
+    """An SRC member confirms or rejects a DLT candidate."""
+
+    patient_id: UUID
+    ae_id: UUID
+    confirmed: bool
+    reason: str = Field(..., min_length=1, max_length=2000)

@@ -1,0 +1,141 @@
+"""A whole trial over HTTP, through the API other apps use, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapters.http.app import create_app
+from adapters.http.keys import KeyRing
+from adapters.services import DoseLedger
+from domain.actors import Actor
+from support import DAY0
+
+OPERATOR = Actor(user_id="ops", role="admin")
+
+
+class Api:
+    """A TestClient and one key per role."""
+
+    def __init__(self, ledger: DoseLedger) -> None:
+        self.client = TestClient(create_app(ledger))
+        ring = KeyRing(ledger)
+        self.keys = {
+            "admin": ring.issue("sponsor ops", "admin", None, OPERATOR)[0],
+            "inv": ring.issue("site 1 investigator", "investigator", "S01", OPERATOR)[0],
+            "inv2": ring.issue("site 2 investigator", "investigator", "S02", OPERATOR)[0],
+            "src": ring.issue("SRC chair", "src_member", None, OPERATOR)[0],
+            "monitor": ring.issue("CRA", "monitor", None, OPERATOR)[0],
+        }
+
+    def call(self, method: str, path: str, key: str | None, expect: int,
+             **kwargs: Any) -> Any:
+        headers = kwargs.pop("headers", {})
+        if key:
+            headers["Authorization"] = f"Bearer {self.keys[key]}"
+        response = self.client.request(method, path, headers=headers, **kwargs)
+        assert response.status_code == expect, response.text
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == "application/problem+json"
+        return response
+
+
+@pytest.fixture
+def api(ledger: DoseLedger) -> Iterator[Api]:
+    yield Api(ledger)
+
+
+def day(n: int) -> str:
+    return (DAY0 + dt.timedelta(days=n - 1)).isoformat()
+
+
+def ready(api: Api, trial_id: str, site: str = "S01", key: str = "inv") -> str:
+    pid = api.call("POST", f"/trials/{trial_id}/patients", key, 201,
+                   json={"site_id": site}).json()["id"]
+    api.call("POST", f"/patients/{pid}/eye-exams", key, 201,
+             json={"clinical_date": day(0), "bcva_right": "20/20", "bcva_left": "20/25"})
+    api.call("POST", f"/patients/{pid}/skin-exams", key, 201,
+             json={"clinical_date": day(0), "findings": "none"})
+    api.call("POST", f"/patients/{pid}/dosing", key, 201, json={"clinical_date": day(1)})
+    return str(pid)
+
+
+def complete(api: Api, pid: str, key: str = "inv") -> None:
+    api.call("POST", f"/patients/{pid}/dlt-outcome", key, 201,
+             json={"outcome": "no_dlt", "clinical_date": day(28), "doses_taken_fraction": 0.9})
+
+
+def test_trial_to_mtd_with_a_hold_and_a_resumption(api: Api) -> None:
+    trial = api.call("POST", "/trials", "admin", 201,
+                     json={"template_id": "defactinib-avutometinib"}).json()
+    tid = trial["id"]
+    # Cohort 1: one patient has CPK grade 3 (a DLT), is held, recovers and resumes.
+    first = ready(api, tid)
+    recorded = api.call(
+        "POST", f"/patients/{first}/adverse-events", "inv", 201,
+        json={"term": "CPK increased", "onset": day(10), "attribution": "possible",
+              "measurement": {"value": 1500, "uln": 200}},
+    ).json()["adverse_event"]
+    assert recorded["recommendation"]["action"] == "withhold"
+    assert recorded["dlt"]["verdict"] == "dlt"
+    etag = api.call("GET", f"/patients/{first}", "inv", 200).headers["etag"]
+    api.call("POST", f"/patients/{first}/dose-actions", "inv", 201,
+             json={"action": "hold", "clinical_date": day(10), "ae_id": recorded["ae_id"]},
+             headers={"If-Match": etag})
+    api.call("POST", f"/patients/{first}/dose-actions", "inv", 412,
+             json={"action": "resume", "clinical_date": day(20)}, headers={"If-Match": etag})
+    resume = api.call("POST", f"/patients/{first}/adverse-events/{recorded['ae_id']}/grades",
+                      "inv", 201, json={"clinical_date": day(18), "grade": 1}).json()
+    assert resume["recommendation"]["action"] == "resume"
+    state = api.call("POST", f"/patients/{first}/dose-actions", "inv", 201,
+                     json={"action": "resume", "clinical_date": day(19)}).json()
+    assert state["dosing"] == "on treatment"
+    for _ in range(2):
+        complete(api, ready(api, tid))
+    trial = api.call("GET", f"/trials/{tid}", "monitor", 200).json()
+    assert trial["recommendation"]["action"] == "expand"
+    api.call("POST", f"/trials/{tid}/decisions", "inv", 403,
+             json={"cohort": 1, "decision": "expand"})
+    api.call("POST", f"/trials/{tid}/decisions", "src", 201,
+             json={"cohort": 1, "decision": "expand"})
+    for _ in range(3):
+        complete(api, ready(api, tid, "S02", "inv2"), "inv2")
+    api.call("POST", f"/trials/{tid}/decisions", "src", 201,
+             json={"cohort": 2, "decision": "escalate"})
+    for _ in range(3):
+        complete(api, ready(api, tid))
+    final = api.call("POST", f"/trials/{tid}/decisions", "src", 201,
+                     json={"cohort": 3, "decision": "declare_mtd", "mtd_level": 2}).json()
+    assert (final["status"], final["mtd"]) == ("mtd_declared", 2)
+    assert final["outcomes"] == "1TNN 1NNN 2NNN"
+
+
+def test_problems_name_the_field_and_nothing_is_recorded(api: Api, ledger: DoseLedger) -> None:
+    tid = api.call("POST", "/trials", "admin", 201,
+                   json={"template_id": "defactinib-paclitaxel"}).json()["id"]
+    pid = ready(api, tid)
+    before = ledger.recorder.max_notification_id()
+    bad = api.call("POST", f"/patients/{pid}/adverse-events", "inv", 422,
+                   json={"term": "Nausea", "grade": 4, "onset": day(3),
+                         "attribution": "possible"}).json()
+    assert bad["field"] == "grade" and "allowed grades: 1, 2, 3" in bad["detail"]
+    bad = api.call("POST", f"/patients/{pid}/adverse-events", "inv", 422,
+                   json={"term": "Nausea", "grade": 2, "onset": 20260301,
+                         "attribution": "possible"}).json()
+    assert bad["field"] == "onset"
+    refused = api.call("POST", f"/patients/{pid}/dose-actions", "inv", 422,
+                       json={"action": "hold", "clinical_date": day(3)}).json()
+    assert refused["rule"] == "reason_required"
+    api.call("POST", f"/patients/{pid}/doses", "inv2", 403, json={"clinical_date": day(2)})
+    api.call("GET", f"/patients/{pid}", "inv2", 403)
+    api.call("GET", f"/patients/{pid}", None, 401)
+    api.call("GET", "/patients/00000000-0000-0000-0000-000000000000", "monitor", 404)
+    assert ledger.recorder.max_notification_id() == before
+    response = api.call("GET", "/healthz", None, 200)
+    assert response.headers["x-request-id"]
+    echoed = api.call("GET", "/readyz", None, 200, headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
