@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -32,8 +34,7 @@ class Api:
             "monitor": ring.issue("CRA", "monitor", None, OPERATOR)[0],
         }
 
-    def call(self, method: str, path: str, key: str | None, expect: int,
-             **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, key: str | None, expect: int, **kwargs: Any) -> Any:
         headers = kwargs.pop("headers", {})
         if key:
             headers["Authorization"] = f"Bearer {self.keys[key]}"
@@ -54,81 +55,148 @@ def day(n: int) -> str:
 
 
 def ready(api: Api, trial_id: str, site: str = "S01", key: str = "inv") -> str:
-    pid = api.call("POST", f"/trials/{trial_id}/patients", key, 201,
-                   json={"site_id": site}).json()["id"]
-    api.call("POST", f"/patients/{pid}/eye-exams", key, 201,
-             json={"clinical_date": day(0), "bcva_right": "20/20", "bcva_left": "20/25"})
-    api.call("POST", f"/patients/{pid}/skin-exams", key, 201,
-             json={"clinical_date": day(0), "findings": "none"})
+    pid = api.call("POST", f"/trials/{trial_id}/patients", key, 201, json={"site_id": site}).json()[
+        "id"
+    ]
+    api.call(
+        "POST",
+        f"/patients/{pid}/eye-exams",
+        key,
+        201,
+        json={"clinical_date": day(0), "bcva_right": "20/20", "bcva_left": "20/25"},
+    )
+    api.call(
+        "POST",
+        f"/patients/{pid}/skin-exams",
+        key,
+        201,
+        json={"clinical_date": day(0), "findings": "none"},
+    )
     api.call("POST", f"/patients/{pid}/dosing", key, 201, json={"clinical_date": day(1)})
     return str(pid)
 
 
 def complete(api: Api, pid: str, key: str = "inv") -> None:
-    api.call("POST", f"/patients/{pid}/dlt-outcome", key, 201,
-             json={"outcome": "no_dlt", "clinical_date": day(28), "doses_taken_fraction": 0.9})
+    api.call(
+        "POST",
+        f"/patients/{pid}/dlt-outcome",
+        key,
+        201,
+        json={"outcome": "no_dlt", "clinical_date": day(28), "doses_taken_fraction": 0.9},
+    )
 
 
 def test_trial_to_mtd_with_a_hold_and_a_resumption(api: Api) -> None:
-    trial = api.call("POST", "/trials", "admin", 201,
-                     json={"template_id": "defactinib-avutometinib"}).json()
+    trial = api.call(
+        "POST", "/trials", "admin", 201, json={"template_id": "defactinib-avutometinib"}
+    ).json()
     tid = trial["id"]
     # Cohort 1: one patient has CPK grade 3 (a DLT), is held, recovers and resumes.
     first = ready(api, tid)
     recorded = api.call(
-        "POST", f"/patients/{first}/adverse-events", "inv", 201,
-        json={"term": "CPK increased", "onset": day(10), "attribution": "possible",
-              "measurement": {"value": 1500, "uln": 200}},
+        "POST",
+        f"/patients/{first}/adverse-events",
+        "inv",
+        201,
+        json={
+            "term": "CPK increased",
+            "onset": day(10),
+            "attribution": "possible",
+            "measurement": {"value": 1500, "uln": 200},
+        },
     ).json()["adverse_event"]
     assert recorded["recommendation"]["action"] == "withhold"
     assert recorded["dlt"]["verdict"] == "dlt"
     etag = api.call("GET", f"/patients/{first}", "inv", 200).headers["etag"]
-    api.call("POST", f"/patients/{first}/dose-actions", "inv", 201,
-             json={"action": "hold", "clinical_date": day(10), "ae_id": recorded["ae_id"]},
-             headers={"If-Match": etag})
-    api.call("POST", f"/patients/{first}/dose-actions", "inv", 412,
-             json={"action": "resume", "clinical_date": day(20)}, headers={"If-Match": etag})
-    resume = api.call("POST", f"/patients/{first}/adverse-events/{recorded['ae_id']}/grades",
-                      "inv", 201, json={"clinical_date": day(18), "grade": 1}).json()
+    api.call(
+        "POST",
+        f"/patients/{first}/dose-actions",
+        "inv",
+        201,
+        json={"action": "hold", "clinical_date": day(10), "ae_id": recorded["ae_id"]},
+        headers={"If-Match": etag},
+    )
+    api.call(
+        "POST",
+        f"/patients/{first}/dose-actions",
+        "inv",
+        412,
+        json={"action": "resume", "clinical_date": day(20)},
+        headers={"If-Match": etag},
+    )
+    resume = api.call(
+        "POST",
+        f"/patients/{first}/adverse-events/{recorded['ae_id']}/grades",
+        "inv",
+        201,
+        json={"clinical_date": day(18), "grade": 1},
+    ).json()
     assert resume["recommendation"]["action"] == "resume"
-    state = api.call("POST", f"/patients/{first}/dose-actions", "inv", 201,
-                     json={"action": "resume", "clinical_date": day(19)}).json()
+    state = api.call(
+        "POST",
+        f"/patients/{first}/dose-actions",
+        "inv",
+        201,
+        json={"action": "resume", "clinical_date": day(19)},
+    ).json()
     assert state["dosing"] == "on treatment"
     for _ in range(2):
         complete(api, ready(api, tid))
     trial = api.call("GET", f"/trials/{tid}", "monitor", 200).json()
     assert trial["recommendation"]["action"] == "expand"
-    api.call("POST", f"/trials/{tid}/decisions", "inv", 403,
-             json={"cohort": 1, "decision": "expand"})
-    api.call("POST", f"/trials/{tid}/decisions", "src", 201,
-             json={"cohort": 1, "decision": "expand"})
+    api.call(
+        "POST", f"/trials/{tid}/decisions", "inv", 403, json={"cohort": 1, "decision": "expand"}
+    )
+    api.call(
+        "POST", f"/trials/{tid}/decisions", "src", 201, json={"cohort": 1, "decision": "expand"}
+    )
     for _ in range(3):
         complete(api, ready(api, tid, "S02", "inv2"), "inv2")
-    api.call("POST", f"/trials/{tid}/decisions", "src", 201,
-             json={"cohort": 2, "decision": "escalate"})
+    api.call(
+        "POST", f"/trials/{tid}/decisions", "src", 201, json={"cohort": 2, "decision": "escalate"}
+    )
     for _ in range(3):
         complete(api, ready(api, tid))
-    final = api.call("POST", f"/trials/{tid}/decisions", "src", 201,
-                     json={"cohort": 3, "decision": "declare_mtd", "mtd_level": 2}).json()
+    final = api.call(
+        "POST",
+        f"/trials/{tid}/decisions",
+        "src",
+        201,
+        json={"cohort": 3, "decision": "declare_mtd", "mtd_level": 2},
+    ).json()
     assert (final["status"], final["mtd"]) == ("mtd_declared", 2)
     assert final["outcomes"] == "1TNN 1NNN 2NNN"
 
 
 def test_problems_name_the_field_and_nothing_is_recorded(api: Api, ledger: DoseLedger) -> None:
-    tid = api.call("POST", "/trials", "admin", 201,
-                   json={"template_id": "defactinib-paclitaxel"}).json()["id"]
+    tid = api.call(
+        "POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"}
+    ).json()["id"]
     pid = ready(api, tid)
     before = ledger.recorder.max_notification_id()
-    bad = api.call("POST", f"/patients/{pid}/adverse-events", "inv", 422,
-                   json={"term": "Nausea", "grade": 4, "onset": day(3),
-                         "attribution": "possible"}).json()
+    bad = api.call(
+        "POST",
+        f"/patients/{pid}/adverse-events",
+        "inv",
+        422,
+        json={"term": "Nausea", "grade": 4, "onset": day(3), "attribution": "possible"},
+    ).json()
     assert bad["field"] == "grade" and "allowed grades: 1, 2, 3" in bad["detail"]
-    bad = api.call("POST", f"/patients/{pid}/adverse-events", "inv", 422,
-                   json={"term": "Nausea", "grade": 2, "onset": 20260301,
-                         "attribution": "possible"}).json()
+    bad = api.call(
+        "POST",
+        f"/patients/{pid}/adverse-events",
+        "inv",
+        422,
+        json={"term": "Nausea", "grade": 2, "onset": 20260301, "attribution": "possible"},
+    ).json()
     assert bad["field"] == "onset"
-    refused = api.call("POST", f"/patients/{pid}/dose-actions", "inv", 422,
-                       json={"action": "hold", "clinical_date": day(3)}).json()
+    refused = api.call(
+        "POST",
+        f"/patients/{pid}/dose-actions",
+        "inv",
+        422,
+        json={"action": "hold", "clinical_date": day(3)},
+    ).json()
     assert refused["rule"] == "reason_required"
     api.call("POST", f"/patients/{pid}/doses", "inv2", 403, json={"clinical_date": day(2)})
     api.call("GET", f"/patients/{pid}", "inv2", 403)
@@ -139,3 +207,94 @@ def test_problems_name_the_field_and_nothing_is_recorded(api: Api, ledger: DoseL
     assert response.headers["x-request-id"]
     echoed = api.call("GET", "/readyz", None, 200, headers={"X-Request-ID": "abc-123"})
     assert echoed.headers["x-request-id"] == "abc-123"
+
+
+def test_idempotency_key_replays_and_refuses_another_body(api: Api, ledger: DoseLedger) -> None:
+    tid = api.call(
+        "POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"}
+    ).json()["id"]
+    headers = {"Idempotency-Key": "enrol-0001"}
+    first = api.call(
+        "POST",
+        f"/trials/{tid}/patients",
+        "inv",
+        201,
+        json={"site_id": "S01"},
+        headers=dict(headers),
+    )
+    events = ledger.recorder.max_notification_id()
+    again = api.call(
+        "POST",
+        f"/trials/{tid}/patients",
+        "inv",
+        201,
+        json={"site_id": "S01"},
+        headers=dict(headers),
+    )
+    assert again.json() == first.json()
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert ledger.recorder.max_notification_id() == events
+    other = api.call(
+        "POST",
+        f"/trials/{tid}/patients",
+        "inv",
+        422,
+        json={"site_id": "S01", "subject_id": "S01-900"},
+        headers=dict(headers),
+    )
+    assert other.json()["field"] == "Idempotency-Key"
+    assert ledger.recorder.max_notification_id() == events
+    # The same key from another API key is another request.
+    api.call(
+        "POST",
+        f"/trials/{tid}/patients",
+        "admin",
+        201,
+        json={"site_id": "S01"},
+        headers=dict(headers),
+    )
+
+
+def test_same_idempotency_key_in_parallel_records_one_set_of_events(
+    api: Api, ledger: DoseLedger
+) -> None:
+    tid = api.call(
+        "POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"}
+    ).json()["id"]
+    before = ledger.trial(UUID(tid))["version"]
+
+    def enrol() -> Any:
+        return api.client.post(
+            f"/trials/{tid}/patients",
+            json={"site_id": "S01"},
+            headers={"Authorization": f"Bearer {api.keys['inv']}", "Idempotency-Key": "parallel-1"},
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(lambda _: enrol(), range(4)))
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert ledger.trial(UUID(tid))["version"] == before + 1
+
+
+def test_two_writers_on_one_patient_one_wins(api: Api, ledger: DoseLedger) -> None:
+    tid = api.call(
+        "POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"}
+    ).json()["id"]
+    pid = ready(api, tid)
+    etag = api.call("GET", f"/patients/{pid}", "inv", 200).headers["etag"]
+    before = ledger.patient(UUID(pid))["version"]
+
+    def dose(n: int) -> Any:
+        return api.client.post(
+            f"/patients/{pid}/doses",
+            json={"clinical_date": day(2 + n)},
+            headers={"Authorization": f"Bearer {api.keys['inv']}", "If-Match": etag},
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(dose, range(2)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes[0] == 201 and codes[1] in (409, 412), codes
+    assert ledger.patient(UUID(pid))["version"] == before + 1

@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
-from adapters.http import problems
+from adapters.http import idempotency, problems
 from adapters.http.keys import KeyRing
 from adapters.http.routes import health, patients, trials
 from adapters.services import DoseLedger
@@ -34,6 +34,8 @@ def create_app(ledger: DoseLedger) -> FastAPI:
     app.state.ledger = ledger
     app.state.keys = KeyRing(ledger)
     problems.install(app)
+    # Added first, so it runs inside the request-id middleware (replays get an id too).
+    app.middleware("http")(idempotency.middleware)
 
     @app.middleware("http")
     async def request_id(
