@@ -27,24 +27,32 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
     from adapters.demo import find_demo_trial, record_demo_trial
     from adapters.http.app import create_app
+    from adapters.logging import configure_logging
+    from projections.trial_state import render_cohort_table
 
-    if (
-        args.demo
-        and find_demo_trial(ledger) is None
-        and ledger.recorder.max_notification_id() is None
-    ):
+    level = os.environ.get("DOSELEDGER_LOG_LEVEL", "INFO")
+    configure_logging(level)
+    base = f"http://{args.host}:{args.port}"
+    if args.demo and ledger.recorder.max_notification_id() is None:
         trial_id = record_demo_trial(ledger)
         secret, _ = KeyRing(ledger).issue("demo admin", "admin", None, _cli_actor(args))
-        base = f"http://{args.host}:{args.port}"
-        print(f"Recorded the demo trial {trial_id}.")
-        print(f"API docs: {base}/docs   try it with:  Authorization: Bearer {secret}")
-        print(f"  curl -H 'Authorization: Bearer {secret}' {base}/trials/{trial_id}")
-    level = os.environ.get("DOSELEDGER_LOG_LEVEL", "INFO").lower()
+        print(render_cohort_table(ledger.trial_aggregate(trial_id)), "\n", flush=True)
+        print(f"Recorded the demo trial {trial_id} on an empty store.")
+        print(f"API docs: {base}/docs   (Authorize with this admin key, shown once: {secret})")
+        print(f"  curl -H 'Authorization: Bearer {secret}' {base}/trials/{trial_id}", flush=True)
+    elif args.demo and (demo_id := find_demo_trial(ledger)) is not None:
+        print(
+            f"Demo trial {demo_id}. API docs: {base}/docs (make a key: doseledger keys "
+            "create --role admin --name me)",
+            flush=True,
+        )
+    else:
+        print(f"API docs: {base}/docs", flush=True)
     uvicorn.run(
         create_app(ledger),
         host=args.host,
         port=args.port,
-        log_level=level,
+        log_level=level.lower(),
         log_config=None,
         access_log=False,
     )
