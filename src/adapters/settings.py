@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import InvalidInput
 
 DEFAULT_DATABASE_URL = "sqlite:///./doseledger.db"
+# The library's factories, with the audit-chain application recorder (tamper evidence).
+SQLITE_FACTORY = "adapters.audit_chain:ChainedSQLiteFactory"
+POSTGRES_FACTORY = "adapters.audit_chain:ChainedPostgresFactory"
+AUDIT_KEY_VAR = "DOSELEDGER_AUDIT_KEY"
 
 
 class Settings(BaseSettings):
@@ -21,6 +26,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     postgres_pool_size: int = 5
     postgres_lock_timeout_seconds: int = 10
+    # HMAC key of the audit chain; unset: the embedded demo store's documented, public default.
+    audit_key: str | None = Field(default=None, min_length=16)
 
     def persistence_env(self) -> dict[str, str]:
         """The eventsourcing library's own variables for the configured database."""
@@ -28,16 +35,20 @@ class Settings(BaseSettings):
             self.database_url,
             pool_size=self.postgres_pool_size,
             lock_timeout=self.postgres_lock_timeout_seconds,
+            audit_key=self.audit_key,
         )
 
 
-def persistence_env(url: str, *, pool_size: int = 5, lock_timeout: int = 10) -> dict[str, str]:
+def persistence_env(
+    url: str, *, pool_size: int = 5, lock_timeout: int = 10, audit_key: str | None = None
+) -> dict[str, str]:
     """Map ``sqlite:///PATH`` or ``postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=S]``."""
     parts = urlsplit(url)
+    key = {AUDIT_KEY_VAR: audit_key} if audit_key else {}
     if parts.scheme == "sqlite":
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": _sqlite_path(url)}
+        return {"PERSISTENCE_MODULE": SQLITE_FACTORY, "SQLITE_DBNAME": _sqlite_path(url), **key}
     if parts.scheme in ("postgresql", "postgres"):
-        return _postgres_env(url, pool_size=pool_size, lock_timeout=lock_timeout)
+        return _postgres_env(url, pool_size=pool_size, lock_timeout=lock_timeout) | key
     raise InvalidInput(
         f"DOSELEDGER_DATABASE_URL '{_redact(url)}' is neither sqlite:///PATH nor "
         "postgresql://USER:PASSWORD@HOST:PORT/DB",
@@ -83,7 +94,7 @@ def _postgres_env(url: str, *, pool_size: int, lock_timeout: int) -> dict[str, s
             field="DOSELEDGER_DATABASE_URL",
         )
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": POSTGRES_FACTORY,
         "POSTGRES_DBNAME": unquote(dbname),
         "POSTGRES_HOST": parts.hostname,
         "POSTGRES_PORT": str(port),

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.settings import DEFAULT_DATABASE_URL, Settings, persistence_env
+from adapters.settings import (
+    DEFAULT_DATABASE_URL,
+    POSTGRES_FACTORY,
+    SQLITE_FACTORY,
+    Settings,
+    persistence_env,
+)
 from domain.errors import InvalidInput
 
 
@@ -15,8 +21,9 @@ def test_default_is_an_sqlite_file_in_the_working_directory(
 ) -> None:
     monkeypatch.delenv("DOSELEDGER_DATABASE_URL", raising=False)
     assert Settings().database_url == DEFAULT_DATABASE_URL == "sqlite:///./doseledger.db"
+    monkeypatch.delenv("DOSELEDGER_AUDIT_KEY", raising=False)
     assert Settings().persistence_env() == {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": SQLITE_FACTORY,  # the library's SQLite, with the audit chain
         "SQLITE_DBNAME": "doseledger.db",
     }
 
@@ -35,7 +42,7 @@ def test_postgres_url_maps_every_part(monkeypatch: pytest.MonkeyPatch) -> None:
         "DOSELEDGER_DATABASE_URL", "postgresql://trial%40ops:s%3Acret@db.internal:6543/ledger"
     )
     env = Settings().persistence_env()
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["PERSISTENCE_MODULE"] == POSTGRES_FACTORY
     assert env["POSTGRES_HOST"] == "db.internal"
     assert env["POSTGRES_PORT"] == "6543"
     assert env["POSTGRES_DBNAME"] == "ledger"
