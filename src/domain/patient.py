@@ -18,6 +18,7 @@ from domain.errors import CommandRefused, InvalidInput
 from domain.grading import grade_blurred_vision, grade_rash_acneiform
 from domain.protocol import AgentDose, Protocol
 from domain.rules import AdverseEventFacts, recommend_dose, recommend_not_recovered, rule_set_for
+from domain.snapshots import AggregateSnapshot
 from domain.state_copy import clone_aggregate
 from domain.vision import VisualAcuity, parse_bcva
 
@@ -50,6 +51,10 @@ class Patient(Aggregate):
 
     class Event(Aggregate.Event):
         TOPIC = "doseledger:patient.Event"
+
+    class Snapshot(AggregateSnapshot):
+        TOPIC = "doseledger:patient.Snapshot"
+        class_version = 1
 
     class BaselineEyeExamRecorded(Event):
         TOPIC = "doseledger:patient.BaselineEyeExamRecorded"

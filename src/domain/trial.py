@@ -18,6 +18,7 @@ from domain.designs.three_plus_three import (
 )
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import Protocol
+from domain.snapshots import AggregateSnapshot
 from domain.state_copy import clone_aggregate
 
 Decision = Literal["escalate", "expand", "de-escalate", "declare_mtd", "stop_no_mtd"]
@@ -45,6 +46,10 @@ class Trial(Aggregate):
 
     class Event(Aggregate.Event):
         TOPIC = "doseledger:trial.Event"
+
+    class Snapshot(AggregateSnapshot):
+        TOPIC = "doseledger:trial.Snapshot"
+        class_version = 1
 
     class PatientEnrolled(Event):
         TOPIC = "doseledger:trial.PatientEnrolled"
