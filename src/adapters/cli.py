@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 import structlog
 from pydantic import ValidationError
 
-from adapters import cli_design, cli_reports, cli_rules
+from adapters import cli_audit, cli_design, cli_reports, cli_rules, cli_serve
 from adapters.bootstrap import build_ledger
 from adapters.demo import find_demo_trial, record_demo_trial
 from adapters.logging import configure_logging
@@ -201,6 +201,8 @@ def build_parser() -> Parser:
     cli_design.add_commands(sub)
     cli_reports.add_commands(sub)
     cli_rules.add_commands(sub)
+    cli_serve.add_commands(sub)
+    cli_reports.add_audit_export(cli_audit.add_commands(sub))
 
     p = sub.add_parser("protocols", help="list templates, show one, or validate a protocol file")
     group = p.add_mutually_exclusive_group()
