@@ -55,6 +55,7 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
         log_level=level.lower(),
         log_config=None,
         access_log=False,
+        timeout_graceful_shutdown=5,  # open event streams must not hold up a shutdown
     )
 
 

@@ -10,9 +10,9 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
-from adapters.http import idempotency, problems
+from adapters.http import idempotency, metrics, problems
 from adapters.http.keys import KeyRing
-from adapters.http.routes import health, patients, trials
+from adapters.http.routes import feed, health, patients, trials
 from adapters.services import DoseLedger
 
 log = structlog.get_logger("doseledger.http")
@@ -64,4 +64,7 @@ def create_app(ledger: DoseLedger) -> FastAPI:
     app.include_router(health.router)
     app.include_router(trials.router)
     app.include_router(patients.router)
+    app.include_router(feed.router)
+    # Last, so its middleware is the outermost: it counts and times every request.
+    metrics.install(app)
     return app

@@ -66,4 +66,5 @@ def allow(*roles: str) -> Callable[..., Principal]:
             )
         return principal
 
+    dependency.roles = roles  # type: ignore[attr-defined]  # read by the access tests
     return dependency
