@@ -64,6 +64,14 @@ class DoseLedger(Application[UUID]):
         self.events_appended = 0
         self._appended_lock = threading.Lock()
 
+    def _take_snapshots(self, processing_event: Any) -> None:
+        # Snapshots are taken after the events are committed: a failure here must not turn a
+        # recorded command into an error for its caller (loads then replay the events).
+        try:
+            super()._take_snapshots(processing_event)
+        except Exception:
+            log.exception("snapshot failed; loads will replay events instead")
+
     def register_transcodings(self, transcoder: Transcoder) -> None:
         """Add the clinical-date transcoding to the library's defaults."""
         super().register_transcodings(transcoder)
