@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
@@ -19,7 +20,7 @@ from adapters.transcodings import DateAsISO
 from domain.actors import SYSTEM, Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment, graded
 from domain.ctcae import CtcaeCatalogue
-from domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, VersionMismatch
 from domain.patient import Patient
 from domain.protocol import Protocol
 from domain.trial import Trial
@@ -32,6 +33,10 @@ A = TypeVar("A", bound=Aggregate)
 SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 PAGE = 500
+# Versions a caller expects the aggregates it changes to have (HTTP If-Match), per request.
+_expected_versions: ContextVar[dict[UUID, int] | None] = ContextVar(
+    "expected_versions", default=None
+)
 log = structlog.get_logger("doseledger.services")
 
 
@@ -562,6 +567,13 @@ class DoseLedger(Application[UUID]):
 
     # ----------------------------------------------------------------- plumbing
 
+    @staticmethod
+    def expect_version(aggregate_id: UUID, version: int) -> None:
+        """Refuse (VersionMismatch) to change the aggregate unless it is still at ``version``."""
+        expected = dict(_expected_versions.get() or {})
+        expected[aggregate_id] = version
+        _expected_versions.set(expected)
+
     def _get(self, cls: type[A], ident: UUID, *, version: int | None = None) -> A:
         kind = cls.__name__.lower()
         try:
@@ -570,6 +582,16 @@ class DoseLedger(Application[UUID]):
             raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident)) from None
         if not isinstance(aggregate, cls):
             raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident))
+        expectations = _expected_versions.get() or {}
+        if version is None and ident in expectations:
+            # Checked once, by the command's own load; later reads in the request are free.
+            _expected_versions.set({k: v for k, v in expectations.items() if k != ident})
+            if aggregate.version != expectations[ident]:
+                raise VersionMismatch(
+                    f"{kind} {ident} changed: it is at version {aggregate.version}, "
+                    f"not {expectations[ident]}",
+                    current=aggregate.version,
+                )
         return aggregate
 
     def _save(self, *aggregates: Aggregate) -> None:

@@ -40,5 +40,13 @@ class NotFound(DomainError, LookupError):
         self.ident = ident
 
 
+class VersionMismatch(DomainError):
+    """The client's expected version (If-Match) is not the aggregate's current version."""
+
+    def __init__(self, message: str, *, current: int) -> None:
+        super().__init__(message)
+        self.current = current
+
+
 class ConcurrencyConflict(DomainError):
     """Somebody else changed the aggregate first; reload and try again."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Header, HTTPException, Request
 
@@ -23,13 +24,17 @@ SrcMember = Annotated[Principal, Depends(allow("src_member"))]
 IfMatch = Annotated[str | None, Header(description="The ETag you last saw; 412 if stale")]
 
 
-def check_if_match(if_match: str | None, version: int) -> None:
-    """412 when the client's ETag is not the aggregate's current version."""
+def check_if_match(
+    if_match: str | None, version: int, ledger: DoseLedger, aggregate_id: UUID
+) -> None:
+    """412 when the client's ETag is not the aggregate's version, now or when it is changed."""
     if if_match is None or if_match.strip() == "*":
         return
     tags = {t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")}
     if str(version) not in tags:
         raise HTTPException(412, f'the resource changed: current ETag is "{version}"')
+    # The command loads the aggregate again: it must still be this version then.
+    ledger.expect_version(aggregate_id, version)
 
 
 def etag(version: int) -> str:

@@ -9,7 +9,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import CommandRefused, ConcurrencyConflict, InvalidInput, NotFound
+from adapters.http.schemas import Problem
+from domain.errors import (
+    CommandRefused,
+    ConcurrencyConflict,
+    InvalidInput,
+    NotFound,
+    VersionMismatch,
+)
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://doseledger.example/problems/"
@@ -30,6 +37,16 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def problem_responses(errors: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """Error responses documented as they are sent: application/problem+json, with the Problem
+    schema (given a `model`, FastAPI would list them under application/json instead)."""
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        code: {"description": spec["description"], "content": {PROBLEM: {"schema": schema}}}
+        for code, spec in errors.items()
+    }
+
+
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or ".".join(str(p) for p in loc)
@@ -37,6 +54,18 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def install(app: FastAPI) -> None:
     """Map domain errors and framework errors onto problem responses."""
+    openapi = app.openapi
+
+    def openapi_with_problem() -> dict[str, Any]:
+        # problem_responses refers to the Problem schema, which no route names as a model.
+        schema = openapi()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault(
+            "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        return schema
+
+    app.openapi = openapi_with_problem  # type: ignore[method-assign]
 
     @app.exception_handler(InvalidInput)
     async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
@@ -56,6 +85,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return problem(404, "Not found", exc.message, kind="not-found")
+
+    @app.exception_handler(VersionMismatch)
+    async def stale(_: Request, exc: VersionMismatch) -> JSONResponse:
+        return problem(
+            412,
+            "Precondition failed",
+            str(exc),
+            kind="precondition-failed",
+            headers={"ETag": f'"{exc.current}"'},
+        )
 
     @app.exception_handler(ConcurrencyConflict)
     async def conflict(_: Request, exc: ConcurrencyConflict) -> JSONResponse:

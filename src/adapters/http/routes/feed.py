@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger
-from adapters.http.problems import PROBLEM
+from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem
 from adapters.services import DoseLedger
 from domain.patient import Patient
@@ -125,17 +125,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def problem_responses(errors: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
-    """The same errors documented as problem+json, for routes whose 200 is not JSON (with
-    `model`, FastAPI would list them under the route's own media type)."""
-    schema = {"$ref": "#/components/schemas/Problem"}
-    return {
-        code: {"description": spec["description"], "content": {PROBLEM: {"schema": schema}}}
-        for code, spec in errors.items()
-    }
-
-
-router = APIRouter(prefix="/events", tags=["feed"], responses=ERRORS)
+router = APIRouter(prefix="/events", tags=["feed"], responses=problem_responses(ERRORS))
 Consumer = Annotated[Principal, Depends(allow(*FEED_ROLES))]
 After = Annotated[
     int,

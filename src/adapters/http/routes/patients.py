@@ -30,7 +30,7 @@ def _guard(ledger: DoseLedger, patient_id: UUID, who: Principal, if_match: str |
     """Site scoping for investigators, and If-Match against the patient's version."""
     patient = ledger.patient(patient_id)
     who.check_site(patient["site_id"])
-    check_if_match(if_match, patient["version"])
+    check_if_match(if_match, patient["version"], ledger, patient_id)
 
 
 def _answer(

@@ -17,6 +17,7 @@ from adapters.http.deps import (
     check_if_match,
     etag,
 )
+from adapters.http.problems import problem_responses
 from adapters.http.schemas import (
     DltAdjudication,
     EnrolPatient,
@@ -27,14 +28,16 @@ from adapters.http.schemas import (
 from domain.errors import InvalidInput, NotFound
 from domain.protocol import protocol_from_mapping, template
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "No valid API key"},
-    403: {"model": Problem, "description": "The key's role or site may not do this"},
-    404: {"model": Problem, "description": "No such trial"},
-    409: {"model": Problem, "description": "Lost a race with another writer"},
-    412: {"model": Problem, "description": "If-Match is stale"},
-    422: {"model": Problem, "description": "Invalid input, or a rule refused the command"},
-}
+ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
+    {
+        401: {"model": Problem, "description": "No valid API key"},
+        403: {"model": Problem, "description": "The key's role or site may not do this"},
+        404: {"model": Problem, "description": "No such trial"},
+        409: {"model": Problem, "description": "Lost a race with another writer"},
+        412: {"model": Problem, "description": "If-Match is stale"},
+        422: {"model": Problem, "description": "Invalid input, or a rule refused the command"},
+    }
+)
 router = APIRouter(prefix="/trials", tags=["trials"], responses=ERRORS)
 
 
@@ -83,7 +86,7 @@ def adjudicate_dlt(
     if_match: IfMatch = None,
 ) -> Any:
     """An SRC member confirms (a DLT on the cohort) or rejects a DLT candidate, with a reason."""
-    check_if_match(if_match, ledger.trial(trial_id)["version"])
+    check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
     ledger.adjudicate_dlt(
         trial_id, body.patient_id, body.ae_id, body.confirmed, who.actor, reason=body.reason
     )
@@ -103,7 +106,7 @@ def enrol_patient(
 ) -> Any:
     """Enrol a patient into the open cohort (investigators: their own site only)."""
     who.check_site(body.site_id)
-    check_if_match(if_match, ledger.trial(trial_id)["version"])
+    check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
     patient_id = ledger.enrol_patient(trial_id, body.site_id, who.actor, subject_id=body.subject_id)
     patient = ledger.patient(patient_id)
     response.headers["ETag"] = etag(patient["version"])
@@ -121,7 +124,7 @@ def sign_decision(
     if_match: IfMatch = None,
 ) -> Any:
     """The safety review committee's signed decision on the open cohort."""
-    check_if_match(if_match, ledger.trial(trial_id)["version"])
+    check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
     ledger.sign_decision(
         trial_id,
         body.cohort,
