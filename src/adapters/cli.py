@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 import structlog
 from pydantic import ValidationError
 
-from adapters import cli_audit, cli_design, cli_reports, cli_rules, cli_serve
+from adapters import cli_audit, cli_design, cli_projections, cli_reports, cli_rules, cli_serve
 from adapters.bootstrap import build_ledger
 from adapters.demo import find_demo_trial, record_demo_trial
 from adapters.logging import configure_logging
@@ -199,6 +199,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     cli_design.add_commands(sub)
+    cli_projections.add_commands(sub)
     cli_reports.add_commands(sub)
     cli_rules.add_commands(sub)
     cli_serve.add_commands(sub)

@@ -1,0 +1,191 @@
+"""``doseledger projections``: rebuild, catch up, check and show the read models."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import PersistenceError
+
+from adapters.read_models import build_projections
+from adapters.settings import Settings
+from domain.errors import InvalidInput
+from projections.follower import Progress, Projections
+
+VIEWS = ("cohorts", "overview", "safety", "timeline", "audit")
+EXIT_DIFFERENT = 1
+EXIT_ERROR = 2
+
+
+def _uuid(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a UUID") from None
+
+
+def _datetime(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a date-time (ISO 8601, e.g. 2026-03-02T12:00:00Z; UTC if no offset)"
+        ) from None
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+@contextmanager
+def _projections() -> Iterator[Projections]:
+    """The read models of the configured store; database failures become one-line errors."""
+    try:
+        projections = build_projections(Settings())
+    except Exception as exc:
+        if _is_store_error(exc):
+            _fail(f"cannot open the store: {_first_line(exc)}")
+        raise
+    try:
+        yield projections
+    except Exception as exc:
+        if _is_store_error(exc):
+            _fail(f"store error: {_first_line(exc)}")
+        raise
+    finally:
+        projections.close()
+
+
+def _is_store_error(exc: Exception) -> bool:
+    return isinstance(exc, PersistenceError | sqlite3.Error) or type(exc).__module__.startswith(
+        "psycopg"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _fail(message: str) -> Any:
+    print(f"doseledger: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_ERROR)
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Progress | None]:
+    """A tqdm bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=what, unit="event", file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def update(processed: int, position: int, last: int) -> None:
+            bar.total = max(last, position)
+            bar.n = position
+            bar.refresh()
+
+        yield update
+
+
+# ------------------------------------------------------------------ handlers
+
+
+def cmd_rebuild(args: argparse.Namespace) -> None:
+    with _projections() as projections, _progress("rebuild") as progress:
+        _print(projections.rebuild(progress, workers=args.workers))
+
+
+def cmd_catch_up(args: argparse.Namespace) -> None:
+    with _projections() as projections, _progress("catch-up") as progress:
+        result = projections.catch_up(progress)
+        _print({**result, "positions": projections.positions()})
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    with _projections() as projections, _progress("check") as progress:
+        report = projections.check(progress)
+        _print(report.as_json())
+    if not report.equal:
+        raise SystemExit(EXIT_DIFFERENT)
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    if args.id is None and args.view != "overview":
+        raise InvalidInput(
+            f"projections show {args.view} needs an id "
+            f"({'a patient' if args.view == 'timeline' else 'a trial'} id)",
+            field="id",
+        )
+    if args.as_of is not None and args.view != "audit":
+        raise InvalidInput("--as-of goes with 'audit' only", field="as_of")
+    with _projections() as projections:
+        if not args.no_catch_up:
+            projections.catch_up()
+        shows: dict[str, Callable[[], Any]] = {
+            "cohorts": lambda: projections.cohort_summary(args.id),
+            "overview": lambda: (
+                projections.trial_overviews()
+                if args.id is None
+                else projections.trial_overview(args.id)
+            ),
+            "safety": lambda: projections.safety_table(args.id),
+            "timeline": lambda: projections.patient_timeline(args.id),
+            "audit": lambda: projections.audit_trail(args.id, args.as_of),
+        }
+        _print(shows[args.view]())
+
+
+# ------------------------------------------------------------------ parser
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``projections`` and its subcommands on the top-level parser."""
+    parser = sub.add_parser(
+        "projections",
+        help="read models: rebuild, catch up, check, show",
+        description="Read models kept from the event log in the same database.",
+    )
+    psub = parser.add_subparsers(
+        dest="projections_command", required=True, parser_class=type(parser)
+    )
+    p = psub.add_parser(
+        "rebuild",
+        help="drop every read model and rebuild it from the first event (JSON counts)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        choices=(1, 2),
+        help="2: follow the audit trail in a second process (default: 2 for big stores)",
+    )
+    p.set_defaults(plain_handler=cmd_rebuild)
+    p = psub.add_parser("catch-up", help="process the events recorded since the last run")
+    p.set_defaults(plain_handler=cmd_catch_up)
+    p = psub.add_parser(
+        "check",
+        help="rebuild into a scratch store and compare with the live read models "
+        "(exit 1 on a difference)",
+    )
+    p.set_defaults(plain_handler=cmd_check)
+    p = psub.add_parser("show", help="print a read model as JSON (after catching up)")
+    p.add_argument("view", choices=VIEWS)
+    p.add_argument(
+        "id", nargs="?", type=_uuid, help="trial id (patient id for timeline; none: all overviews)"
+    )
+    p.add_argument("--as-of", type=_datetime, help="audit: rows recorded up to this time (UTC)")
+    p.add_argument(
+        "--no-catch-up",
+        action="store_true",
+        help="show the read model as it is, without catching up",
+    )
+    p.set_defaults(plain_handler=cmd_show)

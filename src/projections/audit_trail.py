@@ -1,0 +1,143 @@
+"""The audit trail: one row per stored event, with the trial it belongs to.
+
+Rows are :func:`projections.audit_rows.audit_row` (who, role, when recorded in UTC, clinical
+date, aggregate and version, old → new change, reason, client application, request id) plus the
+trial id: the event's own aggregate for trial events, the patient's trial for patient events.
+Rows are appended in log order, keyed by position; the index on (trial_id, position) serves one
+trial's trail in order.
+
+The patient → trial map the trail needs is its own (:class:`AuditPatients`, a table with an LRU
+cache in front, from ``Patient.Enrolled``), not the shared directory: the trail depends on no
+other read model, so a rebuild can follow it in a process of its own, in parallel with the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from operator import itemgetter
+from typing import Any
+from uuid import UUID
+
+from domain.errors import NotFound
+from domain.patient import Patient
+from projections.audit_rows import AUDIT_COLUMNS, audit_row
+from projections.base import UTC, Handler, Lru, ReadModel
+from projections.store import Store, Table, Tx
+
+_INT_COLUMNS = {"position", "version"}
+AUDIT = Table(
+    "audit",
+    (
+        ("position", "int"),
+        ("trial_id", "text"),
+        *((c, "int" if c in _INT_COLUMNS else "text") for c in AUDIT_COLUMNS[1:]),
+    ),
+    key=("position",),
+    indexes=(("trial_id", "position"),),
+)
+AUDIT_PATIENTS = Table(
+    "audit_patients", (("patient_id", "text"), ("trial_id", "text")), key=("patient_id",)
+)
+COLUMNS = ("position", "trial_id", *AUDIT_COLUMNS[1:])
+DEFAULT_CAPACITY = 50_000
+_values = itemgetter(*AUDIT_COLUMNS[1:])
+
+
+class AuditPatients(ReadModel):
+    """patient → trial, for the audit trail: a table with an LRU cache in front."""
+
+    name = "audit_patients"
+    tables = (AUDIT_PATIENTS,)
+
+    def __init__(self, store: Store, *, capacity: int = DEFAULT_CAPACITY) -> None:
+        super().__init__(store)
+        self.cache: Lru[int, str] = Lru(capacity)
+        self.new: list[tuple[str, str]] = []
+        table = self.t["audit_patients"]
+        self._select = f"SELECT trial_id FROM {table} WHERE patient_id = ?"
+        self._insert = f"INSERT INTO {table} (patient_id, trial_id) VALUES (?, ?)"
+
+    def handlers(self) -> Mapping[type, Handler]:
+        return {Patient.Enrolled: self._enrolled}
+
+    def _enrolled(self, position: int, event: Any) -> None:
+        trial_id = str(event.trial_id)
+        self.cache.put(event.originator_id.int, trial_id)
+        self.new.append((str(event.originator_id), trial_id))
+
+    def trial_of(self, patient_id: UUID) -> str | None:
+        """The patient's trial (None for a patient never enrolled)."""
+        trial_id = self.cache.get(patient_id.int)
+        if trial_id is None:
+            row = self.tx.fetchone(self._select, (str(patient_id),))
+            if row is None:
+                return None
+            trial_id = str(row[0])
+            self.cache.put(patient_id.int, trial_id)
+        return trial_id
+
+    def flush(self, tx: Tx) -> None:
+        tx.executemany(self._insert, self.new)
+        self.new.clear()
+        self.cache.trim()
+
+    def reset(self) -> None:
+        self.cache.clear()
+        self.new.clear()
+
+
+class AuditTrail(ReadModel):
+    """One row per event, in log order."""
+
+    name = "audit_trail"
+    tables = (AUDIT,)
+    handles_all = True
+
+    def __init__(self, store: Store, patients: AuditPatients) -> None:
+        super().__init__(store)
+        self.patients = patients
+        self.rows: list[tuple[Any, ...]] = []
+        self._insert = (
+            f"INSERT INTO {self.t['audit']} ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(COLUMNS))})"
+        )
+
+    def handlers(self) -> Mapping[type, Handler]:
+        return {}
+
+    def handle(self, position: int, event: Any) -> None:
+        row = audit_row(position, event)
+        kind = row["aggregate"]
+        trial_id: str | None = None
+        if kind == "trial":
+            trial_id = row["aggregate_id"]
+        elif kind == "patient":
+            trial_id = self.patients.trial_of(event.originator_id)
+        self.rows.append((position, trial_id, *_values(row)))
+
+    def flush(self, tx: Tx) -> None:
+        tx.executemany(self._insert, self.rows)
+        self.rows.clear()
+
+    def reset(self) -> None:
+        self.rows.clear()
+
+
+def audit_trail(
+    tx: Tx, store: Store, trial_id: UUID, as_of: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """The trial's trail (its events and its patients'), in log order, up to ``as_of`` (UTC)."""
+    table = store.qualified("audit")
+    if tx.fetchone(f"SELECT 1 FROM {table} WHERE trial_id = ? LIMIT 1", (str(trial_id),)) is None:
+        raise NotFound(f"no trial {trial_id}", kind="trial", ident=str(trial_id))
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE trial_id = ?"
+    params: list[Any] = [str(trial_id)]
+    if as_of is not None:
+        # recorded_at is isoformat() in UTC: "…:53+00:00" or "…:53.673293+00:00". Text order is
+        # time order for these ('+' sorts before '.', which sorts before the digits).
+        sql += " AND recorded_at <= ?"
+        stamp = as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=UTC)
+        params.append(stamp.astimezone(UTC).isoformat())
+    sql += " ORDER BY position"
+    return [dict(zip(COLUMNS, row, strict=True)) for row in tx.fetchall(sql, params)]

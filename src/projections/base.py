@@ -1,0 +1,121 @@
+"""What every read model is: tables, handlers per event class, and a flush per batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from projections.store import Store, Table, Tx
+
+K = TypeVar("K")
+V = TypeVar("V")
+Handler = Callable[[int, Any], None]
+UTC = dt.UTC
+
+
+class ReadModel(ABC):
+    """A view kept up to date from the notification log by the follower.
+
+    The follower opens one transaction per batch, calls :meth:`begin`, then a handler for each
+    event the model has not seen (by the model's tracking position), then :meth:`flush`, and
+    commits the view and every tracking row together. Handlers change in-memory state and
+    queue rows; :meth:`flush` writes them with ``executemany``. After a failed batch the
+    follower calls :meth:`reset`: caches are dropped and re-read from the tables on demand.
+    """
+
+    name: str
+    tables: tuple[Table, ...]
+    #: True for a model that takes every event (the audit trail); it then implements ``handle``.
+    handles_all: bool = False
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._tx: Tx | None = None
+        self.t = {table.name: store.qualified(table.name) for table in self.tables}
+
+    @property
+    def tx(self) -> Tx:
+        """The open batch transaction (for look-ups that miss the caches)."""
+        assert self._tx is not None, "read models read the store only inside a batch"
+        return self._tx
+
+    @abstractmethod
+    def handlers(self) -> Mapping[type, Handler]:
+        """The bound handler of each event class the model reads."""
+
+    def handle(self, position: int, event: Any) -> None:  # noqa: B027 (optional hook)
+        """Any event (for a model that ``handles_all``)."""
+
+    def begin(self, tx: Tx) -> None:
+        """A batch starts in ``tx``."""
+        self._tx = tx
+
+    @abstractmethod
+    def flush(self, tx: Tx) -> None:
+        """Write what the batch changed (same transaction as the tracking rows)."""
+
+    def end(self) -> None:
+        """The batch transaction is over (committed or rolled back)."""
+        self._tx = None
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget every cache and queued row (after a rollback, or when another process moved)."""
+
+
+class Lru(Generic[K, V]):
+    """A bounded least-recently-used map; trimmed only between batches (never a dirty entry)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self.data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        """The cached value, marked as recently used."""
+        value = self.data.get(key)
+        if value is not None:
+            self.data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """Cache a value."""
+        self.data[key] = value
+        self.data.move_to_end(key)
+
+    def trim(self) -> None:
+        """Evict the least recently used entries beyond the capacity."""
+        data = self.data
+        while len(data) > self.capacity:
+            data.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self.data.clear()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def iso(value: dt.date | None) -> str | None:
+    """A date (or datetime) in ISO 8601, or None."""
+    return None if value is None else value.isoformat()
+
+
+def recorded_at(event: Any) -> str:
+    """When the store recorded the event: server UTC in ISO 8601 (as the audit rows write it)."""
+    stamp: dt.datetime = event.timestamp
+    return stamp.astimezone(UTC).isoformat()
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces): equal data gives equal text in every rebuild."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def loads(text: str | None) -> Any:
+    """JSON text back to data (None stays None)."""
+    return None if text is None else json.loads(text)

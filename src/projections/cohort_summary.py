@@ -1,0 +1,388 @@
+"""The cohort summary: per trial, each cohort (and dose level) with its 3+3 recommendation.
+
+Per cohort: patients enrolled, evaluable, not evaluable, DLTs, the recommendation and the SRC's
+signed decision (signer, meaning, reason). The recommendation of a decided cohort is the one
+recorded on ``SRCDecisionSigned``; the open cohort's is computed live, as the Trial aggregate
+does, once the cohort is fully evaluated: ``recommend`` needs only the patients and DLTs per
+level and the level of the last cohort, which the counts give. The rows equal the ``cohorts``
+of ``DoseLedger.trial(id)`` for every field they share.
+
+State per trial (protocol facts and its few cohorts) sits in an LRU cache in front of the two
+tables; changed trials are written back with one upsert per row at the end of each batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from domain.designs.three_plus_three import PatientOutcome, recommend
+from domain.errors import InvalidInput, NotFound
+from domain.trial import Trial
+from projections.base import Handler, Lru, ReadModel, dumps, loads, recorded_at
+from projections.store import Store, Table, Tx
+from projections.trial_overview import dose_labels
+
+COHORT_TRIALS = Table(
+    "cohort_trials",
+    (
+        ("trial_id", "text"),
+        ("num_levels", "int"),
+        ("deescalate", "int"),
+        ("cohort_size", "int"),
+        ("status", "text"),
+        ("dose_levels", "text"),
+    ),
+    key=("trial_id",),
+)
+COHORTS = Table(
+    "cohorts",
+    (
+        ("trial_id", "text"),
+        ("cohort", "int"),
+        ("level", "int"),
+        ("dose", "text"),
+        ("origin", "text"),
+        ("enrolled", "int"),
+        ("evaluable", "int"),
+        ("not_evaluable", "int"),
+        ("dlts", "int"),
+        ("pending_candidates", "text"),
+        ("recommendation", "text"),
+        ("decision", "text"),
+        ("mtd_level", "int"),
+        ("signed_by", "text"),
+        ("signer_name", "text"),
+        ("meaning", "text"),
+        ("reason", "text"),
+        ("signed_at", "text"),
+    ),
+    key=("trial_id", "cohort"),
+)
+TRIAL_COLUMNS = COHORT_TRIALS.column_names
+COHORT_COLUMNS = COHORTS.column_names
+DEFAULT_CAPACITY = 10_000
+
+
+@dataclass
+class TrialCohorts:
+    """One trial's cohorts, as the read model keeps them between events."""
+
+    trial_id: str
+    num_levels: int
+    deescalate: bool
+    cohort_size: int
+    status: str
+    doses: dict[int, str]
+    cohorts: list[dict[str, Any]] = field(default_factory=list)
+    dirty: set[int] = field(default_factory=set)
+    meta_dirty: bool = False
+
+    def add_cohort(self, number: int, level: int, origin: str) -> None:
+        self.cohorts.append(
+            {
+                "trial_id": self.trial_id,
+                "cohort": number,
+                "level": level,
+                "dose": self.doses.get(level),
+                "origin": origin,
+                "enrolled": 0,
+                "evaluable": 0,
+                "not_evaluable": 0,
+                "dlts": 0,
+                "pending_candidates": {},
+                "recommendation": None,
+                "decision": None,
+                "mtd_level": None,
+                "signed_by": None,
+                "signer_name": None,
+                "meaning": None,
+                "reason": None,
+                "signed_at": None,
+            }
+        )
+        self.dirty.add(number)
+
+    def cohort(self, number: int) -> dict[str, Any]:
+        self.dirty.add(number)
+        return self.cohorts[number - 1]
+
+    def fully_evaluated(self, row: dict[str, Any]) -> bool:
+        active = row["enrolled"] - row["not_evaluable"]
+        return (
+            active == self.cohort_size
+            and row["evaluable"] == active
+            and not any(row["pending_candidates"].values())
+        )
+
+    def live_recommendation(self) -> str | None:
+        """What ``Trial.recommendation()`` says for the open cohort (None if not yet due)."""
+        if self.status != "escalating" or not self.fully_evaluated(self.cohorts[-1]):
+            return None
+        path = []
+        for row in self.cohorts:
+            level = row["level"]
+            path += [PatientOutcome(level, True)] * row["dlts"]
+            path += [PatientOutcome(level, False)] * (row["evaluable"] - row["dlts"])
+        try:
+            return recommend(path, self.num_levels, deescalate=self.deescalate).action
+        except InvalidInput:
+            return None  # the path is no longer a 3+3 path
+
+    def refresh(self) -> None:
+        """Recompute the open cohort's live recommendation after an event."""
+        row = self.cohorts[-1]
+        if row["decision"] is not None:
+            return
+        live = self.live_recommendation()
+        if row["recommendation"] != live:
+            row["recommendation"] = live
+            self.dirty.add(row["cohort"])
+
+
+class CohortSummary(ReadModel):
+    """Per trial and cohort: enrolled, evaluable, DLTs, recommendation, SRC decision."""
+
+    name = "cohort_summary"
+    tables = (COHORT_TRIALS, COHORTS)
+
+    def __init__(self, store: Store, *, capacity: int = DEFAULT_CAPACITY) -> None:
+        super().__init__(store)
+        self.cache: Lru[UUID, TrialCohorts] = Lru(capacity)
+        self.changed: set[UUID] = set()
+        trials, cohorts = self.t["cohort_trials"], self.t["cohorts"]
+        self._select_trial = f"SELECT {', '.join(TRIAL_COLUMNS)} FROM {trials} WHERE trial_id = ?"
+        self._select_cohorts = (
+            f"SELECT {', '.join(COHORT_COLUMNS)} FROM {cohorts} WHERE trial_id = ? ORDER BY cohort"
+        )
+        self._upsert_trial = _upsert(trials, TRIAL_COLUMNS, ("trial_id",))
+        self._upsert_cohort = _upsert(cohorts, COHORT_COLUMNS, ("trial_id", "cohort"))
+
+    def handlers(self) -> Mapping[type, Handler]:
+        changes: dict[type, Callable[[TrialCohorts, Any], None]] = {
+            Trial.PatientEnrolled: _enrolled,
+            Trial.DLTCandidateRaised: _candidate_raised,
+            Trial.DLTCandidateAdjudicated: _candidate_adjudicated,
+            Trial.DLTObserved: _dlt,
+            Trial.DLTWindowCompleted: _no_dlt,
+            Trial.PatientNotEvaluable: _not_evaluable,
+            Trial.SRCDecisionSigned: _decision,
+            Trial.CohortOpened: _opened,
+            Trial.CohortExpanded: _expanded,
+            Trial.MTDDeclared: _mtd,
+            Trial.StoppedWithoutMTD: _stopped,
+        }
+        handlers: dict[type, Handler] = {Trial.Registered: self._registered}
+        for cls, change in changes.items():
+            handlers[cls] = self._changer(change)
+        return handlers
+
+    def _registered(self, position: int, event: Any) -> None:
+        design = event.protocol["design"]
+        labels = dose_labels(event.protocol)
+        state = TrialCohorts(
+            trial_id=str(event.originator_id),
+            num_levels=len(labels),
+            deescalate=bool(design.get("deescalate", True)),
+            cohort_size=int(design.get("cohort_size", 3)),
+            status="escalating",
+            doses=labels,
+            meta_dirty=True,
+        )
+        state.add_cohort(1, int(design.get("starting_level", 1)), "start")
+        self.cache.put(event.originator_id, state)
+        self.changed.add(event.originator_id)
+
+    def _changer(self, change: Callable[[TrialCohorts, Any], None]) -> Handler:
+        def handle(position: int, event: Any) -> None:
+            state = self._state(event.originator_id)
+            if state is None:
+                return
+            change(state, event)
+            state.refresh()
+            self.changed.add(event.originator_id)
+
+        return handle
+
+    def _state(self, trial_id: UUID) -> TrialCohorts | None:
+        state = self.cache.get(trial_id)
+        if state is None:
+            meta = self.tx.fetchone(self._select_trial, (str(trial_id),))
+            if meta is None:
+                return None
+            row = dict(zip(TRIAL_COLUMNS, meta, strict=True))
+            state = TrialCohorts(
+                trial_id=row["trial_id"],
+                num_levels=row["num_levels"],
+                deescalate=bool(row["deescalate"]),
+                cohort_size=row["cohort_size"],
+                status=row["status"],
+                doses={d["level"]: d["dose"] for d in loads(row["dose_levels"])},
+            )
+            for found in self.tx.fetchall(self._select_cohorts, (str(trial_id),)):
+                cohort = dict(zip(COHORT_COLUMNS, found, strict=True))
+                cohort["pending_candidates"] = loads(cohort["pending_candidates"])
+                state.cohorts.append(cohort)
+            self.cache.put(trial_id, state)
+        return state
+
+    def flush(self, tx: Tx) -> None:
+        trials, cohorts = [], []
+        for trial_id in self.changed:
+            state = self.cache.data[trial_id]
+            if state.meta_dirty:
+                doses = [{"level": k, "dose": v} for k, v in sorted(state.doses.items())]
+                trials.append(
+                    (
+                        state.trial_id,
+                        state.num_levels,
+                        int(state.deescalate),
+                        state.cohort_size,
+                        state.status,
+                        dumps(doses),
+                    )
+                )
+                state.meta_dirty = False
+            for number in sorted(state.dirty):
+                row = state.cohorts[number - 1]
+                cohorts.append(
+                    tuple(
+                        dumps(row[c]) if c == "pending_candidates" else row[c]
+                        for c in COHORT_COLUMNS
+                    )
+                )
+            state.dirty.clear()
+        tx.executemany(self._upsert_trial, trials)
+        tx.executemany(self._upsert_cohort, cohorts)
+        self.changed.clear()
+        self.cache.trim()
+
+    def reset(self) -> None:
+        self.cache.clear()
+        self.changed.clear()
+
+
+def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
+# ----------------------------------------------------------------- changes per event
+
+
+def _enrolled(state: TrialCohorts, event: Any) -> None:
+    state.cohort(event.cohort)["enrolled"] += 1
+
+
+def _candidate_raised(state: TrialCohorts, event: Any) -> None:
+    pending = state.cohort(event.cohort)["pending_candidates"]
+    patient = str(event.patient_id)
+    pending[patient] = pending.get(patient, 0) + 1
+
+
+def _candidate_adjudicated(state: TrialCohorts, event: Any) -> None:
+    patient = str(event.patient_id)
+    for row in state.cohorts:
+        pending = row["pending_candidates"]
+        if pending.get(patient):
+            pending[patient] -= 1
+            if not pending[patient]:
+                del pending[patient]
+            state.dirty.add(row["cohort"])
+            return
+
+
+def _dlt(state: TrialCohorts, event: Any) -> None:
+    row = state.cohort(event.cohort)
+    row["dlts"] += 1
+    row["evaluable"] += 1
+    row["pending_candidates"].pop(str(event.patient_id), None)
+
+
+def _no_dlt(state: TrialCohorts, event: Any) -> None:
+    state.cohort(event.cohort)["evaluable"] += 1
+
+
+def _not_evaluable(state: TrialCohorts, event: Any) -> None:
+    state.cohort(event.cohort)["not_evaluable"] += 1
+
+
+def _decision(state: TrialCohorts, event: Any) -> None:
+    row = state.cohort(event.cohort)
+    recommendation = event.recommendation
+    actor = event.actor or {}
+    row["recommendation"] = None if recommendation is None else recommendation["action"]
+    row["decision"] = event.decision
+    row["mtd_level"] = event.mtd_level
+    row["signed_by"] = actor.get("user_id")
+    row["signer_name"] = actor.get("name")
+    row["meaning"] = event.meaning
+    row["reason"] = event.reason
+    row["signed_at"] = recorded_at(event)
+
+
+def _opened(state: TrialCohorts, event: Any) -> None:
+    state.add_cohort(event.cohort, event.level, event.origin)
+
+
+def _expanded(state: TrialCohorts, event: Any) -> None:
+    state.add_cohort(event.cohort, event.level, "expansion")
+
+
+def _mtd(state: TrialCohorts, event: Any) -> None:
+    state.status = "mtd_declared"
+    state.meta_dirty = True
+
+
+def _stopped(state: TrialCohorts, event: Any) -> None:
+    state.status = "stopped"
+    state.meta_dirty = True
+
+
+# ----------------------------------------------------------------- query
+
+
+def cohort_summary(tx: Tx, store: Store, trial_id: UUID) -> dict[str, Any]:
+    """The trial's cohorts and dose levels, or NotFound."""
+    meta = tx.fetchone(
+        f"SELECT {', '.join(TRIAL_COLUMNS)} FROM {store.qualified('cohort_trials')} "
+        "WHERE trial_id = ?",
+        (str(trial_id),),
+    )
+    if meta is None:
+        raise NotFound(f"no trial {trial_id}", kind="trial", ident=str(trial_id))
+    trial = dict(zip(TRIAL_COLUMNS, meta, strict=True))
+    rows = tx.fetchall(
+        f"SELECT {', '.join(COHORT_COLUMNS)} FROM {store.qualified('cohorts')} "
+        "WHERE trial_id = ? ORDER BY cohort",
+        (str(trial_id),),
+    )
+    cohorts = []
+    for found in rows:
+        row = dict(zip(COHORT_COLUMNS, found, strict=True))
+        pending = loads(row.pop("pending_candidates"))
+        del row["trial_id"]
+        row["pending_dlt_candidates"] = sum(pending.values())
+        cohorts.append(row)
+    levels = [
+        {
+            "level": dose["level"],
+            "dose": dose["dose"],
+            "patients": sum(
+                c["enrolled"] - c["not_evaluable"] for c in cohorts if c["level"] == dose["level"]
+            ),
+            "dlts": sum(c["dlts"] for c in cohorts if c["level"] == dose["level"]),
+        }
+        for dose in loads(trial["dose_levels"])
+    ]
+    return {
+        "trial_id": str(trial_id),
+        "status": trial["status"],
+        "cohorts": cohorts,
+        "levels": levels,
+    }

@@ -1,0 +1,330 @@
+"""The patient timeline: one row per clinical happening, in the order it was recorded.
+
+Doses, adverse events with their grades, grade changes and resolutions, skin assessments,
+recommendations, holds and resumptions, reductions, discontinuation, baseline exams, the DLT
+window (its opening on the first dose, with its last day, and its outcome) and DLT candidates.
+
+Rows carry the clinical date and who recorded the happening; when it was recorded, and why, is
+in the audit trail (same position). A row is keyed by (position, seq): the event's place in the
+log and a sequence number within the event, so that one event can give several rows (the first
+dose opens the DLT window too).
+Reminders (issue 5) fit the same shape: rows of kind ``reminder`` with a later ``seq`` or their
+own positions; ``kind`` is open text and ``detail`` holds kind-specific JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from domain.errors import NotFound
+from domain.patient import Patient
+from projections.base import Handler, ReadModel, dumps, iso, loads
+from projections.directory import PatientDirectory, PatientInfo, patient_row
+from projections.store import Store, Table, Tx
+
+TIMELINE = Table(
+    "timeline",
+    (
+        ("position", "int"),
+        ("seq", "int"),
+        ("patient_id", "text"),
+        ("clinical_date", "text"),
+        ("kind", "text"),
+        ("ae_id", "text"),
+        ("term", "text"),
+        ("grade", "int"),
+        ("summary", "text"),
+        ("detail", "text"),
+        ("user_id", "text"),
+    ),
+    key=("position", "seq"),
+    indexes=(("patient_id", "position", "seq"),),
+    without_rowid=True,
+)
+COLUMNS = TIMELINE.column_names
+# What one event contributes: a (kind, clinical date, summary, ae_id, term, grade, detail) row,
+# or a list of them.
+Entry = tuple[str, dt.date | None, str, UUID | None, str | None, int | None, Any]
+Entries = Entry | list[Entry]
+
+
+def _dose(d: dict[str, Any]) -> str:
+    return f"{d['agent']} {d['amount']:g} {d['unit']} {d['frequency']}"
+
+
+def _doses(doses: list[dict[str, Any]]) -> str:
+    return " + ".join(_dose(d) for d in doses)
+
+
+class PatientTimeline(ReadModel):
+    """Every clinical happening of every patient."""
+
+    name = "patient_timeline"
+    tables = (TIMELINE,)
+
+    def __init__(self, store: Store, directory: PatientDirectory) -> None:
+        super().__init__(store)
+        self.directory = directory
+        self.rows: list[tuple[Any, ...]] = []
+        self._insert = (
+            f"INSERT INTO {self.t['timeline']} ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(COLUMNS))})"
+        )
+
+    def handlers(self) -> Mapping[type, Handler]:
+        entries: dict[type, Callable[[Any, PatientInfo], Entries]] = {
+            Patient.Enrolled: _enrolled,
+            Patient.BaselineEyeExamRecorded: _eye_exam,
+            Patient.BaselineSkinExamRecorded: _skin_exam,
+            Patient.DosingStarted: _dosing_started,
+            Patient.DoseAdministered: _dose_given,
+            Patient.AERecorded: _ae_recorded,
+            Patient.AEGraded: self._ae_graded,
+            Patient.AEResolved: self._ae_resolved,
+            Patient.SkinAssessed: _skin_assessed,
+            Patient.DoseRecommended: _recommended,
+            Patient.DoseHeld: _held,
+            Patient.DoseReduced: _reduced,
+            Patient.DoseResumed: _resumed,
+            Patient.TreatmentDiscontinued: _discontinued,
+            Patient.DLTCandidateRaised: _candidate,
+            Patient.DLTCandidateRejected: _candidate_rejected,
+            Patient.DLTWindowClosed: _window_closed,
+        }
+        return {cls: self._handler(make) for cls, make in entries.items()}
+
+    def _handler(self, make: Callable[[Any, PatientInfo], Entries]) -> Handler:
+        rows = self.rows
+        directory = self.directory
+
+        def handle(position: int, event: Any) -> None:
+            info = directory.patient(event.originator_id)
+            if info is None:
+                return  # a patient event without its enrolment: nothing to attach it to
+            made = make(event, info)
+            entries: Sequence[Entry] = made if isinstance(made, list) else (made,)
+            user = event.actor.get("user_id") if event.actor else None
+            for seq, (kind, when, summary, ae_id, term, grade, detail) in enumerate(entries):
+                rows.append(
+                    (
+                        position,
+                        seq,
+                        info.patient_id,
+                        None if when is None else when.isoformat(),
+                        kind,
+                        None if ae_id is None else str(ae_id),
+                        term,
+                        grade,
+                        summary,
+                        None if detail is None else dumps(detail),
+                        user,
+                    )
+                )
+
+        return handle
+
+    def _ae_graded(self, event: Any, info: PatientInfo) -> Entries:
+        term = self.directory.ae_term(event.ae_id)
+        text = f"{term} grade {event.old_grade} → {event.new_grade}"
+        if event.reason:
+            text += f" ({event.reason})"
+        detail = {"old_grade": event.old_grade, "measurement": event.measurement}
+        return (
+            "ae_grade_changed",
+            event.clinical_date,
+            text,
+            event.ae_id,
+            term,
+            event.new_grade,
+            detail,
+        )
+
+    def _ae_resolved(self, event: Any, info: PatientInfo) -> Entries:
+        term = self.directory.ae_term(event.ae_id)
+        text = f"{term} resolved (was grade {event.old_grade})"
+        return (
+            "ae_resolved",
+            event.clinical_date,
+            text,
+            event.ae_id,
+            term,
+            0,
+            {"old_grade": event.old_grade},
+        )
+
+    def flush(self, tx: Tx) -> None:
+        tx.executemany(self._insert, self.rows)
+        self.rows.clear()
+
+    def reset(self) -> None:
+        self.rows.clear()
+
+
+# ----------------------------------------------------------------- rows per event
+
+
+def _enrolled(event: Any, info: PatientInfo) -> Entries:
+    text = (
+        f"subject {event.subject_id} enrolled at site {event.site_id}, cohort {event.cohort}, "
+        f"DL{event.level}: {_doses(event.doses)}"
+    )
+    return ("enrolled", None, text, None, None, None, None)
+
+
+def _eye_exam(event: Any, info: PatientInfo) -> Entries:
+    text = f"baseline eye exam: BCVA right {event.bcva_right}, left {event.bcva_left}"
+    if event.slit_lamp_findings:
+        text += f"; slit lamp: {event.slit_lamp_findings}"
+    return ("baseline_eye_exam", event.clinical_date, text, None, None, None, None)
+
+
+def _skin_exam(event: Any, info: PatientInfo) -> Entries:
+    text = f"baseline skin exam: {event.findings}"
+    return ("baseline_skin_exam", event.clinical_date, text, None, None, None, None)
+
+
+def _dosing_started(event: Any, info: PatientInfo) -> Entries:
+    first: dt.date = event.clinical_date
+    last = first + dt.timedelta(days=info.dlt_window_days - 1)
+    window = f"DLT window opens: day 1 {first} to day {info.dlt_window_days} {last}"
+    detail = {"first_day": first.isoformat(), "last_day": last.isoformat()}
+    return [
+        ("dosing_started", first, "first dose", None, None, None, None),
+        ("dlt_window_opened", first, window, None, None, None, detail),
+    ]
+
+
+def _dose_given(event: Any, info: PatientInfo) -> Entries:
+    text = "dose given: " + ", ".join(event.agents)
+    return ("dose", event.clinical_date, text, None, None, None, None)
+
+
+def _ae_recorded(event: Any, info: PatientInfo) -> Entries:
+    text = f"{event.term} grade {event.grade} (CTCAE v{event.ctcae_version}), {event.attribution}"
+    if event.serious:
+        text += ", serious"
+    verdict = event.dlt_assessment.get("verdict")
+    if verdict and verdict != "not_dlt":
+        text += f"; DLT assessment: {verdict}"
+    detail = {
+        "meddra_code": event.meddra_code,
+        "attribution": event.attribution,
+        "serious": event.serious,
+        "occurrence": event.occurrence,
+        "measurement": event.measurement,
+        "dlt_assessment": event.dlt_assessment,
+    }
+    return (
+        "adverse_event",
+        event.clinical_date,
+        text,
+        event.ae_id,
+        event.term,
+        event.grade,
+        detail,
+    )
+
+
+def _skin_assessed(event: Any, info: PatientInfo) -> Entries:
+    text = f"skin assessment: rash grade {event.grade}, {event.bsa_percent:g}% BSA"
+    if event.location:
+        text += f" ({event.location})"
+    detail = {"bsa_percent": event.bsa_percent, "symptoms": event.symptoms}
+    return ("skin_assessment", event.clinical_date, text, event.ae_id, None, event.grade, detail)
+
+
+def _recommended(event: Any, info: PatientInfo) -> Entries:
+    rec = event.recommendation
+    text = f"recommended: {rec.get('action')} (rule {rec.get('rule')})"
+    if rec.get("note"):
+        text += f"; {rec['note']}"
+    return ("recommendation", event.clinical_date, text, event.ae_id, None, None, rec)
+
+
+def _held(event: Any, info: PatientInfo) -> Entries:
+    text = "dose withheld"
+    if event.resume_when_bcva_at_baseline:
+        text += "; resume when BCVA is back to baseline"
+    elif event.resume_when_grade_at_most is not None:
+        text += f"; resume at grade {event.resume_when_grade_at_most} or less"
+    if event.deadline is not None:
+        text += f" by {event.deadline}"
+    if event.reason:
+        text += f" ({event.reason})"
+    detail = {"resume": event.resume, "deadline": iso(event.deadline), "rule": event.rule}
+    return ("dose_held", event.clinical_date, text, event.ae_id, None, None, detail)
+
+
+def _reduced(event: Any, info: PatientInfo) -> Entries:
+    text = f"dose reduced: {_doses(event.from_doses)} → {_doses(event.to_doses)}"
+    if event.reason:
+        text += f" ({event.reason})"
+    return ("dose_reduced", event.clinical_date, text, event.ae_id, None, None, None)
+
+
+def _resumed(event: Any, info: PatientInfo) -> Entries:
+    text = f"dosing resumed at the {event.at} dose: {_doses(event.to_doses)}"
+    if event.reason:
+        text += f" ({event.reason})"
+    return ("dose_resumed", event.clinical_date, text, None, None, None, None)
+
+
+def _discontinued(event: Any, info: PatientInfo) -> Entries:
+    text = "treatment discontinued: " + ", ".join(event.agents)
+    if event.reason:
+        text += f" ({event.reason})"
+    return ("discontinued", event.clinical_date, text, event.ae_id, None, None, None)
+
+
+def _candidate(event: Any, info: PatientInfo) -> Entries:
+    text = f"DLT candidate for the SRC: {event.criterion}"
+    return ("dlt_candidate", None, text, event.ae_id, None, None, None)
+
+
+def _candidate_rejected(event: Any, info: PatientInfo) -> Entries:
+    text = f"DLT candidate rejected by the SRC: {event.reason}"
+    return ("dlt_candidate_rejected", None, text, event.ae_id, None, None, None)
+
+
+def _window_closed(event: Any, info: PatientInfo) -> Entries:
+    text = "DLT window closed: " + event.outcome.replace("_", " ")
+    if event.description:
+        text += f" ({event.description})"
+    if event.reason:
+        text += f" ({event.reason})"
+    fraction = event.doses_taken_fraction
+    detail = None if fraction is None else {"doses_taken_fraction": fraction}
+    return ("dlt_window_closed", event.clinical_date, text, None, None, None, detail)
+
+
+# ----------------------------------------------------------------- query
+
+
+def patient_timeline(tx: Tx, store: Store, patient_id: UUID) -> dict[str, Any]:
+    """The patient's timeline, in the order the happenings were recorded, or NotFound."""
+    info = patient_row(tx, store, patient_id)
+    if info is None:
+        raise NotFound(f"no patient {patient_id}", kind="patient", ident=str(patient_id))
+    rows = tx.fetchall(
+        f"SELECT {', '.join(COLUMNS)} FROM {store.qualified('timeline')} "
+        "WHERE patient_id = ? ORDER BY position, seq",
+        (str(patient_id),),
+    )
+    entries = []
+    for found in rows:
+        row = dict(zip(COLUMNS, found, strict=True))
+        del row["patient_id"]
+        row["detail"] = loads(row["detail"])
+        entries.append(row)
+    return {
+        "patient_id": info.patient_id,
+        "trial_id": info.trial_id,
+        "subject_id": info.subject_id,
+        "site_id": info.site_id,
+        "cohort": info.cohort,
+        "level": info.level,
+        "entries": entries,
+    }

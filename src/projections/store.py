@@ -1,0 +1,311 @@
+"""Where read models live: plain tables next to the events, in the same SQLite file or PG schema.
+
+A tiny dialect layer over the stdlib ``sqlite3`` and ``psycopg``: SQL is written once with ``?``
+placeholders and ``INSERT ... ON CONFLICT ... DO UPDATE`` upserts (both databases accept them);
+the store qualifies table names (``rm_`` in SQLite, where the library's own tables are
+``stored_events`` and ``tracking``; ``doseledger_rm_`` in the PostgreSQL schema the library uses,
+``POSTGRES_SCHEMA`` or ``public``) and turns ``?`` into ``%s`` for psycopg.
+
+Every write goes through :meth:`Store.transaction`: one database transaction that takes the
+write lock up front (``BEGIN IMMEDIATE`` in SQLite; in PostgreSQL the follower locks its tracking
+rows with ``SELECT ... FOR UPDATE``), commits on success and rolls back on any exception.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from domain.errors import InvalidInput
+
+ColumnType = Literal["text", "int"]
+SQLITE_PREFIX = "rm_"
+POSTGRES_PREFIX = "doseledger_rm_"
+FETCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Table:
+    """A read-model table: columns (name, type), primary key and secondary indexes."""
+
+    name: str
+    columns: tuple[tuple[str, ColumnType], ...]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+    # SQLite: store the rows in primary-key order (cheap appends when the key is a position).
+    without_rowid: bool = False
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The column names, in table order."""
+        return tuple(name for name, _ in self.columns)
+
+    def type_of(self, column: str) -> ColumnType:
+        """The declared type of one column."""
+        return dict(self.columns)[column]
+
+
+TRACKING = Table("tracking", (("name", "text"), ("position", "int")), key=("name",))
+
+
+class Tx:
+    """One open transaction: execute, executemany and fetch, with ``?`` placeholders."""
+
+    def __init__(self, store: Store, cursor: Any) -> None:
+        self.store = store
+        self.cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+        self.cursor.execute(self.store.sql(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for every row (one round trip per batch where the driver can)."""
+        if rows:
+            self.cursor.executemany(self.store.sql(sql), rows)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query and return every row as a tuple."""
+        self.cursor.execute(self.store.sql(sql), params)
+        return [tuple(row) for row in self.cursor.fetchall()]
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """Run a query and return its first row, if any."""
+        self.cursor.execute(self.store.sql(sql), params)
+        row = self.cursor.fetchone()
+        return None if row is None else tuple(row)
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Run a query and yield its rows a page at a time (bounded memory on big tables)."""
+        yield from self.store.stream(self, sql, params)
+
+
+class Store(ABC):
+    """Read-model tables in one database, and the transactions that write them."""
+
+    dialect: str
+    prefix: str
+
+    @abstractmethod
+    def qualified(self, table: str) -> str:
+        """The SQL name of a logical table (prefixed, and schema-qualified in PostgreSQL)."""
+
+    @abstractmethod
+    def index_name(self, table: str, columns: Sequence[str]) -> str:
+        """The SQL name of a secondary index."""
+
+    @abstractmethod
+    def sql(self, text: str) -> str:
+        """Adapt a statement written with ``?`` placeholders to the driver."""
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction: committed when the block ends, rolled back on any exception."""
+
+    @abstractmethod
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """A read-only transaction that sees one consistent state of every table."""
+
+    @abstractmethod
+    def stream(self, tx: Tx, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        """Yield a query's rows a page at a time."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+    @abstractmethod
+    def _column_type(self, kind: ColumnType) -> str: ...
+
+    def order_by(self, table: Table) -> str:
+        """``ORDER BY`` the primary key, byte order for text in both databases."""
+        return ", ".join(table.key)
+
+    @property
+    def lock_clause(self) -> str:
+        """Appended to a SELECT that must lock the rows it reads until the transaction ends."""
+        return ""
+
+    # ----------------------------------------------------------------- schema (DDL)
+
+    def create_statements(self, table: Table) -> list[str]:
+        """``CREATE TABLE IF NOT EXISTS`` for one table."""
+        columns = ", ".join(f"{n} {self._column_type(t)}" for n, t in table.columns)
+        suffix = " WITHOUT ROWID" if table.without_rowid and self.dialect == "sqlite" else ""
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.qualified(table.name)} "
+            f"({columns}, PRIMARY KEY ({', '.join(table.key)})){suffix}"
+        ]
+
+    def index_statements(self, table: Table) -> list[str]:
+        """``CREATE INDEX IF NOT EXISTS`` for each secondary index of one table."""
+        return [
+            f"CREATE INDEX IF NOT EXISTS {self.index_name(table.name, columns)} "
+            f"ON {self.qualified(table.name)} ({', '.join(columns)})"
+            for columns in table.indexes
+        ]
+
+    def drop_statements(self, table: Table) -> list[str]:
+        """``DROP TABLE IF EXISTS`` for one table (its indexes go with it)."""
+        return [f"DROP TABLE IF EXISTS {self.qualified(table.name)}"]
+
+
+class SQLiteStore(Store):
+    """Read models in a SQLite file (the event store's own file, or a scratch one)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, database: str, *, lock_timeout: float = 5.0, prefix: str = SQLITE_PREFIX):
+        self.prefix = prefix
+        self.database = database
+        # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE takes the write
+        # lock at once, so two writers never deadlock upgrading a read lock).
+        self.connection = sqlite3.connect(
+            database, uri=True, isolation_level=None, timeout=lock_timeout, check_same_thread=False
+        )
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        # Read models can be rebuilt from the events: NORMAL keeps them consistent with their
+        # tracking rows after a crash (WAL), at the cost of the last commits on power loss.
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache
+
+    def qualified(self, table: str) -> str:
+        return f"{self.prefix}{table}"
+
+    def index_name(self, table: str, columns: Sequence[str]) -> str:
+        return f"{self.prefix}{table}_{'_'.join(columns)}_idx"
+
+    def sql(self, text: str) -> str:
+        return text
+
+    def _column_type(self, kind: ColumnType) -> str:
+        return {"text": "TEXT", "int": "INTEGER"}[kind]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        cursor = self.connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield Tx(self, cursor)
+        except BaseException:
+            self.connection.rollback()
+            raise
+        else:
+            cursor.execute("COMMIT")
+        finally:
+            cursor.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        cursor = self.connection.cursor()
+        cursor.execute("BEGIN")  # deferred: a WAL read snapshot from the first SELECT on
+        try:
+            yield Tx(self, cursor)
+        finally:
+            self.connection.rollback()
+            cursor.close()
+
+    def stream(self, tx: Tx, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(FETCH_SIZE):
+                yield from rows
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresStore(Store):
+    """Read models in the PostgreSQL database and schema of the events."""
+
+    dialect = "postgres"
+
+    def __init__(self, conninfo: Mapping[str, Any], *, schema: str = "public"):
+        import psycopg  # imported here: SQLite-only deployments never load the driver
+
+        self.prefix = POSTGRES_PREFIX
+        self.schema = schema or "public"
+        self.connection = psycopg.connect(**conninfo, autocommit=True)
+        self._cursors = 0
+
+    def qualified(self, table: str) -> str:
+        return f"{_quote(self.schema)}.{_quote(self.prefix + table)}"
+
+    def index_name(self, table: str, columns: Sequence[str]) -> str:
+        # An index lives in its table's schema; its name is unique in that schema.
+        return _quote(f"{self.prefix}{table}_{'_'.join(columns)}_idx")
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", "%s")
+
+    def _column_type(self, kind: ColumnType) -> str:
+        return {"text": "TEXT", "int": "BIGINT"}[kind]
+
+    def order_by(self, table: Table) -> str:
+        return ", ".join(f'{c} COLLATE "C"' if table.type_of(c) == "text" else c for c in table.key)
+
+    @property
+    def lock_clause(self) -> str:
+        return " FOR UPDATE"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self.connection.transaction(), self.connection.cursor() as cursor:
+            yield Tx(self, cursor)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        with self.connection.transaction(force_rollback=True), self.connection.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield Tx(self, cur)
+
+    def stream(self, tx: Tx, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        # A server-side cursor: the client holds one page at a time, not the whole table.
+        self._cursors += 1
+        with self.connection.cursor(name=f"doseledger_rm_stream_{self._cursors}") as cursor:
+            cursor.itersize = FETCH_SIZE
+            cursor.execute(self.sql(sql), params)
+            for row in cursor:
+                yield tuple(row)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def open_store(env: Mapping[str, str]) -> Store:
+    """The store of the database the eventsourcing ``env`` names (``persistence_env(url)``).
+
+    Told apart by their variables, not ``PERSISTENCE_MODULE``, which may name a custom factory
+    (the audit-chain recorders) built on the library's SQLite or PostgreSQL one.
+    """
+    if env.get("SQLITE_DBNAME"):
+        timeout = float(env.get("SQLITE_LOCK_TIMEOUT") or 5)
+        return SQLiteStore(env["SQLITE_DBNAME"], lock_timeout=timeout)
+    if env.get("POSTGRES_DBNAME"):
+        conninfo = {
+            "host": env["POSTGRES_HOST"],
+            "port": int(env.get("POSTGRES_PORT") or 5432),
+            "dbname": env["POSTGRES_DBNAME"],
+            "user": env["POSTGRES_USER"],
+            "password": env.get("POSTGRES_PASSWORD") or None,
+            "connect_timeout": int(env.get("POSTGRES_CONNECT_TIMEOUT") or 5),
+        }
+        return PostgresStore(conninfo, schema=env.get("POSTGRES_SCHEMA") or "public")
+    raise InvalidInput(
+        "read models live in the events' database: SQLite (SQLITE_DBNAME) or PostgreSQL "
+        "(POSTGRES_DBNAME); neither is set",
+        field="DOSELEDGER_DATABASE_URL",
+    )
