@@ -49,7 +49,7 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
     else:
         print(f"API docs: {base}/docs", flush=True)
     uvicorn.run(
-        create_app(ledger),
+        create_app(ledger, follow_read_models=True),
         host=args.host,
         port=args.port,
         log_level=level.lower(),

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import structlog
+
 from adapters.services import DoseLedger
 from adapters.settings import Settings, persistence_env
 from projections.follower import DEFAULT_BATCH_SIZE, DEFAULT_CACHE_SIZE, Projections
 from projections.store import open_store
+
+T = TypeVar("T")
+log = structlog.get_logger("doseledger.read_models")
 
 
 def build_projections(
@@ -39,3 +48,51 @@ def build_projections(
         env=env,
         on_close=app.close,
     )
+
+
+class LiveReadModels:
+    """The read models of a running service: caught up before each read, one user at a time.
+
+    A background thread (``follow``) keeps them current between requests; a read first
+    catches up with whatever is newer, so a client reads its own writes.
+    """
+
+    def __init__(self, ledger: DoseLedger) -> None:
+        self.projections = Projections(
+            ledger, open_store(ledger.env), reopen=DoseLedger, env=dict(ledger.env)
+        )
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def read(self, query: Callable[[Projections], T]) -> T:
+        """Catch up, then answer the query."""
+        with self._lock:
+            self.projections.catch_up()
+            return query(self.projections)
+
+    def positions(self) -> dict[str, int]:
+        """Each read model's position (for the lag metric and readiness)."""
+        with self._lock:
+            return self.projections.positions()
+
+    def follow(self, interval: float = 0.5) -> None:
+        """Start following the store in a daemon thread."""
+
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                try:
+                    with self._lock:
+                        self.projections.catch_up()
+                except Exception:  # a passing store error must not kill the follower
+                    log.exception("read models could not catch up; retrying")
+
+        self._thread = threading.Thread(target=loop, name="read-models", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop following and close the read-model store."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.projections.store.close()

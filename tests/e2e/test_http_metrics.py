@@ -115,8 +115,9 @@ def test_metrics_count_requests_by_route_template_and_events_appended(api: Api) 
     assert value(samples, "doseledger_events_appended_total") == saved
     head = api.ledger.recorder.max_notification_id()
     assert value(samples, "doseledger_store_head_position") == head
-    # Not wired yet: no lag is reported rather than a made-up 0.
-    assert value(samples, "doseledger_projection_lag_events") is None
+    # The read models have not been read yet, so they lag by everything stored so far.
+    positions = api.client.app.state.projection_positions()  # type: ignore[attr-defined]
+    assert value(samples, "doseledger_projection_lag_events") == head - min(positions.values())
 
     # The scrape itself is counted by the next one.
     again = api.samples("admin")

@@ -298,3 +298,40 @@ def test_two_writers_on_one_patient_one_wins(api: Api, ledger: DoseLedger) -> No
     codes = sorted(r.status_code for r in responses)
     assert codes[0] == 201 and codes[1] in (409, 412), codes
     assert ledger.patient(UUID(pid))["version"] == before + 1
+
+
+def test_read_models_exports_and_replay_over_http(api: Api, ledger: DoseLedger) -> None:
+    ring = KeyRing(ledger)
+    api.keys["auditor"] = ring.issue("inspector", "auditor", None, OPERATOR)[0]
+    tid = api.call("POST", "/trials", "admin", 201,
+                   json={"template_id": "defactinib-avutometinib"}).json()["id"]
+    pid = ready(api, tid)
+    recorded = api.call("POST", f"/patients/{pid}/adverse-events", "inv", 201,
+                        json={"term": "Fatigue", "grade": 2, "onset": day(5),
+                              "attribution": "possible"}).json()["adverse_event"]
+    api.call("POST", f"/patients/{pid}/adverse-events/{recorded['ae_id']}/grades", "inv", 201,
+             json={"clinical_date": day(9), "grade": 3, "reason": "worse"})
+    cohorts = api.call("GET", f"/trials/{tid}/cohorts", "monitor", 200).json()
+    assert cohorts == api.call("GET", f"/trials/{tid}/cohorts", "auditor", 200).json()
+    safety = api.call("GET", f"/trials/{tid}/safety-table", "monitor", 200).json()
+    assert "Fatigue" in str(safety)
+    timeline = api.call("GET", f"/patients/{pid}/timeline", "inv", 200).json()
+    assert timeline and "Fatigue" in str(timeline)
+    api.call("GET", f"/patients/{pid}/timeline", "inv2", 403)
+    api.call("GET", f"/trials/{tid}/cohorts", "inv", 403)
+    audit = api.call("GET", f"/trials/{tid}/audit", "auditor", 200).json()
+    assert any(row["event"] == "AEGraded" and row["change"] == "grade 2 → 3" for row in audit)
+    api.call("GET", f"/trials/{tid}/exports/audit?format=csv", "monitor", 403)
+    csv_text = api.call("GET", f"/trials/{tid}/exports/audit?format=csv", "auditor", 200)
+    assert csv_text.headers["content-type"].startswith("text/csv")
+    html = api.call("GET", f"/trials/{tid}/exports/audit?format=html", "auditor", 200).text
+    assert "<svg" in html
+    ae = api.call("GET", f"/trials/{tid}/exports/sdtm/AE", "auditor", 200).text
+    assert "Fatigue" in ae and ae.startswith("STUDYID,DOMAIN,USUBJID")
+    api.call("GET", f"/trials/{tid}/exports/sdtm/LB", "auditor", 422)
+    replay = api.call("GET", f"/trials/{tid}/replay", "monitor", 200).json()
+    assert replay["trial"]["id"] == tid and len(replay["patients"]) == 1
+    past = api.call("GET", f"/trials/{tid}/replay?as_of=2000-01-01T00:00:00Z", "monitor", 404)
+    assert "not yet registered" in past.json()["detail"]
+    ready_now = api.call("GET", "/readyz", None, 200).json()
+    assert ready_now["read_model_lag"] == 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -12,7 +13,8 @@ from fastapi.routing import APIRoute
 
 from adapters.http import idempotency, metrics, problems
 from adapters.http.keys import KeyRing
-from adapters.http.routes import feed, health, patients, trials
+from adapters.http.routes import feed, health, patients, reads, trials
+from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
 
 log = structlog.get_logger("doseledger.http")
@@ -23,16 +25,34 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def create_app(ledger: DoseLedger) -> FastAPI:
-    """The API over one DoseLedger (its store also holds the API keys)."""
+def create_app(ledger: DoseLedger, *, follow_read_models: bool = False) -> FastAPI:
+    """The API over one DoseLedger (its store also holds the API keys and the read models).
+
+    ``follow_read_models`` keeps the read models current in a background thread while the app
+    runs (``doseledger serve``); either way a read catches up before it answers.
+    """
+    read_models = LiveReadModels(ledger)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if follow_read_models:
+            read_models.follow()
+        try:
+            yield
+        finally:
+            read_models.close()
+
     app = FastAPI(
         title="doseledger",
         version="0.1.0",
         summary="Event-sourced phase I dose escalation (3+3) and toxicity management.",
         generate_unique_id_function=_operation_id,
+        lifespan=lifespan,
     )
     app.state.ledger = ledger
     app.state.keys = KeyRing(ledger)
+    app.state.read_models = read_models
+    app.state.projection_positions = read_models.positions
     problems.install(app)
     # Added first, so it runs inside the request-id middleware (replays get an id too).
     app.middleware("http")(idempotency.middleware)
@@ -64,6 +84,7 @@ def create_app(ledger: DoseLedger) -> FastAPI:
     app.include_router(health.router)
     app.include_router(trials.router)
     app.include_router(patients.router)
+    app.include_router(reads.router)
     app.include_router(feed.router)
     # Last, so its middleware is the outermost: it counts and times every request.
     metrics.install(app)

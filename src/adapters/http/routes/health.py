@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,14 +18,22 @@ def healthz() -> dict[str, str]:
 
 
 @router.get(
-    "/readyz", summary="The store is reachable", responses={503: {"description": "not ready"}}
+    "/readyz",
+    summary="The store is reachable and the read models are caught up",
+    responses={503: {"description": "not ready: store unreachable or read models behind"}},
 )
 def readyz(request: Request) -> Any:
-    """200 when the event store answers; 503 otherwise."""
+    """200 when the event store answers and the read models lag by at most the bound."""
     try:
-        position = request.app.state.ledger.recorder.max_notification_id()
+        head = request.app.state.ledger.recorder.max_notification_id() or 0
+        positions = request.app.state.projection_positions()
     except Exception as exc:  # any failure to reach the store means not ready
         return JSONResponse(
             {"status": "unavailable", "detail": str(exc).splitlines()[0]}, status_code=503
         )
-    return {"status": "ready", "position": position or 0}
+    lag = head - min(positions.values(), default=head)
+    bound = int(os.environ.get("DOSELEDGER_READY_MAX_LAG", "1000"))
+    body = {"status": "ready", "position": head, "read_model_lag": lag, "lag_bound": bound}
+    if lag > bound:
+        return JSONResponse({**body, "status": "read models behind"}, status_code=503)
+    return body

@@ -1,0 +1,99 @@
+"""Read models and exports: cohorts, safety table, timelines, audit trail, SDTM datasets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from adapters.http.auth import READERS, Principal, allow
+from adapters.http.deps import Ledger
+from adapters.http.routes.trials import ERRORS
+from adapters.read_models import LiveReadModels
+
+router = APIRouter(tags=["read models"], responses=ERRORS)
+Auditor = Annotated[Principal, Depends(allow("auditor"))]
+TrialReader = Annotated[Principal, Depends(allow(*(r for r in READERS if r != "investigator")))]
+MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson", "html": "text/html"}
+
+
+def _models(request: Request) -> LiveReadModels:
+    models: LiveReadModels = request.app.state.read_models
+    return models
+
+
+Models = Annotated[LiveReadModels, Depends(_models)]
+AsOf = Annotated[
+    dt.datetime | None, Query(description="ISO 8601 instant with offset, e.g. 2026-03-02T14:30:00Z")
+]
+
+
+@router.get("/trials/{trial_id}/cohorts", summary="Cohort summary (read model)")
+def cohorts(trial_id: UUID, models: Models, who: TrialReader) -> Any:
+    """Per cohort and dose level: enrolled, evaluable, DLTs, recommendation, SRC decision."""
+    return models.read(lambda p: p.cohort_summary(trial_id))
+
+
+@router.get("/trials/{trial_id}/safety-table", summary="Safety table (read model)")
+def safety_table(trial_id: UUID, models: Models, who: TrialReader) -> Any:
+    """Patients by AE term × worst CTCAE grade × dose level."""
+    return models.read(lambda p: p.safety_table(trial_id))
+
+
+@router.get("/patients/{patient_id}/timeline", summary="Patient timeline (read model)")
+def timeline(
+    patient_id: UUID,
+    ledger: Ledger,
+    models: Models,
+    who: Annotated[Principal, Depends(allow(*READERS))],
+) -> Any:
+    """Doses, AEs and grades, holds and resumptions, exams, recommendations, in order."""
+    who.check_site(ledger.patient(patient_id)["site_id"])
+    return models.read(lambda p: p.patient_timeline(patient_id))
+
+
+@router.get("/trials/{trial_id}/audit", summary="Audit trail (read model)")
+def audit(trial_id: UUID, models: Models, who: TrialReader, as_of: AsOf = None) -> Any:
+    """One row per event: who, role, when recorded, clinical date, change, reason, client."""
+    return models.read(lambda p: p.audit_trail(trial_id, _utc(as_of)))
+
+
+@router.get("/trials/{trial_id}/replay", summary="The trial as recorded at an instant")
+def replay(trial_id: UUID, ledger: Ledger, who: TrialReader, as_of: AsOf = None) -> Any:
+    """Rebuilt from events (not from read models): the trial and its patients at ``as_of``."""
+    return ledger.replay(trial_id, _utc(as_of))
+
+
+@router.get(
+    "/trials/{trial_id}/exports/audit",
+    summary="Export the audit trail (auditors)",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {m: {} for m in MEDIA.values()}}},
+)
+def export_audit(
+    trial_id: UUID, ledger: Ledger, who: Auditor, format: Literal["csv", "jsonl", "html"] = "csv"
+) -> Response:
+    """The audit trail as CSV, JSON lines, or a self-contained printable HTML report."""
+    return Response(ledger.audit_export(trial_id, format), media_type=MEDIA[format])
+
+
+@router.get(
+    "/trials/{trial_id}/exports/sdtm/{domain}",
+    summary="SDTM AE or EX (auditors)",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_sdtm(
+    trial_id: UUID, domain: Literal["AE", "EX"], ledger: Ledger, who: Auditor
+) -> Response:
+    """A CDISC SDTM-style dataset of the trial as CSV."""
+    return Response(ledger.sdtm(trial_id, domain), media_type="text/csv")
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
