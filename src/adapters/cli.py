@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import structlog
 from pydantic import ValidationError
 
 from adapters import cli_audit, cli_design, cli_projections, cli_reports, cli_rules, cli_serve
 from adapters.bootstrap import build_ledger
+from adapters.cli_types import date_arg, uuid_arg
 from adapters.demo import find_demo_trial, record_demo_trial
 from adapters.logging import configure_logging
 from adapters.services import DoseLedger
@@ -39,20 +39,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _uuid(text: str) -> UUID:
-    try:
-        return UUID(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a UUID") from None
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
 
 
 def _print_json(data: Any) -> None:
@@ -232,7 +218,7 @@ def build_parser() -> Parser:
     source.add_argument("--protocol-file", metavar="FILE")
     p.add_argument("--name")
     p = _store_command(tsub, "show", cmd_trial_show, "show a trial (JSON, or --table)")
-    p.add_argument("trial_id", type=_uuid)
+    p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--table", action="store_true")
     p = _store_command(
         tsub,
@@ -240,7 +226,7 @@ def build_parser() -> Parser:
         cmd_trial_decide,
         "sign the safety review committee's decision on the open cohort",
     )
-    p.add_argument("trial_id", type=_uuid)
+    p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--cohort", type=int, required=True)
     p.add_argument("--decision", choices=DECISIONS, required=True)
     p.add_argument("--mtd-level", type=int)
@@ -250,35 +236,35 @@ def build_parser() -> Parser:
     patient = sub.add_parser("patient", help="enrol patients and record their events")
     psub = patient.add_subparsers(dest="patient_command", required=True, parser_class=Parser)
     p = _store_command(psub, "enrol", cmd_patient_enrol, "enrol a patient in the open cohort")
-    p.add_argument("trial_id", type=_uuid)
+    p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--site", required=True)
     p.add_argument("--subject-id")
     p = _store_command(psub, "eye-exam", cmd_patient_eye_exam, "record the baseline eye exam")
-    p.add_argument("patient_id", type=_uuid)
-    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("patient_id", type=uuid_arg)
+    p.add_argument("--date", type=date_arg, required=True)
     p.add_argument("--bcva-right", required=True, help="Snellen 20/x, 6/x or logMAR")
     p.add_argument("--bcva-left", required=True)
     p.add_argument("--slit-lamp")
     p = _store_command(
         psub, "skin-exam", cmd_patient_skin_exam, "record the baseline skin examination"
     )
-    p.add_argument("patient_id", type=_uuid)
-    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("patient_id", type=uuid_arg)
+    p.add_argument("--date", type=date_arg, required=True)
     p.add_argument(
         "--findings", required=True, help="pre-existing dermatologic conditions, or 'none'"
     )
     p = _store_command(psub, "start-dosing", cmd_patient_start_dosing, "record the first dose")
-    p.add_argument("patient_id", type=_uuid)
-    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("patient_id", type=uuid_arg)
+    p.add_argument("--date", type=date_arg, required=True)
     p = _store_command(
         psub,
         "dlt-outcome",
         cmd_patient_outcome,
         "record the DLT-window outcome (dlt, no_dlt, not_evaluable)",
     )
-    p.add_argument("patient_id", type=_uuid)
+    p.add_argument("patient_id", type=uuid_arg)
     p.add_argument("outcome", choices=("dlt", "no_dlt", "not_evaluable"))
-    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--date", type=date_arg, required=True)
     p.add_argument("--description")
     p.add_argument("--reason")
     p.add_argument(

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
+from adapters.cli_types import instant_arg, uuid_arg
 from adapters.read_models import build_projections
 from adapters.settings import Settings
 from domain.errors import InvalidInput
@@ -22,22 +21,6 @@ from projections.follower import Progress, Projections
 VIEWS = ("cohorts", "overview", "safety", "timeline", "audit")
 EXIT_DIFFERENT = 1
 EXIT_ERROR = 2
-
-
-def _uuid(text: str) -> UUID:
-    try:
-        return UUID(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a UUID") from None
-
-
-def _datetime(text: str) -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a date-time (ISO 8601, e.g. 2026-03-02T12:00:00Z; UTC if no offset)"
-        ) from None
 
 
 def _print(data: Any) -> None:
@@ -180,9 +163,12 @@ def add_commands(sub: Any) -> None:
     p = psub.add_parser("show", help="print a read model as JSON (after catching up)")
     p.add_argument("view", choices=VIEWS)
     p.add_argument(
-        "id", nargs="?", type=_uuid, help="trial id (patient id for timeline; none: all overviews)"
+        "id",
+        nargs="?",
+        type=uuid_arg,
+        help="trial id (patient id for timeline; none: all overviews)",
     )
-    p.add_argument("--as-of", type=_datetime, help="audit: rows recorded up to this time (UTC)")
+    p.add_argument("--as-of", type=instant_arg, help="audit: rows recorded up to this time (UTC)")
     p.add_argument(
         "--no-catch-up",
         action="store_true",

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
+from adapters.cli_types import instant_arg, uuid_arg
 from adapters.services import DoseLedger
 from domain.errors import InvalidInput
 from projections.audit_report import FORMATS
 from projections.sdtm import DOMAINS
-
-
-def _uuid(text: str) -> UUID:
-    try:
-        return UUID(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a UUID") from None
-
-
-def timestamp(text: str) -> dt.datetime:
-    """An ISO 8601 instant; without a UTC offset it is read as UTC."""
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not an ISO 8601 timestamp (e.g. 2026-03-02T14:30:00Z)"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _write(text: str, out: str | None) -> None:
@@ -67,10 +48,10 @@ def add_commands(sub: Any) -> None:
         help="the trial and its patients as recorded at an instant",
         description="Rebuild a trial and its patients from their events.",
     )
-    p.add_argument("trial_id", type=_uuid)
+    p.add_argument("trial_id", type=uuid_arg)
     p.add_argument(
         "--as-of",
-        type=timestamp,
+        type=instant_arg,
         metavar="TIMESTAMP",
         help="ISO 8601 instant, e.g. 2026-03-02T14:30:00Z (default: now)",
     )
@@ -80,7 +61,7 @@ def add_commands(sub: Any) -> None:
     esub = export.add_subparsers(dest="export_command", required=True, parser_class=type(export))
     p = esub.add_parser("sdtm", help="CDISC SDTM-style AE or EX dataset as CSV")
     p.add_argument("--domain", choices=DOMAINS, required=True)
-    p.add_argument("trial_id", type=_uuid)
+    p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(store_handler=cmd_export_sdtm)
 
@@ -88,7 +69,7 @@ def add_commands(sub: Any) -> None:
 def add_audit_export(audit_sub: Any) -> None:
     """Add ``audit export`` to the ``audit`` command group."""
     p = audit_sub.add_parser("export", help="the audit trail as csv, jsonl or html")
-    p.add_argument("trial_id", type=_uuid)
+    p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--format", choices=FORMATS, required=True)
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(store_handler=cmd_audit_export)

@@ -116,7 +116,7 @@ def test_check_is_0_when_equal_and_1_after_a_row_is_corrupted(
         (("projections", "show", "cohorts"), "needs an id"),
         (("projections", "show", "cohorts", "not-a-uuid"), "not a UUID"),
         (("projections", "show", "tables", str(uuid4())), "invalid choice"),
-        (("projections", "show", "audit", str(uuid4()), "--as-of", "yesterday"), "date-time"),
+        (("projections", "show", "audit", str(uuid4()), "--as-of", "yesterday"), "ISO 8601"),
         (("projections", "show", "cohorts", str(uuid4()), "--as-of", "2026-01-01"), "--as-of"),
         (("projections", "rebuild", "--workers", "3"), "invalid choice"),
         (("projections",), "required"),
