@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from adapters import cli_audit, cli_design, cli_projections, cli_reports, cli_rules, cli_serve
 from adapters.bootstrap import build_ledger
+from adapters.cli_reminders import add_commands as add_reminders_commands
 from adapters.cli_types import date_arg, uuid_arg
 from adapters.demo import find_demo_trial, record_demo_trial
 from adapters.logging import configure_logging
@@ -189,6 +190,7 @@ def build_parser() -> Parser:
     cli_reports.add_commands(sub)
     cli_rules.add_commands(sub)
     cli_serve.add_commands(sub)
+    add_reminders_commands(sub)
     cli_reports.add_audit_export(cli_audit.add_commands(sub))
 
     p = sub.add_parser("protocols", help="list templates, show one, or validate a protocol file")

@@ -1,0 +1,44 @@
+"""CLI commands for scheduled follow-ups: ``reminders due`` (read only) and ``reminders tick``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from adapters.cli_types import instant_arg
+from adapters.reminders import Reminders
+from adapters.services import DoseLedger
+from domain.reminders import OpenReminder
+
+
+def _print(reminders: list[OpenReminder]) -> None:
+    print(json.dumps([r.as_record() for r in reminders], indent=2))
+
+
+def cmd_due(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    """Print what a tick at --at would issue, changing nothing."""
+    _print(Reminders(ledger).due(args.at))
+
+
+def cmd_tick(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    """Fire what is due at --at and not yet issued; print what this tick issued."""
+    _print(Reminders(ledger).tick(args.at))
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``reminders due`` and ``reminders tick`` to the top-level parser."""
+    group = sub.add_parser("reminders", help="scheduled follow-ups: list what is due, fire it")
+    rsub = group.add_subparsers(dest="reminders_command", required=True, parser_class=type(group))
+    for name, handler, help_ in (
+        ("due", cmd_due, "reminders due at an instant and not yet issued (changes nothing)"),
+        ("tick", cmd_tick, "issue the reminders due at an instant, each once; print them"),
+    ):
+        p = rsub.add_parser(name, help=help_, description=help_)
+        p.add_argument(
+            "--at",
+            type=instant_arg,
+            metavar="TIMESTAMP",
+            help="ISO 8601 instant, e.g. 2026-03-02T14:30:00Z; no offset means UTC (default: now)",
+        )
+        p.set_defaults(store_handler=handler)

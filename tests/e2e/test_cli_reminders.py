@@ -1,0 +1,90 @@
+"""``doseledger reminders due`` and ``doseledger reminders tick`` as a user runs them."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+
+from adapters.services import DoseLedger
+from adapters.settings import persistence_env
+from cli_runner import CliRunner
+from domain.protocol import template
+from support import INVESTIGATOR, ae, day, dosing
+
+FIELDS = {"id", "kind", "patient_id", "trial_id", "due_at"}
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> CliRunner:
+    monkeypatch.setenv("DOSELEDGER_DATABASE_URL", sqlite_url)
+    return CliRunner(capsys)
+
+
+def _store(sqlite_url: str) -> DoseLedger:
+    return DoseLedger(env=persistence_env(sqlite_url))
+
+
+def _notifications(sqlite_url: str) -> int:
+    ledger = _store(sqlite_url)
+    try:
+        return ledger.recorder.max_notification_id() or 0
+    finally:
+        ledger.close()
+
+
+@pytest.fixture
+def cpk_story(sqlite_url: str) -> tuple[str, str]:
+    """A patient (dosing from 2026-03-02) on a grade 4 CPK hold from day 40 (2026-04-10)."""
+    ledger = _store(sqlite_url)
+    try:
+        trial_id, (pid,) = dosing(ledger, template("defactinib-avutometinib"))
+        ae_id = UUID(ae(ledger, pid, "CPK increased", 4, 40)["ae_id"])
+        ledger.record_dose_action(pid, "hold", day(40), INVESTIGATOR, ae_id=ae_id)
+    finally:
+        ledger.close()
+    return str(trial_id), str(pid)
+
+
+def test_due_lists_without_changing_anything_and_tick_fires_once(
+    cli: CliRunner, sqlite_url: str, cpk_story: tuple[str, str]
+) -> None:
+    trial_id, pid = cpk_story
+    assert cli.json("reminders", "due", "--at", "2026-03-01T00:00:00Z") == []
+    before = _notifications(sqlite_url)
+    due = cli.json("reminders", "due", "--at", "2026-05-01T00:00:00Z")  # day 61: still in time
+    assert _notifications(sqlite_url) == before
+    assert all(set(r) == FIELDS for r in due)
+    assert {r["kind"] for r in due} == {"dlt_window_end", "ophthalmology_follow_up"}
+    assert {(r["trial_id"], r["patient_id"]) for r in due} == {(trial_id, pid)}
+
+    fired = cli.json("reminders", "tick", "--at", "2026-05-02T00:00:00+00:00")
+    assert {r["kind"] for r in fired} == {
+        "dlt_window_end",
+        "ophthalmology_follow_up",
+        "cpk_recovery_window",
+    }
+    (window,) = [r for r in fired if r["kind"] == "cpk_recovery_window"]
+    assert window["due_at"] == "2026-05-02T00:00:00+00:00"
+    assert cli.json("reminders", "tick", "--at", "2026-05-02T00:00:00Z") == []
+    assert cli.json("reminders", "due", "--at", "2026-05-02T00:00:00Z") == []
+    later = cli.json("reminders", "tick", "--at", "2026-05-09T00:00:00")  # no offset: UTC
+    assert [r["kind"] for r in later] == ["hold_unresolved"]
+    assert cli.json("reminders", "tick", "--at", "2026-05-09T00:00:00") == []
+
+
+@pytest.mark.parametrize("at", ["tomorrow", "2026-13-01", ""])
+def test_bad_timestamps_exit_2_and_record_nothing(
+    cli: CliRunner, sqlite_url: str, cpk_story: tuple[str, str], at: str
+) -> None:
+    before = _notifications(sqlite_url)
+    for command in ("due", "tick"):
+        assert "ISO 8601" in cli.refused("reminders", command, "--at", at)
+    assert _notifications(sqlite_url) == before
+
+
+def test_an_empty_store_has_nothing_due(cli: CliRunner) -> None:
+    assert cli.json("reminders", "tick", "--at", "2030-01-01T00:00:00Z") == []
+    assert cli.refused("reminders").startswith("doseledger reminders: error:")

@@ -1,0 +1,44 @@
+"""Any process with a DoseLedger can decode every event in its store (workers included)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from fastapi.testclient import TestClient
+
+from adapters.http.app import create_app
+from adapters.http.keys import KeyRing
+from adapters.services import DoseLedger
+from adapters.settings import persistence_env
+from domain.actors import Actor
+
+
+def test_a_fresh_process_decodes_keys_and_idempotency_records(sqlite_url: str) -> None:
+    ledger = DoseLedger(env=persistence_env(sqlite_url))
+    secret, _ = KeyRing(ledger).issue("ops", "admin", None, Actor(user_id="ops", role="admin"))
+    client = TestClient(create_app(ledger))
+    response = client.post(
+        "/trials",
+        json={"template_id": "defactinib-paclitaxel"},
+        headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "k1"},
+    )
+    assert response.status_code == 201
+    notifications = ledger.recorder.select_notifications(None, 1000)
+    topics = {n.topic for n in notifications}
+    assert {"doseledger:api_key.Issued", "doseledger:idempotency.Claimed"} <= topics
+    ledger.close()
+    code = (
+        "import sys\n"
+        "from adapters.services import DoseLedger\n"
+        "from adapters.settings import persistence_env\n"
+        "app = DoseLedger(env=persistence_env(sys.argv[1]))\n"
+        "events = [app.mapper.to_domain_event(n)\n"
+        "          for n in app.recorder.select_notifications(None, 1000)]\n"
+        "print(len(events))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, sqlite_url], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == len(notifications)
