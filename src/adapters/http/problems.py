@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,6 +21,7 @@ from domain.errors import (
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://doseledger.example/problems/"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def problem(
@@ -118,7 +120,19 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI's 400 for a body it cannot decode at all (not UTF-8): the same problem
+            # as a body that is not JSON, which FastAPI already reports as a 422.
+            detail = "body: the body is not valid JSON (UTF-8)"
+            return problem(
+                422,
+                "Invalid request",
+                detail,
+                kind="invalid-request",
+                field="body",
+                errors=[{"field": "body", "message": detail}],
+            )
         titles = {
             400: "Bad request",
             401: "Unauthorized",
@@ -133,10 +147,27 @@ def install(app: FastAPI) -> None:
         }
         title = titles.get(exc.status_code, "Error")
         detail = exc.detail if isinstance(exc.detail, str) else title
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
         return problem(
             exc.status_code,
             title,
             detail,
             kind=title.lower().replace(" ", "-"),
-            headers=dict(exc.headers or {}),
+            headers=headers,
         )
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods the app documents for the request's path (Starlette's 405 names only the
+    first route that matched the path: POST for /trials, which also has GET)."""
+    methods: set[str] = set()
+    for template, item in request.app.openapi().get("paths", {}).items():
+        parts = re.split(r"(\{[^}]+\})", template)
+        pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        if re.fullmatch(pattern, request.url.path):
+            methods.update(m.upper() for m in item if m.upper() in _METHODS)
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return ", ".join(sorted(methods))
