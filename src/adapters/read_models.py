@@ -58,12 +58,21 @@ class LiveReadModels:
     """
 
     def __init__(self, ledger: DoseLedger) -> None:
-        self.projections = Projections(
-            ledger, open_store(ledger.env), reopen=DoseLedger, env=dict(ledger.env)
-        )
+        self.ledger = ledger
+        self._projections: Projections | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def projections(self) -> Projections:
+        """The read models, (re)opened on first use: an app may be started again after a stop."""
+        if self._projections is None:
+            env = self.ledger.env
+            self._projections = Projections(
+                self.ledger, open_store(env), reopen=DoseLedger, env=dict(env)
+            )
+        return self._projections
 
     def read(self, query: Callable[[Projections], T]) -> T:
         """Catch up, then answer the query."""
@@ -87,6 +96,7 @@ class LiveReadModels:
                 except Exception:  # a passing store error must not kill the follower
                     log.exception("read models could not catch up; retrying")
 
+        self._stopping.clear()
         self._thread = threading.Thread(target=loop, name="read-models", daemon=True)
         self._thread.start()
 
@@ -95,4 +105,8 @@ class LiveReadModels:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.projections.store.close()
+            self._thread = None
+        with self._lock:
+            if self._projections is not None:
+                self._projections.store.close()
+                self._projections = None

@@ -303,14 +303,24 @@ def test_two_writers_on_one_patient_one_wins(api: Api, ledger: DoseLedger) -> No
 def test_read_models_exports_and_replay_over_http(api: Api, ledger: DoseLedger) -> None:
     ring = KeyRing(ledger)
     api.keys["auditor"] = ring.issue("inspector", "auditor", None, OPERATOR)[0]
-    tid = api.call("POST", "/trials", "admin", 201,
-                   json={"template_id": "defactinib-avutometinib"}).json()["id"]
+    tid = api.call(
+        "POST", "/trials", "admin", 201, json={"template_id": "defactinib-avutometinib"}
+    ).json()["id"]
     pid = ready(api, tid)
-    recorded = api.call("POST", f"/patients/{pid}/adverse-events", "inv", 201,
-                        json={"term": "Fatigue", "grade": 2, "onset": day(5),
-                              "attribution": "possible"}).json()["adverse_event"]
-    api.call("POST", f"/patients/{pid}/adverse-events/{recorded['ae_id']}/grades", "inv", 201,
-             json={"clinical_date": day(9), "grade": 3, "reason": "worse"})
+    recorded = api.call(
+        "POST",
+        f"/patients/{pid}/adverse-events",
+        "inv",
+        201,
+        json={"term": "Fatigue", "grade": 2, "onset": day(5), "attribution": "possible"},
+    ).json()["adverse_event"]
+    api.call(
+        "POST",
+        f"/patients/{pid}/adverse-events/{recorded['ae_id']}/grades",
+        "inv",
+        201,
+        json={"clinical_date": day(9), "grade": 3, "reason": "worse"},
+    )
     cohorts = api.call("GET", f"/trials/{tid}/cohorts", "monitor", 200).json()
     assert cohorts == api.call("GET", f"/trials/{tid}/cohorts", "auditor", 200).json()
     safety = api.call("GET", f"/trials/{tid}/safety-table", "monitor", 200).json()
@@ -335,3 +345,13 @@ def test_read_models_exports_and_replay_over_http(api: Api, ledger: DoseLedger) 
     assert "not yet registered" in past.json()["detail"]
     ready_now = api.call("GET", "/readyz", None, 200).json()
     assert ready_now["read_model_lag"] == 0
+
+
+def test_the_app_can_be_started_again_after_a_shutdown(ledger: DoseLedger) -> None:
+    app = create_app(ledger)
+    secret = KeyRing(ledger).issue("ops", "monitor", None, OPERATOR)[0]
+    for _ in range(2):
+        with TestClient(app) as client:  # runs the lifespan: read models opened, then closed
+            response = client.get("/readyz")
+            assert response.status_code == 200, response.text
+            assert client.get("/trials", headers={"Authorization": f"Bearer {secret}"}).json() == []
