@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from adapters.http import idempotency, metrics, problems
 from adapters.http.keys import KeyRing
+from adapters.http.request_ids import RequestIds
 from adapters.http.routes import feed, health, patients, reads, trials
 from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
@@ -55,31 +54,8 @@ def create_app(ledger: DoseLedger, *, follow_read_models: bool = False) -> FastA
     app.state.projection_positions = read_models.positions
     problems.install(app)
     # Added first, so it runs inside the request-id middleware (replays get an id too).
-    app.middleware("http")(idempotency.middleware)
-
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get("x-request-id", "")
-        rid = given if 0 < len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
-        request.state.request_id = rid
-        structlog.contextvars.bind_contextvars(request_id=rid)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
-        response.headers["X-Request-ID"] = rid
-        log.info(
-            "request",
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
-            request_id=rid,
-            ms=round((time.perf_counter() - started) * 1000, 2),
-        )
-        return response
+    app.add_middleware(idempotency.IdempotencyKeys)
+    app.add_middleware(RequestIds)
 
     app.include_router(health.router)
     app.include_router(trials.router)

@@ -59,7 +59,7 @@ def _authenticate(
 def allow(*roles: str) -> Callable[..., Principal]:
     """A dependency admitting only keys of these roles (401 without a key, 403 otherwise)."""
 
-    def dependency(principal: Annotated[Principal, Depends(_authenticate)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(_authenticate)]) -> Principal:
         if principal.role not in roles:
             raise HTTPException(
                 403, f"role {principal.role} may not do this; allowed: {', '.join(roles)}"

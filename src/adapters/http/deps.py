@@ -11,7 +11,7 @@ from adapters.http.auth import READERS, Principal, allow
 from adapters.services import DoseLedger
 
 
-def _ledger(request: Request) -> DoseLedger:
+async def _ledger(request: Request) -> DoseLedger:
     ledger: DoseLedger = request.app.state.ledger
     return ledger
 

@@ -21,6 +21,8 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.http.problems import problem
 from domain.state_copy import clone_aggregate
@@ -201,3 +203,21 @@ async def _answer_duplicate(store: Idempotency, ident: UUID, print_: str) -> Res
             )
         await asyncio.sleep(0.05)
         waited += 0.05
+
+
+class IdempotencyKeys:
+    """ASGI middleware: only POSTs that carry an Idempotency-Key take the buffered path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.buffered = BaseHTTPMiddleware(app, dispatch=middleware)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and any(name == b"idempotency-key" for name, _ in scope["headers"])
+        ):
+            await self.buffered(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

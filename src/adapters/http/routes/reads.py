@@ -20,7 +20,7 @@ TrialReader = Annotated[Principal, Depends(allow(*(r for r in READERS if r != "i
 MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson", "html": "text/html"}
 
 
-def _models(request: Request) -> LiveReadModels:
+async def _models(request: Request) -> LiveReadModels:
     models: LiveReadModels = request.app.state.read_models
     return models
 
