@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from adapters.http.auth import Principal
 from adapters.http.deps import IfMatch, Ledger, Reader, SiteWriter, check_if_match, etag
@@ -35,10 +36,12 @@ def _guard(ledger: DoseLedger, patient_id: UUID, who: Principal, if_match: str |
 
 def _answer(
     ledger: DoseLedger, patient_id: UUID, response: Response, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
+) -> JSONResponse:
+    """201 with the patient's state; already JSON-ready, so FastAPI's encoder is skipped."""
     patient = ledger.patient(patient_id)
-    response.headers["ETag"] = etag(patient["version"])
-    return {**patient, **(extra or {})}
+    return JSONResponse(
+        {**patient, **(extra or {})}, status_code=201, headers={"ETag": etag(patient["version"])}
+    )
 
 
 @router.get("/{patient_id}", summary="One patient")
