@@ -12,9 +12,9 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, Recording, Transcoder
 
 from adapters.transcodings import DateAsISO
 from domain.actors import SYSTEM, Actor
@@ -75,6 +75,26 @@ class DoseLedger(Application[UUID]):
         # Domain events this instance appended (read by the HTTP /metrics counter).
         self.events_appended = 0
         self._appended_lock = threading.Lock()
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's save, collecting our aggregates' events with a nominal type check.
+
+        The library checks each object against two runtime protocols, which costs about 50 µs
+        per aggregate on Python 3.11 (more than the rest of a command's Python work); the
+        rest is the library's own sequence: record, snapshot, notify.
+        """
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            else:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def _take_snapshots(self, processing_event: Any) -> None:
         # Snapshots are taken after the events are committed: a failure here must not turn a

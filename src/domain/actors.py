@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from domain.errors import InvalidInput
@@ -31,7 +31,15 @@ class Actor:
 
     def as_record(self) -> dict[str, Any]:
         """The actor as stored on events (only the fields that are set)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        # Not dataclasses.asdict: it deep-copies recursively and this runs on every command.
+        fields = (
+            ("user_id", self.user_id),
+            ("role", self.role),
+            ("name", self.name),
+            ("client", self.client),
+            ("request_id", self.request_id),
+        )
+        return {key: value for key, value in fields if value is not None}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Actor:
