@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
 from domain.errors import NotFound
 from domain.patient import Patient
-from projections.audit_rows import AUDIT_COLUMNS, audit_row
+from projections.audit_rows import AUDIT_COLUMNS, audit_values
 from projections.base import UTC, Handler, Lru, ReadModel
 from projections.store import Store, Table, Tx
 
@@ -41,7 +40,6 @@ AUDIT_PATIENTS = Table(
 )
 COLUMNS = ("position", "trial_id", *AUDIT_COLUMNS[1:])
 DEFAULT_CAPACITY = 50_000
-_values = itemgetter(*AUDIT_COLUMNS[1:])
 
 
 class AuditPatients(ReadModel):
@@ -98,26 +96,23 @@ class AuditTrail(ReadModel):
         super().__init__(store)
         self.patients = patients
         self.rows: list[tuple[Any, ...]] = []
-        self._insert = (
-            f"INSERT INTO {self.t['audit']} ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(COLUMNS))})"
-        )
 
     def handlers(self) -> Mapping[type, Handler]:
         return {}
 
     def handle(self, position: int, event: Any) -> None:
-        row = audit_row(position, event)
-        kind = row["aggregate"]
+        # audit_values: the audit_row's values, in AUDIT_COLUMNS order, without the dict.
+        values = audit_values(position, event)
+        kind = values[2]
         trial_id: str | None = None
-        if kind == "trial":
-            trial_id = row["aggregate_id"]
-        elif kind == "patient":
+        if kind == "patient":
             trial_id = self.patients.trial_of(event.originator_id)
-        self.rows.append((position, trial_id, *_values(row)))
+        elif kind == "trial":
+            trial_id = values[3]
+        self.rows.append((position, trial_id, *values[1:]))
 
     def flush(self, tx: Tx) -> None:
-        tx.executemany(self._insert, self.rows)
+        tx.insert(self.t["audit"], COLUMNS, self.rows)
         self.rows.clear()
 
     def reset(self) -> None:

@@ -7,6 +7,7 @@ import json
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Generic, TypeVar
 
 from projections.store import Store, Table, Tx
@@ -111,9 +112,24 @@ def recorded_at(event: Any) -> str:
     return stamp.astimezone(UTC).isoformat()
 
 
+# json.dumps(value, sort_keys=True, separators=(",", ":"), default=str), without building an
+# encoder (and its C scanner) on every call: views write one or more JSON texts per event. The C
+# encoder is built once, as json.dumps builds it, minus the circular-reference bookkeeping
+# (event data, decoded from JSON, cannot hold a cycle); without the C accelerator, the
+# equivalent JSONEncoder instance is used.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_C_CANONICAL = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", True, False, True)
+)
+
+
 def dumps(value: Any) -> str:
     """Canonical JSON (sorted keys, no spaces): equal data gives equal text in every rebuild."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    if _C_CANONICAL is None or type(value) is str:
+        return _CANONICAL.encode(value)
+    return "".join(_C_CANONICAL(value, 0))
 
 
 def loads(text: str | None) -> Any:

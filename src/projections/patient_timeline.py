@@ -69,10 +69,6 @@ class PatientTimeline(ReadModel):
         super().__init__(store)
         self.directory = directory
         self.rows: list[tuple[Any, ...]] = []
-        self._insert = (
-            f"INSERT INTO {self.t['timeline']} ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(COLUMNS))})"
-        )
 
     def handlers(self) -> Mapping[type, Handler]:
         entries: dict[type, Callable[[Any, PatientInfo], Entries]] = {
@@ -97,18 +93,40 @@ class PatientTimeline(ReadModel):
         return {cls: self._handler(make) for cls, make in entries.items()}
 
     def _handler(self, make: Callable[[Any, PatientInfo], Entries]) -> Handler:
+        # Runs once per patient event (most of the log): look-ups bound once, and the common
+        # case (one row per event) without the loop.
         rows = self.rows
-        directory = self.directory
+        append = rows.append
+        patient = self.directory.patient
 
         def handle(position: int, event: Any) -> None:
-            info = directory.patient(event.originator_id)
+            info = patient(event.originator_id)
             if info is None:
                 return  # a patient event without its enrolment: nothing to attach it to
             made = make(event, info)
+            actor = event.actor
+            user = actor.get("user_id") if actor else None
+            if type(made) is tuple:
+                kind, when, summary, ae_id, term, grade, detail = made
+                append(
+                    (
+                        position,
+                        0,
+                        info.patient_id,
+                        None if when is None else when.isoformat(),
+                        kind,
+                        None if ae_id is None else str(ae_id),
+                        term,
+                        grade,
+                        summary,
+                        None if detail is None else dumps(detail),
+                        user,
+                    )
+                )
+                return
             entries: Sequence[Entry] = made if isinstance(made, list) else (made,)
-            user = event.actor.get("user_id") if event.actor else None
             for seq, (kind, when, summary, ae_id, term, grade, detail) in enumerate(entries):
-                rows.append(
+                append(
                     (
                         position,
                         seq,
@@ -156,7 +174,7 @@ class PatientTimeline(ReadModel):
         )
 
     def flush(self, tx: Tx) -> None:
-        tx.executemany(self._insert, self.rows)
+        tx.insert(self.t["timeline"], COLUMNS, self.rows)
         self.rows.clear()
 
     def reset(self) -> None:

@@ -4,8 +4,9 @@ Started by :meth:`projections.follower.Projections.catch_up` with ``workers=2``,
 interpreter (not a fork of a process holding database connections and pool threads, and not a
 ``multiprocessing`` child that would re-import the caller's main module). It reads
 ``{"source": "module:Class", "env": {...}, "names": [...], "batch_size": n, "cache_size": n,
-"until": n | null}``, follows the named read models up to ``until``, and prints
-``{"processed": n}``; on failure one line on stderr and exit status 1.
+"until": n | null, "bulk": bool}`` (``bulk``: a rebuild, see ``Store.bulk_load``), follows the
+named read models up to ``until``, and prints ``{"processed": n}``; on failure one line on
+stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _resolve(topic: str) -> Any:
 
 def run(request: dict[str, Any]) -> int:
     """Follow the requested read models; returns how many events were processed."""
-    from projections.follower import Follower, default_read_models
+    from projections.follower import Follower, create_indexes, default_read_models
     from projections.store import open_store
 
     env = request["env"]
@@ -38,9 +39,16 @@ def run(request: dict[str, Any]) -> int:
             for m in default_read_models(store, cache_size=request["cache_size"])
             if m.name in request["names"]
         ]
-        return Follower(source, store, models, request["batch_size"]).catch_up(
-            until=request["until"]
-        )
+        follower = Follower(source, store, models, request["batch_size"])
+        if not request.get("bulk"):
+            return follower.catch_up(until=request["until"])
+        with store.bulk_load():
+            processed = follower.catch_up(until=request["until"])
+            if not follower.stopped:
+                # A rebuild: this process's tables get their indexes now, while the other
+                # process may still be following (it creates those of its own tables).
+                create_indexes(store, [t for m in models for t in m.tables])
+            return processed
     finally:
         store.close()
         close = getattr(source, "close", None)
