@@ -119,7 +119,8 @@ NOT_EVALUABLE_REASONS = (
 MEMORY_NOTE = (
     "main: VmHWM, this process's own peak; worker: ru_maxrss of the waited-for child, an upper "
     "bound that starts at the main process's RSS when it spawned the worker. Bounded by "
-    "design: one batch of events and rows, LRU caches of fixed capacity, SQLite's page cache"
+    "design: one batch of events and rows, LRU caches of fixed capacity (patients, AE terms, "
+    "trials) that fill as the history grows, and SQLite's fixed page cache"
 )
 
 
