@@ -104,15 +104,16 @@ def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
 
 def cmd_patient_eye_exam(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    ledger.record_baseline_eye_exam(
+    ledger.record_eye_exam(
         args.patient_id,
         args.date,
+        args.purpose,
         args.bcva_right,
         args.bcva_left,
         _actor(args),
         slit_lamp_findings=args.slit_lamp or "",
     )
-    _print_json({"patient_id": str(args.patient_id), "recorded": "baseline_eye_exam"})
+    _print_json({"patient_id": str(args.patient_id), "recorded": f"{args.purpose}_eye_exam"})
 
 
 def cmd_patient_skin_exam(args: argparse.Namespace, ledger: DoseLedger) -> None:
@@ -241,9 +242,15 @@ def build_parser() -> Parser:
     p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--site", required=True)
     p.add_argument("--subject-id")
-    p = _store_command(psub, "eye-exam", cmd_patient_eye_exam, "record the baseline eye exam")
+    p = _store_command(psub, "eye-exam", cmd_patient_eye_exam, "record an eye exam")
     p.add_argument("patient_id", type=uuid_arg)
     p.add_argument("--date", type=date_arg, required=True)
+    p.add_argument(
+        "--purpose",
+        choices=("baseline", "follow_up", "referral"),
+        default="baseline",
+        help="baseline (before the first dose), or on treatment follow_up or referral",
+    )
     p.add_argument("--bcva-right", required=True, help="Snellen 20/x, 6/x or logMAR")
     p.add_argument("--bcva-left", required=True)
     p.add_argument("--slit-lamp")

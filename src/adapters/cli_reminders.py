@@ -18,12 +18,14 @@ def _print(reminders: list[OpenReminder]) -> None:
 
 def cmd_due(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Print what a tick at --at would issue, changing nothing."""
-    _print(Reminders(ledger).due(args.at))
+    with Reminders(ledger) as reminders:
+        _print(reminders.due(args.at))
 
 
 def cmd_tick(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Fire what is due at --at and not yet issued; print what this tick issued."""
-    _print(Reminders(ledger).tick(args.at))
+    with Reminders(ledger) as reminders:
+        _print(reminders.tick(args.at))
 
 
 def add_commands(sub: Any) -> None:

@@ -1,12 +1,13 @@
 """Firing reminders exactly once: each one issued is a ``Reminder`` aggregate in the ledger's store.
 
-What is open comes from the domain (``domain.reminders``), derived from the events of every trial
-and patient in the store. Firing a due reminder saves a ``Reminder`` whose id is the reminder's
-own deterministic id, as its first (and only) event, ``Issued``. Of two processes firing the same
-reminder, one finds it already recorded and skips it, or loses the optimistic-concurrency race
-on version 1 (``IntegrityError``, seen as ``ConcurrencyConflict``) and skips it: the store, not a
-lock or a shared scheduler job store, decides. A reminder due while nothing ran fires on the next
-tick after, once.
+What is open comes from the domain's derivation (``domain.reminders``), kept per reminder in
+the reminder index read model (``projections.reminder_index``), which a tick catches up first.
+Firing a due reminder saves a ``Reminder`` whose id is the reminder's own deterministic id, as
+its first (and only) event, ``Issued``. Of two processes firing the same reminder, one finds it
+already recorded and skips it, or loses the optimistic-concurrency race on version 1
+(``IntegrityError``, seen as ``ConcurrencyConflict``) and skips it: the store, not a lock or a
+shared scheduler job store, decides. A reminder due while nothing ran fires on the next tick
+after, once.
 
 An expired CPK recovery window also has the patient's hold reviewed (``DoseLedger.review_hold``),
 which records the protocol's discontinuation recommendation as a ``DoseRecommended`` event. The
@@ -18,26 +19,29 @@ two leaves nothing lost: the next tick reviews again (a no-op) and issues the re
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 from uuid import UUID
 
 import structlog
-from eventsourcing.domain import Aggregate, event
 
 from adapters.services import DoseLedger
 from domain.errors import ConcurrencyConflict
-from domain.reminders import (
-    OpenReminder,
-    eye_disorder_terms,
-    patient_reminders,
-    trial_reminders,
-)
-from domain.state_copy import clone_aggregate
+from domain.reminders import OpenReminder, Reminder
+from projections.base import ReadModel
+from projections.cohort_summary import CohortSummary
+from projections.follower import Projections
+from projections.reminder_index import ReminderIndex, due_rows, open_rows
+from projections.store import Store, open_store
 
 Clock = Callable[[], dt.datetime]
 log = structlog.get_logger("doseledger.reminders")
 REVIEW_ATTEMPTS = 3
+
+
+def reminder_models(store: Store) -> list[ReadModel]:
+    """The read models a tick follows: the reminder index, after the cohort summary it reads."""
+    cohorts = CohortSummary(store)
+    return [cohorts, ReminderIndex(store, cohorts)]
 
 
 def utc_now() -> dt.datetime:
@@ -45,85 +49,60 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Reminder(Aggregate):
-    """A reminder that was issued (fired); its id is the reminder's deterministic id."""
-
-    TOPIC = "doseledger:reminder"
-    class_version = 1
-    __deepcopy__ = clone_aggregate
-
-    class Created(Aggregate.Created):
-        TOPIC = "doseledger:reminder.Created"
-
-    class Issued(Created):
-        TOPIC = "doseledger:reminder.Issued"
-        class_version = 1
-        kind: str
-        patient_id: UUID | None
-        trial_id: UUID
-        due_at: dt.datetime
-        fired_at: dt.datetime
-
-    class Event(Aggregate.Event):
-        TOPIC = "doseledger:reminder.Event"
-
-    @event(Issued)
-    def __init__(
-        self,
-        id: UUID,
-        kind: str,
-        patient_id: UUID | None,
-        trial_id: UUID,
-        due_at: dt.datetime,
-        fired_at: dt.datetime,
-    ):
-        self.kind = kind
-        self.patient_id = patient_id
-        self.trial_id = trial_id
-        self.due_at = due_at
-        self.fired_at = fired_at
-
-
 class Reminders:
-    """Open, due and issued reminders of one ledger's store, on an injectable clock."""
+    """Open, due and issued reminders of one ledger's store, on an injectable clock.
+
+    What is open or due is read from the reminder index (``projections.reminder_index``),
+    caught up with the store first: one indexed query, however many patients the store holds.
+    Close it (or use it as a context manager) to close the index's connection.
+    """
 
     def __init__(self, ledger: DoseLedger, clock: Clock = utc_now) -> None:
         self.ledger = ledger
         self.clock = clock
-        self.eye_terms = eye_disorder_terms(ledger.catalogue)
+        self._projections: Projections | None = None
+
+    @property
+    def index(self) -> Projections:
+        """The reminder index and the cohort summary it follows, opened on first use."""
+        if self._projections is None:
+            env = dict(self.ledger.env)
+            self._projections = Projections(
+                self.ledger, open_store(env), read_models=reminder_models, env=env
+            )
+        return self._projections
+
+    def close(self) -> None:
+        """Close the index's connection (the ledger stays open)."""
+        if self._projections is not None:
+            self._projections.store.close()
+            self._projections = None
+
+    def __enter__(self) -> Reminders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def open(self, at: dt.datetime | None = None) -> list[OpenReminder]:
-        """Every uncleared reminder in the store (due or not), as of ``at`` (default: now)."""
+        """Every uncleared, unissued reminder in the store (due or not), as of ``at``."""
         at = self._instant(at)
-        return sorted(self._scan(at), key=lambda r: (r.due_at, r.kind, str(r.id)))
-
-    def _scan(self, at: dt.datetime) -> Iterator[OpenReminder]:
-        # Every trial and every patient, replayed from their events: fine for now. Issue 6's
-        # benchmark (100,000 patients) needs an index instead: a read model of open reminders
-        # (kind, due_at, ids) kept by the projections follower, queried by due_at.
-        for trial_id in self.ledger.trial_ids():
-            yield from trial_reminders(self._events(trial_id))
-            trial = self.ledger.trial_aggregate(trial_id)
-            cycle = trial.protocol.schedule.cycle_length_days
-            for patient_id in trial.subjects.values():
-                yield from patient_reminders(
-                    self._events(patient_id),
-                    at=at,
-                    cycle_length_days=cycle,
-                    eye_terms=self.eye_terms,
-                )
-
-    def _events(self, aggregate_id: UUID) -> Iterator[Any]:
-        return iter(self.ledger.repository.event_store.get(aggregate_id))
-
-    def issued(self, reminder_id: UUID) -> bool:
-        """True when the reminder has been fired (by any process)."""
-        return bool(self.ledger.recorder.select_events(reminder_id, limit=1))
+        index = self.index
+        index.catch_up()
+        with index.store.snapshot() as tx:
+            return open_rows(tx, index.store, at)
 
     def due(self, at: dt.datetime | None = None) -> list[OpenReminder]:
         """What a tick at ``at`` would issue: open, due by then, not yet issued. Changes nothing."""
         at = self._instant(at)
-        return [r for r in self.open(at) if r.due_at <= at and not self.issued(r.id)]
+        index = self.index
+        index.catch_up()
+        with index.store.snapshot() as tx:
+            return due_rows(tx, index.store, at)
+
+    def issued(self, reminder_id: UUID) -> bool:
+        """True when the reminder has been fired (by any process)."""
+        return bool(self.ledger.recorder.select_events(reminder_id, limit=1))
 
     def tick(self, at: dt.datetime | None = None) -> list[OpenReminder]:
         """Fire every due reminder not yet issued; returns those this call issued."""

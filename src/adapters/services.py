@@ -154,6 +154,29 @@ class DoseLedger(Application[UUID]):
         self._save(trial, patient)
         return patient_id
 
+    def record_eye_exam(
+        self,
+        patient_id: UUID,
+        clinical_date: dt.date,
+        purpose: str,
+        bcva_right: str,
+        bcva_left: str,
+        actor: Actor,
+        *,
+        slit_lamp_findings: str = "",
+    ) -> None:
+        """Record an eye exam: ``baseline`` (before dosing), ``follow_up`` or ``referral``."""
+        patient = self._get(Patient, patient_id)
+        patient.record_eye_exam(
+            clinical_date,
+            purpose,
+            bcva_right,
+            bcva_left,
+            actor,
+            slit_lamp_findings=slit_lamp_findings,
+        )
+        self._save(patient)
+
     def record_baseline_eye_exam(
         self,
         patient_id: UUID,
@@ -165,11 +188,15 @@ class DoseLedger(Application[UUID]):
         slit_lamp_findings: str = "",
     ) -> None:
         """Record a patient's baseline eye exam (BCVA per eye, slit lamp)."""
-        patient = self._get(Patient, patient_id)
-        patient.record_baseline_eye_exam(
-            clinical_date, bcva_right, bcva_left, actor, slit_lamp_findings=slit_lamp_findings
+        self.record_eye_exam(
+            patient_id,
+            clinical_date,
+            "baseline",
+            bcva_right,
+            bcva_left,
+            actor,
+            slit_lamp_findings=slit_lamp_findings,
         )
-        self._save(patient)
 
     def start_dosing(self, patient_id: UUID, clinical_date: dt.date, actor: Actor) -> None:
         """Record a patient's first dose."""

@@ -25,6 +25,18 @@ from domain.vision import VisualAcuity, parse_bcva
 BLURRED_VISION = "Blurred vision"
 RASH = "Rash acneiform"
 EYES = ("right", "left")
+EYE_EXAM_PURPOSES = ("follow_up", "referral")
+"""Why an on-treatment eye exam was done: the scheduled follow-up, or a visual-AE referral."""
+
+
+def _acuity(bcva_right: str, bcva_left: str) -> dict[str, Any]:
+    """An exam's BCVA fields: as written, and in logMAR (refused when unreadable)."""
+    return {
+        "bcva_right": bcva_right.strip(),
+        "bcva_left": bcva_left.strip(),
+        "bcva_right_logmar": parse_bcva(bcva_right).logmar,
+        "bcva_left_logmar": parse_bcva(bcva_left).logmar,
+    }
 
 
 class Patient(Aggregate):
@@ -60,6 +72,20 @@ class Patient(Aggregate):
         TOPIC = "doseledger:patient.BaselineEyeExamRecorded"
         class_version = 1
         clinical_date: dt.date
+        bcva_right: str
+        bcva_left: str
+        bcva_right_logmar: float
+        bcva_left_logmar: float
+        slit_lamp_findings: str
+        actor: dict[str, Any]
+
+    class EyeExamRecorded(Event):
+        """An ophthalmology exam after the first dose: a scheduled follow-up or a referral."""
+
+        TOPIC = "doseledger:patient.EyeExamRecorded"
+        class_version = 1
+        clinical_date: dt.date
+        purpose: str
         bcva_right: str
         bcva_left: str
         bcva_right_logmar: float
@@ -265,6 +291,21 @@ class Patient(Aggregate):
             "bcva_left_logmar": bcva_left_logmar,
             "slit_lamp_findings": slit_lamp_findings,
         }
+
+    @event(EyeExamRecorded)
+    def _eye_exam(
+        self,
+        clinical_date: dt.date,
+        purpose: str,
+        bcva_right: str,
+        bcva_left: str,
+        bcva_right_logmar: float,
+        bcva_left_logmar: float,
+        slit_lamp_findings: str,
+        actor: dict[str, Any],
+    ) -> None:
+        # The event is the exam's record (timeline, reminders); no rule reads it from the state.
+        pass
 
     @event(BaselineSkinExamRecorded)
     def _baseline_skin_exam(self, clinical_date: dt.date, findings: str, actor: Any) -> None:
@@ -536,14 +577,47 @@ class Patient(Aggregate):
     ) -> None:
         """Record the baseline ophthalmology exam (BCVA per eye, slit lamp) before dosing."""
         self._check_before_dosing("eye", clinical_date)
-        right = parse_bcva(bcva_right)
-        left = parse_bcva(bcva_left)
         self._baseline_eye_exam(
             clinical_date=clinical_date,
-            bcva_right=bcva_right.strip(),
-            bcva_left=bcva_left.strip(),
-            bcva_right_logmar=right.logmar,
-            bcva_left_logmar=left.logmar,
+            **_acuity(bcva_right, bcva_left),
+            slit_lamp_findings=slit_lamp_findings,
+            actor=actor.as_record(),
+        )
+
+    def record_eye_exam(
+        self,
+        clinical_date: dt.date,
+        purpose: str,
+        bcva_right: str,
+        bcva_left: str,
+        actor: Actor,
+        *,
+        slit_lamp_findings: str = "",
+    ) -> None:
+        """Record an eye exam: ``baseline`` (before dosing), ``follow_up`` or ``referral``."""
+        if purpose == "baseline":
+            self.record_baseline_eye_exam(
+                clinical_date, bcva_right, bcva_left, actor, slit_lamp_findings=slit_lamp_findings
+            )
+            return
+        if purpose not in EYE_EXAM_PURPOSES:
+            raise InvalidInput(
+                f"unknown eye exam purpose '{purpose}'; purposes: baseline, "
+                f"{', '.join(EYE_EXAM_PURPOSES)}",
+                field="purpose",
+            )
+        first = self._check_dosing_started()
+        if clinical_date < first:
+            raise CommandRefused(
+                f"exam date {clinical_date} is before the first dose ({first}); record it as "
+                "the baseline exam",
+                rule="exam_before_first_dose",
+                field="clinical_date",
+            )
+        self._eye_exam(
+            clinical_date=clinical_date,
+            purpose=purpose,
+            **_acuity(bcva_right, bcva_left),
             slit_lamp_findings=slit_lamp_findings,
             actor=actor.as_record(),
         )

@@ -26,10 +26,11 @@ Kinds and what clears them:
   leaving the study (not evaluable) without one.
 - ``ophthalmology_follow_up``: while on treatment (dosing started, not all agents discontinued,
   not withdrawn), the follow-up of the current cycle only: the latest k >= 1 already due at the
-  instant asked about, else k = 1. The domain has no follow-up eye exam event yet, so nothing
-  clears one except its cycle passing (the next k supersedes it) or treatment ending.
+  instant asked about, else k = 1, moved on past cycles that had their exam. An on-treatment
+  eye exam (``Patient.EyeExamRecorded``) on day d counts for the cycle whose follow-up is due
+  nearest to d; treatment ending clears it.
 - ``ophthalmology_referral``: an AE in the CTCAE "Eye disorders" SOC (Blurred vision is one).
-  No referral event exists yet either: it stays open until fired.
+  Cleared by an on-treatment eye exam on or after the AE's onset.
 - ``dlt_window_end``: dosing started. Cleared by the DLT-window outcome.
 - ``src_decision_due``: the open cohort became fully evaluated. Cleared by the SRC's signed
   decision on that cohort.
@@ -39,12 +40,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from eventsourcing.domain import Aggregate, event
+
 from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
+from domain.state_copy import clone_aggregate
 from domain.trial import Trial
 
 ReminderKind = Literal[
@@ -96,6 +100,18 @@ class OpenReminder:
             "due_at": self.due_at.isoformat(),
         }
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> OpenReminder:
+        """The reminder ``as_record`` wrote."""
+        patient = record["patient_id"]
+        return cls(
+            id=UUID(record["id"]),
+            kind=record["kind"],
+            trial_id=UUID(record["trial_id"]),
+            patient_id=None if patient is None else UUID(patient),
+            due_at=dt.datetime.fromisoformat(record["due_at"]),
+        )
+
 
 def reminder_id(aggregate_id: UUID, version: int, kind: ReminderKind, suffix: str = "") -> UUID:
     """The deterministic id of the reminder caused by one event."""
@@ -130,69 +146,220 @@ def patient_reminders(
     eye_terms: Collection[str],
 ) -> list[OpenReminder]:
     """The reminders a patient's history (its events, in order) leaves open at ``at``."""
-    patient: Patient | None = None
-    opened: dict[str, OpenReminder] = {}
-    cpk_hold: tuple[UUID | None, dt.date] | None = None  # (AE, last day of the window)
-    dosing_started_version = 0
-
-    def open_(key: str, e: Any, kind: ReminderKind, due_at: dt.datetime) -> None:
-        assert patient is not None
-        ident = reminder_id(e.originator_id, e.originator_version, kind)
-        opened[key] = OpenReminder(ident, kind, patient.trial_id, patient.id, due_at)
-
+    fold: PatientFollowUps | None = None
     for e in events:
-        patient = e.mutate(patient)
-        assert patient is not None
-        if isinstance(e, Patient.Enrolled):
-            open_("baseline", e, "ophthalmology_baseline", _utc(e.timestamp))
-        elif isinstance(e, Patient.BaselineEyeExamRecorded):
+        if fold is None:
+            if not isinstance(e, Patient.Enrolled):
+                raise ValueError("a patient's history starts with its enrolment")
+            fold = PatientFollowUps.enrolled(e, cycle_length_days)
+        else:
+            fold.apply(e, eye_terms)
+    return [] if fold is None else fold.open_at(at)
+
+
+@dataclass
+class PatientFollowUps:
+    """What a patient's events leave to follow up: a small fold over its events.
+
+    It reads only the events' own data (no Patient aggregate), so a read model can keep one per
+    patient (``as_data`` / ``from_data``, plain JSON) and apply each new event as it comes.
+    ``opened`` holds the open reminders other than the follow-up eye exams, whose current one
+    depends on the instant asked about (``follow_up_at``).
+    """
+
+    patient_id: UUID
+    trial_id: UUID
+    cycle_days: int
+    dlt_window_days: int
+    agents: list[str]
+    opened: dict[str, OpenReminder] = field(default_factory=dict)
+    discontinued: set[str] = field(default_factory=set)
+    cpk_grades: dict[str, int] = field(default_factory=dict)  # CPK AEs: worst grade so far
+    cpk_hold: tuple[str | None, dt.date] | None = None  # (AE, last day of the window)
+    referral_onsets: dict[str, dt.date] = field(default_factory=dict)
+    dosing_version: int = 0
+    first_dose: dt.date | None = None
+    not_evaluable: bool = False
+    examined: set[int] = field(default_factory=set)  # follow-up cycles with an exam
+
+    @classmethod
+    def enrolled(cls, e: Any, cycle_days: int) -> PatientFollowUps:
+        """The fold after a ``Patient.Enrolled`` event (the baseline eye exam is due)."""
+        fold = cls(
+            patient_id=e.originator_id,
+            trial_id=e.trial_id,
+            cycle_days=cycle_days,
+            dlt_window_days=e.dlt_window_days,
+            agents=[d["agent"] for d in e.doses],
+        )
+        fold._open("baseline", e, "ophthalmology_baseline", _utc(e.timestamp))
+        return fold
+
+    def _open(self, key: str, e: Any, kind: ReminderKind, due_at: dt.datetime) -> None:
+        ident = reminder_id(e.originator_id, e.originator_version, kind)
+        self.opened[key] = OpenReminder(ident, kind, self.trial_id, self.patient_id, due_at)
+
+    def apply(self, e: Any, eye_terms: Collection[str]) -> None:
+        """Apply one later event of the patient."""
+        opened = self.opened
+        if isinstance(e, Patient.BaselineEyeExamRecorded):
             opened.pop("baseline", None)
         elif isinstance(e, Patient.DosingStarted):
-            dosing_started_version = e.originator_version
-            assert patient.dlt_window_last_day is not None
-            open_("dlt", e, "dlt_window_end", after(patient.dlt_window_last_day))
+            self.dosing_version = e.originator_version
+            self.first_dose = e.clinical_date
+            last_day = e.clinical_date + dt.timedelta(days=self.dlt_window_days - 1)
+            self._open("dlt", e, "dlt_window_end", after(last_day))
         elif isinstance(e, Patient.DLTWindowClosed):
             opened.pop("dlt", None)
             if e.outcome == "not_evaluable":
+                self.not_evaluable = True
                 opened.pop("baseline", None)
-        elif isinstance(e, Patient.AERecorded) and e.term in eye_terms:
-            last_day = e.clinical_date + dt.timedelta(days=REFERRAL_WITHIN_DAYS)
-            open_(f"referral:{e.ae_id}", e, "ophthalmology_referral", after(last_day))
+        elif isinstance(e, Patient.AERecorded):
+            if e.term == CPK_TERM:
+                self.cpk_grades[str(e.ae_id)] = e.grade
+            if e.term in eye_terms:
+                key = f"referral:{e.ae_id}"
+                last_day = e.clinical_date + dt.timedelta(days=REFERRAL_WITHIN_DAYS)
+                self._open(key, e, "ophthalmology_referral", after(last_day))
+                self.referral_onsets[key] = e.clinical_date
+        elif isinstance(e, Patient.EyeExamRecorded):
+            self._eye_exam(e.clinical_date)
         elif isinstance(e, Patient.DoseHeld):
-            limit = e.clinical_date + dt.timedelta(days=HOLD_LIMIT_DAYS)
-            open_("hold", e, "hold_unresolved", after(limit))
-            ae = None if e.ae_id is None else patient.adverse_events.get(e.ae_id)
-            if ae is not None and ae.term == CPK_TERM and ae.worst_grade >= 3:
-                deadline = e.deadline or e.clinical_date + dt.timedelta(days=CPK_RECOVERY_DAYS)
-                cpk_hold = (e.ae_id, deadline)
-                open_("cpk", e, "cpk_recovery_window", after(deadline))
+            self._held(e)
         elif isinstance(e, Patient.AEGraded | Patient.AEResolved):
-            recovered = e.new_grade <= 1 if isinstance(e, Patient.AEGraded) else True
-            if cpk_hold and cpk_hold[0] == e.ae_id and recovered and e.clinical_date <= cpk_hold[1]:
-                opened.pop("cpk", None)
+            self._regraded(e)
         elif isinstance(e, Patient.DoseResumed | Patient.TreatmentDiscontinued):
+            if isinstance(e, Patient.TreatmentDiscontinued):
+                self.discontinued.update(e.agents)
             opened.pop("cpk", None)
             opened.pop("hold", None)
-            cpk_hold = None
+            self.cpk_hold = None
 
-    if patient is None:
-        return []
-    follow_up = _follow_up(patient, dosing_started_version, at, cycle_length_days)
-    return [*opened.values(), *([follow_up] if follow_up else [])]
+    def _eye_exam(self, on: dt.date) -> None:
+        # An on-treatment exam counts for the follow-up due nearest to its date, and is the
+        # referral of every visual AE that began on or before it.
+        if self.first_dose is not None:
+            elapsed = (on - self.first_dose).days
+            self.examined.add(max(1, (elapsed + self.cycle_days // 2) // self.cycle_days))
+        for key, onset in list(self.referral_onsets.items()):
+            if onset <= on:
+                self.opened.pop(key, None)
+                del self.referral_onsets[key]
 
+    def _held(self, e: Any) -> None:
+        limit = e.clinical_date + dt.timedelta(days=HOLD_LIMIT_DAYS)
+        self._open("hold", e, "hold_unresolved", after(limit))
+        ae = None if e.ae_id is None else str(e.ae_id)
+        if ae is not None and self.cpk_grades.get(ae, 0) >= 3:
+            deadline = e.deadline or e.clinical_date + dt.timedelta(days=CPK_RECOVERY_DAYS)
+            self.cpk_hold = (ae, deadline)
+            self._open("cpk", e, "cpk_recovery_window", after(deadline))
 
-def _follow_up(
-    patient: Patient, caused_by: int, at: dt.datetime, cycle_length_days: int
-) -> OpenReminder | None:
-    """The current cycle's follow-up eye exam while the patient is on treatment."""
-    first = patient.first_dose_date
-    if first is None or patient.all_discontinued or patient.dlt_outcome == "not_evaluable":
-        return None
-    elapsed = (_utc(at).date() - first).days
-    k = max(1, elapsed // cycle_length_days)
-    due = start_of(first + dt.timedelta(days=k * cycle_length_days))
-    ident = reminder_id(patient.id, caused_by, "ophthalmology_follow_up", f"cycle-{k}")
-    return OpenReminder(ident, "ophthalmology_follow_up", patient.trial_id, patient.id, due)
+    def _regraded(self, e: Any) -> None:
+        ae = str(e.ae_id)
+        recovered = True
+        if isinstance(e, Patient.AEGraded):
+            recovered = e.new_grade <= 1
+            if ae in self.cpk_grades:
+                self.cpk_grades[ae] = max(self.cpk_grades[ae], e.new_grade)
+        hold = self.cpk_hold
+        if hold and hold[0] == ae and recovered and e.clinical_date <= hold[1]:
+            self.opened.pop("cpk", None)
+
+    @property
+    def on_treatment(self) -> bool:
+        """Dosing started, some agent not discontinued, not withdrawn (not evaluable)."""
+        every_agent_stopped = bool(self.agents) and all(a in self.discontinued for a in self.agents)
+        return self.first_dose is not None and not every_agent_stopped and not self.not_evaluable
+
+    def follow_up(self, cycle: int) -> OpenReminder:
+        """The follow-up eye exam of one cycle (k >= 1), due on the first day of cycle k + 1."""
+        assert self.first_dose is not None
+        due = start_of(self.first_dose + dt.timedelta(days=cycle * self.cycle_days))
+        ident = reminder_id(
+            self.patient_id, self.dosing_version, "ophthalmology_follow_up", f"cycle-{cycle}"
+        )
+        return OpenReminder(ident, "ophthalmology_follow_up", self.trial_id, self.patient_id, due)
+
+    def follow_up_cycle(self, due_at: dt.datetime) -> int:
+        """The cycle whose follow-up falls due at ``due_at``."""
+        assert self.first_dose is not None
+        return (_utc(due_at).date() - self.first_dose).days // self.cycle_days
+
+    def follow_up_at(self, at: dt.datetime) -> OpenReminder | None:
+        """The current cycle's follow-up at ``at``, while on treatment.
+
+        The latest cycle k >= 1 already due at ``at`` (else k = 1), moved on past cycles that
+        had their exam.
+        """
+        if not self.on_treatment:
+            return None
+        assert self.first_dose is not None
+        elapsed = (_utc(at).date() - self.first_dose).days
+        return self.follow_up(self._unexamined(max(1, elapsed // self.cycle_days)))
+
+    def next_follow_up(self, after_cycle: int) -> OpenReminder | None:
+        """The first follow-up after cycle ``after_cycle`` still without an exam."""
+        if not self.on_treatment:
+            return None
+        return self.follow_up(self._unexamined(after_cycle + 1))
+
+    def _unexamined(self, cycle: int) -> int:
+        while cycle in self.examined:
+            cycle += 1
+        return cycle
+
+    def open_at(self, at: dt.datetime) -> list[OpenReminder]:
+        """Every reminder open at ``at`` (due or not)."""
+        follow_up = self.follow_up_at(at)
+        return [*self.opened.values(), *([follow_up] if follow_up else [])]
+
+    # ----------------------------------------------------------------- as plain data
+
+    def as_data(self) -> dict[str, Any]:
+        """The fold as JSON data (``from_data`` reads it back equal)."""
+        return {
+            "patient_id": str(self.patient_id),
+            "trial_id": str(self.trial_id),
+            "cycle_days": self.cycle_days,
+            "dlt_window_days": self.dlt_window_days,
+            "agents": self.agents,
+            "opened": {k: r.as_record() for k, r in self.opened.items()},
+            "discontinued": sorted(self.discontinued),
+            "cpk_grades": self.cpk_grades,
+            "cpk_hold": None
+            if self.cpk_hold is None
+            else [self.cpk_hold[0], self.cpk_hold[1].isoformat()],
+            "referral_onsets": {k: d.isoformat() for k, d in self.referral_onsets.items()},
+            "dosing_version": self.dosing_version,
+            "first_dose": None if self.first_dose is None else self.first_dose.isoformat(),
+            "not_evaluable": self.not_evaluable,
+            "examined": sorted(self.examined),
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> PatientFollowUps:
+        """The fold ``as_data`` wrote."""
+        hold = data["cpk_hold"]
+        first = data["first_dose"]
+        return cls(
+            patient_id=UUID(data["patient_id"]),
+            trial_id=UUID(data["trial_id"]),
+            cycle_days=data["cycle_days"],
+            dlt_window_days=data["dlt_window_days"],
+            agents=list(data["agents"]),
+            opened={k: OpenReminder.from_record(r) for k, r in data["opened"].items()},
+            discontinued=set(data["discontinued"]),
+            cpk_grades=dict(data["cpk_grades"]),
+            cpk_hold=None if hold is None else (hold[0], dt.date.fromisoformat(hold[1])),
+            referral_onsets={
+                k: dt.date.fromisoformat(d) for k, d in data["referral_onsets"].items()
+            },
+            dosing_version=data["dosing_version"],
+            first_dose=None if first is None else dt.date.fromisoformat(first),
+            not_evaluable=data["not_evaluable"],
+            examined=set(data["examined"]),
+        )
 
 
 def trial_reminders(events: Iterable[Any]) -> list[OpenReminder]:
@@ -219,3 +386,42 @@ def trial_reminders(events: Iterable[Any]) -> list[OpenReminder]:
                 ident, "src_decision_due", trial.id, None, _utc(e.timestamp)
             )
     return list(opened.values())
+
+
+class Reminder(Aggregate):
+    """A reminder that was issued (fired); its id is the reminder's deterministic id."""
+
+    TOPIC = "doseledger:reminder"
+    class_version = 1
+    __deepcopy__ = clone_aggregate
+
+    class Created(Aggregate.Created):
+        TOPIC = "doseledger:reminder.Created"
+
+    class Issued(Created):
+        TOPIC = "doseledger:reminder.Issued"
+        class_version = 1
+        kind: str
+        patient_id: UUID | None
+        trial_id: UUID
+        due_at: dt.datetime
+        fired_at: dt.datetime
+
+    class Event(Aggregate.Event):
+        TOPIC = "doseledger:reminder.Event"
+
+    @event(Issued)
+    def __init__(
+        self,
+        id: UUID,
+        kind: str,
+        patient_id: UUID | None,
+        trial_id: UUID,
+        due_at: dt.datetime,
+        fired_at: dt.datetime,
+    ):
+        self.kind = kind
+        self.patient_id = patient_id
+        self.trial_id = trial_id
+        self.due_at = due_at
+        self.fired_at = fired_at

@@ -50,6 +50,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteRecorder
 from projections import audit_trail as audit_queries
 from projections import cohort_summary as cohort_queries
 from projections import patient_timeline as timeline_queries
+from projections import reminder_index as reminder_queries
 from projections import safety_table as safety_queries
 from projections import trial_overview as overview_queries
 from projections.audit_trail import AuditPatients, AuditTrail
@@ -57,6 +58,7 @@ from projections.base import Handler, ReadModel
 from projections.cohort_summary import CohortSummary
 from projections.directory import PatientDirectory
 from projections.patient_timeline import PatientTimeline
+from projections.reminder_index import ReminderIndex
 from projections.safety_table import SafetyTable
 from projections.store import TRACKING, SQLiteStore, Store, Table, Tx
 from projections.trial_overview import TrialOverview
@@ -97,10 +99,12 @@ def default_read_models(store: Store, *, cache_size: int = DEFAULT_CACHE_SIZE) -
     """Every read model, each after those it looks things up in."""
     directory = PatientDirectory(store, capacity=cache_size)
     audit_patients = AuditPatients(store, capacity=cache_size)
+    cohorts = CohortSummary(store, capacity=max(1, cache_size // 5))
     return [
         directory,
         TrialOverview(store, capacity=max(1, cache_size // 5)),
-        CohortSummary(store, capacity=max(1, cache_size // 5)),
+        cohorts,
+        ReminderIndex(store, cohorts, capacity=cache_size),
         PatientTimeline(store, directory),
         SafetyTable(store, directory),
         audit_patients,
@@ -690,6 +694,11 @@ class Projections:
         """One row per event of the trial and its patients (up to ``as_of``, UTC)."""
         with self._reading() as tx:
             return audit_queries.audit_trail(tx, self.store, trial_id, as_of)
+
+    def reminders(self, *, at: dt.datetime, **filters: Any) -> list[dict[str, Any]]:
+        """Reminders by trial, patient, kind, state, due time or site (``find_reminders``)."""
+        with self._reading() as tx:
+            return reminder_queries.find_reminders(tx, self.store, at=at, **filters)
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table in key order, and the positions (tests; small stores)."""

@@ -8,8 +8,9 @@ Rows carry the clinical date and who recorded the happening; when it was recorde
 in the audit trail (same position). A row is keyed by (position, seq): the event's place in the
 log and a sequence number within the event, so that one event can give several rows (the first
 dose opens the DLT window too).
-Reminders (issue 5) fit the same shape: rows of kind ``reminder`` with a later ``seq`` or their
-own positions; ``kind`` is open text and ``detail`` holds kind-specific JSON.
+A reminder a scheduler tick issued for the patient is a row of kind ``reminder`` at the
+position of its ``Reminder.Issued`` event; ``kind`` is open text and ``detail`` holds
+kind-specific JSON.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from uuid import UUID
 
 from domain.errors import NotFound
 from domain.patient import Patient
+from domain.reminders import Reminder
 from projections.base import Handler, ReadModel, dumps, iso, loads
 from projections.directory import PatientDirectory, PatientInfo, patient_row
 from projections.store import Store, Table, Tx
@@ -74,6 +76,7 @@ class PatientTimeline(ReadModel):
         entries: dict[type, Callable[[Any, PatientInfo], Entries]] = {
             Patient.Enrolled: _enrolled,
             Patient.BaselineEyeExamRecorded: _eye_exam,
+            Patient.EyeExamRecorded: _on_treatment_eye_exam,
             Patient.BaselineSkinExamRecorded: _skin_exam,
             Patient.DosingStarted: _dosing_started,
             Patient.DoseAdministered: _dose_given,
@@ -90,7 +93,20 @@ class PatientTimeline(ReadModel):
             Patient.DLTCandidateRejected: _candidate_rejected,
             Patient.DLTWindowClosed: _window_closed,
         }
-        return {cls: self._handler(make) for cls, make in entries.items()}
+        handlers = {cls: self._handler(make) for cls, make in entries.items()}
+        handlers[Reminder.Issued] = self._reminder_issued
+        return handlers
+
+    def _reminder_issued(self, position: int, event: Any) -> None:
+        # A reminder a scheduler tick issued, on its patient's timeline (not the SRC's ones).
+        info = None if event.patient_id is None else self.directory.patient(event.patient_id)
+        if info is None:
+            return
+        kind = event.kind.replace("_", " ")
+        text = f"reminder issued: {kind}, due {event.due_at.astimezone(dt.UTC).isoformat()}"
+        detail = {"reminder_id": str(event.originator_id), "kind": event.kind}
+        row = (position, 0, info.patient_id, None, "reminder", None, None, None, text)
+        self.rows.append((*row, dumps(detail), None))
 
     def _handler(self, make: Callable[[Any, PatientInfo], Entries]) -> Handler:
         # Runs once per patient event (most of the log): look-ups bound once, and the common
@@ -190,6 +206,14 @@ def _enrolled(event: Any, info: PatientInfo) -> Entries:
         f"DL{event.level}: {_doses(event.doses)}"
     )
     return ("enrolled", None, text, None, None, None, None)
+
+
+def _on_treatment_eye_exam(event: Any, info: PatientInfo) -> Entries:
+    purpose = event.purpose.replace("_", "-")
+    text = f"{purpose} eye exam: BCVA right {event.bcva_right}, left {event.bcva_left}"
+    if event.slit_lamp_findings:
+        text += f"; slit lamp: {event.slit_lamp_findings}"
+    return ("eye_exam", event.clinical_date, text, None, None, None, {"purpose": event.purpose})
 
 
 def _eye_exam(event: Any, info: PatientInfo) -> Entries:

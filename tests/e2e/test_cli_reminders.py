@@ -88,3 +88,30 @@ def test_bad_timestamps_exit_2_and_record_nothing(
 def test_an_empty_store_has_nothing_due(cli: CliRunner) -> None:
     assert cli.json("reminders", "tick", "--at", "2030-01-01T00:00:00Z") == []
     assert cli.refused("reminders").startswith("doseledger reminders: error:")
+
+
+def test_an_on_treatment_eye_exam_clears_the_referral_and_bad_input_exits_2(
+    cli: CliRunner, sqlite_url: str
+) -> None:
+    ledger = _store(sqlite_url)
+    try:
+        _, (pid,) = dosing(ledger, template("defactinib-avutometinib"))
+        ae(ledger, pid, "Blurred vision", None, 20, eye="left", bcva="20/50")
+    finally:
+        ledger.close()
+    at = ("--at", "2026-04-01T00:00:00Z")  # the referral fell due on 2026-03-29
+    assert "ophthalmology_referral" in {r["kind"] for r in cli.json("reminders", "due", *at)}
+    exam = ("patient", "eye-exam", str(pid), "--bcva-right", "20/20", "--bcva-left", "20/40")
+    before = _notifications(sqlite_url)
+    for bad in (
+        ("--date", "2026-03-22", "--purpose", "yearly"),  # unknown purpose
+        ("--date", "2026-02-01", "--purpose", "referral"),  # before the first dose
+        ("--date", "2026-03-22", "--purpose", "referral", "--bcva-left", "blurry"),
+    ):
+        code, out, err = cli.run(*exam, *bad)
+        assert (code, out) == (2, ""), err
+        assert len(err.strip().splitlines()) == 1, err
+    assert _notifications(sqlite_url) == before
+    recorded = cli.json(*exam, "--date", "2026-03-22", "--purpose", "referral")
+    assert recorded["recorded"] == "referral_eye_exam"
+    assert "ophthalmology_referral" not in {r["kind"] for r in cli.json("reminders", "due", *at)}

@@ -40,8 +40,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     app.state.feed_stream_seconds = 0.1  # event streams end at once here
     ring = KeyRing(ledger)
     operator = Actor(user_id="ops", role="admin")
-    keys = {role: ring.issue(f"{role} key", role, "S01" if role == "investigator" else None,
-                             operator)[0] for role in KEY_ROLES}
+    keys = {
+        role: ring.issue(f"{role} key", role, "S01" if role == "investigator" else None, operator)[
+            0
+        ]
+        for role in KEY_ROLES
+    }
     keys["other-site"] = ring.issue("site 2", "investigator", "S02", operator)[0]
     revoked_secret, revoked = ring.issue("gone", "admin", None, operator)
     ring.revoke(revoked["id"], "test", operator)
@@ -73,9 +77,12 @@ def test_every_route_needs_a_valid_key(world: dict[str, Any]) -> None:
     checked = 0
     for method, path, route in routes(world["app"]):
         assert allowed_roles(route) is not None, f"{method} {route.path} has no access rule"
-        for headers in ({}, {"Authorization": "Bearer dl_not-a-key"},
-                        {"Authorization": f"Bearer {keys['revoked']}"},
-                        {"Authorization": "Basic YWRtaW46YWRtaW4="}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer dl_not-a-key"},
+            {"Authorization": f"Bearer {keys['revoked']}"},
+            {"Authorization": "Basic YWRtaW46YWRtaW4="},
+        ):
             response = client.request(method, path, headers=headers, json={})
             assert response.status_code == 401, (method, route.path, headers, response.text)
             assert response.headers["content-type"] == "application/problem+json"
@@ -89,11 +96,16 @@ def test_every_route_refuses_the_roles_it_does_not_admit(world: dict[str, Any]) 
     for method, path, route in routes(world["app"]):
         admitted = allowed_roles(route) or ()
         for role in KEY_ROLES:
-            response = client.request(method, path, json={},
-                                      headers={"Authorization": f"Bearer {keys[role]}"})
+            response = client.request(
+                method, path, json={}, headers={"Authorization": f"Bearer {keys[role]}"}
+            )
             if role in admitted:
                 assert response.status_code != 403 or "site" in response.text, (
-                    method, route.path, role, response.text)
+                    method,
+                    route.path,
+                    role,
+                    response.text,
+                )
                 assert response.status_code != 401
             else:
                 assert response.status_code == 403, (method, route.path, role, response.text)
@@ -114,19 +126,24 @@ def test_the_policy(world: dict[str, Any]) -> None:
 def test_an_investigator_reaches_only_its_own_site(world: dict[str, Any]) -> None:
     client, keys, ledger = world["client"], world["keys"], world["ledger"]
     admin = {"Authorization": f"Bearer {keys['admin']}"}
-    tid = client.post("/trials", json={"template_id": "defactinib-paclitaxel"},
-                      headers=admin).json()["id"]
+    tid = client.post(
+        "/trials", json={"template_id": "defactinib-paclitaxel"}, headers=admin
+    ).json()["id"]
     mine = {"Authorization": f"Bearer {keys['investigator']}"}
     theirs = {"Authorization": f"Bearer {keys['other-site']}"}
-    assert client.post(f"/trials/{tid}/patients", json={"site_id": "S02"},
-                       headers=mine).status_code == 403
-    pid = client.post(f"/trials/{tid}/patients", json={"site_id": "S01"},
-                      headers=mine).json()["id"]
+    assert (
+        client.post(f"/trials/{tid}/patients", json={"site_id": "S02"}, headers=mine).status_code
+        == 403
+    )
+    pid = client.post(f"/trials/{tid}/patients", json={"site_id": "S01"}, headers=mine).json()["id"]
     before = ledger.recorder.max_notification_id()
     for method, suffix, body in [
         ("GET", "", None),
-        ("POST", "/eye-exams", {"clinical_date": "2026-03-01", "bcva_right": "20/20",
-                                "bcva_left": "20/20"}),
+        (
+            "POST",
+            "/eye-exams",
+            {"clinical_date": "2026-03-01", "bcva_right": "20/20", "bcva_left": "20/20"},
+        ),
         ("POST", "/skin-exams", {"clinical_date": "2026-03-01", "findings": "none"}),
         ("POST", "/dosing", {"clinical_date": "2026-03-02"}),
     ]:

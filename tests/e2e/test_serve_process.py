@@ -25,13 +25,14 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], str]]:
-    env = {**os.environ, "DOSELEDGER_DATABASE_URL": database_url,
-           "DOSELEDGER_LOG_LEVEL": "INFO"}
+    env = {**os.environ, "DOSELEDGER_DATABASE_URL": database_url, "DOSELEDGER_LOG_LEVEL": "INFO"}
     port = _free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(SCRIPT), "serve", "--demo", "--port", str(port)], env=env, stdout=out,
+            [str(SCRIPT), "serve", "--demo", "--port", str(port)],
+            env=env,
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
@@ -59,15 +60,26 @@ def test_served_demo_prints_a_key_that_works(served: tuple[str, dict[str, str], 
     assert httpx.get(f"{base}/trials").status_code == 401
     assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "doseledger"
     # Keys made by the CLI on the same store work on the running service, until revoked.
-    created = json.loads(subprocess.run(
-        [str(SCRIPT), "keys", "create", "--role", "monitor", "--name", "CRA"], env=env,
-        capture_output=True, text=True, check=True).stdout)
+    created = json.loads(
+        subprocess.run(
+            [str(SCRIPT), "keys", "create", "--role", "monitor", "--name", "CRA"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     monitor = {"Authorization": f"Bearer {created['key']}"}
     assert httpx.get(f"{base}/trials/{trials[0]['id']}", headers=monitor).status_code == 200
-    assert httpx.post(f"{base}/trials", headers=monitor,
-                      json={"template_id": "defactinib-paclitaxel"}).status_code == 403
-    subprocess.run([str(SCRIPT), "keys", "revoke", created["id"]], env=env, check=True,
-                   capture_output=True)
+    assert (
+        httpx.post(
+            f"{base}/trials", headers=monitor, json={"template_id": "defactinib-paclitaxel"}
+        ).status_code
+        == 403
+    )
+    subprocess.run(
+        [str(SCRIPT), "keys", "revoke", created["id"]], env=env, check=True, capture_output=True
+    )
     assert httpx.get(f"{base}/trials", headers=monitor).status_code == 401
     response = httpx.get(f"{base}/healthz", headers={"X-Request-ID": "served-1"})
     assert response.headers["x-request-id"] == "served-1"

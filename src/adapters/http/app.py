@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from adapters.http import idempotency, metrics, problems
 from adapters.http.keys import KeyRing
 from adapters.http.request_ids import RequestIds
-from adapters.http.routes import feed, health, patients, reads, trials
+from adapters.http.routes import feed, health, patients, reads, reminders, trials
 from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
 
@@ -61,6 +61,7 @@ def create_app(ledger: DoseLedger, *, follow_read_models: bool = False) -> FastA
     app.include_router(trials.router)
     app.include_router(patients.router)
     app.include_router(reads.router)
+    app.include_router(reminders.router)
     app.include_router(feed.router)
     # Last, so its middleware is the outermost: it counts and times every request.
     metrics.install(app)

@@ -64,9 +64,14 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 class EyeExam(_Body):
-    """The baseline ophthalmology exam: BCVA per eye (Snellen 20/x, 6/x or logMAR)."""
+    """An ophthalmology exam: BCVA per eye (Snellen 20/x, 6/x or logMAR), slit lamp.
+
+    ``baseline`` (the default) before the first dose; on treatment, ``follow_up`` (the
+    scheduled exam of a cycle) or ``referral`` (after a visual adverse event).
+    """
 
     clinical_date: IsoDate
+    purpose: Literal["baseline", "follow_up", "referral"] = "baseline"
     bcva_right: str = Field(..., min_length=1, max_length=20, examples=["20/20"])
     bcva_left: str = Field(..., min_length=1, max_length=20, examples=["20/25"])
     slit_lamp_findings: str = Field("", max_length=2000)

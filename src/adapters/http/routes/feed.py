@@ -1,4 +1,4 @@
-"""The event feed: every trial and patient event in store order, as JSON pages or as SSE.
+"""The event feed: every trial, patient and issued-reminder event in store order (JSON or SSE).
 
 Consumers (integrations, monitors, auditors) follow the store's notification log *after a
 position*, never by offset: PostgreSQL positions come from a sequence and can have gaps, and a
@@ -30,13 +30,15 @@ from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem
 from adapters.services import DoseLedger
 from domain.patient import Patient
+from domain.reminders import Reminder
 from domain.trial import Trial
 
 # Who may follow every site's events (investigators see only their own site's patients).
 FEED_ROLES = ("integration", "monitor", "auditor", "admin")
-AGGREGATES: dict[str, Literal["trial", "patient"]] = {
+AGGREGATES: dict[str, Literal["trial", "patient", "reminder"]] = {
     "doseledger:trial.": "trial",
     "doseledger:patient.": "patient",
+    "doseledger:reminder.": "reminder",
 }
 MAX_POSITION = 2**63 - 1  # both stores keep positions in a signed 64-bit integer
 MAX_LIMIT = 1000
@@ -54,7 +56,7 @@ _ENVELOPE = ("originator_id", "originator_version", "timestamp")
 def domain_topics() -> list[str]:
     """The stored topics of every Trial and Patient event class (snapshots excluded)."""
     topics = set()
-    for aggregate in (Trial, Patient):
+    for aggregate in (Trial, Patient, Reminder):
         for value in vars(aggregate).values():
             if (
                 isinstance(value, type)
@@ -68,7 +70,7 @@ def domain_topics() -> list[str]:
 DOMAIN_TOPICS = domain_topics()
 
 
-def _aggregate(topic: str) -> Literal["trial", "patient"]:
+def _aggregate(topic: str) -> Literal["trial", "patient", "reminder"]:
     return next(kind for prefix, kind in AGGREGATES.items() if topic.startswith(prefix))
 
 
@@ -104,7 +106,7 @@ class FeedEvent(BaseModel):
     id: str = Field(description="The position as a string (the SSE event id)")
     topic: str = Field(examples=["doseledger:patient.AERecorded"])
     type: str = Field(description="The event class name", examples=["AERecorded"])
-    aggregate: Literal["trial", "patient"]
+    aggregate: Literal["trial", "patient", "reminder"]
     aggregate_id: str = Field(json_schema_extra={"format": "uuid"})
     version: int = Field(description="The aggregate's version after this event")
     recorded_at: str = Field(json_schema_extra={"format": "date-time"}, description="UTC")

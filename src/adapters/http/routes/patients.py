@@ -53,7 +53,7 @@ def get_patient(patient_id: UUID, ledger: Ledger, who: Reader, response: Respons
     return patient
 
 
-@router.post("/{patient_id}/eye-exams", status_code=201, summary="Record the baseline eye exam")
+@router.post("/{patient_id}/eye-exams", status_code=201, summary="Record an eye exam")
 def record_eye_exam(
     patient_id: UUID,
     body: EyeExam,
@@ -62,11 +62,13 @@ def record_eye_exam(
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
-    """The baseline ophthalmology exam (BCVA per eye, slit lamp), before the first dose."""
+    """An ophthalmology exam (BCVA per eye, slit lamp): the baseline before the first dose, or
+    on treatment a cycle's follow-up or a visual-AE referral (each clears its reminder)."""
     _guard(ledger, patient_id, who, if_match)
-    ledger.record_baseline_eye_exam(
+    ledger.record_eye_exam(
         patient_id,
         body.clinical_date,
+        body.purpose,
         body.bcva_right,
         body.bcva_left,
         who.actor,

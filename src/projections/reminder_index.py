@@ -1,0 +1,500 @@
+"""The reminder index: every reminder the events opened, with its due time and its state.
+
+A scheduler tick must find what is due among every patient's reminders without replaying
+anyone: this read model keeps one row per reminder (``open``, ``cleared`` or ``issued``),
+indexed by state and due time, so "what is due at T" is one indexed range query.
+
+Rows come from the domain's own derivation (``domain.reminders``), applied event by event: a
+``PatientFollowUps`` fold per patient (plain JSON in ``reminder_patients``, behind an LRU
+cache) says which reminders a patient event opens or clears; the open cohort's "SRC decision
+due" comes from the cohort summary's state (this model follows it); ``Reminder.Issued`` (a tick
+fired one) marks its row ``issued``.
+
+The follow-up eye exam of the current cycle depends on the instant asked about. Its row is the
+*next* follow-up not yet issued or examined; once due, ``due_rows`` asks the fold (kept in the
+row's ``detail``) which cycle's follow-up is current at the instant, as the domain does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from domain.ctcae import CtcaeCatalogue
+from domain.patient import Patient
+from domain.reminders import (
+    OpenReminder,
+    PatientFollowUps,
+    Reminder,
+    eye_disorder_terms,
+    reminder_id,
+)
+from domain.trial import Trial
+from projections.base import Handler, Lru, ReadModel, dumps, loads
+from projections.cohort_summary import CohortSummary
+from projections.store import Store, Table, Tx
+
+REMINDERS = Table(
+    "reminders",
+    (
+        ("reminder_id", "text"),
+        ("kind", "text"),
+        ("trial_id", "text"),
+        ("patient_id", "text"),
+        ("cohort", "int"),
+        ("due_at", "text"),
+        ("state", "text"),
+        ("opened_position", "int"),
+        ("closed_position", "int"),
+        ("fired_at", "text"),
+        ("detail", "text"),
+    ),
+    key=("reminder_id",),
+    indexes=(("state", "due_at"), ("patient_id",), ("trial_id", "kind")),
+)
+REMINDER_PATIENTS = Table(
+    "reminder_patients",
+    (("patient_id", "text"), ("fold", "text"), ("follow_ups_issued", "int")),
+    key=("patient_id",),
+)
+REMINDER_TRIALS = Table(
+    "reminder_trials",
+    (("trial_id", "text"), ("cycle_days", "int")),
+    key=("trial_id",),
+)
+COLUMNS = REMINDERS.column_names
+STATES = ("open", "cleared", "issued")
+FOLLOW_UP = "ophthalmology_follow_up"
+DEFAULT_CAPACITY = 50_000
+
+
+def due_text(instant: dt.datetime) -> str:
+    """A due time as stored: ISO 8601 UTC with microseconds, so text order is time order."""
+    return instant.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+class _Patient:
+    """A patient's fold, how many follow-ups were issued, and its current follow-up row."""
+
+    __slots__ = ("fold", "follow_up_row", "follow_ups_issued")
+
+    def __init__(self, fold: PatientFollowUps, follow_ups_issued: int) -> None:
+        self.fold = fold
+        self.follow_ups_issued = follow_ups_issued
+        self.follow_up_row = self.follow_up()
+
+    def follow_up(self) -> tuple[OpenReminder, str] | None:
+        """The next follow-up row, and the detail it carries (what decides the current one)."""
+        fold = self.fold
+        reminder = fold.next_follow_up(self.follow_ups_issued)
+        if reminder is None:
+            return None
+        detail = {
+            "first_dose": fold.first_dose,
+            "cycle_days": fold.cycle_days,
+            "dosing_version": fold.dosing_version,
+            "examined": sorted(fold.examined),
+            "issued": self.follow_ups_issued,
+        }
+        return reminder, dumps(detail)
+
+
+class ReminderIndex(ReadModel):
+    """Reminders by state and due time (follows the cohort summary for SRC decisions)."""
+
+    name = "reminder_index"
+    tables = (REMINDERS, REMINDER_PATIENTS, REMINDER_TRIALS)
+
+    def __init__(
+        self,
+        store: Store,
+        cohorts: CohortSummary,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        eye_terms: frozenset[str] | None = None,
+    ) -> None:
+        super().__init__(store)
+        self.cohorts = cohorts
+        self.eye_terms = (
+            eye_disorder_terms(CtcaeCatalogue.load()) if eye_terms is None else eye_terms
+        )
+        self.patients: Lru[UUID, _Patient] = Lru(capacity)
+        self.cycles: Lru[UUID, int] = Lru(capacity)
+        self.changed: set[UUID] = set()
+        self.new_trials: list[tuple[str, int]] = []
+        # Row changes in event order: ("open" | "clear" | "issue" | "drop", parameters).
+        self.ops: list[tuple[str, tuple[Any, ...]]] = []
+        r, p = self.t["reminders"], self.t["reminder_patients"]
+        self._sql = {
+            "open": (
+                f"INSERT INTO {r} ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (reminder_id) DO NOTHING"
+            ),
+            "clear": (
+                f"UPDATE {r} SET state = 'cleared', closed_position = ? "
+                "WHERE reminder_id = ? AND state = 'open'"
+            ),
+            "issue": (
+                f"INSERT INTO {r} ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (reminder_id) DO UPDATE "
+                "SET state = 'issued', closed_position = excluded.closed_position, "
+                "fired_at = excluded.fired_at"
+            ),
+            "drop": f"DELETE FROM {r} WHERE reminder_id = ? AND state = 'open'",
+        }
+        self._select_fold = f"SELECT fold, follow_ups_issued FROM {p} WHERE patient_id = ?"
+        self._upsert_fold = (
+            f"INSERT INTO {p} (patient_id, fold, follow_ups_issued) VALUES (?, ?, ?) "
+            "ON CONFLICT (patient_id) DO UPDATE SET fold = excluded.fold, "
+            "follow_ups_issued = excluded.follow_ups_issued"
+        )
+        self._select_cycle = (
+            f"SELECT cycle_days FROM {self.t['reminder_trials']} WHERE trial_id = ?"
+        )
+        self._insert_trial = (
+            f"INSERT INTO {self.t['reminder_trials']} (trial_id, cycle_days) VALUES (?, ?)"
+        )
+        self._select_src = (
+            f"SELECT 1 FROM {r} WHERE trial_id = ? AND kind = 'src_decision_due' AND cohort = ?"
+        )
+        self._select_src_id = self._select_src.replace("SELECT 1", "SELECT reminder_id")
+        self.src_seen: Lru[tuple[UUID, int], bool] = Lru(capacity)
+        self.src_ids: Lru[tuple[UUID, int], str] = Lru(capacity)
+
+    def handlers(self) -> Mapping[type, Handler]:
+        handlers: dict[type, Handler] = {
+            Trial.Registered: self._trial_registered,
+            Patient.Enrolled: self._enrolled,
+            Reminder.Issued: self._issued,
+        }
+        for cls in (
+            Patient.BaselineEyeExamRecorded,
+            Patient.DosingStarted,
+            Patient.DLTWindowClosed,
+            Patient.AERecorded,
+            Patient.EyeExamRecorded,
+            Patient.DoseHeld,
+            Patient.AEGraded,
+            Patient.AEResolved,
+            Patient.DoseResumed,
+            Patient.TreatmentDiscontinued,
+        ):
+            handlers[cls] = self._patient_event
+        for trial_event in self.cohorts.handlers():
+            if trial_event is not Trial.Registered:
+                handlers[trial_event] = self._trial_event
+        return handlers
+
+    # ----------------------------------------------------------------- trials
+
+    def _trial_registered(self, position: int, event: Any) -> None:
+        cycle = int(event.protocol["schedule"]["cycle_length_days"])
+        self.cycles.put(event.originator_id, cycle)
+        self.new_trials.append((str(event.originator_id), cycle))
+
+    def _cycle_days(self, trial_id: UUID) -> int | None:
+        cycle = self.cycles.get(trial_id)
+        if cycle is None:
+            found = self.tx.fetchone(self._select_cycle, (str(trial_id),))
+            if found is None:
+                return None
+            cycle = int(found[0])
+            self.cycles.put(trial_id, cycle)
+        return cycle
+
+    def _trial_event(self, position: int, event: Any) -> None:
+        trial_id = event.originator_id
+        if isinstance(event, Trial.SRCDecisionSigned):
+            ident = self._src_id(trial_id, event.cohort)
+            if ident is not None:
+                self.ops.append(("clear", (position, ident)))
+        state = self.cohorts._state(trial_id)
+        if state is None or not state.cohorts:
+            return
+        row = state.cohorts[-1]
+        number = row["cohort"]
+        if (
+            state.status != "escalating"
+            or row["decision"] is not None
+            or not state.fully_evaluated(row)
+            or self._src_seen(trial_id, number)
+        ):
+            return
+        due = reminder_id(trial_id, event.originator_version, "src_decision_due")
+        self.src_seen.put((trial_id, number), True)
+        self.src_ids.put((trial_id, number), str(due))
+        reminder = OpenReminder(due, "src_decision_due", trial_id, None, event.timestamp)
+        self.ops.append(("open", self._row(reminder, position, cohort=number)))
+
+    def _src_seen(self, trial_id: UUID, cohort: int) -> bool:
+        if self.src_seen.get((trial_id, cohort)) is not None:
+            return True
+        found = self.tx.fetchone(self._select_src, (str(trial_id), cohort)) is not None
+        if found:
+            self.src_seen.put((trial_id, cohort), True)
+        return found
+
+    def _src_id(self, trial_id: UUID, cohort: int) -> str | None:
+        ident = self.src_ids.get((trial_id, cohort))
+        if ident is None:
+            found = self.tx.fetchone(self._select_src_id, (str(trial_id), cohort))
+            ident = None if found is None else str(found[0])
+        return ident
+
+    # ----------------------------------------------------------------- patients
+
+    def _enrolled(self, position: int, event: Any) -> None:
+        cycle = self._cycle_days(event.trial_id)
+        if cycle is None:
+            return  # a patient of an unknown trial: nothing to remind anyone of
+        patient = _Patient(PatientFollowUps.enrolled(event, cycle), 0)
+        self.patients.put(event.originator_id, patient)
+        self.changed.add(event.originator_id)
+        self._sync(position, patient, {})
+
+    def _patient_event(self, position: int, event: Any) -> None:
+        patient = self._patient(event.originator_id)
+        if patient is None:
+            return
+        before = dict(patient.fold.opened)
+        patient.fold.apply(event, self.eye_terms)
+        self.changed.add(event.originator_id)
+        self._sync(position, patient, before)
+
+    def _issued(self, position: int, event: Any) -> None:
+        reminder = OpenReminder(
+            event.originator_id, event.kind, event.trial_id, event.patient_id, event.due_at
+        )
+        row = self._row(reminder, position, state="issued", fired_at=event.fired_at)
+        self.ops.append(("issue", row))
+        if event.kind != FOLLOW_UP or event.patient_id is None:
+            return
+        patient = self._patient(event.patient_id)
+        if patient is None or patient.fold.first_dose is None:
+            return
+        cycle = patient.fold.follow_up_cycle(event.due_at)
+        if cycle > patient.follow_ups_issued:
+            patient.follow_ups_issued = cycle
+            self.changed.add(event.patient_id)
+            self._sync(position, patient, patient.fold.opened)
+
+    def _patient(self, patient_id: UUID) -> _Patient | None:
+        patient = self.patients.get(patient_id)
+        if patient is None:
+            found = self.tx.fetchone(self._select_fold, (str(patient_id),))
+            if found is None:
+                return None
+            patient = _Patient(PatientFollowUps.from_data(loads(found[0])), int(found[1]))
+            self.patients.put(patient_id, patient)
+        return patient
+
+    def _sync(self, position: int, patient: _Patient, before: dict[str, OpenReminder]) -> None:
+        """Queue the row changes between the reminders open before and after an event."""
+        opened = patient.fold.opened
+        for key, reminder in before.items():
+            if opened.get(key) != reminder:
+                self.ops.append(("clear", (position, str(reminder.id))))
+        for key, reminder in opened.items():
+            if before.get(key) != reminder:
+                self.ops.append(("open", self._row(reminder, position)))
+        follow_up = patient.follow_up()
+        if follow_up != patient.follow_up_row:
+            if patient.follow_up_row is not None:
+                self.ops.append(("drop", (str(patient.follow_up_row[0].id),)))
+            if follow_up is not None:
+                reminder, detail = follow_up
+                self.ops.append(("open", self._row(reminder, position, detail=detail)))
+            patient.follow_up_row = follow_up
+
+    @staticmethod
+    def _row(
+        reminder: OpenReminder,
+        position: int,
+        *,
+        state: str = "open",
+        cohort: int | None = None,
+        fired_at: dt.datetime | None = None,
+        detail: str | None = None,
+    ) -> tuple[Any, ...]:
+        return (
+            str(reminder.id),
+            reminder.kind,
+            str(reminder.trial_id),
+            None if reminder.patient_id is None else str(reminder.patient_id),
+            cohort,
+            due_text(reminder.due_at),
+            state,
+            position,
+            position if state == "issued" else None,
+            None if fired_at is None else due_text(fired_at),
+            detail,
+        )
+
+    # ----------------------------------------------------------------- batches
+
+    def flush(self, tx: Tx) -> None:
+        tx.executemany(self._insert_trial, self.new_trials)
+        self.new_trials.clear()
+        ops = self.ops
+        start = 0
+        while start < len(ops):
+            kind = ops[start][0]
+            end = start
+            while end < len(ops) and ops[end][0] == kind:
+                end += 1
+            tx.executemany(self._sql[kind], [params for _, params in ops[start:end]])
+            start = end
+        ops.clear()
+        folds = []
+        for patient_id in self.changed:
+            patient = self.patients.data[patient_id]
+            folds.append(
+                (str(patient_id), dumps(patient.fold.as_data()), patient.follow_ups_issued)
+            )
+        tx.executemany(self._upsert_fold, folds)
+        self.changed.clear()
+        self.patients.trim()
+        self.cycles.trim()
+        self.src_seen.trim()
+        self.src_ids.trim()
+
+    def reset(self) -> None:
+        self.patients.clear()
+        self.cycles.clear()
+        self.src_seen.clear()
+        self.src_ids.clear()
+        self.changed.clear()
+        self.new_trials.clear()
+        self.ops.clear()
+
+
+# ----------------------------------------------------------------- queries
+
+
+def _reminder(row: Sequence[Any]) -> OpenReminder:
+    reminder_id_, kind, trial_id, patient_id, due_at = row[:5]
+    return OpenReminder(
+        UUID(reminder_id_),
+        kind,
+        UUID(trial_id),
+        None if patient_id is None else UUID(patient_id),
+        dt.datetime.fromisoformat(due_at),
+    )
+
+
+def current_follow_up(row: OpenReminder, detail: str, at: dt.datetime) -> OpenReminder:
+    """The follow-up eye exam current at ``at``, for a patient's follow-up row.
+
+    The row is the next follow-up not issued nor examined; once it is due, the current one is
+    the latest cycle due at ``at`` (the domain's rule), moved on past examined cycles.
+    """
+    data = loads(detail)
+    assert row.patient_id is not None
+    fold = PatientFollowUps(
+        patient_id=row.patient_id,
+        trial_id=row.trial_id,
+        cycle_days=data["cycle_days"],
+        dlt_window_days=0,
+        agents=[],
+        dosing_version=data["dosing_version"],
+        first_dose=dt.date.fromisoformat(data["first_dose"]),
+        examined=set(data["examined"]),
+    )
+    current = fold.follow_up_at(at)
+    if current is None or current.due_at < row.due_at:
+        return row
+    return current
+
+
+def due_rows(tx: Tx, store: Store, at: dt.datetime) -> list[OpenReminder]:
+    """Open reminders due at ``at`` (not issued, not cleared), in due order."""
+    table = store.qualified(REMINDERS.name)
+    rows = tx.fetchall(
+        f"SELECT reminder_id, kind, trial_id, patient_id, due_at, detail FROM {table} "
+        "WHERE state = 'open' AND due_at <= ? ORDER BY due_at, reminder_id",
+        (due_text(at),),
+    )
+    found = [
+        current_follow_up(_reminder(row), row[5], at) if row[1] == FOLLOW_UP else _reminder(row)
+        for row in rows
+    ]
+    # A follow-up row past due whose current cycle already had its exam: the next is not due.
+    return [r for r in found if r.due_at <= at]
+
+
+def open_rows(tx: Tx, store: Store, at: dt.datetime) -> list[OpenReminder]:
+    """Every open reminder at ``at`` (due or not), as ``due_rows`` gives the due ones."""
+    table = store.qualified(REMINDERS.name)
+    rows = tx.fetchall(
+        f"SELECT reminder_id, kind, trial_id, patient_id, due_at, detail FROM {table} "
+        "WHERE state = 'open' ORDER BY due_at, reminder_id"
+    )
+    return [
+        current_follow_up(_reminder(row), row[5], at) if row[1] == FOLLOW_UP else _reminder(row)
+        for row in rows
+    ]
+
+
+def find_reminders(
+    tx: Tx,
+    store: Store,
+    *,
+    at: dt.datetime,
+    trial_id: UUID | None = None,
+    patient_id: UUID | None = None,
+    kind: str | None = None,
+    state: str | None = None,
+    due_before: dt.datetime | None = None,
+    site_id: str | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Reminders by trial, patient, kind, state (``open``, ``due``, ``issued``, ``cleared``),
+    due before an instant, or a site's patients; in due order.
+
+    ``due`` means open and due at ``at``. An open follow-up eye exam shows the cycle current
+    at ``at`` (the one a tick would issue).
+    """
+    table = store.qualified(REMINDERS.name)
+    where, params = [], []
+    for column, value in (("trial_id", trial_id), ("patient_id", patient_id), ("kind", kind)):
+        if value is not None:
+            where.append(f"r.{column} = ?")
+            params.append(str(value))
+    if state is not None:
+        where.append("r.state = ?")
+        params.append("open" if state == "due" else state)
+    if state == "due":
+        where.append("r.due_at <= ?")
+        params.append(due_text(at))
+    if due_before is not None:
+        where.append("r.due_at < ?")
+        params.append(due_text(due_before))
+    join = ""
+    if site_id is not None:
+        join = f" JOIN {store.qualified('patients')} p ON p.patient_id = r.patient_id"
+        where.append("p.site_id = ?")
+        params.append(site_id)
+    sql = (
+        f"SELECT r.reminder_id, r.kind, r.trial_id, r.patient_id, r.due_at, r.detail, r.state, "
+        f"r.fired_at FROM {table} r{join}"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + " ORDER BY r.due_at, r.reminder_id LIMIT ?"
+    )
+    found = []
+    for row in tx.fetchall(sql, [*params, limit]):
+        reminder = _reminder(row)
+        if row[1] == FOLLOW_UP and row[6] == "open":
+            reminder = current_follow_up(reminder, row[5], at)
+        if state == "due" and reminder.due_at > at:
+            continue
+        if due_before is not None and reminder.due_at >= due_before:
+            continue
+        found.append(
+            reminder.as_record()
+            | {"state": "due" if row[6] == "open" and reminder.due_at <= at else row[6]}
+            | {"fired_at": row[7]}
+        )
+    # An open follow-up row shows its current cycle, which may fall due later than the row.
+    return sorted(found, key=lambda r: (r["due_at"], r["id"]))
