@@ -41,7 +41,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -80,9 +80,11 @@ HOLD_LIMIT_DAYS = 28
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://doseledger/reminders")
 
 
-@dataclass(frozen=True)
-class OpenReminder:
-    """One open follow-up: what, for whom, when it falls due."""
+class OpenReminder(NamedTuple):
+    """One open follow-up: what, for whom, when it falls due.
+
+    A named tuple (immutable, compared by value): a tick may hold many thousands at once.
+    """
 
     id: UUID
     kind: ReminderKind

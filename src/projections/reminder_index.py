@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
@@ -49,6 +49,7 @@ REMINDERS = Table(
         ("opened_position", "int"),
         ("closed_position", "int"),
         ("fired_at", "text"),
+        ("cycle_days", "int"),
         ("detail", "text"),
     ),
     key=("reminder_id",),
@@ -305,7 +306,10 @@ class ReminderIndex(ReadModel):
                 self.ops.append(("drop", (str(patient.follow_up_row[0].id),)))
             if follow_up is not None:
                 reminder, detail = follow_up
-                self.ops.append(("open", self._row(reminder, position, detail=detail)))
+                cycle = patient.fold.cycle_days
+                self.ops.append(
+                    ("open", self._row(reminder, position, cycle_days=cycle, detail=detail))
+                )
             patient.follow_up_row = follow_up
 
     @staticmethod
@@ -316,6 +320,7 @@ class ReminderIndex(ReadModel):
         state: str = "open",
         cohort: int | None = None,
         fired_at: dt.datetime | None = None,
+        cycle_days: int | None = None,
         detail: str | None = None,
     ) -> tuple[Any, ...]:
         return (
@@ -329,6 +334,7 @@ class ReminderIndex(ReadModel):
             position,
             position if state == "issued" else None,
             None if fired_at is None else due_text(fired_at),
+            cycle_days,
             detail,
         )
 
@@ -373,15 +379,53 @@ class ReminderIndex(ReadModel):
 # ----------------------------------------------------------------- queries
 
 
-def _reminder(row: Sequence[Any]) -> OpenReminder:
-    reminder_id_, kind, trial_id, patient_id, due_at = row[:5]
-    return OpenReminder(
-        UUID(reminder_id_),
-        kind,
-        UUID(trial_id),
-        None if patient_id is None else UUID(patient_id),
-        dt.datetime.fromisoformat(due_at),
-    )
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+_UNKNOWN_SAFETY = SafeUUID.unknown
+
+
+def _uuid(text: str) -> UUID:
+    """``UUID(text)`` for the canonical text this index writes, without its format checks.
+
+    A tick turns every due row into a reminder; ``UUID.__init__`` (which accepts braces, URNs
+    and bytes) is most of that cost. The stored text is ``str(uuid)``, so the value is the same.
+    """
+    value = _new_object(UUID)
+    _set_attribute(value, "int", int(text.replace("-", ""), 16))
+    _set_attribute(value, "is_safe", _UNKNOWN_SAFETY)
+    return value
+
+
+class _Rows:
+    """Rows to reminders, parsing each trial's and patient's id once per query."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+        self.ids: dict[str, UUID] = {}
+        self.moved = False  # a follow-up was moved to a later cycle: re-sort
+
+    def uuid(self, text: str) -> UUID:
+        found = self.ids.get(text)
+        if found is None:
+            found = self.ids[text] = _uuid(text)
+        return found
+
+    def reminder(self, row: Sequence[Any]) -> OpenReminder:
+        """A row (reminder_id, kind, trial_id, patient_id, due_at, cycle_days, detail) as the
+        reminder it stands for at ``at`` (for a follow-up, the current cycle's)."""
+        patient = row[3]
+        reminder = OpenReminder(
+            _uuid(row[0]),
+            row[1],
+            self.uuid(row[2]),
+            None if patient is None else self.uuid(patient),
+            dt.datetime.fromisoformat(row[4]),
+        )
+        cycle_days = row[5]
+        if cycle_days is None or self.at < reminder.due_at + dt.timedelta(days=cycle_days):
+            return reminder  # not a follow-up, or its own cycle is the current one
+        self.moved = True
+        return current_follow_up(reminder, row[6], self.at)
 
 
 def current_follow_up(row: OpenReminder, detail: str, at: dt.datetime) -> OpenReminder:
@@ -408,33 +452,35 @@ def current_follow_up(row: OpenReminder, detail: str, at: dt.datetime) -> OpenRe
     return current
 
 
+_SELECT = "SELECT reminder_id, kind, trial_id, patient_id, due_at, cycle_days, detail"
+
+
 def due_rows(tx: Tx, store: Store, at: dt.datetime) -> list[OpenReminder]:
-    """Open reminders due at ``at`` (not issued, not cleared), in due order."""
+    """Open reminders due at ``at`` (not issued, not cleared): one indexed range query."""
     table = store.qualified(REMINDERS.name)
     rows = tx.fetchall(
-        f"SELECT reminder_id, kind, trial_id, patient_id, due_at, detail FROM {table} "
-        "WHERE state = 'open' AND due_at <= ? ORDER BY due_at, reminder_id",
+        f"{_SELECT} FROM {table} WHERE state = 'open' AND due_at <= ? ORDER BY due_at, reminder_id",
         (due_text(at),),
     )
-    found = [
-        current_follow_up(_reminder(row), row[5], at) if row[1] == FOLLOW_UP else _reminder(row)
-        for row in rows
-    ]
     # A follow-up row past due whose current cycle already had its exam: the next is not due.
-    return [r for r in found if r.due_at <= at]
+    return [r for r in _reminders(rows, at) if r.due_at <= at]
+
+
+def _reminders(rows: list[tuple[Any, ...]], at: dt.datetime) -> list[OpenReminder]:
+    """Rows in (due_at, reminder_id) order as reminders, in that order."""
+    convert = _Rows(at)
+    reminder = convert.reminder
+    found = [reminder(row) for row in rows]
+    if convert.moved:  # a follow-up moved to a later cycle may need its new place
+        found.sort(key=lambda r: (r.due_at, str(r.id)))
+    return found
 
 
 def open_rows(tx: Tx, store: Store, at: dt.datetime) -> list[OpenReminder]:
     """Every open reminder at ``at`` (due or not), as ``due_rows`` gives the due ones."""
     table = store.qualified(REMINDERS.name)
-    rows = tx.fetchall(
-        f"SELECT reminder_id, kind, trial_id, patient_id, due_at, detail FROM {table} "
-        "WHERE state = 'open' ORDER BY due_at, reminder_id"
-    )
-    return [
-        current_follow_up(_reminder(row), row[5], at) if row[1] == FOLLOW_UP else _reminder(row)
-        for row in rows
-    ]
+    rows = tx.fetchall(f"{_SELECT} FROM {table} WHERE state = 'open' ORDER BY due_at, reminder_id")
+    return _reminders(rows, at)
 
 
 def find_reminders(
@@ -477,24 +523,24 @@ def find_reminders(
         where.append("p.site_id = ?")
         params.append(site_id)
     sql = (
-        f"SELECT r.reminder_id, r.kind, r.trial_id, r.patient_id, r.due_at, r.detail, r.state, "
-        f"r.fired_at FROM {table} r{join}"
+        "SELECT r.reminder_id, r.kind, r.trial_id, r.patient_id, r.due_at, r.cycle_days, "
+        f"r.detail, r.state, r.fired_at FROM {table} r{join}"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + " ORDER BY r.due_at, r.reminder_id LIMIT ?"
     )
     found = []
+    rows = _Rows(at)
     for row in tx.fetchall(sql, [*params, limit]):
-        reminder = _reminder(row)
-        if row[1] == FOLLOW_UP and row[6] == "open":
-            reminder = current_follow_up(reminder, row[5], at)
+        is_open = row[7] == "open"
+        reminder = rows.reminder(row) if is_open else rows.reminder((*row[:5], None, None))
         if state == "due" and reminder.due_at > at:
             continue
         if due_before is not None and reminder.due_at >= due_before:
             continue
         found.append(
             reminder.as_record()
-            | {"state": "due" if row[6] == "open" and reminder.due_at <= at else row[6]}
-            | {"fired_at": row[7]}
+            | {"state": "due" if is_open and reminder.due_at <= at else row[7]}
+            | {"fired_at": row[8]}
         )
     # An open follow-up row shows its current cycle, which may fall due later than the row.
     return sorted(found, key=lambda r: (r["due_at"], r["id"]))

@@ -360,10 +360,11 @@ def test_follow_reads_a_backlog_without_waiting_and_stops_at_max_events() -> Non
     assert 0.3 <= time.monotonic() - started < 3
 
 
-def test_domain_topics_are_trial_and_patient_events_only() -> None:
+def test_domain_topics_are_trial_patient_and_reminder_events_only() -> None:
     topics = feed.DOMAIN_TOPICS
     assert "doseledger:trial.Registered" in topics and "doseledger:patient.AERecorded" in topics
-    assert all(t.startswith(DOMAIN) for t in topics)
+    assert "doseledger:reminder.Issued" in topics
+    assert all(t.startswith((*DOMAIN, "doseledger:reminder.")) for t in topics)
     assert not any(t.endswith(".Snapshot") for t in topics)
 
 
