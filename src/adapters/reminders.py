@@ -30,7 +30,7 @@ from domain.reminders import OpenReminder, Reminder
 from projections.base import ReadModel
 from projections.cohort_summary import CohortSummary
 from projections.follower import Projections
-from projections.reminder_index import ReminderIndex, due_rows, open_rows
+from projections.reminder_index import ReminderIndex, Row, as_reminder, due_rows, open_rows
 from projections.store import Store, open_store
 
 Clock = Callable[[], dt.datetime]
@@ -90,11 +90,17 @@ class Reminders:
         index = self.index
         index.catch_up()
         with index.store.snapshot() as tx:
-            return open_rows(tx, index.store, at)
+            found = [as_reminder(row, at) for row in open_rows(tx, index.store, at)]
+        return sorted(found, key=lambda r: (r.due_at, str(r.id)))
 
     def due(self, at: dt.datetime | None = None) -> list[OpenReminder]:
         """What a tick at ``at`` would issue: open, due by then, not yet issued. Changes nothing."""
         at = self._instant(at)
+        found = [as_reminder(row, at) for row in self.search(at)]
+        return sorted(found, key=lambda r: (r.due_at, str(r.id)))
+
+    def search(self, at: dt.datetime) -> list[Row]:
+        """A tick's search: the index caught up, then its rows of what is due at ``at``."""
         index = self.index
         index.catch_up()
         with index.store.snapshot() as tx:
@@ -108,7 +114,8 @@ class Reminders:
         """Fire every due reminder not yet issued; returns those this call issued."""
         at = self._instant(at)
         fired = []
-        for reminder in self.due(at):
+        for row in self.search(at):
+            reminder = as_reminder(row, at)
             if reminder.kind == "cpk_recovery_window" and reminder.patient_id is not None:
                 self._review_hold(reminder.patient_id, reminder.due_at.date())
             if self._claim(reminder, at):

@@ -302,9 +302,12 @@ class PatientFollowUps:
 
     def next_follow_up(self, after_cycle: int) -> OpenReminder | None:
         """The first follow-up after cycle ``after_cycle`` still without an exam."""
-        if not self.on_treatment:
-            return None
-        return self.follow_up(self._unexamined(after_cycle + 1))
+        cycle = self.next_follow_up_cycle(after_cycle)
+        return None if cycle is None else self.follow_up(cycle)
+
+    def next_follow_up_cycle(self, after_cycle: int) -> int | None:
+        """The cycle of ``next_follow_up`` (None when off treatment)."""
+        return self._unexamined(after_cycle + 1) if self.on_treatment else None
 
     def _unexamined(self, cycle: int) -> int:
         while cycle in self.examined:

@@ -18,9 +18,9 @@ row's ``detail``) which cycle's follow-up is current at the instant, as the doma
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
@@ -49,7 +49,8 @@ REMINDERS = Table(
         ("opened_position", "int"),
         ("closed_position", "int"),
         ("fired_at", "text"),
-        ("cycle_days", "int"),
+        ("current_until", "text"),
+        ("last_exam_due", "text"),
         ("detail", "text"),
     ),
     key=("reminder_id",),
@@ -86,20 +87,31 @@ class _Patient:
         self.follow_ups_issued = follow_ups_issued
         self.follow_up_row = self.follow_up()
 
-    def follow_up(self) -> tuple[OpenReminder, str] | None:
-        """The next follow-up row, and the detail it carries (what decides the current one)."""
+    def follow_up(self) -> tuple[int, int, tuple[int, ...]] | None:
+        """What the next follow-up row depends on: its cycle, the dosing version, the cycles
+        examined so far (cheap to compare after every event; the reminder is made on change)."""
         fold = self.fold
-        reminder = fold.next_follow_up(self.follow_ups_issued)
-        if reminder is None:
+        cycle = fold.next_follow_up_cycle(self.follow_ups_issued)
+        if cycle is None:
             return None
+        return cycle, fold.dosing_version, tuple(sorted(fold.examined))
+
+    def follow_up_columns(self, reminder: OpenReminder) -> dict[str, Any]:
+        """What a follow-up row carries besides the reminder: when its own cycle is over,
+        the due time of the latest examined cycle, and what decides the current cycle."""
+        fold = self.fold
+        latest = max(fold.examined, default=None)
         detail = {
             "first_dose": fold.first_dose,
             "cycle_days": fold.cycle_days,
             "dosing_version": fold.dosing_version,
             "examined": sorted(fold.examined),
-            "issued": self.follow_ups_issued,
         }
-        return reminder, dumps(detail)
+        return {
+            "current_until": reminder.due_at + dt.timedelta(days=fold.cycle_days),
+            "last_exam_due": None if latest is None else fold.follow_up(latest).due_at,
+            "detail": dumps(detail),
+        }
 
 
 class ReminderIndex(ReadModel):
@@ -142,6 +154,10 @@ class ReminderIndex(ReadModel):
                 f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (reminder_id) DO UPDATE "
                 "SET state = 'issued', closed_position = excluded.closed_position, "
                 "fired_at = excluded.fired_at"
+            ),
+            "refresh": (
+                f"UPDATE {r} SET current_until = ?, last_exam_due = ?, detail = ? "
+                "WHERE reminder_id = ? AND state = 'open'"
             ),
             "drop": f"DELETE FROM {r} WHERE reminder_id = ? AND state = 'open'",
         }
@@ -301,16 +317,34 @@ class ReminderIndex(ReadModel):
             if before.get(key) != reminder:
                 self.ops.append(("open", self._row(reminder, position)))
         follow_up = patient.follow_up()
-        if follow_up != patient.follow_up_row:
-            if patient.follow_up_row is not None:
-                self.ops.append(("drop", (str(patient.follow_up_row[0].id),)))
-            if follow_up is not None:
-                reminder, detail = follow_up
-                cycle = patient.fold.cycle_days
-                self.ops.append(
-                    ("open", self._row(reminder, position, cycle_days=cycle, detail=detail))
-                )
-            patient.follow_up_row = follow_up
+        if follow_up == patient.follow_up_row:
+            return
+        fold = patient.fold
+        old = patient.follow_up_row
+        old_id = (
+            None
+            if old is None
+            else str(reminder_id(fold.patient_id, old[1], FOLLOW_UP, f"cycle-{old[0]}"))
+        )
+        patient.follow_up_row = follow_up
+        if follow_up is None:
+            self.ops.append(("drop", (old_id,)))
+            return
+        reminder = fold.follow_up(follow_up[0])
+        columns = patient.follow_up_columns(reminder)
+        if old_id == str(reminder.id):  # same cycle, other exams: what decides the current one
+            latest = columns["last_exam_due"]
+            refreshed = (
+                due_text(columns["current_until"]),
+                None if latest is None else due_text(latest),
+                columns["detail"],
+                old_id,
+            )
+            self.ops.append(("refresh", refreshed))
+            return
+        if old_id is not None:
+            self.ops.append(("drop", (old_id,)))
+        self.ops.append(("open", self._row(reminder, position, **columns)))
 
     @staticmethod
     def _row(
@@ -320,7 +354,8 @@ class ReminderIndex(ReadModel):
         state: str = "open",
         cohort: int | None = None,
         fired_at: dt.datetime | None = None,
-        cycle_days: int | None = None,
+        current_until: dt.datetime | None = None,
+        last_exam_due: dt.datetime | None = None,
         detail: str | None = None,
     ) -> tuple[Any, ...]:
         return (
@@ -334,7 +369,8 @@ class ReminderIndex(ReadModel):
             position,
             position if state == "issued" else None,
             None if fired_at is None else due_text(fired_at),
-            cycle_days,
+            None if current_until is None else due_text(current_until),
+            None if last_exam_due is None else due_text(last_exam_due),
             detail,
         )
 
@@ -343,16 +379,13 @@ class ReminderIndex(ReadModel):
     def flush(self, tx: Tx) -> None:
         tx.executemany(self._insert_trial, self.new_trials)
         self.new_trials.clear()
-        ops = self.ops
-        start = 0
-        while start < len(ops):
-            kind = ops[start][0]
-            end = start
-            while end < len(ops) and ops[end][0] == kind:
-                end += 1
-            tx.executemany(self._sql[kind], [params for _, params in ops[start:end]])
-            start = end
-        ops.clear()
+        # One statement per kind of change, in this order: a reminder is opened before it is
+        # refreshed, cleared, issued or dropped, and one issued stays issued whatever else
+        # happened to it in the batch (clear and drop touch open rows only).
+        for kind in ("open", "refresh", "clear", "issue", "drop"):
+            rows = [params for op, params in self.ops if op == kind]
+            tx.executemany(self._sql[kind], rows)
+        self.ops.clear()
         folds = []
         for patient_id in self.changed:
             patient = self.patients.data[patient_id]
@@ -379,66 +412,42 @@ class ReminderIndex(ReadModel):
 # ----------------------------------------------------------------- queries
 
 
-_new_object = object.__new__
-_set_attribute = object.__setattr__
-_UNKNOWN_SAFETY = SafeUUID.unknown
+Row = tuple[Any, ...]
+"""A reminder row as queried: reminder_id, kind, trial_id, patient_id, due_at (text), whether
+a follow-up's own cycle is over at the instant asked about (``moved``: the current cycle is a
+later one), and the follow-up's detail (what decides its current cycle)."""
+_MOVED = "current_until <= ?"
+# A moved follow-up is due for sure unless a later cycle than its own had an exam (then the
+# current cycle may be one past it, not due yet): only those need a look before a tick.
+_UNSURE = f"{_MOVED} AND last_exam_due > due_at"
+_COLUMNS = f"reminder_id, kind, trial_id, patient_id, due_at, {_MOVED} AS moved, detail"
 
 
-def _uuid(text: str) -> UUID:
-    """``UUID(text)`` for the canonical text this index writes, without its format checks.
+def as_reminder(row: Row, at: dt.datetime) -> OpenReminder:
+    """A queried row as the reminder it stands for at ``at`` (a follow-up's current cycle)."""
+    if row[5]:
+        return current_follow_up(row, at)
+    patient = row[3]
+    return OpenReminder(
+        UUID(row[0]),
+        row[1],
+        UUID(row[2]),
+        None if patient is None else UUID(patient),
+        dt.datetime.fromisoformat(row[4]),
+    )
 
-    A tick turns every due row into a reminder; ``UUID.__init__`` (which accepts braces, URNs
-    and bytes) is most of that cost. The stored text is ``str(uuid)``, so the value is the same.
+
+def current_follow_up(row: Row, at: dt.datetime) -> OpenReminder:
+    """A follow-up row whose own cycle is over at ``at``, as the cycle current then.
+
+    The row is the next follow-up not issued nor examined; the current one is the latest cycle
+    due at ``at`` (the domain's rule, ``PatientFollowUps.follow_up_at``), moved on past
+    examined cycles: it may not be due yet.
     """
-    value = _new_object(UUID)
-    _set_attribute(value, "int", int(text.replace("-", ""), 16))
-    _set_attribute(value, "is_safe", _UNKNOWN_SAFETY)
-    return value
-
-
-class _Rows:
-    """Rows to reminders, parsing each trial's and patient's id once per query."""
-
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-        self.ids: dict[str, UUID] = {}
-        self.moved = False  # a follow-up was moved to a later cycle: re-sort
-
-    def uuid(self, text: str) -> UUID:
-        found = self.ids.get(text)
-        if found is None:
-            found = self.ids[text] = _uuid(text)
-        return found
-
-    def reminder(self, row: Sequence[Any]) -> OpenReminder:
-        """A row (reminder_id, kind, trial_id, patient_id, due_at, cycle_days, detail) as the
-        reminder it stands for at ``at`` (for a follow-up, the current cycle's)."""
-        patient = row[3]
-        reminder = OpenReminder(
-            _uuid(row[0]),
-            row[1],
-            self.uuid(row[2]),
-            None if patient is None else self.uuid(patient),
-            dt.datetime.fromisoformat(row[4]),
-        )
-        cycle_days = row[5]
-        if cycle_days is None or self.at < reminder.due_at + dt.timedelta(days=cycle_days):
-            return reminder  # not a follow-up, or its own cycle is the current one
-        self.moved = True
-        return current_follow_up(reminder, row[6], self.at)
-
-
-def current_follow_up(row: OpenReminder, detail: str, at: dt.datetime) -> OpenReminder:
-    """The follow-up eye exam current at ``at``, for a patient's follow-up row.
-
-    The row is the next follow-up not issued nor examined; once it is due, the current one is
-    the latest cycle due at ``at`` (the domain's rule), moved on past examined cycles.
-    """
-    data = loads(detail)
-    assert row.patient_id is not None
+    data = loads(row[6])
     fold = PatientFollowUps(
-        patient_id=row.patient_id,
-        trial_id=row.trial_id,
+        patient_id=UUID(row[3]),
+        trial_id=UUID(row[2]),
         cycle_days=data["cycle_days"],
         dlt_window_days=0,
         agents=[],
@@ -447,40 +456,36 @@ def current_follow_up(row: OpenReminder, detail: str, at: dt.datetime) -> OpenRe
         examined=set(data["examined"]),
     )
     current = fold.follow_up_at(at)
-    if current is None or current.due_at < row.due_at:
-        return row
+    assert current is not None  # a follow-up row exists only while on treatment
     return current
 
 
-_SELECT = "SELECT reminder_id, kind, trial_id, patient_id, due_at, cycle_days, detail"
+def due_rows(tx: Tx, store: Store, at: dt.datetime) -> list[Row]:
+    """Open reminders due at ``at`` (not issued, not cleared): one indexed range query.
 
-
-def due_rows(tx: Tx, store: Store, at: dt.datetime) -> list[OpenReminder]:
-    """Open reminders due at ``at`` (not issued, not cleared): one indexed range query."""
+    Rows, not reminder objects: a tick makes one (``as_reminder``) for each reminder it fires.
+    A follow-up whose own cycle is over stands for the current cycle's (``moved``); only one
+    whose current cycle may have had its exam already is looked at here.
+    """
     table = store.qualified(REMINDERS.name)
+    stamp = due_text(at)
     rows = tx.fetchall(
-        f"{_SELECT} FROM {table} WHERE state = 'open' AND due_at <= ? ORDER BY due_at, reminder_id",
+        f"SELECT {_COLUMNS}, {_UNSURE} FROM {table} WHERE state = 'open' AND due_at <= ? "
+        "ORDER BY due_at, reminder_id",
+        (stamp, stamp, stamp),
+    )
+    if not any(row[7] for row in rows):
+        return rows  # the common case: no Python work per row
+    return [row for row in rows if not row[7] or current_follow_up(row, at).due_at <= at]
+
+
+def open_rows(tx: Tx, store: Store, at: dt.datetime) -> list[Row]:
+    """Every open reminder at ``at`` (due or not), in due order of their rows."""
+    table = store.qualified(REMINDERS.name)
+    return tx.fetchall(
+        f"SELECT {_COLUMNS} FROM {table} WHERE state = 'open' ORDER BY due_at, reminder_id",
         (due_text(at),),
     )
-    # A follow-up row past due whose current cycle already had its exam: the next is not due.
-    return [r for r in _reminders(rows, at) if r.due_at <= at]
-
-
-def _reminders(rows: list[tuple[Any, ...]], at: dt.datetime) -> list[OpenReminder]:
-    """Rows in (due_at, reminder_id) order as reminders, in that order."""
-    convert = _Rows(at)
-    reminder = convert.reminder
-    found = [reminder(row) for row in rows]
-    if convert.moved:  # a follow-up moved to a later cycle may need its new place
-        found.sort(key=lambda r: (r.due_at, str(r.id)))
-    return found
-
-
-def open_rows(tx: Tx, store: Store, at: dt.datetime) -> list[OpenReminder]:
-    """Every open reminder at ``at`` (due or not), as ``due_rows`` gives the due ones."""
-    table = store.qualified(REMINDERS.name)
-    rows = tx.fetchall(f"{_SELECT} FROM {table} WHERE state = 'open' ORDER BY due_at, reminder_id")
-    return _reminders(rows, at)
 
 
 def find_reminders(
@@ -523,20 +528,20 @@ def find_reminders(
         where.append("p.site_id = ?")
         params.append(site_id)
     sql = (
-        "SELECT r.reminder_id, r.kind, r.trial_id, r.patient_id, r.due_at, r.cycle_days, "
-        f"r.detail, r.state, r.fired_at FROM {table} r{join}"
+        "SELECT r.reminder_id, r.kind, r.trial_id, r.patient_id, r.due_at, "
+        "r.state = 'open' AND r.current_until <= ?, r.detail, r.state, r.fired_at "
+        f"FROM {table} r{join}"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + " ORDER BY r.due_at, r.reminder_id LIMIT ?"
     )
     found = []
-    rows = _Rows(at)
-    for row in tx.fetchall(sql, [*params, limit]):
-        is_open = row[7] == "open"
-        reminder = rows.reminder(row) if is_open else rows.reminder((*row[:5], None, None))
+    for row in tx.fetchall(sql, [due_text(at), *params, limit]):
+        reminder = as_reminder(row, at)
         if state == "due" and reminder.due_at > at:
             continue
         if due_before is not None and reminder.due_at >= due_before:
             continue
+        is_open = row[7] == "open"
         found.append(
             reminder.as_record()
             | {"state": "due" if is_open and reminder.due_at <= at else row[7]}
