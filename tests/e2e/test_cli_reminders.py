@@ -88,3 +88,20 @@ def test_bad_timestamps_exit_2_and_record_nothing(
 def test_an_empty_store_has_nothing_due(cli: CliRunner) -> None:
     assert cli.json("reminders", "tick", "--at", "2030-01-01T00:00:00Z") == []
     assert cli.refused("reminders").startswith("doseledger reminders: error:")
+
+
+def test_the_demo_leaves_follow_ups_due(cli: CliRunner, sqlite_url: str) -> None:
+    cli.text("demo")
+    due = cli.json("reminders", "due")  # now: the demo's clinical dates are in early 2026
+    kinds = {r["kind"] for r in due}
+    assert {"cpk_recovery_window", "hold_unresolved", "ophthalmology_referral"} <= kinds
+    ledger = _store(sqlite_url)
+    try:
+        windows = [UUID(r["patient_id"]) for r in due if r["kind"] == "cpk_recovery_window"]
+        grades = sorted(ledger.patient(p)["adverse_events"][-1]["grade"] for p in windows)
+        assert grades == [3, 4]  # cohort 4's cycle-2 hold, and cohort 2's DLT
+        (referral,) = [r for r in due if r["kind"] == "ophthalmology_referral"]
+        (visual,) = ledger.patient(UUID(referral["patient_id"]))["adverse_events"]
+        assert (visual["term"], visual["grade"]) == ("Blurred vision", 1)
+    finally:
+        ledger.close()
