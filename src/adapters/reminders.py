@@ -18,13 +18,14 @@ two leaves nothing lost: the next tick reviews again (a no-op) and issues the re
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
 import structlog
 from eventsourcing.domain import Aggregate, event
 
+from adapters.clock import Clock
 from adapters.services import DoseLedger
 from domain.errors import ConcurrencyConflict
 from domain.reminders import (
@@ -35,14 +36,8 @@ from domain.reminders import (
 )
 from domain.state_copy import clone_aggregate
 
-Clock = Callable[[], dt.datetime]
 log = structlog.get_logger("doseledger.reminders")
 REVIEW_ATTEMPTS = 3
-
-
-def utc_now() -> dt.datetime:
-    """The default clock."""
-    return dt.datetime.now(dt.UTC)
 
 
 class Reminder(Aggregate):
@@ -87,9 +82,9 @@ class Reminder(Aggregate):
 class Reminders:
     """Open, due and issued reminders of one ledger's store, on an injectable clock."""
 
-    def __init__(self, ledger: DoseLedger, clock: Clock = utc_now) -> None:
+    def __init__(self, ledger: DoseLedger, clock: Clock | None = None) -> None:
         self.ledger = ledger
-        self.clock = clock
+        self.clock = clock or ledger.clock
         self.eye_terms = eye_disorder_terms(ledger.catalogue)
 
     def open(self, at: dt.datetime | None = None) -> list[OpenReminder]:
