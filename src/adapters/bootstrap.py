@@ -9,4 +9,4 @@ from adapters.settings import Settings
 def build_ledger(settings: Settings | None = None) -> DoseLedger:
     """A DoseLedger on the database that the settings name (SQLite file by default)."""
     settings = settings or Settings()
-    return DoseLedger(env=settings.persistence_env())
+    return DoseLedger(env=settings.persistence_env(), clock=settings.clock())

@@ -1,14 +1,17 @@
-"""``doseledger serve`` and ``doseledger keys``: the HTTP service and its API keys."""
+"""``doseledger serve``, ``scheduler`` and ``keys``: the HTTP service, periodic jobs, keys."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 from typing import Any
 
+from adapters.cli_types import seconds_arg
 from adapters.http.keys import KEY_ROLES, KeyRing
 from adapters.services import DoseLedger
+from adapters.settings import Settings
 
 
 def _port(text: str) -> int:
@@ -27,11 +30,10 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
     from adapters.demo import find_demo_trial, record_demo_trial
     from adapters.http.app import create_app
-    from adapters.logging import configure_logging
+    from adapters.scheduler import SERVICE_JOBS, build_scheduler
     from projections.trial_state import render_cohort_table
 
-    level = os.environ.get("DOSELEDGER_LOG_LEVEL", "INFO")
-    configure_logging(level)
+    level = _service_logging()
     base = f"http://{args.host}:{args.port}"
     if args.demo and ledger.recorder.max_notification_id() is None:
         trial_id = record_demo_trial(ledger)
@@ -48,14 +50,53 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
         )
     else:
         print(f"API docs: {base}/docs", flush=True)
+    scheduler = functools.partial(
+        build_scheduler, ledger, tick_seconds=_tick_seconds(args), extra_jobs=SERVICE_JOBS
+    )
     uvicorn.run(
-        create_app(ledger, follow_read_models=True),
+        create_app(
+            ledger, follow_read_models=True, scheduler=None if args.no_scheduler else scheduler
+        ),
         host=args.host,
         port=args.port,
         log_level=level.lower(),
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,  # open event streams must not hold up a shutdown
+    )
+
+
+def cmd_scheduler(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    """Run the periodic jobs (the reminders tick) in the foreground until SIGTERM or SIGINT."""
+    from adapters.scheduler import SERVICE_JOBS, build_scheduler, run_until_signalled
+
+    _service_logging()
+    tick_seconds = _tick_seconds(args)
+    scheduler = build_scheduler(
+        ledger, tick_seconds=tick_seconds, extra_jobs=SERVICE_JOBS, blocking=True
+    )
+    run_until_signalled(scheduler)
+
+
+def _service_logging() -> str:
+    """JSON logs of a long-running process, at INFO unless DOSELEDGER_LOG_LEVEL says otherwise."""
+    from adapters.logging import configure_logging
+
+    level = os.environ.get("DOSELEDGER_LOG_LEVEL", "INFO")
+    configure_logging(level)
+    return level
+
+
+def _tick_seconds(args: argparse.Namespace) -> int:
+    return int(args.tick_seconds or Settings().tick_seconds)
+
+
+def _add_tick_seconds(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tick-seconds",
+        type=seconds_arg,
+        metavar="N",
+        help="seconds between two ticks of the scheduler (default: $DOSELEDGER_TICK_SECONDS or 60)",
     )
 
 
@@ -91,7 +132,18 @@ def add_commands(sub: Any) -> None:
         action="store_true",
         help="on an empty store, record the demo trial and print a key to try",
     )
+    p.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="do not tick reminders in this process (a `doseledger scheduler` runs apart)",
+    )
+    _add_tick_seconds(p)
     p.set_defaults(store_handler=cmd_serve)
+
+    help_ = "tick reminders (and other periodic jobs) until SIGTERM/SIGINT, apart from serve"
+    p = sub.add_parser("scheduler", help=help_, description=help_)
+    _add_tick_seconds(p)
+    p.set_defaults(store_handler=cmd_scheduler)
 
     keys = sub.add_parser("keys", help="create, revoke and list API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True, parser_class=type(keys))

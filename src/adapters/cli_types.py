@@ -32,3 +32,14 @@ def instant_arg(text: str) -> dt.datetime:
             f"'{text}' is not an ISO 8601 timestamp (e.g. 2026-03-02T14:30:00Z)"
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def seconds_arg(text: str) -> int:
+    """A scheduler interval: a whole number of seconds, 1 to 86400."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of seconds") from None
+    if not 1 <= seconds <= 86_400:
+        raise argparse.ArgumentTypeError(f"{seconds} seconds is outside 1-86400")
+    return seconds

@@ -22,8 +22,12 @@ SRC_CHAIR = Actor(
 REGISTRAR = Actor(user_id="sponsor-dm", role="admin", name="Sponsor data manager", client="demo")
 
 # Each cohort: the SRC's decision after it, and each patient's story:
-# ("no_dlt", None) | ("cpk", None) | ("rash", None) | ("not_evaluable", reason).
-# The DLTs come from graded adverse events, as a site records them.
+# ("no_dlt", None) | ("cpk", None) | ("rash", None) | ("not_evaluable", reason), or a DLT-free
+# window followed in cycle 2 by ("no_dlt", "cpk") | ("no_dlt", "vision").
+# The DLTs come from graded adverse events, as a site records them. The demo leaves follow-ups
+# open (domain.md §7), so `doseledger reminders due` has something to show: the grade 4 CPK hold
+# of cohort 2 and the grade 3 one of cohort 4 (recovery window, unresolved hold), the rash hold,
+# and the visual AE of cohort 4 (ophthalmology referral).
 COHORTS: list[tuple[str, list[tuple[str, str | None]]]] = [
     ("escalate", [("no_dlt", None)] * 3),
     ("expand", [("no_dlt", None), ("cpk", None), ("no_dlt", None)]),
@@ -36,7 +40,7 @@ COHORTS: list[tuple[str, list[tuple[str, str | None]]]] = [
             ("no_dlt", None),
         ],
     ),
-    ("declare_mtd", [("no_dlt", None)] * 3),
+    ("declare_mtd", [("no_dlt", "cpk"), ("no_dlt", "vision"), ("no_dlt", None)]),
 ]
 
 
@@ -95,16 +99,11 @@ def _dlt_window(
             investigator,
             doses_taken_fraction=0.93,
         )
+        if detail is not None:
+            _cycle_two(ledger, patient_id, detail, first_dose, investigator)
     elif outcome == "cpk":
-        onset = first_dose + dt.timedelta(days=14)
-        report = AdverseEventReport(
-            term="CPK increased",
-            onset=onset,
-            attribution="probable",
-            measurement={"value": 2480, "uln": 200},  # 12.4 x ULN: grade 4, a DLT
-        )
-        ae = ledger.record_adverse_event(patient_id, report, investigator)
-        ledger.record_dose_action(patient_id, "hold", onset, investigator, ae_id=UUID(ae["ae_id"]))
+        # 12.4 x ULN: grade 4, a DLT
+        _cpk_hold(ledger, patient_id, first_dose + dt.timedelta(days=14), 2480, investigator)
     elif outcome == "rash":
         visit = SkinAssessment(
             first_dose + dt.timedelta(days=11), "face, chest and back", 35, "moderate"
@@ -119,6 +118,39 @@ def _dlt_window(
             investigator,
             reason=detail or "",
         )
+
+
+def _cycle_two(
+    ledger: DoseLedger, patient_id: UUID, event: str, first_dose: dt.date, investigator: Actor
+) -> None:
+    """After a DLT-free window: a grade 3 CPK increase and its hold, or a visual AE."""
+    if event == "cpk":
+        # 7 x ULN: grade 3
+        _cpk_hold(ledger, patient_id, first_dose + dt.timedelta(days=35), 1400, investigator)
+    else:
+        report = AdverseEventReport(
+            term="Blurred vision",
+            grade=1,
+            onset=first_dose + dt.timedelta(days=31),
+            attribution="possible",
+            eye="left",
+            bcva="20/25",  # as at baseline: dosing continues; the referral is due in 7 days
+        )
+        ledger.record_adverse_event(patient_id, report, investigator)
+
+
+def _cpk_hold(
+    ledger: DoseLedger, patient_id: UUID, onset: dt.date, cpk: int, investigator: Actor
+) -> None:
+    """A CPK increased AE (ULN 200 U/L) and the dose held for it the same day."""
+    report = AdverseEventReport(
+        term="CPK increased",
+        onset=onset,
+        attribution="probable",
+        measurement={"value": cpk, "uln": 200},
+    )
+    ae = ledger.record_adverse_event(patient_id, report, investigator)
+    ledger.record_dose_action(patient_id, "hold", onset, investigator, ae_id=UUID(ae["ae_id"]))
 
 
 def find_demo_trial(ledger: DoseLedger) -> UUID | None:

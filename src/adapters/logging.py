@@ -49,9 +49,12 @@ def configure_logging(level: str = "INFO") -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # A library's logger.exception (APScheduler's failed job): the traceback as text.
+                structlog.processors.format_exc_info,
                 structlog.processors.JSONRenderer(),
             ],
-            foreign_pre_chain=shared,
+            # Library records (uvicorn, APScheduler) say whose they are.
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
     )
     root = logging.getLogger()

@@ -19,11 +19,11 @@ two leaves nothing lost: the next tick reviews again (a no-op) and issues the re
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from uuid import UUID
 
 import structlog
 
+from adapters.clock import Clock
 from adapters.services import DoseLedger
 from domain.errors import ConcurrencyConflict
 from domain.reminders import OpenReminder, Reminder
@@ -33,7 +33,6 @@ from projections.follower import Projections
 from projections.reminder_index import ReminderIndex, Row, as_reminder, due_rows, open_rows
 from projections.store import Store, open_store
 
-Clock = Callable[[], dt.datetime]
 log = structlog.get_logger("doseledger.reminders")
 REVIEW_ATTEMPTS = 3
 
@@ -44,11 +43,6 @@ def reminder_models(store: Store) -> list[ReadModel]:
     return [cohorts, ReminderIndex(store, cohorts)]
 
 
-def utc_now() -> dt.datetime:
-    """The default clock."""
-    return dt.datetime.now(dt.UTC)
-
-
 class Reminders:
     """Open, due and issued reminders of one ledger's store, on an injectable clock.
 
@@ -57,9 +51,9 @@ class Reminders:
     Close it (or use it as a context manager) to close the index's connection.
     """
 
-    def __init__(self, ledger: DoseLedger, clock: Clock = utc_now) -> None:
+    def __init__(self, ledger: DoseLedger, clock: Clock | None = None) -> None:
         self.ledger = ledger
-        self.clock = clock
+        self.clock = clock or ledger.clock
         self._projections: Projections | None = None
 
     @property

@@ -16,6 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording, Transcoder
 
+from adapters.clock import Clock, utc_now
 from adapters.transcodings import DateAsISO
 from domain.actors import SYSTEM, Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment, graded
@@ -62,7 +63,7 @@ class DoseLedger(Application[UUID]):
         Patient: lambda aggregate, events: _replay(aggregate, events),
     }
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None, *, clock: Clock = utc_now) -> None:
         # The store also holds the records of API keys, idempotent requests and reminders:
         # import their aggregates so that any process (a projections worker too) can decode
         # every topic it reads. Imported here, not at the top, because they import this module.
@@ -72,6 +73,8 @@ class DoseLedger(Application[UUID]):
 
         super().__init__(env=env)
         self.catalogue = CtcaeCatalogue.load()
+        # What time it is for scheduled work (reminder ticks): one injectable clock per ledger.
+        self.clock = clock
         # Domain events this instance appended (read by the HTTP /metrics counter).
         self.events_appended = 0
         self._appended_lock = threading.Lock()

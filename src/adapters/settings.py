@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.clock import Clock, starting_at, utc_now
 from domain.errors import InvalidInput
 
 DEFAULT_DATABASE_URL = "sqlite:///./doseledger.db"
@@ -28,6 +30,25 @@ class Settings(BaseSettings):
     postgres_lock_timeout_seconds: int = 10
     # HMAC key of the audit chain; unset: the embedded demo store's documented, public default.
     audit_key: str | None = Field(default=None, min_length=16)
+    # Seconds between two ticks of the scheduler (reminders and other periodic jobs).
+    tick_seconds: int = Field(default=60, ge=1, le=86_400)
+    # Tests and demos only: an ISO 8601 instant the ledger's clock reads at start-up and runs
+    # on from in real time (unset: the real UTC time).
+    clock_start: str | None = None
+
+    def clock(self) -> Clock:
+        """The ledger's clock: the real UTC time, or one running on from DOSELEDGER_CLOCK_START."""
+        if self.clock_start is None:
+            return utc_now
+        try:
+            instant = dt.datetime.fromisoformat(self.clock_start)
+        except ValueError:
+            raise InvalidInput(
+                f"DOSELEDGER_CLOCK_START '{self.clock_start}' is not an ISO 8601 timestamp "
+                "(e.g. 2026-03-02T14:30:00Z)",
+                field="DOSELEDGER_CLOCK_START",
+            ) from None
+        return starting_at(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC))
 
     def persistence_env(self) -> dict[str, str]:
         """The eventsourcing library's own variables for the configured database."""

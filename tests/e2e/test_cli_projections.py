@@ -54,7 +54,11 @@ def test_rebuild_then_catch_up_then_show(cli: CliRunner, demo: UUID) -> None:
     assert [o["trial_id"] for o in overviews] == [str(demo), trial]
     assert cli.json("projections", "show", "overview", trial)["patients"] == 1
     safety = cli.json("projections", "show", "safety", str(demo))
-    assert {t["term"] for t in safety["terms"]} == {"CPK increased", "Rash acneiform"}
+    assert {t["term"] for t in safety["terms"]} == {
+        "CPK increased",
+        "Rash acneiform",
+        "Blurred vision",
+    }
     timeline = cli.json("projections", "show", "timeline", patient["patient_id"])
     assert [e["kind"] for e in timeline["entries"]] == ["enrolled"]
     audit = cli.json("projections", "show", "audit", trial)

@@ -115,3 +115,20 @@ def test_an_on_treatment_eye_exam_clears_the_referral_and_bad_input_exits_2(
     recorded = cli.json(*exam, "--date", "2026-03-22", "--purpose", "referral")
     assert recorded["recorded"] == "referral_eye_exam"
     assert "ophthalmology_referral" not in {r["kind"] for r in cli.json("reminders", "due", *at)}
+
+
+def test_the_demo_leaves_follow_ups_due(cli: CliRunner, sqlite_url: str) -> None:
+    cli.text("demo")
+    due = cli.json("reminders", "due")  # now: the demo's clinical dates are in early 2026
+    kinds = {r["kind"] for r in due}
+    assert {"cpk_recovery_window", "hold_unresolved", "ophthalmology_referral"} <= kinds
+    ledger = _store(sqlite_url)
+    try:
+        windows = [UUID(r["patient_id"]) for r in due if r["kind"] == "cpk_recovery_window"]
+        grades = sorted(ledger.patient(p)["adverse_events"][-1]["grade"] for p in windows)
+        assert grades == [3, 4]  # cohort 4's cycle-2 hold, and cohort 2's DLT
+        (referral,) = [r for r in due if r["kind"] == "ophthalmology_referral"]
+        (visual,) = ledger.patient(UUID(referral["patient_id"]))["adverse_events"]
+        assert (visual["term"], visual["grade"]) == ("Blurred vision", 1)
+    finally:
+        ledger.close()

@@ -39,8 +39,11 @@ def test_replay_now_and_as_of(cli: CliRunner) -> None:
 def test_export_sdtm_to_stdout_and_file(cli: CliRunner, tmp_path: Path) -> None:
     trial_id = _demo(cli)
     ae = list(csv.DictReader(io.StringIO(cli.text("export", "sdtm", "--domain", "AE", trial_id))))
-    assert {row["AETERM"] for row in ae} == {"CPK increased", "Rash acneiform"}
-    assert {row["AEACN"] for row in ae} == {"DRUG INTERRUPTED"}
+    assert {(row["AETERM"], row["AEACN"]) for row in ae} == {
+        ("CPK increased", "DRUG INTERRUPTED"),
+        ("Rash acneiform", "DRUG INTERRUPTED"),
+        ("Blurred vision", "DOSE NOT CHANGED"),
+    }
     out = tmp_path / "ex.csv"
     written = cli.json("export", "sdtm", "--domain", "EX", trial_id, "--out", str(out))
     assert written["written"] == str(out)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from processes import Process, running, wait_until
 
 SCRIPT = Path(sys.executable).with_name("doseledger")
 
@@ -83,3 +87,60 @@ def test_served_demo_prints_a_key_that_works(served: tuple[str, dict[str, str], 
     assert httpx.get(f"{base}/trials", headers=monitor).status_code == 401
     response = httpx.get(f"{base}/healthz", headers={"X-Request-ID": "served-1"})
     assert response.headers["x-request-id"] == "served-1"
+
+
+def _kinds(tick: dict[str, Any]) -> set[str]:
+    return {r["kind"] for r in tick["reminders"]}
+
+
+def _stopped_cleanly(serve: Process) -> None:
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit status -15.
+    assert serve.stop() in (0, -signal.SIGTERM)
+    assert serve.events("Application shutdown complete.")
+
+
+def test_serve_ticks_reminders_while_it_runs_and_stops_its_scheduler(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    env = {"DOSELEDGER_DATABASE_URL": database_url, "DOSELEDGER_LOG_LEVEL": "INFO"}
+    argv = ["serve", "--demo", "--port", str(port), "--tick-seconds", "1"]
+    with running(argv, env, tmp_path / "serve.log") as serve:
+        wait_until(lambda: len(serve.events("reminders tick")) >= 2, "two ticks", serve)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        _stopped_cleanly(serve)
+    events = [line["event"] for line in serve.lines()]
+    started = events.index("Scheduler started")
+    stopped = events.index("Scheduler has been shut down")
+    assert started < events.index("reminders tick") < stopped
+    assert "periodic job failed" not in events
+    first, *later = serve.events("reminders tick")
+    # Right after the demo is recorded, the first tick issues its follow-ups that are due.
+    assert {"cpk_recovery_window", "hold_unresolved", "ophthalmology_referral"} <= _kinds(first)
+    assert first["issued"] == len(first["reminders"]) and all(t["issued"] == 0 for t in later)
+
+
+def test_serve_without_its_scheduler_ticks_nothing(sqlite_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {"DOSELEDGER_DATABASE_URL": sqlite_url, "DOSELEDGER_LOG_LEVEL": "INFO"}
+    argv = ["serve", "--demo", "--port", str(port), "--no-scheduler"]
+    with running(argv, env, tmp_path / "serve.log") as serve:
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy, "a healthy service", serve)
+        _stopped_cleanly(serve)
+    events = {line["event"] for line in serve.lines()}
+    assert not events & {"Scheduler started", "reminders tick"}
+    due = subprocess.run(
+        [str(SCRIPT), "reminders", "due"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "ophthalmology_referral" in due.stdout  # left for a `doseledger scheduler` elsewhere

@@ -350,7 +350,9 @@ def test_safety_table_counts_each_patient_once_per_term_at_the_worst_grade(
         "patients": 3,
     }
     demo = {t["term"]: t for t in projections.safety_table(stories["demo"])["terms"]}
-    assert demo["CPK increased"]["levels"][0]["grades"]["4"] == 1
+    cpk = {row["level"]: row["grades"] for row in demo["CPK increased"]["levels"]}
+    assert (cpk[2]["4"], cpk[1]["3"]) == (1, 1)  # the DLT of cohort 2; cohort 4's cycle 2
+    assert demo["Blurred vision"]["levels"][0]["grades"]["1"] == 1
     assert demo["Rash acneiform"]["levels"][0]["grades"]["3"] == 1
     with pytest.raises(NotFound):
         projections.safety_table(uuid4())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from adapters.clock import utc_now
 from adapters.settings import (
     DEFAULT_DATABASE_URL,
     POSTGRES_FACTORY,
@@ -72,3 +75,28 @@ def test_bad_urls_are_refused_clearly_without_leaking_passwords(url: str, messag
     with pytest.raises(InvalidInput, match=message) as caught:
         persistence_env(url)
     assert ":pw@" not in str(caught.value)
+
+
+def test_tick_seconds_default_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOSELEDGER_TICK_SECONDS", raising=False)
+    assert Settings().tick_seconds == 60
+    monkeypatch.setenv("DOSELEDGER_TICK_SECONDS", "5")
+    assert Settings().tick_seconds == 5
+    for bad in ("0", "-1", "abc", "1.5", "86401"):
+        monkeypatch.setenv("DOSELEDGER_TICK_SECONDS", bad)
+        with pytest.raises(ValidationError):
+            Settings()
+
+
+def test_the_clock_is_real_time_unless_a_start_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOSELEDGER_CLOCK_START", raising=False)
+    assert Settings().clock() is utc_now
+    monkeypatch.setenv("DOSELEDGER_CLOCK_START", "2026-05-02T00:00:00")  # no offset: UTC
+    clock = Settings().clock()
+    first, second = clock(), clock()
+    start = dt.datetime(2026, 5, 2, tzinfo=dt.UTC)
+    assert start <= first <= second < start + dt.timedelta(minutes=5)  # runs on from there
+    assert first.utcoffset() == dt.timedelta(0)
+    monkeypatch.setenv("DOSELEDGER_CLOCK_START", "tomorrow")
+    with pytest.raises(InvalidInput, match="DOSELEDGER_CLOCK_START 'tomorrow' is not an ISO"):
+        Settings().clock()

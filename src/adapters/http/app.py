@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import structlog
+from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -24,11 +25,17 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def create_app(ledger: DoseLedger, *, follow_read_models: bool = False) -> FastAPI:
+def create_app(
+    ledger: DoseLedger,
+    *,
+    follow_read_models: bool = False,
+    scheduler: Callable[[], BaseScheduler] | None = None,
+) -> FastAPI:
     """The API over one DoseLedger (its store also holds the API keys and the read models).
 
     ``follow_read_models`` keeps the read models current in a background thread while the app
-    runs (``doseledger serve``); either way a read catches up before it answers.
+    runs (``doseledger serve``); either way a read catches up before it answers. ``scheduler``
+    builds a background scheduler (the reminders tick) to run while the app runs.
     """
     read_models = LiveReadModels(ledger)
 
@@ -36,9 +43,15 @@ def create_app(ledger: DoseLedger, *, follow_read_models: bool = False) -> FastA
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if follow_read_models:
             read_models.follow()
+        # A new one each start: a scheduler that was shut down does not start again.
+        running = scheduler() if scheduler else None
         try:
+            if running:
+                running.start()
             yield
         finally:
+            if running and running.running:
+                running.shutdown(wait=True)  # lets a tick in progress finish
             read_models.close()
 
     app = FastAPI(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from adapters.http.auth import READERS, Principal, allow
+from adapters.http.deps import Ledger
 from adapters.http.routes.reads import Models
 from adapters.http.routes.trials import ERRORS
 from domain.reminders import KINDS, ReminderKind
@@ -32,6 +33,7 @@ class ReminderView(BaseModel):
 
 @router.get("/reminders", summary="Reminders (read model)", response_model=list[ReminderView])
 def reminders(
+    ledger: Ledger,
     models: Models,
     who: Annotated[Principal, Depends(allow(*READERS))],
     trial_id: UUID | None = None,
@@ -52,7 +54,7 @@ def reminders(
     shows the cycle current now. ``fired_at`` is when a tick issued it.
     """
     site = who.key.site_id if who.role == "investigator" else None
-    now = dt.datetime.now(dt.UTC)
+    now = ledger.clock()
     before = None if due_before is None else _utc(due_before)
     return models.read(
         lambda p: p.reminders(
