@@ -15,6 +15,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./doseledger.db"
 SQLITE_FACTORY = "adapters.audit_chain:ChainedSQLiteFactory"
 POSTGRES_FACTORY = "adapters.audit_chain:ChainedPostgresFactory"
 AUDIT_KEY_VAR = "DOSELEDGER_AUDIT_KEY"
+WEBHOOK_KEY_VAR = "DOSELEDGER_WEBHOOK_KEY"
 
 
 class Settings(BaseSettings):
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     postgres_lock_timeout_seconds: int = 10
     # HMAC key of the audit chain; unset: the embedded demo store's documented, public default.
     audit_key: str | None = Field(default=None, min_length=16)
+    # Key the webhook signing secrets are derived from; unset: the audit key (or its default).
+    webhook_key: str | None = Field(default=None, min_length=16)
 
     def persistence_env(self) -> dict[str, str]:
         """The eventsourcing library's own variables for the configured database."""
@@ -36,15 +39,23 @@ class Settings(BaseSettings):
             pool_size=self.postgres_pool_size,
             lock_timeout=self.postgres_lock_timeout_seconds,
             audit_key=self.audit_key,
+            webhook_key=self.webhook_key,
         )
 
 
 def persistence_env(
-    url: str, *, pool_size: int = 5, lock_timeout: int = 10, audit_key: str | None = None
+    url: str,
+    *,
+    pool_size: int = 5,
+    lock_timeout: int = 10,
+    audit_key: str | None = None,
+    webhook_key: str | None = None,
 ) -> dict[str, str]:
     """Map ``sqlite:///PATH`` or ``postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=S]``."""
     parts = urlsplit(url)
     key = {AUDIT_KEY_VAR: audit_key} if audit_key else {}
+    if webhook_key:
+        key[WEBHOOK_KEY_VAR] = webhook_key
     if parts.scheme == "sqlite":
         return {"PERSISTENCE_MODULE": SQLITE_FACTORY, "SQLITE_DBNAME": _sqlite_path(url), **key}
     if parts.scheme in ("postgresql", "postgres"):
