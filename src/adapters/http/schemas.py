@@ -63,6 +63,18 @@ def _bad_date(value: str) -> Any:
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
+def _iso_instant(value: Any) -> Any:
+    # Lax pydantic takes numbers, and numeric strings such as "-0.3", as Unix times.
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return value
+    raise ValueError("an instant is an ISO 8601 string with offset, e.g. 2026-03-02T14:30:00Z")
+
+
+IsoInstant = Annotated[dt.datetime, BeforeValidator(_iso_instant)]
+
+
 class EyeExam(_Body):
     """The baseline ophthalmology exam: BCVA per eye (Snellen 20/x, 6/x or logMAR)."""
 
