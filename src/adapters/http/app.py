@@ -12,9 +12,10 @@ from fastapi.routing import APIRoute
 from adapters.http import idempotency, metrics, problems
 from adapters.http.keys import KeyRing
 from adapters.http.request_ids import RequestIds
-from adapters.http.routes import feed, health, patients, reads, trials
+from adapters.http.routes import feed, health, patients, reads, trials, webhooks
 from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
+from adapters.webhooks import Webhooks
 
 log = structlog.get_logger("doseledger.http")
 
@@ -31,6 +32,7 @@ def create_app(ledger: DoseLedger, *, follow_read_models: bool = False) -> FastA
     runs (``doseledger serve``); either way a read catches up before it answers.
     """
     read_models = LiveReadModels(ledger)
+    outbox = Webhooks(ledger)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -40,6 +42,7 @@ def create_app(ledger: DoseLedger, *, follow_read_models: bool = False) -> FastA
             yield
         finally:
             read_models.close()
+            outbox.close()
 
     app = FastAPI(
         title="doseledger",
@@ -51,6 +54,7 @@ def create_app(ledger: DoseLedger, *, follow_read_models: bool = False) -> FastA
     app.state.ledger = ledger
     app.state.keys = KeyRing(ledger)
     app.state.read_models = read_models
+    app.state.webhooks = outbox
     app.state.projection_positions = read_models.positions
     problems.install(app)
     # Added first, so it runs inside the request-id middleware (replays get an id too).
@@ -62,6 +66,7 @@ def create_app(ledger: DoseLedger, *, follow_read_models: bool = False) -> FastA
     app.include_router(patients.router)
     app.include_router(reads.router)
     app.include_router(feed.router)
+    app.include_router(webhooks.router)
     # Last, so its middleware is the outermost: it counts and times every request.
     metrics.install(app)
     return app

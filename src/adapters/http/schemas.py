@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from domain.reminders import ReminderKind
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -175,3 +177,20 @@ class DltAdjudication(_Body):
     ae_id: UUID
     confirmed: bool
     reason: str = Field(..., min_length=1, max_length=2000)
+
+
+class Subscribe(_Body):
+    """Subscribe an app to issued reminders (all of them, or some kinds, or one trial's)."""
+
+    url: str = Field(
+        ...,
+        min_length=1,
+        max_length=2000,
+        description="Where reminders are POSTed: an absolute http(s) URL",
+        examples=["https://edc.example.org/hooks/doseledger"],
+    )
+    name: str = Field(..., min_length=1, max_length=200, examples=["Site 01 EDC"])
+    kinds: list[ReminderKind] | None = Field(
+        None, min_length=1, description="Only these reminder kinds (default: every kind)"
+    )
+    trial_id: UUID | None = Field(None, description="Only this trial's reminders")
