@@ -46,12 +46,10 @@ class Webhooks:
         clock: Clock = utc_now,
         *,
         policy: RetryPolicy | None = None,
-        post: Any = None,
     ) -> None:
         self.ledger = ledger
         self.clock = clock
         self.policy = policy or RetryPolicy()
-        self.post = post
         self._lock = threading.Lock()
         self._projections: Projections | None = None
         self._dispatcher: Dispatcher | None = None
@@ -62,7 +60,7 @@ class Webhooks:
             store = open_store(self.ledger.env)
             self._projections = Projections(self.ledger, store, read_models=lambda s: [Outbox(s)])
             self._dispatcher = Dispatcher(
-                store, webhook_key(self.ledger.env), self.clock, self.policy, self.post
+                store, webhook_key(self.ledger.env), self.clock, self.policy
             )
         return self._projections, self._dispatcher
 
