@@ -14,6 +14,7 @@ A job's error is logged and the next run tries again; the scheduler goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import signal
 from collections.abc import Callable, Iterable
@@ -57,10 +58,23 @@ def issue_due_reminders(ledger: DoseLedger, clock: Clock) -> None:
     )
 
 
+def deliver_webhooks(ledger: DoseLedger, clock: Clock) -> None:
+    """Queue newly issued reminders for their subscribers and send the deliveries now due."""
+    from adapters.webhooks import run_webhooks
+
+    report = run_webhooks(ledger, clock)
+    if report.attempted or report.lost_leases:
+        log.info("webhooks delivered", **dataclasses.asdict(report))
+
+
 REMINDERS = PeriodicJob("reminders", issue_due_reminders)
+WEBHOOK_SECONDS = 10
+"""How often deliveries are sent: the first retry of a failed one waits 10 s."""
 # The periodic jobs that run beside the reminders in `doseledger serve` and `doseledger
-# scheduler`. The webhook dispatcher joins here: PeriodicJob("webhooks", run_webhooks).
-SERVICE_JOBS: tuple[PeriodicJob, ...] = ()
+# scheduler`.
+SERVICE_JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob("webhooks", deliver_webhooks, seconds=WEBHOOK_SECONDS),
+)
 
 
 def build_scheduler(

@@ -64,12 +64,14 @@ class DoseLedger(Application[UUID]):
     }
 
     def __init__(self, env: Mapping[str, str] | None = None, *, clock: Clock = utc_now) -> None:
-        # The store also holds the records of API keys, idempotent requests and reminders:
-        # import their aggregates so that any process (a projections worker too) can decode
-        # every topic it reads. Imported here, not at the top, because they import this module.
+        # The store also holds the records of API keys, idempotent requests, reminders and
+        # webhook subscriptions: import their aggregates so that any process (a projections
+        # worker too) can decode every topic it reads. Imported here, not at the top, because
+        # they import this module.
         import adapters.http.idempotency
         import adapters.http.keys
-        import adapters.reminders  # noqa: F401
+        import adapters.reminders
+        import adapters.webhooks.subscriptions  # noqa: F401
 
         super().__init__(env=env)
         self.catalogue = CtcaeCatalogue.load()

@@ -17,6 +17,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./doseledger.db"
 SQLITE_FACTORY = "adapters.audit_chain:ChainedSQLiteFactory"
 POSTGRES_FACTORY = "adapters.audit_chain:ChainedPostgresFactory"
 AUDIT_KEY_VAR = "DOSELEDGER_AUDIT_KEY"
+WEBHOOK_KEY_VAR = "DOSELEDGER_WEBHOOK_KEY"
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     # Tests and demos only: an ISO 8601 instant the ledger's clock reads at start-up and runs
     # on from in real time (unset: the real UTC time).
     clock_start: str | None = None
+
+    # Key the webhook signing secrets are derived from; unset: the audit key (or its default).
+    webhook_key: str | None = Field(default=None, min_length=16)
 
     def clock(self) -> Clock:
         """The ledger's clock: the real UTC time, or one running on from DOSELEDGER_CLOCK_START."""
@@ -57,15 +61,23 @@ class Settings(BaseSettings):
             pool_size=self.postgres_pool_size,
             lock_timeout=self.postgres_lock_timeout_seconds,
             audit_key=self.audit_key,
+            webhook_key=self.webhook_key,
         )
 
 
 def persistence_env(
-    url: str, *, pool_size: int = 5, lock_timeout: int = 10, audit_key: str | None = None
+    url: str,
+    *,
+    pool_size: int = 5,
+    lock_timeout: int = 10,
+    audit_key: str | None = None,
+    webhook_key: str | None = None,
 ) -> dict[str, str]:
     """Map ``sqlite:///PATH`` or ``postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=S]``."""
     parts = urlsplit(url)
     key = {AUDIT_KEY_VAR: audit_key} if audit_key else {}
+    if webhook_key:
+        key[WEBHOOK_KEY_VAR] = webhook_key
     if parts.scheme == "sqlite":
         return {"PERSISTENCE_MODULE": SQLITE_FACTORY, "SQLITE_DBNAME": _sqlite_path(url), **key}
     if parts.scheme in ("postgresql", "postgres"):

@@ -121,6 +121,9 @@ def test_the_policy(world: dict[str, Any]) -> None:
     for (method, path), roles in by_path.items():
         if method == "POST" and path.startswith("/patients/"):
             assert set(roles) == {"investigator", "admin"}, path
+        if path.startswith("/webhooks"):
+            assert set(roles) == {"integration", "admin"}, (method, path)
+    assert ("DELETE", "/webhooks/{subscription_id}") in by_path
 
 
 def test_an_investigator_reaches_only_its_own_site(world: dict[str, Any]) -> None:

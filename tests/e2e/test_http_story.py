@@ -355,3 +355,14 @@ def test_the_app_can_be_started_again_after_a_shutdown(ledger: DoseLedger) -> No
             response = client.get("/readyz")
             assert response.status_code == 200, response.text
             assert client.get("/trials", headers={"Authorization": f"Bearer {secret}"}).json() == []
+
+
+def test_an_instant_is_iso_8601_not_a_number(api: Api) -> None:
+    """Lax parsing would take as_of=-0.3 as a Unix time (found by schemathesis)."""
+    tid = api.call(
+        "POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"}
+    ).json()["id"]
+    for path in (f"/trials/{tid}/replay", f"/trials/{tid}/audit"):
+        problem = api.call("GET", path, "monitor", 422, params={"as_of": "-0.3"}).json()
+        assert problem["field"] == "as_of", problem
+        api.call("GET", path, "monitor", 200, params={"as_of": "2100-01-01T00:00:00Z"})

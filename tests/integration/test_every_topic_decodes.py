@@ -14,7 +14,7 @@ from adapters.settings import persistence_env
 from domain.actors import Actor
 
 
-def test_a_fresh_process_decodes_keys_and_idempotency_records(sqlite_url: str) -> None:
+def test_a_fresh_process_decodes_keys_idempotency_and_webhook_records(sqlite_url: str) -> None:
     ledger = DoseLedger(env=persistence_env(sqlite_url))
     secret, _ = KeyRing(ledger).issue("ops", "admin", None, Actor(user_id="ops", role="admin"))
     client = TestClient(create_app(ledger))
@@ -24,9 +24,19 @@ def test_a_fresh_process_decodes_keys_and_idempotency_records(sqlite_url: str) -
         headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "k1"},
     )
     assert response.status_code == 201
+    response = client.post(
+        "/webhooks",
+        json={"url": "https://edc.example.org/hooks", "name": "EDC"},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert response.status_code == 201
     notifications = ledger.recorder.select_notifications(None, 1000)
     topics = {n.topic for n in notifications}
-    assert {"doseledger:api_key.Issued", "doseledger:idempotency.Claimed"} <= topics
+    assert {
+        "doseledger:api_key.Issued",
+        "doseledger:idempotency.Claimed",
+        "doseledger:webhook.Subscribed",
+    } <= topics
     ledger.close()
     code = (
         "import sys\n"

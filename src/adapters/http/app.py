@@ -13,9 +13,10 @@ from fastapi.routing import APIRoute
 from adapters.http import idempotency, metrics, problems
 from adapters.http.keys import KeyRing
 from adapters.http.request_ids import RequestIds
-from adapters.http.routes import feed, health, patients, reads, reminders, trials
+from adapters.http.routes import feed, health, patients, reads, reminders, trials, webhooks
 from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
+from adapters.webhooks import Webhooks
 
 log = structlog.get_logger("doseledger.http")
 
@@ -38,6 +39,7 @@ def create_app(
     builds a background scheduler (the reminders tick) to run while the app runs.
     """
     read_models = LiveReadModels(ledger)
+    outbox = Webhooks(ledger)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -53,6 +55,7 @@ def create_app(
             if running and running.running:
                 running.shutdown(wait=True)  # lets a tick in progress finish
             read_models.close()
+            outbox.close()
 
     app = FastAPI(
         title="doseledger",
@@ -64,6 +67,7 @@ def create_app(
     app.state.ledger = ledger
     app.state.keys = KeyRing(ledger)
     app.state.read_models = read_models
+    app.state.webhooks = outbox
     app.state.projection_positions = read_models.positions
     problems.install(app)
     # Added first, so it runs inside the request-id middleware (replays get an id too).
@@ -76,6 +80,7 @@ def create_app(
     app.include_router(reads.router)
     app.include_router(reminders.router)
     app.include_router(feed.router)
+    app.include_router(webhooks.router)
     # Last, so its middleware is the outermost: it counts and times every request.
     metrics.install(app)
     return app

@@ -29,7 +29,7 @@ from domain.state_copy import clone_aggregate
 
 HEADER = "idempotency-key"
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://doseledger/idempotency")
-_KEPT_HEADERS = ("etag", "location", "content-type")
+_KEPT_HEADERS = ("etag", "location", "content-type", "cache-control")
 WAIT_SECONDS = 10.0
 
 
@@ -143,6 +143,15 @@ def _replay(record: IdempotentRequest) -> Response:
     assert record.response is not None
     headers = dict(record.response["headers"])
     headers["Idempotent-Replayed"] = "true"
+    if "no-store" in headers.get("cache-control", ""):
+        return problem(
+            409,
+            "Conflict",
+            "this Idempotency-Key was answered with a secret that is shown once and not kept; "
+            "the resource it made is at Location",
+            kind="conflict",
+            headers={k: v for k, v in headers.items() if k != "content-type"},
+        )
     return Response(record.response["body"], status_code=record.response["status"], headers=headers)
 
 
@@ -175,7 +184,9 @@ async def middleware(
     chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
     content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
     kept = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
-    await run_in_threadpool(store.finish, ident, response.status_code, content, kept)
+    # A body shown once (a webhook's signing secret) is never written to the store.
+    stored = b"" if "no-store" in response.headers.get("cache-control", "") else content
+    await run_in_threadpool(store.finish, ident, response.status_code, stored, kept)
     return Response(content, status_code=response.status_code, headers=dict(response.headers))
 
 

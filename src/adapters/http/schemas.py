@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from domain.reminders import ReminderKind
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -61,6 +63,18 @@ def _bad_date(value: str) -> Any:
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+
+def _iso_instant(value: Any) -> Any:
+    # Lax pydantic takes numbers, and numeric strings such as "-0.3", as Unix times.
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return value
+    raise ValueError("an instant is an ISO 8601 string with offset, e.g. 2026-03-02T14:30:00Z")
+
+
+IsoInstant = Annotated[dt.datetime, BeforeValidator(_iso_instant)]
 
 
 class EyeExam(_Body):
@@ -168,3 +182,20 @@ class DltAdjudication(_Body):
     ae_id: UUID
     confirmed: bool
     reason: str = Field(..., min_length=1, max_length=2000)
+
+
+class Subscribe(_Body):
+    """Subscribe an app to issued reminders (all of them, or some kinds, or one trial's)."""
+
+    url: str = Field(
+        ...,
+        min_length=1,
+        max_length=2000,
+        description="Where reminders are POSTed: an absolute http(s) URL",
+        examples=["https://edc.example.org/hooks/doseledger"],
+    )
+    name: str = Field(..., min_length=1, max_length=200, examples=["Site 01 EDC"])
+    kinds: list[ReminderKind] | None = Field(
+        None, min_length=1, description="Only these reminder kinds (default: every kind)"
+    )
+    trial_id: UUID | None = Field(None, description="Only this trial's reminders")

@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse, Response
 from adapters.http.auth import READERS, Principal, allow
 from adapters.http.deps import Ledger
 from adapters.http.routes.trials import ERRORS
+from adapters.http.schemas import IsoInstant
 from adapters.read_models import LiveReadModels
 
 router = APIRouter(tags=["read models"], responses=ERRORS)
@@ -27,7 +28,7 @@ async def _models(request: Request) -> LiveReadModels:
 
 Models = Annotated[LiveReadModels, Depends(_models)]
 AsOf = Annotated[
-    dt.datetime | None, Query(description="ISO 8601 instant with offset, e.g. 2026-03-02T14:30:00Z")
+    IsoInstant | None, Query(description="ISO 8601 instant with offset, e.g. 2026-03-02T14:30:00Z")
 ]
 
 

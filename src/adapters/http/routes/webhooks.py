@@ -1,0 +1,92 @@
+"""Webhook subscriptions (integration apps and admins) and their delivery attempts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from adapters.http.auth import Principal, allow
+from adapters.http.deps import Ledger
+from adapters.http.problems import problem_responses
+from adapters.http.schemas import Problem, Subscribe
+from adapters.webhooks import Subscriptions, Webhooks
+
+ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
+    {
+        401: {"model": Problem, "description": "No valid API key"},
+        403: {"model": Problem, "description": "Only integration and admin keys manage webhooks"},
+        404: {"model": Problem, "description": "No such subscription (or not this key's)"},
+        409: {"model": Problem, "description": "Lost a race with another writer"},
+        422: {"model": Problem, "description": "Invalid input, or the subscription is cancelled"},
+    }
+)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=ERRORS)
+Integrator = Annotated[Principal, Depends(allow("integration", "admin"))]
+SIGNATURE = "X-Doseledger-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with secret>"
+
+
+async def _webhooks(request: Request) -> Webhooks:
+    webhooks: Webhooks = request.app.state.webhooks
+    return webhooks
+
+
+Outbox = Annotated[Webhooks, Depends(_webhooks)]
+
+
+def _owner(who: Principal) -> str | None:
+    """Whose subscriptions the caller sees: an integration key its own, an admin every one."""
+    return None if who.role == "admin" else str(who.key.id)
+
+
+@router.post("", status_code=201, summary="Subscribe to issued reminders")
+def subscribe(body: Subscribe, ledger: Ledger, who: Integrator, response: Response) -> Any:
+    """A new subscription; the answer shows its signing secret, once."""
+    secret, view = Subscriptions(ledger).subscribe(
+        name=body.name,
+        url=body.url,
+        owner=str(who.key.id),
+        actor=who.actor,
+        kinds=body.kinds,
+        trial_id=body.trial_id,
+    )
+    response.headers["Location"] = f"/webhooks/{view['id']}"
+    response.headers["Cache-Control"] = "no-store"
+    return {**view, "secret": secret, "signature": SIGNATURE}
+
+
+@router.get("", summary="List webhook subscriptions")
+def list_subscriptions(ledger: Ledger, who: Integrator) -> list[dict[str, Any]]:
+    """The caller's subscriptions (an admin: every one), cancelled ones included, oldest first."""
+    return Subscriptions(ledger).list(owner=_owner(who))
+
+
+@router.get("/{subscription_id}", summary="One webhook subscription")
+def get_subscription(subscription_id: UUID, ledger: Ledger, who: Integrator) -> Any:
+    """The subscription (never its secret)."""
+    return Subscriptions(ledger).get(subscription_id, owner=_owner(who)).view()
+
+
+@router.delete("/{subscription_id}", summary="Cancel a webhook subscription")
+def cancel_subscription(
+    subscription_id: UUID,
+    ledger: Ledger,
+    who: Integrator,
+    reason: Annotated[str, Query(min_length=1, max_length=500)] = "cancelled by the subscriber",
+) -> Any:
+    """Nothing more is sent to it; its deliveries not yet made are cancelled too."""
+    return Subscriptions(ledger).cancel(subscription_id, reason, who.actor, owner=_owner(who))
+
+
+@router.get("/{subscription_id}/deliveries", summary="Deliveries and their attempts")
+def deliveries(
+    subscription_id: UUID,
+    ledger: Ledger,
+    webhooks: Outbox,
+    who: Integrator,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Newest first: the reminder, status, next attempt, and every attempt's outcome."""
+    Subscriptions(ledger).get(subscription_id, owner=_owner(who))
+    return webhooks.deliveries(subscription_id, limit=limit)

@@ -1,0 +1,161 @@
+"""Webhooks: issued reminders pushed to subscribed apps, signed, retried, at least once.
+
+- ``subscriptions``: the ``WebhookSubscription`` aggregate (in the ledger's store) and its
+  service; signing secrets are derived from ``DOSELEDGER_WEBHOOK_KEY``, never stored.
+- ``outbox``: a read model of its own that turns each ``Reminder.Issued`` into one delivery per
+  matching active subscription, exactly once.
+- ``dispatch``: leases due deliveries, POSTs them signed, records every attempt, retries.
+
+``run_webhooks(ledger, clock)`` is the periodic job: it catches the outbox up with the log and
+sends what is due. ``Webhooks`` keeps its store open between runs (the HTTP app holds one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+from uuid import UUID
+
+from adapters.clock import Clock
+from adapters.services import DoseLedger
+from adapters.webhooks.dispatch import EPOCH, DeliveryReport, Dispatcher, Outcome, RetryPolicy
+from adapters.webhooks.outbox import ATTEMPTS, DELIVERIES, Outbox
+from adapters.webhooks.subscriptions import Subscriptions, webhook_key
+from projections.base import loads
+from projections.follower import Projections
+from projections.store import open_store
+
+__all__ = [
+    "DeliveryReport",
+    "Outcome",
+    "RetryPolicy",
+    "Subscriptions",
+    "Webhooks",
+    "run_webhooks",
+]
+MAX_LISTED = 1000
+
+
+class Webhooks:
+    """The outbox and the dispatcher of one ledger's store (one user at a time)."""
+
+    def __init__(
+        self,
+        ledger: DoseLedger,
+        clock: Clock | None = None,
+        *,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.clock = clock or ledger.clock
+        self.policy = policy or RetryPolicy()
+        self._lock = threading.Lock()
+        self._projections: Projections | None = None
+        self._dispatcher: Dispatcher | None = None
+
+    def _open(self) -> tuple[Projections, Dispatcher]:
+        # Opened on first use (and again after close()), like the live read models.
+        if self._projections is None or self._dispatcher is None:
+            store = open_store(self.ledger.env)
+            self._projections = Projections(self.ledger, store, read_models=lambda s: [Outbox(s)])
+            self._dispatcher = Dispatcher(
+                store, webhook_key(self.ledger.env), self.clock, self.policy
+            )
+        return self._projections, self._dispatcher
+
+    def catch_up(self) -> int:
+        """Enqueue the deliveries of the reminders issued since the last run; events read."""
+        with self._lock:
+            projections, _ = self._open()
+            return projections.catch_up()["processed"]
+
+    def deliver_due(self, now: dt.datetime | None = None, *, limit: int = 100) -> DeliveryReport:
+        """Send up to ``limit`` due deliveries (``now``: a fixed instant; default the clock)."""
+        with self._lock:
+            projections, dispatcher = self._open()
+            projections.ensure_schema()
+            return dispatcher.deliver_due(now, limit=limit)
+
+    def run(self, now: dt.datetime | None = None, *, limit: int = 100) -> DeliveryReport:
+        """Catch the outbox up, then send what is due."""
+        read = self.catch_up()
+        report = self.deliver_due(now, limit=limit)
+        report.events_read = read
+        return report
+
+    def deliveries(self, subscription_id: UUID, *, limit: int = 100) -> list[dict[str, Any]]:
+        """A subscription's deliveries, newest first, each with its attempts (caught up first)."""
+        self.catch_up()
+        limit = max(1, min(limit, MAX_LISTED))
+        with self._lock:
+            projections, _ = self._open()
+            store = projections.store
+            d, a = store.qualified(DELIVERIES.name), store.qualified(ATTEMPTS.name)
+            with store.snapshot() as tx:
+                rows = tx.fetchall(
+                    f"SELECT id, reminder, status, next_attempt_at, enqueued_at, "
+                    f"finished_at FROM {d} WHERE subscription_id = ? ORDER BY position DESC "
+                    "LIMIT ?",
+                    (str(subscription_id), limit),
+                )
+                attempts: dict[str, list[dict[str, Any]]] = {row[0]: [] for row in rows}
+                if rows:
+                    for row in tx.fetchall(
+                        "SELECT delivery_id, number, started_at, finished_at, http_status, "
+                        f"error, outcome, next_attempt_at FROM {a} WHERE delivery_id IN "
+                        f"({', '.join('?' * len(rows))}) ORDER BY delivery_id, number",
+                        [row[0] for row in rows],
+                    ):
+                        attempts[row[0]].append(_attempt(row))
+        return [_delivery(row, attempts[row[0]]) for row in rows]
+
+    def close(self) -> None:
+        """Close the outbox's store connection."""
+        with self._lock:
+            if self._projections is not None:
+                self._projections.close()
+            self._projections = self._dispatcher = None
+
+
+def _delivery(row: tuple[Any, ...], attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    ident, reminder, status, next_at, enqueued_at, finished_at = row
+    if status != "pending":
+        next_attempt_at = None
+    elif next_at == 0:
+        next_attempt_at = enqueued_at  # never tried: due since it was enqueued
+    else:
+        next_attempt_at = (EPOCH + dt.timedelta(microseconds=next_at)).isoformat()
+    return {
+        "id": ident,
+        **loads(reminder),
+        "status": status,
+        "enqueued_at": enqueued_at,
+        "next_attempt_at": next_attempt_at,
+        "finished_at": finished_at,
+        "attempts": attempts,
+    }
+
+
+def _attempt(row: tuple[Any, ...]) -> dict[str, Any]:
+    _, number, started_at, finished_at, http_status, error, outcome, next_at = row
+    return {
+        "number": number,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "http_status": http_status,
+        "error": error,
+        "outcome": outcome,
+        "next_attempt_at": next_at,
+    }
+
+
+def run_webhooks(
+    ledger: DoseLedger, clock: Clock | None = None, *, policy: RetryPolicy | None = None
+) -> DeliveryReport:
+    """The periodic job: enqueue newly issued reminders, then send every delivery that is due."""
+    webhooks = Webhooks(ledger, clock, policy=policy)
+    try:
+        return webhooks.run()
+    finally:
+        webhooks.close()

@@ -1,0 +1,251 @@
+"""Webhook subscriptions: an event-sourced aggregate in the ledger's store, and their service.
+
+A subscription names where issued reminders are pushed (an http(s) URL), optionally only some
+kinds or one trial's. Its signing secret is never stored: it is derived from the server's
+webhook key and the subscription id (``signing_secret``), shown once when subscribing, and
+derived again for every delivery. Rotating the key changes every subscription's secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate, event
+
+from adapters.audit_chain import DEFAULT_AUDIT_KEY
+from adapters.settings import AUDIT_KEY_VAR, WEBHOOK_KEY_VAR
+from domain.actors import Actor
+from domain.errors import CommandRefused, InvalidInput, NotFound
+from domain.reminders import KINDS
+from domain.state_copy import clone_aggregate
+
+MAX_URL_LENGTH = 2000
+# Domain separation: the same key may also be the audit chain's.
+_SECRET_DOMAIN = b"doseledger-webhook-secret\x00"
+
+
+class WebhookSubscription(Aggregate):
+    """Where issued reminders are pushed, which of them, and whether it still holds."""
+
+    TOPIC = "doseledger:webhook"
+    class_version = 1
+    __deepcopy__ = clone_aggregate
+
+    class Created(Aggregate.Created):
+        TOPIC = "doseledger:webhook.Created"
+
+    class Subscribed(Created):
+        TOPIC = "doseledger:webhook.Subscribed"
+        class_version = 1
+        name: str
+        url: str
+        kinds: list[str] | None
+        trial_id: UUID | None
+        owner: str
+        actor: dict[str, Any]
+
+    class Event(Aggregate.Event):
+        TOPIC = "doseledger:webhook.Event"
+
+    class Cancelled(Event):
+        TOPIC = "doseledger:webhook.Cancelled"
+        class_version = 1
+        reason: str
+        actor: dict[str, Any]
+
+    @event(Subscribed)
+    def __init__(
+        self,
+        id: UUID,
+        name: str,
+        url: str,
+        kinds: list[str] | None,
+        trial_id: UUID | None,
+        owner: str,
+        actor: dict[str, Any],
+    ):
+        self.name = name
+        self.url = url
+        self.kinds = kinds
+        self.trial_id = trial_id
+        self.owner = owner
+        self.active = True
+
+    @event(Cancelled)
+    def _cancelled(self, reason: str, actor: dict[str, Any]) -> None:
+        self.active = False
+
+    def cancel(self, reason: str, actor: Actor) -> None:
+        """Stop pushing reminders here; refused when it already is cancelled."""
+        if not self.active:
+            raise CommandRefused(
+                f"webhook subscription {self.id} is already cancelled", rule="webhook_cancelled"
+            )
+        self._cancelled(reason=reason, actor=actor.as_record())
+
+    def matches(self, kind: str, trial_id: UUID) -> bool:
+        """True when an issued reminder of this kind and trial is pushed here."""
+        return (
+            self.active
+            and (self.kinds is None or kind in self.kinds)
+            and (self.trial_id is None or self.trial_id == trial_id)
+        )
+
+    def view(self) -> dict[str, Any]:
+        """The subscription's public description (never its secret)."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "url": self.url,
+            "kinds": self.kinds,
+            "trial_id": None if self.trial_id is None else str(self.trial_id),
+            "active": self.active,
+            "subscribed_at": _iso(self.created_on),
+            # Cancelling is the last event a subscription can have.
+            "cancelled_at": None if self.active else _iso(self.modified_on),
+            "version": self.version,
+        }
+
+
+def _iso(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).isoformat()
+
+
+def webhook_key(env: Mapping[str, str]) -> bytes:
+    """DOSELEDGER_WEBHOOK_KEY, else DOSELEDGER_AUDIT_KEY, else the public demo default."""
+    key = env.get(WEBHOOK_KEY_VAR) or env.get(AUDIT_KEY_VAR) or DEFAULT_AUDIT_KEY
+    return key.encode()
+
+
+def signing_secret(key: bytes, subscription_id: UUID | str) -> str:
+    """The subscription's signing secret: HMAC-SHA256(key, domain ‖ id), as ``whsec_<hex>``."""
+    mac = hmac.new(key, _SECRET_DOMAIN + str(subscription_id).encode(), hashlib.sha256)
+    return "whsec_" + mac.hexdigest()
+
+
+def check_url(url: str) -> str:
+    """An absolute http(s) URL with a host, no credentials and no fragment."""
+    url = url.strip()
+    parts = urlsplit(url)
+    problem = None
+    if len(url) > MAX_URL_LENGTH:
+        problem = f"is longer than {MAX_URL_LENGTH} characters"
+    elif not url.isprintable() or any(c.isspace() for c in url):
+        problem = "holds white space or control characters"
+    elif parts.scheme not in ("http", "https"):
+        problem = "is not an http(s) URL"
+    elif not parts.hostname:
+        problem = "names no host"
+    elif parts.username is not None or parts.password is not None:
+        problem = "must not carry credentials (verify the signature instead)"
+    elif parts.fragment:
+        problem = "must not have a fragment"
+    else:
+        try:
+            parts.port  # noqa: B018 (raises on a port out of range)
+        except ValueError:
+            problem = "has an invalid port"
+    if problem is not None:
+        raise InvalidInput(f"url '{url[:200]}' {problem}", field="url")
+    return url
+
+
+def check_kinds(kinds: Sequence[str] | None) -> list[str] | None:
+    """Known reminder kinds, each once, in the domain's order (None: every kind)."""
+    if kinds is None:
+        return None
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown reminder kind(s) {', '.join(unknown)}; kinds: {', '.join(KINDS)}",
+            field="kinds",
+        )
+    if not kinds:
+        raise InvalidInput("kinds, when given, names at least one kind", field="kinds")
+    return [k for k in KINDS if k in kinds]
+
+
+class Subscriptions:
+    """Subscribe, cancel, list and read webhook subscriptions in the ledger's store."""
+
+    TOPICS = (WebhookSubscription.Subscribed.TOPIC,)
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.key = webhook_key(app.env)
+
+    def subscribe(
+        self,
+        *,
+        name: str,
+        url: str,
+        owner: str,
+        actor: Actor,
+        kinds: Sequence[str] | None = None,
+        trial_id: UUID | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """A new subscription: returns its signing secret (shown once) and its description."""
+        if not name.strip():
+            raise InvalidInput("a subscription needs a name (which app receives it)", field="name")
+        url = check_url(url)
+        checked = check_kinds(kinds)
+        if trial_id is not None:
+            try:
+                self.app.trial_aggregate(trial_id)
+            except NotFound:
+                raise InvalidInput(f"no trial {trial_id}", field="trial_id") from None
+        subscription = WebhookSubscription(
+            id=uuid4(),
+            name=name.strip(),
+            url=url,
+            kinds=checked,
+            trial_id=trial_id,
+            owner=owner,
+            actor=actor.as_record(),
+        )
+        self.app._save(subscription)
+        return signing_secret(self.key, subscription.id), subscription.view()
+
+    def cancel(
+        self, ident: UUID, reason: str, actor: Actor, *, owner: str | None
+    ) -> dict[str, Any]:
+        """Cancel a subscription (``owner``: only if it is this owner's; None: any)."""
+        subscription = self.get(ident, owner=owner)
+        subscription.cancel(reason, actor)
+        self.app._save(subscription)
+        return subscription.view()
+
+    def list(self, *, owner: str | None) -> list[dict[str, Any]]:
+        """Every subscription ever made (of ``owner``, unless None), oldest first."""
+        rows = []
+        start: int | None = None
+        while True:
+            page = self.app.recorder.select_notifications(
+                start, 500, topics=list(self.TOPICS), inclusive_of_start=start is None
+            )
+            for notification in page:
+                subscription = self.get(notification.originator_id, owner=None)
+                if owner is None or subscription.owner == owner:
+                    rows.append(subscription.view())
+            if len(page) < 500:
+                return rows
+            start = page[-1].id
+
+    def get(self, ident: UUID, *, owner: str | None) -> WebhookSubscription:
+        """One subscription; NotFound when it does not exist or is not ``owner``'s."""
+        try:
+            subscription = self.app.repository.get(ident)
+        except AggregateNotFoundError:
+            subscription = None
+        if not isinstance(subscription, WebhookSubscription) or (
+            owner is not None and subscription.owner != owner
+        ):
+            raise NotFound(f"no webhook subscription {ident}", kind="webhook", ident=str(ident))
+        return subscription
