@@ -125,7 +125,13 @@ def test_bad_eye_exams_and_bad_filters_are_4xx_and_append_nothing(
     ).json()
     assert "purpose" in str(wrong)
     assert ledger.recorder.max_notification_id() == before
-    for params in ({"kind": "dentist"}, {"state": "late"}, {"due_before": "soon"}, {"limit": 0}):
+    for params in (
+        {"kind": "dentist"},
+        {"state": "late"},
+        {"due_before": "soon"},
+        {"due_before": "0.5"},
+        {"limit": 0},
+    ):
         problem = api.call("GET", "/reminders", "monitor", 422, params=params).json()
         assert next(iter(params)) in str(problem)
     api.call("GET", "/reminders", None, 401)

@@ -13,6 +13,7 @@ from adapters.http.auth import READERS, Principal, allow
 from adapters.http.deps import Ledger
 from adapters.http.routes.reads import Models
 from adapters.http.routes.trials import ERRORS
+from adapters.http.schemas import IsoInstant
 from domain.reminders import KINDS, ReminderKind
 
 router = APIRouter(tags=["reminders"], responses=ERRORS)
@@ -44,7 +45,7 @@ def reminders(
         Query(description="open (includes due), due (open and due now), issued, cleared"),
     ] = None,
     due_before: Annotated[
-        dt.datetime | None, Query(description="ISO 8601 instant with offset; due strictly before")
+        IsoInstant | None, Query(description="ISO 8601 instant with offset; due strictly before")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> Any:
