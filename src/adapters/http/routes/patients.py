@@ -11,7 +11,14 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from adapters.http.auth import Principal
-from adapters.http.deps import IfMatch, Ledger, Reader, SiteWriter, check_if_match, etag
+from adapters.http.deps import (
+    IfMatch,
+    Ledger,
+    Reader,
+    SiteWriterToConfirm,
+    check_if_match,
+    etag,
+)
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import (
     AdverseEventBody,
@@ -33,8 +40,9 @@ router = APIRouter(prefix="/patients", tags=["patients"], responses=ERRORS)
 def _guarded(
     ledger: DoseLedger, patient_id: UUID, who: Principal, if_match: str | None
 ) -> Iterator[None]:
-    """Site scoping for investigators and If-Match against the patient's version, then the
-    command and the answer, all from one load of the patient (a unit of work)."""
+    """The key confirmed live, site scoping for investigators and If-Match against the
+    patient's version, then the command and the answer, from one load of the patient."""
+    who.confirm()
     with ledger.unit_of_work():
         patient = ledger.patient_aggregate(patient_id)
         who.check_site(patient.site_id)
@@ -66,7 +74,7 @@ def record_eye_exam(
     patient_id: UUID,
     body: EyeExam,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
@@ -88,7 +96,7 @@ def record_skin_exam(
     patient_id: UUID,
     body: SkinExam,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
@@ -103,7 +111,7 @@ def start_dosing(
     patient_id: UUID,
     body: ClinicalDate,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
@@ -118,7 +126,7 @@ def record_dose(
     patient_id: UUID,
     body: ClinicalDate,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
@@ -133,7 +141,7 @@ def record_adverse_event(
     patient_id: UUID,
     body: AdverseEventBody,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
@@ -159,7 +167,7 @@ def change_grade(
     ae_id: UUID,
     body: GradeChange,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
@@ -188,7 +196,7 @@ def record_skin_assessment(
     patient_id: UUID,
     body: SkinAssessmentBody,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
@@ -207,7 +215,7 @@ def record_dose_action(
     patient_id: UUID,
     body: DoseAction,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
@@ -230,7 +238,7 @@ def record_dlt_outcome(
     patient_id: UUID,
     body: DltOutcome,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
