@@ -38,6 +38,8 @@ PAGE = 500
 _expected_versions: ContextVar[dict[UUID, int] | None] = ContextVar(
     "expected_versions", default=None
 )
+# Aggregates loaded in the current unit of work (see DoseLedger.unit_of_work), by id.
+_loaded: ContextVar[dict[UUID, Aggregate] | None] = ContextVar("loaded", default=None)
 log = structlog.get_logger("doseledger.services")
 
 
@@ -627,6 +629,17 @@ class DoseLedger(Application[UUID]):
     # ----------------------------------------------------------------- plumbing
 
     @staticmethod
+    @contextmanager
+    def unit_of_work() -> Iterator[None]:
+        """Within it, each aggregate is loaded once: a later load gets the same object, with
+        what the commands did to it (HTTP routes check, change and answer from one load)."""
+        token = _loaded.set({})
+        try:
+            yield
+        finally:
+            _loaded.reset(token)
+
+    @staticmethod
     def expect_version(aggregate_id: UUID, version: int) -> None:
         """Refuse (VersionMismatch) to change the aggregate unless it is still at ``version``."""
         expected = dict(_expected_versions.get() or {})
@@ -635,10 +648,15 @@ class DoseLedger(Application[UUID]):
 
     def _get(self, cls: type[A], ident: UUID, *, version: int | None = None) -> A:
         kind = cls.__name__.lower()
-        try:
-            aggregate = self.repository.get(ident, version=version, projector_func=_replay)
-        except AggregateNotFoundError:
-            raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident)) from None
+        loaded = _loaded.get() if version is None else None
+        aggregate = None if loaded is None else loaded.get(ident)
+        if aggregate is None:
+            try:
+                aggregate = self.repository.get(ident, version=version, projector_func=_replay)
+            except AggregateNotFoundError:
+                raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident)) from None
+            if loaded is not None:
+                loaded[ident] = aggregate
         if not isinstance(aggregate, cls):
             raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident))
         expectations = _expected_versions.get() or {}

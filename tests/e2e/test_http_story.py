@@ -209,6 +209,32 @@ def test_problems_name_the_field_and_nothing_is_recorded(api: Api, ledger: DoseL
     assert echoed.headers["x-request-id"] == "abc-123"
 
 
+def test_a_key_revoked_after_use_is_refused_and_records_nothing(
+    api: Api, ledger: DoseLedger
+) -> None:
+    # The service remembers keys it verified; a revocation recorded elsewhere (another
+    # KeyRing, as the CLI does in another process) must still stop the next request.
+    tid = api.call(
+        "POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"}
+    ).json()["id"]
+    pid = ready(api, tid)
+    api.keys["late"], late = KeyRing(ledger).issue("leaving", "investigator", "S01", OPERATOR)
+    api.call("POST", f"/patients/{pid}/doses", "late", 201, json={"clinical_date": day(2)})
+    api.call("GET", f"/patients/{pid}", "late", 200)
+    KeyRing(ledger).revoke(late["id"], "left the site", OPERATOR)
+    before = ledger.recorder.max_notification_id()
+    api.call("POST", f"/patients/{pid}/doses", "late", 401, json={"clinical_date": day(3)})
+    api.call(
+        "POST",
+        f"/patients/{pid}/adverse-events",
+        "late",
+        401,
+        json={"term": "Fatigue", "grade": 1, "onset": day(3), "attribution": "unlikely"},
+    )
+    api.call("GET", f"/patients/{pid}", "late", 401)
+    assert ledger.recorder.max_notification_id() == before
+
+
 def test_idempotency_key_replays_and_refuses_another_body(api: Api, ledger: DoseLedger) -> None:
     tid = api.call(
         "POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"}

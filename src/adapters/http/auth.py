@@ -8,25 +8,47 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from adapters.http.keys import ApiKey
+from adapters.http.keys import ApiKey, KeyRing
 from domain.actors import Actor
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer dl_...`")
 READERS = ("investigator", "src_member", "monitor", "auditor", "integration", "admin")
+UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="doseledger"'}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Principal:
-    """An authenticated caller: its key, and the actor recorded on the events it causes."""
+    """An authenticated caller: its key, and the actor recorded on the events it causes.
+
+    A principal taken from memory (``allow(..., confirm_in_route=True)``) carries the ring that
+    must still confirm its key against the store; until ``confirm()`` its actor is withheld,
+    so a route that forgets to confirm fails instead of acting on a revoked key.
+    """
 
     key: ApiKey
-    actor: Actor
+    _actor: Actor
+    _unconfirmed_by: KeyRing | None = None
 
     @property
     def role(self) -> str:
         """The key's role."""
         return self.key.role
+
+    @property
+    def actor(self) -> Actor:
+        """The actor recorded on the events this caller causes (once its key is confirmed)."""
+        if self._unconfirmed_by is not None:
+            raise RuntimeError("confirm() the API key before acting on it")
+        return self._actor
+
+    def confirm(self) -> None:
+        """401 if the key was revoked since it was verified (a store read: blocking)."""
+        if self._unconfirmed_by is not None:
+            if not self._unconfirmed_by.still_live(self.key):
+                raise HTTPException(401, "the API key is unknown or revoked", headers=UNAUTHORIZED)
+            self._unconfirmed_by = None
 
     def check_site(self, site_id: str) -> None:
         """Investigators act only on their own site's patients."""
@@ -38,33 +60,73 @@ class Principal:
             )
 
 
+def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            401, "an API key is required: Authorization: Bearer KEY", headers=UNAUTHORIZED
+        )
+    return credentials.credentials
+
+
+def _principal(request: Request, key: ApiKey | None, ring: KeyRing | None = None) -> Principal:
+    if key is None:
+        raise HTTPException(401, "the API key is unknown or revoked", headers=UNAUTHORIZED)
+    actor = key.principal(
+        request_id=request.state.request_id, client=request.headers.get("x-client-app")
+    )
+    return Principal(key, actor, ring)
+
+
 def _authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    unauthorized = {"WWW-Authenticate": 'Bearer realm="doseledger"'}
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    # Sync, so FastAPI runs it in a worker thread: it reads the store.
+    return _principal(request, request.app.state.keys.authenticate(_secret(credentials)))
+
+
+async def _recall(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    # A key this process verified before comes from memory, with no worker thread; the route
+    # confirms it against the store in its own worker thread. Any other key is checked now.
+    secret = _secret(credentials)
+    keys: KeyRing = request.app.state.keys
+    key = keys.recall(secret)
+    if key is not None:
+        return _principal(request, key, keys)
+    return _principal(request, await run_in_threadpool(keys.authenticate, secret))
+
+
+Authenticated = Annotated[Principal, Depends(_authenticate)]
+Recalled = Annotated[Principal, Depends(_recall)]
+
+
+def _admit(principal: Principal, roles: tuple[str, ...]) -> Principal:
+    if principal.role not in roles:
         raise HTTPException(
-            401, "an API key is required: Authorization: Bearer KEY", headers=unauthorized
+            403, f"role {principal.role} may not do this; allowed: {', '.join(roles)}"
         )
-    key = request.app.state.keys.authenticate(credentials.credentials)
-    if key is None:
-        raise HTTPException(401, "the API key is unknown or revoked", headers=unauthorized)
-    actor = key.principal(
-        request_id=request.state.request_id, client=request.headers.get("x-client-app")
-    )
-    return Principal(key, actor)
+    return principal
 
 
-def allow(*roles: str) -> Callable[..., Principal]:
-    """A dependency admitting only keys of these roles (401 without a key, 403 otherwise)."""
+def allow(*roles: str, confirm_in_route: bool = False) -> Callable[..., Principal]:
+    """A dependency admitting only keys of these roles (401 without a key, 403 otherwise).
 
-    async def dependency(principal: Annotated[Principal, Depends(_authenticate)]) -> Principal:
-        if principal.role not in roles:
-            raise HTTPException(
-                403, f"role {principal.role} may not do this; allowed: {', '.join(roles)}"
-            )
-        return principal
+    ``confirm_in_route``: the key may come from memory, and the route must call
+    ``confirm()`` before anything else (a key revoked since it was verified may then meet a
+    403 for its role before the route's 401; either way nothing is done).
+    """
+    if confirm_in_route:
+
+        async def dependency(principal: Recalled) -> Principal:
+            return _admit(principal, roles)
+
+    else:
+
+        async def dependency(principal: Authenticated) -> Principal:
+            return _admit(principal, roles)
 
     dependency.roles = roles  # type: ignore[attr-defined]  # read by the access tests
     return dependency

@@ -20,6 +20,10 @@ Ledger = Annotated[DoseLedger, Depends(_ledger)]
 Reader = Annotated[Principal, Depends(allow(*READERS))]
 Admin = Annotated[Principal, Depends(allow("admin"))]
 SiteWriter = Annotated[Principal, Depends(allow("investigator", "admin"))]
+# The same callers, for routes that confirm the key in their own worker thread (who.confirm()).
+SiteWriterToConfirm = Annotated[
+    Principal, Depends(allow("investigator", "admin", confirm_in_route=True))
+]
 SrcMember = Annotated[Principal, Depends(allow("src_member"))]
 IfMatch = Annotated[str | None, Header(description="The ETag you last saw; 412 if stale")]
 

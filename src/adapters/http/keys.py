@@ -139,6 +139,9 @@ class KeyRing:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        # Live keys this ring has verified, by id. A key's only later event is its revocation,
+        # so a later use only asks the store whether the key has changed since (still_live).
+        self._live: dict[UUID, ApiKey] = {}
 
     def issue(
         self, name: str, role: str, site_id: str | None, actor: Actor
@@ -153,6 +156,7 @@ class KeyRing:
         key = self._get(ident)
         key.revoke(reason, actor)
         self.app.save(key)
+        self._live.pop(key.id, None)
         return key.view()
 
     def list(self) -> list[dict[str, Any]]:
@@ -165,7 +169,10 @@ class KeyRing:
         return rows
 
     def authenticate(self, secret: str) -> ApiKey | None:
-        """The live key for a secret, or None (unknown or revoked)."""
+        """The live key for a secret, or None (unknown or revoked), as the store has it now."""
+        key = self.recall(secret)
+        if key is not None:
+            return key if self.still_live(key) else None
         if not secret.startswith(KEY_PREFIX):
             return None
         try:
@@ -174,7 +181,21 @@ class KeyRing:
             return None
         if not isinstance(key, ApiKey) or key.revoked:
             return None
+        self._live[key.id] = key
         return key
+
+    def recall(self, secret: str) -> ApiKey | None:
+        """The key this ring verified for a secret before, without asking the store: it may
+        have been revoked since (by any process), so confirm it with ``still_live``."""
+        return self._live.get(key_id(secret)) if secret.startswith(KEY_PREFIX) else None
+
+    def still_live(self, key: ApiKey) -> bool:
+        """False (and the key is forgotten) when the store holds a later event of the key:
+        its revocation. One indexed read, no load of the aggregate."""
+        if self.app.recorder.select_events(key.id, gt=key.version, limit=1):
+            self._live.pop(key.id, None)
+            return False
+        return True
 
     def _get(self, ident: str) -> ApiKey:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -9,7 +11,14 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from adapters.http.auth import Principal
-from adapters.http.deps import IfMatch, Ledger, Reader, SiteWriter, check_if_match, etag
+from adapters.http.deps import (
+    IfMatch,
+    Ledger,
+    Reader,
+    SiteWriterToConfirm,
+    check_if_match,
+    etag,
+)
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import (
     AdverseEventBody,
@@ -27,11 +36,18 @@ from domain.ae_report import AdverseEventReport, SkinAssessment
 router = APIRouter(prefix="/patients", tags=["patients"], responses=ERRORS)
 
 
-def _guard(ledger: DoseLedger, patient_id: UUID, who: Principal, if_match: str | None) -> None:
-    """Site scoping for investigators, and If-Match against the patient's version."""
-    patient = ledger.patient(patient_id)
-    who.check_site(patient["site_id"])
-    check_if_match(if_match, patient["version"], ledger, patient_id)
+@contextmanager
+def _guarded(
+    ledger: DoseLedger, patient_id: UUID, who: Principal, if_match: str | None
+) -> Iterator[None]:
+    """The key confirmed live, site scoping for investigators and If-Match against the
+    patient's version, then the command and the answer, from one load of the patient."""
+    who.confirm()
+    with ledger.unit_of_work():
+        patient = ledger.patient_aggregate(patient_id)
+        who.check_site(patient.site_id)
+        check_if_match(if_match, patient.version, ledger, patient_id)
+        yield
 
 
 def _answer(
@@ -58,23 +74,23 @@ def record_eye_exam(
     patient_id: UUID,
     body: EyeExam,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """An ophthalmology exam (BCVA per eye, slit lamp): the baseline before the first dose, or
     on treatment a cycle's follow-up or a visual-AE referral (each clears its reminder)."""
-    _guard(ledger, patient_id, who, if_match)
-    ledger.record_eye_exam(
-        patient_id,
-        body.clinical_date,
-        body.purpose,
-        body.bcva_right,
-        body.bcva_left,
-        who.actor,
-        slit_lamp_findings=body.slit_lamp_findings,
-    )
-    return _answer(ledger, patient_id, response)
+    with _guarded(ledger, patient_id, who, if_match):
+        ledger.record_eye_exam(
+            patient_id,
+            body.clinical_date,
+            body.purpose,
+            body.bcva_right,
+            body.bcva_left,
+            who.actor,
+            slit_lamp_findings=body.slit_lamp_findings,
+        )
+        return _answer(ledger, patient_id, response)
 
 
 @router.post("/{patient_id}/skin-exams", status_code=201, summary="Record the baseline skin exam")
@@ -82,14 +98,14 @@ def record_skin_exam(
     patient_id: UUID,
     body: SkinExam,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """The baseline skin examination, before the first dose."""
-    _guard(ledger, patient_id, who, if_match)
-    ledger.record_baseline_skin_exam(patient_id, body.clinical_date, body.findings, who.actor)
-    return _answer(ledger, patient_id, response)
+    with _guarded(ledger, patient_id, who, if_match):
+        ledger.record_baseline_skin_exam(patient_id, body.clinical_date, body.findings, who.actor)
+        return _answer(ledger, patient_id, response)
 
 
 @router.post("/{patient_id}/dosing", status_code=201, summary="Start dosing")
@@ -97,14 +113,14 @@ def start_dosing(
     patient_id: UUID,
     body: ClinicalDate,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """The first dose (refused without the baseline eye and skin exams)."""
-    _guard(ledger, patient_id, who, if_match)
-    ledger.start_dosing(patient_id, body.clinical_date, who.actor)
-    return _answer(ledger, patient_id, response)
+    with _guarded(ledger, patient_id, who, if_match):
+        ledger.start_dosing(patient_id, body.clinical_date, who.actor)
+        return _answer(ledger, patient_id, response)
 
 
 @router.post("/{patient_id}/doses", status_code=201, summary="Record a dose given")
@@ -112,14 +128,14 @@ def record_dose(
     patient_id: UUID,
     body: ClinicalDate,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """A dose given (refused while withheld or discontinued)."""
-    _guard(ledger, patient_id, who, if_match)
-    ledger.administer_dose(patient_id, body.clinical_date, who.actor)
-    return _answer(ledger, patient_id, response)
+    with _guarded(ledger, patient_id, who, if_match):
+        ledger.administer_dose(patient_id, body.clinical_date, who.actor)
+        return _answer(ledger, patient_id, response)
 
 
 @router.post("/{patient_id}/adverse-events", status_code=201, summary="Record an adverse event")
@@ -127,20 +143,20 @@ def record_adverse_event(
     patient_id: UUID,
     body: AdverseEventBody,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """Record an AE; the response carries the dose recommendation and the DLT verdict."""
-    _guard(ledger, patient_id, who, if_match)
-    report = AdverseEventReport(
-        **body.model_dump(exclude={"measurement"}),
-        measurement=None
-        if body.measurement is None
-        else body.measurement.model_dump(exclude_none=True),
-    )
-    recorded = ledger.record_adverse_event(patient_id, report, who.actor)
-    return _answer(ledger, patient_id, response, {"adverse_event": recorded})
+    with _guarded(ledger, patient_id, who, if_match):
+        report = AdverseEventReport(
+            **body.model_dump(exclude={"measurement"}),
+            measurement=None
+            if body.measurement is None
+            else body.measurement.model_dump(exclude_none=True),
+        )
+        recorded = ledger.record_adverse_event(patient_id, report, who.actor)
+        return _answer(ledger, patient_id, response, {"adverse_event": recorded})
 
 
 @router.post(
@@ -153,26 +169,26 @@ def change_grade(
     ae_id: UUID,
     body: GradeChange,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """A grade change or resolution; may bring a new recommendation (e.g. resume)."""
-    _guard(ledger, patient_id, who, if_match)
-    recommendation = ledger.change_ae_grade(
-        patient_id,
-        ae_id,
-        body.grade,
-        body.clinical_date,
-        who.actor,
-        reason=body.reason,
-        measurement=None
-        if body.measurement is None
-        else body.measurement.model_dump(exclude_none=True),
-        bcva=body.bcva,
-        intolerable=body.intolerable,
-    )
-    return _answer(ledger, patient_id, response, {"recommendation": recommendation})
+    with _guarded(ledger, patient_id, who, if_match):
+        recommendation = ledger.change_ae_grade(
+            patient_id,
+            ae_id,
+            body.grade,
+            body.clinical_date,
+            who.actor,
+            reason=body.reason,
+            measurement=None
+            if body.measurement is None
+            else body.measurement.model_dump(exclude_none=True),
+            bcva=body.bcva,
+            intolerable=body.intolerable,
+        )
+        return _answer(ledger, patient_id, response, {"recommendation": recommendation})
 
 
 @router.post(
@@ -182,16 +198,16 @@ def record_skin_assessment(
     patient_id: UUID,
     body: SkinAssessmentBody,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """Grade, location and % BSA of acneiform rash; feeds the rash rules."""
-    _guard(ledger, patient_id, who, if_match)
-    result = ledger.record_skin_assessment(
-        patient_id, SkinAssessment(**body.model_dump()), who.actor
-    )
-    return _answer(ledger, patient_id, response, {"skin_assessment": result})
+    with _guarded(ledger, patient_id, who, if_match):
+        result = ledger.record_skin_assessment(
+            patient_id, SkinAssessment(**body.model_dump()), who.actor
+        )
+        return _answer(ledger, patient_id, response, {"skin_assessment": result})
 
 
 @router.post(
@@ -201,22 +217,22 @@ def record_dose_action(
     patient_id: UUID,
     body: DoseAction,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """The investigator's dose action; departing from the recommendation needs a reason."""
-    _guard(ledger, patient_id, who, if_match)
-    ledger.record_dose_action(
-        patient_id,
-        body.action,
-        body.clinical_date,
-        who.actor,
-        ae_id=body.ae_id,
-        reason=body.reason,
-        at=body.at,
-    )
-    return _answer(ledger, patient_id, response)
+    with _guarded(ledger, patient_id, who, if_match):
+        ledger.record_dose_action(
+            patient_id,
+            body.action,
+            body.clinical_date,
+            who.actor,
+            ae_id=body.ae_id,
+            reason=body.reason,
+            at=body.at,
+        )
+        return _answer(ledger, patient_id, response)
 
 
 @router.post("/{patient_id}/dlt-outcome", status_code=201, summary="Record the DLT-window outcome")
@@ -224,19 +240,19 @@ def record_dlt_outcome(
     patient_id: UUID,
     body: DltOutcome,
     ledger: Ledger,
-    who: SiteWriter,
+    who: SiteWriterToConfirm,
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """DLT, completion without DLT (with the share of doses taken), or not evaluable."""
-    _guard(ledger, patient_id, who, if_match)
-    ledger.record_dlt_window_outcome(
-        patient_id,
-        body.outcome,
-        body.clinical_date,
-        who.actor,
-        description=body.description,
-        reason=body.reason,
-        doses_taken_fraction=body.doses_taken_fraction,
-    )
-    return _answer(ledger, patient_id, response)
+    with _guarded(ledger, patient_id, who, if_match):
+        ledger.record_dlt_window_outcome(
+            patient_id,
+            body.outcome,
+            body.clinical_date,
+            who.actor,
+            description=body.description,
+            reason=body.reason,
+            doses_taken_fraction=body.doses_taken_fraction,
+        )
+        return _answer(ledger, patient_id, response)
