@@ -465,6 +465,7 @@ class Projections:
         self._schema_ready = True
 
     def _create(self, tx: Tx, *, indexes: bool) -> None:
+        self.store.schema_lock(tx)
         for table in (TRACKING, *self.tables):
             for statement in self.store.create_statements(table):
                 tx.execute(statement)

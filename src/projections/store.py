@@ -157,6 +157,9 @@ class Store(ABC):
         """Appended to a SELECT that must lock the rows it reads until the transaction ends."""
         return ""
 
+    def schema_lock(self, tx: Tx) -> None:  # noqa: B027 (SQLite: its write lock is enough)
+        """Serialise creating tables with other processes until the transaction ends."""
+
     # ----------------------------------------------------------------- schema (DDL)
 
     def create_statements(self, table: Table) -> list[str]:
@@ -334,6 +337,11 @@ class PostgresStore(Store):
     @property
     def lock_clause(self) -> str:
         return " FOR UPDATE"
+
+    def schema_lock(self, tx: Tx) -> None:
+        # Two sessions running CREATE TABLE IF NOT EXISTS at once can both go ahead and one
+        # fails on the catalogue's unique key (pg_type): an advisory lock per schema orders them.
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"doseledger-rm:{self.schema}",))
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
