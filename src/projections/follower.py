@@ -46,6 +46,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteRecorder
+from eventsourcing.utils import get_topic
 
 from projections import audit_trail as audit_queries
 from projections import cohort_summary as cohort_queries
@@ -124,8 +125,11 @@ def create_indexes(store: Store, tables: Sequence[Table]) -> None:
                 tx.execute(statement)
 
 
-def notification_reader(source: NotificationSource, store: Store) -> Reader:
-    """``read(after, limit, until)``: the next page of the notification log.
+def notification_reader(
+    source: NotificationSource, store: Store, topics: Sequence[str] = ()
+) -> Reader:
+    """``read(after, limit, until)``: the next page of the notification log (of ``topics``
+    only, when given: the other events are skipped by the query, never decoded).
 
     Normally the recorder's ``select_notifications``. When the read models share the events'
     SQLite file, the same query runs on the store's own connection instead: a SQLite connection
@@ -139,9 +143,10 @@ def notification_reader(source: NotificationSource, store: Store) -> Reader:
         and isinstance(recorder, SQLiteApplicationRecorder)
         and recorder.datastore.pool.db_name == store.database
     ):
+        only = f"AND topic IN ({', '.join('?' * len(topics))}) " if topics else ""
         sql = (
             "SELECT rowid, originator_id, originator_version, topic, state "
-            f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? "
+            f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? {only}"
             "ORDER BY rowid LIMIT ?"
         )
         convert: Callable[[str], Any] = recorder.convert_originator_id
@@ -154,7 +159,7 @@ def notification_reader(source: NotificationSource, store: Store) -> Reader:
 
         def read_own(after: int, limit: int, until: int | None) -> Sequence[Notification]:
             bound = (1 << 62) if until is None else until
-            rows = connection.execute(sql, (after, bound, limit)).fetchall()
+            rows = connection.execute(sql, (after, bound, *topics, limit)).fetchall()
             # The mapper reads a notification's fields by name: a tuple with those names is
             # a third of the cost of the library's frozen dataclass, for the same events.
             return [_Row(r[0], convert(r[1]), r[2], r[3], r[4]) for r in rows]  # type: ignore[misc]
@@ -162,9 +167,16 @@ def notification_reader(source: NotificationSource, store: Store) -> Reader:
         return read_own
 
     def read(after: int, limit: int, until: int | None) -> Sequence[Notification]:
-        return recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False)
+        return recorder.select_notifications(
+            after, limit, stop=until, topics=topics, inclusive_of_start=False
+        )
 
     return read
+
+
+def _topic(cls: type) -> str:
+    """The topic an event class is stored under (ours name it explicitly)."""
+    return str(getattr(cls, "TOPIC", None) or get_topic(cls))
 
 
 class _Row(NamedTuple):
@@ -219,8 +231,15 @@ class Follower:
         self.batch_size = batch_size
         self.stopping = threading.Event()
         self.stopped = False  # the last catch-up ended on stop() rather than at the end
-        self._read = notification_reader(source, store)
         self._handlers = [m.handlers() for m in self.models]
+        # Followers of a few event classes (the reminder tick's, the webhook outbox) read only
+        # those: their positions then stop at the last event they read, which is harmless.
+        self.topics: tuple[str, ...] = (
+            ()
+            if any(m.handles_all for m in self.models)
+            else tuple(sorted({_topic(cls) for handlers in self._handlers for cls in handlers}))
+        )
+        self._read = notification_reader(source, store, self.topics)
         self._plans: dict[type, list[tuple[int, Handler]]] = {}
         self._committed: list[int] | None = None
         t = store.qualified(TRACKING.name)
