@@ -2,8 +2,8 @@
 
 Neither SQLite nor this use of PostgreSQL needs subscriptions: the follower pages through the
 application's notification log (``recorder.select_notifications(after, limit,
-inclusive_of_start=False)``) and decodes each notification once, with the application's mapper
-(its JSON parsed by orjson: ``projections.decoding``), for all its read models at the same time.
+inclusive_of_start=False)``) and decodes each notification once, with the application's mapper,
+for all its read models at the same time.
 
 Exactly once. A batch (``batch_size`` notifications, 1,000 by default) is one database
 transaction: the follower locks its tracking rows (``BEGIN IMMEDIATE`` in SQLite,
@@ -55,7 +55,6 @@ from projections import trial_overview as overview_queries
 from projections.audit_trail import AuditPatients, AuditTrail
 from projections.base import Handler, ReadModel
 from projections.cohort_summary import CohortSummary
-from projections.decoding import fast_mapper
 from projections.directory import PatientDirectory
 from projections.patient_timeline import PatientTimeline
 from projections.safety_table import SafetyTable
@@ -217,7 +216,6 @@ class Follower:
         self.stopping = threading.Event()
         self.stopped = False  # the last catch-up ended on stop() rather than at the end
         self._read = notification_reader(source, store)
-        self._mapper = fast_mapper(source.mapper)  # the same events, parsed faster
         self._handlers = [m.handlers() for m in self.models]
         self._plans: dict[type, list[tuple[int, Handler]]] = {}
         self._committed: list[int] | None = None
@@ -241,7 +239,7 @@ class Follower:
     def _catch_up(
         self, progress: Progress | None, until: int | None, collect: Callable[[], None]
     ) -> int:
-        to_domain_event = self._mapper.to_domain_event
+        to_domain_event = self.source.mapper.to_domain_event
         processed = 0
         self.stopped = False
         try:
