@@ -13,6 +13,15 @@ adds ``upcast_vN_vN+1(state)`` on the aggregate (run on the decoded state, as th
 does); a change to the stored layout itself bumps the snapshot class's ``class_version`` and
 adds an upcaster there (run by the mapper on the stored fields). Snapshots are only a cache
 of the events: deleting them is always safe, loading then replays the events.
+
+Layouts. Version 1 stored the codec's object layout (``STATE_CODEC.encode``) as JSON objects,
+which the library's transcoder decodes with a Python hook per object and a conversion per
+UUID or date before the codec walks it all again: on a long-lived patient (dozens of AE
+episodes and recommendations) that was most of a load. Version 2 stores ``state`` as one
+JSON text (``STATE_CODEC.dumps``), a single string for the transcoder, parsed in C and
+walked once by ``STATE_CODEC.loads``. ``upcast_v1_v2`` turns a stored version 1 into version
+2, so snapshots taken before still load (until the next snapshot of the aggregate replaces
+them).
 """
 
 from __future__ import annotations
@@ -68,8 +77,14 @@ class AggregateSnapshot(Snapshot):
             originator_version=aggregate.version,
             timestamp=cls.create_timestamp(),
             topic=get_topic(type(aggregate)),
-            state=STATE_CODEC.encode(state),
+            # One JSON text: the library declares ``state`` a dict, but stores any JSON value.
+            state=cast(Any, STATE_CODEC.dumps(state)),
         )
+
+    @staticmethod
+    def upcast_v1_v2(stored: dict[str, Any]) -> None:
+        """Version 1 (the codec's object layout) to version 2 (one JSON text)."""
+        stored["state"] = STATE_CODEC.dumps(STATE_CODEC.decode(stored["state"]))
 
     def mutate(self, _: None) -> BaseAggregate[UUID]:
         """Rebuild the aggregate from the decoded state (upcast as the library does)."""
@@ -78,6 +93,6 @@ class AggregateSnapshot(Snapshot):
             originator_version=self.originator_version,
             timestamp=self.timestamp,
             topic=self.topic,
-            state=cast(dict[str, Any], STATE_CODEC.decode(self.state)),
+            state=cast(dict[str, Any], STATE_CODEC.loads(cast(Any, self.state))),
         )
         return decoded.mutate(None)

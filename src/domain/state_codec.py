@@ -17,12 +17,25 @@ Dataclasses and models are stored under names registered explicitly (never impor
 moving or renaming a class does not break stored snapshots. Types are matched exactly: a
 subclass of a leaf or container (an enum, a defaultdict) would not come back as itself, so it
 is refused when encoding rather than altered silently.
+
+Two layouts. ``encode``/``decode`` give the data above, which the transcoder then stores as
+JSON objects (snapshots of ``class_version`` 1). ``dumps``/``loads`` give one JSON text that
+the transcoder stores as a single string (``class_version`` 2): the transcoder then calls no
+Python hook for each object of the state and converts no leaf, and ``loads`` parses the text
+in C and walks only the containers, with the same rules in a compact form: leaves that JSON
+cannot carry and the tagged values are one-key objects (``{"$uuid": hex}``, ``{"$date":
+iso}``, ``{"$datetime": iso}``, ``{"$decimal": text}``, ``{"$tuple": [...]}``, ``{"$set":
+[...]}``, ``{"$frozenset": [...]}``, ``{"$dict": [[key, value], ...]}``, ``{"$dataclass":
+[name, {field: value}]}``, ``{"$model": [name, data]}``); a one-key dict whose key is one of
+these tags is stored as ``$dict`` pairs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -35,6 +48,13 @@ LEAF_TYPES: frozenset[type[Any]] = frozenset(
 )
 # The library's transcoder reads any two-key object with these keys as a transcoded value.
 _TRANSCODED_KEYS = frozenset({"_type_", "_data_"})
+# The text layout (dumps/loads): the tags of one-key objects, and the containers loads walks.
+TEXT_TAGS = frozenset(
+    {"$uuid", "$date", "$datetime", "$decimal", "$tuple", "$set", "$frozenset", "$dict"}
+    | {"$dataclass", "$model"}
+)
+_CONTAINERS = frozenset({dict, list})
+_TEXT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
 
 class StateCodecError(TypeError):
@@ -48,6 +68,10 @@ class StateCodec:
         self._leaf_types = leaf_types
         self._dataclasses: dict[str, type[Any]] = {}
         self._dataclass_names: dict[type[Any], str] = {}
+        # Per registered dataclass: its field names, which are init fields, whether all are.
+        self._field_names: dict[type[Any], tuple[str, ...]] = {}
+        self._init_fields: dict[type[Any], dict[str, bool]] = {}
+        self._all_init: dict[type[Any], bool] = {}
         self._models: dict[str, type[BaseModel]] = {}
         self._model_names: dict[type[BaseModel], str] = {}
 
@@ -60,6 +84,10 @@ class StateCodec:
         self._check_new(name, cls)
         self._dataclasses[name] = cls
         self._dataclass_names[cls] = name
+        fields = dataclasses.fields(cls)
+        self._field_names[cls] = tuple(f.name for f in fields)
+        self._init_fields[cls] = {f.name: f.init for f in fields}
+        self._all_init[cls] = all(f.init for f in fields)
 
     def register_model(self, name: str, cls: type[BaseModel]) -> None:
         """Store instances of a pydantic model under a stable name (as its JSON-mode dump)."""
@@ -92,12 +120,16 @@ class StateCodec:
             return {KIND: kind.__name__, "items": [self.encode(item) for item in value]}
         name = self._dataclass_names.get(kind)
         if name is not None:
-            values = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            values = {f: getattr(value, f) for f in self._field_names[kind]}
             return {KIND: "dataclass", "name": name, "fields": self._encode_dict(values)}
         name = self._model_names.get(kind)
         if name is not None:
             return {KIND: "model", "name": name, "data": value.model_dump(mode="json")}
-        raise StateCodecError(
+        raise self._refusal(kind)
+
+    @staticmethod
+    def _refusal(kind: type[Any]) -> StateCodecError:
+        return StateCodecError(
             f"cannot encode a {kind.__module__}.{kind.__qualname__} in aggregate state; "
             "register it with the state codec (dataclasses and pydantic models) or store "
             "a supported type"
@@ -145,18 +177,134 @@ class StateCodec:
 
     def _decode_dataclass(self, name: str, values: dict[str, Any]) -> Any:
         cls = self._dataclasses[name]
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = set(values) - set(known)
-        if unknown:
+        init = self._init_fields[cls]
+        if not values.keys() <= init.keys():
+            unknown = set(values) - set(init)
             raise StateCodecError(
                 f"stored {name} has fields {sorted(unknown)} that {cls.__qualname__} lacks"
             )
         # The constructor fills fields added (with defaults) since the snapshot was taken.
         try:
-            instance = cls(**{k: v for k, v in values.items() if known[k].init})
+            if self._all_init[cls]:
+                return cls(**values)
+            instance = cls(**{k: v for k, v in values.items() if init[k]})
         except TypeError as exc:
             raise StateCodecError(f"cannot rebuild stored {name}: {exc}") from exc
         for key, item in values.items():
-            if not known[key].init:
+            if not init[key]:
                 object.__setattr__(instance, key, item)
         return instance
+
+    # ----------------------------------------------------------------- text layout
+
+    def dumps(self, value: Any) -> str:
+        """One JSON text for a value (see the module docstring: the text layout)."""
+        return _TEXT_ENCODER.encode(self._to_text_data(value))
+
+    def loads(self, text: str | bytes) -> Any:
+        """The value that ``dumps`` turned into ``text``."""
+        data = json.loads(text)
+        return self._text_walker()(data) if type(data) in _CONTAINERS else data
+
+    def _to_text_data(self, value: Any) -> Any:
+        kind = type(value)
+        if value is None or kind is str or kind is int or kind is float or kind is bool:
+            return value
+        if kind is list:
+            return [self._to_text_data(item) for item in value]
+        if kind is dict:
+            if all(type(key) is str for key in value) and not (
+                len(value) == 1 and next(iter(value)) in TEXT_TAGS
+            ):
+                return {key: self._to_text_data(item) for key, item in value.items()}
+            pairs = [[self._to_text_data(k), self._to_text_data(v)] for k, v in value.items()]
+            return {"$dict": pairs}
+        leaf = _TEXT_LEAVES.get(kind)
+        if leaf is not None and kind in self._leaf_types:
+            return {leaf[0]: leaf[1](value)}
+        if kind is tuple or kind is set or kind is frozenset:
+            return {f"${kind.__name__}": [self._to_text_data(item) for item in value]}
+        name = self._dataclass_names.get(kind)
+        if name is not None:
+            values = {f: self._to_text_data(getattr(value, f)) for f in self._field_names[kind]}
+            return {"$dataclass": [name, values]}
+        name = self._model_names.get(kind)
+        if name is not None:
+            return {"$model": [name, value.model_dump(mode="json")]}
+        raise self._refusal(kind)
+
+    def _text_walker(self) -> Callable[[Any], Any]:
+        """A walk over one parsed text: containers rebuilt, tagged objects decoded.
+
+        Leaves JSON carries are taken as they are, without a call. One UUID appears several
+        times in a state (an AE's id as its key, its field, in its recommendations): each is
+        built once per text and shared, as UUIDs are immutable.
+        """
+        uuids: dict[str, UUID] = {}
+
+        def uuid_of(hex_: str) -> UUID:
+            found = uuids.get(hex_)
+            if found is None:
+                found = uuids[hex_] = UUID(hex_)
+            return found
+
+        leaves = {**_FROM_TEXT_LEAVES, "$uuid": uuid_of}
+        containers = _CONTAINERS
+
+        def walk(data: Any) -> Any:
+            if type(data) is list:
+                return [walk(item) if type(item) in containers else item for item in data]
+            if len(data) == 1:
+                for tag, inner in data.items():
+                    leaf = leaves.get(tag)
+                    if leaf is not None and type(inner) is str:
+                        return leaf(inner)
+                    if tag in TEXT_TAGS:
+                        return tagged(tag, inner)
+            return {k: walk(item) if type(item) in containers else item for k, item in data.items()}
+
+        def tagged(tag: str, inner: Any) -> Any:
+            try:
+                if tag == "$dict":
+                    return {
+                        (walk(k) if type(k) in containers else k): (
+                            walk(v) if type(v) in containers else v
+                        )
+                        for k, v in inner
+                    }
+                if tag == "$dataclass":
+                    name, fields = inner
+                    return self._decode_dataclass(name, walk(fields))
+                if tag == "$model":
+                    name, model_data = inner
+                    return self._models[name].model_validate(model_data)
+                if tag in _COLLECTIONS:
+                    items = [walk(item) if type(item) in containers else item for item in inner]
+                    return _COLLECTIONS[tag](items)
+                return leaves[tag](inner)
+            except StateCodecError:
+                raise
+            except (KeyError, ValueError, TypeError) as exc:
+                raise StateCodecError(f"cannot decode {tag} state: {exc}") from exc
+
+        return walk
+
+
+# The leaves the text layout tags: (tag, to text) by type, and from text by tag.
+_TEXT_LEAVES: dict[type[Any], tuple[str, Callable[[Any], str]]] = {
+    UUID: ("$uuid", lambda value: value.hex),
+    dt.date: ("$date", lambda value: value.isoformat()),
+    dt.datetime: ("$datetime", lambda value: value.isoformat()),
+    Decimal: ("$decimal", str),
+}
+_COLLECTIONS: dict[str, Callable[[list[Any]], Any]] = {
+    "$tuple": tuple,
+    "$set": set,
+    "$frozenset": frozenset,
+}
+_FROM_TEXT_LEAVES: dict[str, Callable[[str], Any]] = {
+    "$uuid": UUID,
+    "$date": dt.date.fromisoformat,
+    "$datetime": dt.datetime.fromisoformat,
+    "$decimal": Decimal,
+}

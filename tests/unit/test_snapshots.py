@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import enum
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
@@ -13,9 +14,9 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.domain import Aggregate, ProgrammingError
-from eventsourcing.persistence import Mapper
-from eventsourcing.utils import resolve_topic
+from eventsourcing.domain import Aggregate, ProgrammingError, Snapshot
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic, resolve_topic
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -88,22 +89,28 @@ def box_codec() -> StateCodec:
     return codec
 
 
-def test_values_json_cannot_carry_come_back_equal_and_of_the_same_type() -> None:
-    codec = box_codec()
-    key = uuid4()
+def state_json_cannot_carry(key: UUID) -> dict[str, Any]:
+    """Values of every kind the codec carries, in both layouts, and look-alikes of its tags."""
     box = Box([(1, 2), {3}])
     box.tally = 7
-    value = {
+    return {
         "by_uuid": {key: [key, dt.date(2026, 1, 2)]},
         "by_int": {1: "one", 2: "two"},
         "by_tuple": {(1, "a"): frozenset({"x"})},
         "tagged": {KIND: "tuple", "items": []},
         "transcoded_lookalike": {"_type_": "uuid_hex", "_data_": "not a uuid"},
+        "text_lookalikes": [{"$uuid": "not a uuid"}, {"$dict": []}, {"$box": 1, "$uuid": 2}],
         "box": box,
         "dose": AgentDose(agent="defactinib", amount=200, unit="mg", frequency="BID"),
         "leaves": [None, True, 0, 1.5, "s", Decimal("1.10"), dt.datetime(2026, 1, 2, 3, 4)],
-        "empty": [{}, (), set()],
+        "aware": dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+        "empty": [{}, (), set(), frozenset()],
     }
+
+
+def test_values_json_cannot_carry_come_back_equal_and_of_the_same_type() -> None:
+    codec = box_codec()
+    value = state_json_cannot_carry(uuid4())
     encoded = codec.encode(value)
     decoded = codec.decode(encoded)
     assert decoded == value
@@ -181,7 +188,7 @@ def test_snapshot_classes_have_explicit_registered_topics() -> None:
     for aggregate, topic in ((Trial, "doseledger:trial"), (Patient, "doseledger:patient")):
         snapshot_class = aggregate.Snapshot  # type: ignore[attr-defined]
         assert issubclass(snapshot_class, AggregateSnapshot)
-        assert (snapshot_class.TOPIC, snapshot_class.class_version) == (f"{topic}.Snapshot", 1)
+        assert (snapshot_class.TOPIC, snapshot_class.class_version) == (f"{topic}.Snapshot", 2)
         assert resolve_topic(snapshot_class.TOPIC) is snapshot_class
 
 
@@ -201,7 +208,63 @@ def test_a_trial_snapshot_is_stored_under_its_topic_and_the_trial_topic(
     assert stored.topic == "doseledger:trial.Snapshot"
     assert (stored.originator_id, stored.originator_version) == (trial.id, trial.version)
     assert b'"topic":"doseledger:trial"' in stored.state
-    assert b'"name":"cohort"' in stored.state and b'"name":"protocol"' in stored.state
+    assert b'"class_version":2' in stored.state
+    text = json.loads(stored.state)["state"]  # version 2: the state as one JSON text
+    assert '"$dataclass":["cohort",' in text and '"$model":["protocol",' in text
+
+
+def stored_as_version_1(aggregate: Aggregate, mapper: Mapper[UUID]) -> StoredEvent:
+    """The aggregate's snapshot as version 1 stored it: the codec's objects, no class_version."""
+    state = {k: v for k, v in vars(aggregate).items() if k not in ("_id", "_version")}
+    del state["_pending_events"]
+    fields = {
+        "timestamp": Snapshot.create_timestamp(),
+        "topic": get_topic(type(aggregate)),
+        "state": STATE_CODEC.encode(state),
+    }
+    return StoredEvent(
+        originator_id=aggregate.id,
+        originator_version=aggregate.version,
+        topic=type(aggregate).Snapshot.TOPIC,  # type: ignore[attr-defined]
+        state=mapper.transcoder.encode(fields),
+    )
+
+
+def test_snapshots_stored_by_version_1_still_load(mapper: Mapper[UUID]) -> None:
+    trial = new_trial(3)
+    run_cohort(trial, "NNX")
+    patient = new_patient()
+    patient.record_baseline_eye_exam(DAY0, "20/20", "20/25", INVESTIGATOR)
+    patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR)
+    patient.start_dosing(DAY0, INVESTIGATOR)
+    for aggregate in (trial, patient):
+        stored = stored_as_version_1(aggregate, mapper)
+        assert b"class_version" not in stored.state and b'"__kind__"' in stored.state
+        assert_same(mapper.to_domain_event(stored).mutate(None), aggregate)  # type: ignore[attr-defined]
+
+
+def test_the_text_layout_brings_values_back_equal_and_of_the_same_type() -> None:
+    codec = box_codec()
+    key = uuid4()
+    value = state_json_cannot_carry(key)
+    decoded = codec.loads(codec.dumps(value))
+    assert decoded == value
+    assert type(decoded["by_tuple"][(1, "a")]) is frozenset
+    assert type(decoded["box"].items[0]) is tuple and decoded["box"].tally == 7
+    assert [type(v) for v in decoded["empty"]] == [dict, tuple, set, frozenset]
+    assert type(decoded["leaves"][5]) is Decimal and type(decoded["by_uuid"][key][1]) is dt.date
+    assert decoded["text_lookalikes"] == value["text_lookalikes"]
+    # One UUID is one object in the decoded state (built once per text).
+    assert decoded["by_uuid"][key][0] is next(iter(decoded["by_uuid"]))
+    for refused in (Colour.RED, dt.timedelta(days=1), defaultdict(list), object()):
+        with pytest.raises(StateCodecError, match="cannot encode"):
+            codec.dumps({"state": [refused]})
+    with pytest.raises(StateCodecError, match="lacks"):
+        codec.loads('{"$dataclass":["box",{"items":[],"gone":1}]}')
+    with pytest.raises(StateCodecError, match="crate"):
+        codec.loads('{"$dataclass":["crate",{}]}')
+    with pytest.raises(StateCodecError, match=r"\$uuid"):
+        codec.loads('{"$uuid":["not text"]}')
 
 
 # ----------------------------------------------------------------- stories
