@@ -31,7 +31,7 @@ import hmac
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -44,9 +44,11 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
     PostgresFactory,
+    PostgresRecorder,
 )
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
@@ -55,6 +57,7 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 from eventsourcing.utils import Environment, resolve_topic
+from psycopg.errors import DuplicateObject
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -329,7 +332,32 @@ class _ChainNotWritten(BaseException):
         self.cause = cause
 
 
-class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
+class SerialisedDDL(PostgresRecorder):
+    """The library's ``create_table`` in one transaction under an advisory lock per schema.
+
+    Several processes starting on one store at once (service instances, schedulers) otherwise
+    race on ``CREATE OR REPLACE FUNCTION`` ("tuple concurrently updated") and on
+    ``CREATE TABLE IF NOT EXISTS`` (a duplicate key in the catalogue)."""
+
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                (f"doseledger-ddl:{self.datastore.schema}",),
+            )
+            for statement in self.sql_create_statements:
+                if "CREATE TYPE" in statement.as_string():  # no IF NOT EXISTS for types
+                    with suppress(DuplicateObject), curs.connection.transaction():
+                        curs.execute(statement, prepare=False)
+            self._create_table(curs)
+        self.datastore.register_type_adapters()
+
+
+class SnapshotRecorder(SerialisedDDL, PostgresAggregateRecorder):
+    """The library's aggregate recorder (snapshots), its tables created under the DDL lock."""
+
+
+class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecorder):
     """The library's PostgreSQL recorder, plus one audit-chain row per event in the same
     transaction, written while the library's EXCLUSIVE lock on the events table is held."""
 
@@ -608,6 +636,7 @@ class ChainedSQLiteFactory(SQLiteFactory):
 class ChainedPostgresFactory(PostgresFactory):
     """The library's PostgreSQL factory, with the audit-chain application recorder."""
 
+    aggregate_recorder_class = SnapshotRecorder
     application_recorder_class = ChainedPostgresApplicationRecorder
 
     def application_recorder(self) -> ApplicationRecorder:
