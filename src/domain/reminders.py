@@ -201,12 +201,13 @@ class PatientFollowUps:
         ident = reminder_id(e.originator_id, e.originator_version, kind)
         self.opened[key] = OpenReminder(ident, kind, self.trial_id, self.patient_id, due_at)
 
-    def apply(self, e: Any, eye_terms: Collection[str]) -> None:
-        """Apply one later event of the patient."""
+    def apply(self, e: Any, eye_terms: Collection[str]) -> bool:
+        """Apply one later event of the patient; False when the fold is left as it was (most
+        AEs and grade changes: no CPK, no visual AE), so a read model can skip it."""
         opened = self.opened
         if isinstance(e, Patient.BaselineEyeExamRecorded):
-            opened.pop("baseline", None)
-        elif isinstance(e, Patient.DosingStarted):
+            return opened.pop("baseline", None) is not None
+        if isinstance(e, Patient.DosingStarted):
             self.dosing_version = e.originator_version
             self.first_dose = e.clinical_date
             last_day = e.clinical_date + dt.timedelta(days=self.dlt_window_days - 1)
@@ -217,25 +218,35 @@ class PatientFollowUps:
                 self.not_evaluable = True
                 opened.pop("baseline", None)
         elif isinstance(e, Patient.AERecorded):
-            if e.term == CPK_TERM:
-                self.cpk_grades[str(e.ae_id)] = e.grade
-            if e.term in eye_terms:
-                key = f"referral:{e.ae_id}"
-                last_day = e.clinical_date + dt.timedelta(days=REFERRAL_WITHIN_DAYS)
-                self._open(key, e, "ophthalmology_referral", after(last_day))
-                self.referral_onsets[key] = e.clinical_date
+            return self._ae_recorded(e, eye_terms)
         elif isinstance(e, Patient.EyeExamRecorded):
             self._eye_exam(e.clinical_date)
         elif isinstance(e, Patient.DoseHeld):
             self._held(e)
         elif isinstance(e, Patient.AEGraded | Patient.AEResolved):
-            self._regraded(e)
+            return self._regraded(e)
         elif isinstance(e, Patient.DoseResumed | Patient.TreatmentDiscontinued):
             if isinstance(e, Patient.TreatmentDiscontinued):
                 self.discontinued.update(e.agents)
             opened.pop("cpk", None)
             opened.pop("hold", None)
             self.cpk_hold = None
+        else:
+            return False
+        return True
+
+    def _ae_recorded(self, e: Any, eye_terms: Collection[str]) -> bool:
+        changed = False
+        if e.term == CPK_TERM:
+            self.cpk_grades[str(e.ae_id)] = e.grade
+            changed = True
+        if e.term in eye_terms:
+            key = f"referral:{e.ae_id}"
+            last_day = e.clinical_date + dt.timedelta(days=REFERRAL_WITHIN_DAYS)
+            self._open(key, e, "ophthalmology_referral", after(last_day))
+            self.referral_onsets[key] = e.clinical_date
+            changed = True
+        return changed
 
     def _eye_exam(self, on: dt.date) -> None:
         # An on-treatment exam counts for the follow-up due nearest to its date, and is the
@@ -257,16 +268,20 @@ class PatientFollowUps:
             self.cpk_hold = (ae, deadline)
             self._open("cpk", e, "cpk_recovery_window", after(deadline))
 
-    def _regraded(self, e: Any) -> None:
+    def _regraded(self, e: Any) -> bool:
         ae = str(e.ae_id)
         recovered = True
+        changed = False
         if isinstance(e, Patient.AEGraded):
             recovered = e.new_grade <= 1
             if ae in self.cpk_grades:
-                self.cpk_grades[ae] = max(self.cpk_grades[ae], e.new_grade)
+                worst = max(self.cpk_grades[ae], e.new_grade)
+                changed = worst != self.cpk_grades[ae]
+                self.cpk_grades[ae] = worst
         hold = self.cpk_hold
         if hold and hold[0] == ae and recovered and e.clinical_date <= hold[1]:
-            self.opened.pop("cpk", None)
+            changed = self.opened.pop("cpk", None) is not None or changed
+        return changed
 
     @property
     def on_treatment(self) -> bool:

@@ -54,7 +54,8 @@ REMINDERS = Table(
         ("detail", "text"),
     ),
     key=("reminder_id",),
-    indexes=(("state", "due_at"), ("patient_id",), ("trial_id", "kind")),
+    indexes=(("state", "due_at"), ("patient_id",)),
+    lookups=(("trial_id", "kind"),),  # an open cohort's SRC reminder, looked up by handlers
 )
 REMINDER_PATIENTS = Table(
     "reminder_patients",
@@ -276,9 +277,9 @@ class ReminderIndex(ReadModel):
         if patient is None:
             return
         before = dict(patient.fold.opened)
-        patient.fold.apply(event, self.eye_terms)
-        self.changed.add(event.originator_id)
-        self._sync(position, patient, before)
+        if patient.fold.apply(event, self.eye_terms):  # else nothing to write or compare
+            self.changed.add(event.originator_id)
+            self._sync(position, patient, before)
 
     def _issued(self, position: int, event: Any) -> None:
         reminder = OpenReminder(

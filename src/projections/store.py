@@ -42,6 +42,9 @@ class Table:
     columns: tuple[tuple[str, ColumnType], ...]
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    # Secondary indexes the read model's own handlers query while following: created with
+    # the table, so that a rebuild's bulk load (which defers ``indexes``) never scans for them.
+    lookups: tuple[tuple[str, ...], ...] = ()
     # SQLite: store the rows in primary-key order (cheap appends when the key is a position).
     without_rowid: bool = False
 
@@ -163,20 +166,25 @@ class Store(ABC):
     # ----------------------------------------------------------------- schema (DDL)
 
     def create_statements(self, table: Table) -> list[str]:
-        """``CREATE TABLE IF NOT EXISTS`` for one table."""
+        """``CREATE TABLE IF NOT EXISTS`` for one table, and its lookup indexes."""
         columns = ", ".join(f"{n} {self._column_type(t)}" for n, t in table.columns)
         suffix = " WITHOUT ROWID" if table.without_rowid and self.dialect == "sqlite" else ""
         return [
             f"CREATE TABLE IF NOT EXISTS {self.qualified(table.name)} "
-            f"({columns}, PRIMARY KEY ({', '.join(table.key)})){suffix}"
+            f"({columns}, PRIMARY KEY ({', '.join(table.key)})){suffix}",
+            *self._create_indexes(table, table.lookups),
         ]
 
     def index_statements(self, table: Table) -> list[str]:
-        """``CREATE INDEX IF NOT EXISTS`` for each secondary index of one table."""
+        """``CREATE INDEX IF NOT EXISTS`` for each secondary index of one table (after a bulk
+        load: the lookup indexes come with the table)."""
+        return self._create_indexes(table, table.indexes)
+
+    def _create_indexes(self, table: Table, indexes: Sequence[tuple[str, ...]]) -> list[str]:
         return [
             f"CREATE INDEX IF NOT EXISTS {self.index_name(table.name, columns)} "
             f"ON {self.qualified(table.name)} ({', '.join(columns)})"
-            for columns in table.indexes
+            for columns in indexes
         ]
 
     def drop_statements(self, table: Table) -> list[str]:

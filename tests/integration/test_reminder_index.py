@@ -8,6 +8,7 @@ instant, before and after ticks, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from uuid import UUID
 
 import pytest
@@ -19,6 +20,7 @@ from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import template
 from domain.reminders import (
     OpenReminder,
+    PatientFollowUps,
     eye_disorder_terms,
     patient_reminders,
     start_of,
@@ -136,3 +138,31 @@ def test_eye_exams_refused_before_dosing_or_with_bad_input_append_nothing(
     with pytest.raises(InvalidInput):
         ledger.record_eye_exam(pid, day(5), "follow_up", "20/20", "blurry", INVESTIGATOR)
     assert ledger.recorder.max_notification_id() == head
+
+
+def test_a_patient_event_the_fold_says_it_ignored_leaves_the_fold_as_it_was(
+    ledger: DoseLedger,
+) -> None:
+    """The index skips the events ``PatientFollowUps.apply`` reports unchanged (most AEs and
+    grade changes): such an event must leave the fold's data exactly as it was."""
+    trial_id, (cpk, _, plain) = story(ledger)
+    fatigue = UUID(ae(ledger, plain, "Fatigue", 2, 29)["ae_id"])
+    ledger.change_ae_grade(plain, fatigue, 1, day(31), INVESTIGATOR)
+    ledger.change_ae_grade(plain, fatigue, 0, day(33), INVESTIGATOR)
+    (cpk_ae,) = ledger.patient_aggregate(cpk).adverse_events
+    ledger.change_ae_grade(cpk, cpk_ae, 1, day(20), INVESTIGATOR)  # recovered: clears the window
+    trial = ledger.trial_aggregate(trial_id)
+    cycle = trial.protocol.schedule.cycle_length_days
+    ignored, applied = Counter[str](), Counter[str]()
+    for pid in trial.subjects.values():
+        first, *rest = ledger.repository.event_store.get(pid)
+        fold = PatientFollowUps.enrolled(first, cycle)
+        for event in rest:
+            before = fold.as_data()
+            if fold.apply(event, EYE_TERMS):
+                applied[type(event).__name__] += 1
+            else:
+                assert fold.as_data() == before, event
+                ignored[type(event).__name__] += 1
+    assert ignored["AERecorded"] and ignored["AEGraded"] and ignored["AEResolved"]
+    assert applied["AERecorded"] == 2 and applied["AEGraded"] == 1  # CPK, visual AE; recovery
