@@ -66,7 +66,7 @@ class Patient(Aggregate):
 
     class Snapshot(AggregateSnapshot):
         TOPIC = "doseledger:patient.Snapshot"
-        class_version = 2  # 2: the state as one JSON text (see AggregateSnapshot)
+        class_version = 3  # 3: the state as one compact JSON text (see AggregateSnapshot)
 
     class BaselineEyeExamRecorded(Event):
         TOPIC = "doseledger:patient.BaselineEyeExamRecorded"

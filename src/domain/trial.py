@@ -49,7 +49,7 @@ class Trial(Aggregate):
 
     class Snapshot(AggregateSnapshot):
         TOPIC = "doseledger:trial.Snapshot"
-        class_version = 2  # 2: the state as one JSON text (see AggregateSnapshot)
+        class_version = 3  # 3: the state as one compact JSON text (see AggregateSnapshot)
 
     class PatientEnrolled(Event):
         TOPIC = "doseledger:trial.PatientEnrolled"

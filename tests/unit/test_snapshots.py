@@ -188,7 +188,7 @@ def test_snapshot_classes_have_explicit_registered_topics() -> None:
     for aggregate, topic in ((Trial, "doseledger:trial"), (Patient, "doseledger:patient")):
         snapshot_class = aggregate.Snapshot  # type: ignore[attr-defined]
         assert issubclass(snapshot_class, AggregateSnapshot)
-        assert (snapshot_class.TOPIC, snapshot_class.class_version) == (f"{topic}.Snapshot", 2)
+        assert (snapshot_class.TOPIC, snapshot_class.class_version) == (f"{topic}.Snapshot", 3)
         assert resolve_topic(snapshot_class.TOPIC) is snapshot_class
 
 
@@ -208,20 +208,22 @@ def test_a_trial_snapshot_is_stored_under_its_topic_and_the_trial_topic(
     assert stored.topic == "doseledger:trial.Snapshot"
     assert (stored.originator_id, stored.originator_version) == (trial.id, trial.version)
     assert b'"topic":"doseledger:trial"' in stored.state
-    assert b'"class_version":2' in stored.state
-    text = json.loads(stored.state)["state"]  # version 2: the state as one JSON text
-    assert '"$dataclass":["cohort",' in text and '"$model":["protocol",' in text
+    assert b'"class_version":3' in stored.state
+    text = json.loads(stored.state)["state"]  # version 3: the state as one compact JSON text
+    assert text.startswith('[{"$fields":{"cohort":["number","level",')
+    assert '"$dataclass":["cohort",[1,1,' in text and '"$model":["protocol",' in text
 
 
-def stored_as_version_1(aggregate: Aggregate, mapper: Mapper[UUID]) -> StoredEvent:
-    """The aggregate's snapshot as version 1 stored it: the codec's objects, no class_version."""
+def stored_as_version(version: int, aggregate: Aggregate, mapper: Mapper[UUID]) -> StoredEvent:
+    """The aggregate's snapshot as an earlier version stored it: 1, the codec's objects and
+    no class_version; 2, one JSON text with dataclass fields by name."""
     state = {k: v for k, v in vars(aggregate).items() if k not in ("_id", "_version")}
     del state["_pending_events"]
-    fields = {
-        "timestamp": Snapshot.create_timestamp(),
-        "topic": get_topic(type(aggregate)),
-        "state": STATE_CODEC.encode(state),
-    }
+    fields = {"timestamp": Snapshot.create_timestamp(), "topic": get_topic(type(aggregate))}
+    if version == 1:
+        fields["state"] = STATE_CODEC.encode(state)
+    else:
+        fields |= {"state": STATE_CODEC.dumps_v2(state), "class_version": version}
     return StoredEvent(
         originator_id=aggregate.id,
         originator_version=aggregate.version,
@@ -230,16 +232,28 @@ def stored_as_version_1(aggregate: Aggregate, mapper: Mapper[UUID]) -> StoredEve
     )
 
 
-def test_snapshots_stored_by_version_1_still_load(mapper: Mapper[UUID]) -> None:
+def test_snapshots_stored_by_versions_1_and_2_still_load(mapper: Mapper[UUID]) -> None:
     trial = new_trial(3)
     run_cohort(trial, "NNX")
     patient = new_patient()
     patient.record_baseline_eye_exam(DAY0, "20/20", "20/25", INVESTIGATOR)
     patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR)
     patient.start_dosing(DAY0, INVESTIGATOR)
+    patient.record_adverse_event(
+        uuid4(),
+        CATALOGUE.lookup("Fatigue"),
+        2,
+        DAY0,
+        INVESTIGATOR,
+        protocol=PROTOCOL,
+        attribution="possible",
+    )
     for aggregate in (trial, patient):
-        stored = stored_as_version_1(aggregate, mapper)
+        stored = stored_as_version(1, aggregate, mapper)
         assert b"class_version" not in stored.state and b'"__kind__"' in stored.state
+        assert_same(mapper.to_domain_event(stored).mutate(None), aggregate)  # type: ignore[attr-defined]
+        stored = stored_as_version(2, aggregate, mapper)
+        assert b'"class_version":2' in stored.state and b"$fields" not in stored.state
         assert_same(mapper.to_domain_event(stored).mutate(None), aggregate)  # type: ignore[attr-defined]
 
 
@@ -259,12 +273,49 @@ def test_the_text_layout_brings_values_back_equal_and_of_the_same_type() -> None
     for refused in (Colour.RED, dt.timedelta(days=1), defaultdict(list), object()):
         with pytest.raises(StateCodecError, match="cannot encode"):
             codec.dumps({"state": [refused]})
+    for bad, message in (
+        ('[{"$fields":{"box":["items","gone"]}},{"$dataclass":["box",[[],1]]}]', "lacks"),
+        ('[{"$fields":{"crate":[]}},{"$dataclass":["crate",[]]}]', "crate"),
+        ('[{"$fields":{}},{"$dataclass":["box",[[],"",0]]}]', "no layout for box"),
+        ('[{"$fields":{"box":["items"]}},{"$dataclass":["box",[[],1]]}]', "2 values for 1"),
+        ('[{"$fields":{}},{"$uuid":["not text"]}]', r"\$uuid"),
+        ('{"$uuid":"5f1e9c4e8d2b4c1a9e3f6a7b8c9d0e1f"}', "no field layouts"),
+        ("[{", "cannot decode state text"),
+    ):
+        with pytest.raises(StateCodecError, match=message):
+            codec.loads(bad)
+
+
+def test_the_earlier_text_layout_still_decodes_equal() -> None:
+    codec = box_codec()
+    value = state_json_cannot_carry(uuid4())
+    text = codec.dumps_v2(value)
+    assert "$fields" not in text and '"$dataclass":["box",{"items"' in text
+    assert codec.loads_v2(text) == value
     with pytest.raises(StateCodecError, match="lacks"):
-        codec.loads('{"$dataclass":["box",{"items":[],"gone":1}]}')
-    with pytest.raises(StateCodecError, match="crate"):
-        codec.loads('{"$dataclass":["crate",{}]}')
-    with pytest.raises(StateCodecError, match=r"\$uuid"):
-        codec.loads('{"$uuid":["not text"]}')
+        codec.loads_v2('{"$dataclass":["box",{"items":[],"gone":1}]}')
+
+
+def test_dataclasses_stored_with_other_fields_decode_by_name() -> None:
+    codec = box_codec()
+    reordered = '[{"$fields":{"box":["tally","items"]}},{"$dataclass":["box",[7,[]]]}]'
+    expected = Box([])
+    expected.tally = 7  # not set by the constructor: set after it
+    assert codec.loads(reordered) == expected
+    older = '[{"$fields":{"box":["items"]}},{"$dataclass":["box",[[1]]]}]'  # fields added since
+    assert codec.loads(older) == Box([1])
+
+
+def test_model_data_and_user_dicts_that_look_like_tags_come_back_as_they_were() -> None:
+    codec = box_codec()
+    value = {
+        "$fields": {"box": ["x"]},
+        "nested": [{"$fields": 1}, {"$dataclass": ["box", [1]]}, {"$model": 2}],
+        "dose": AgentDose(agent="defactinib", amount=200, unit="mg", frequency="BID"),
+    }
+    text = codec.dumps(value)
+    assert codec.loads(text) == value
+    assert text.startswith('[{"$fields":{}},')  # no dataclass in this value
 
 
 # ----------------------------------------------------------------- stories
