@@ -2,7 +2,9 @@
 
 What depends only on the event's class (its aggregate kind, its name, how to word its summary
 and its change) is worked out once per class and kept (:func:`_plan`): a rebuild writes one row
-per stored event, so per-event work is only what differs between events.
+per stored event, so per-event work is only what differs between events. Rows are worded from
+a :class:`projections.stored.Stored` (the stored JSON, typed values decoded as they are read),
+so the trail never needs the domain event itself; :func:`audit_row` words a domain event.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from eventsourcing.domain import DomainEventProtocol
+
+from projections.stored import Stored
 
 AGGREGATE_KINDS = {"doseledger:trial": "trial", "doseledger:patient": "patient"}
 AUDIT_COLUMNS = (
@@ -40,16 +44,16 @@ def _label(dose: dict[str, Any]) -> str:
     return f"{dose['agent']} {dose['amount']:g} {dose['unit']} {dose['frequency']}"
 
 
-def _dose_change(event: Any) -> str | None:
-    before = ", ".join(_label(d) for d in event.from_doses)
-    after = ", ".join(_label(d) for d in event.to_doses)
+def _dose_change(get: Get) -> str | None:
+    before = ", ".join(_label(d) for d in get("from_doses"))
+    after = ", ".join(_label(d) for d in get("to_doses"))
     return None if before == after else f"{before} → {after}"
 
 
 # Old → new value, for events that correct or change an earlier record (by class name).
-_CHANGES: dict[str, Callable[[Any], str | None]] = {
-    "AEGraded": lambda event: f"grade {event.old_grade} → {event.new_grade}",
-    "AEResolved": lambda event: f"grade {event.old_grade} → resolved",
+_CHANGES: dict[str, Callable[[Get], str | None]] = {
+    "AEGraded": lambda get: f"grade {get('old_grade')} → {get('new_grade')}",
+    "AEResolved": lambda get: f"grade {get('old_grade')} → resolved",
     "DoseReduced": _dose_change,
     "DoseResumed": _dose_change,
 }
@@ -110,7 +114,7 @@ class _ClassPlan(NamedTuple):
 
     kind: str
     name: str
-    change: Callable[[Any], str | None] | None
+    change: Callable[[Get], str | None] | None
     summary: Callable[[Get], str] | None
 
 
@@ -141,7 +145,7 @@ def aggregate_kind(event: Any) -> str:
 def _change(event: Any) -> str | None:
     """Old → new value, for events that correct or change an earlier record."""
     change = _plan(type(event)).change
-    return None if change is None else change(event)
+    return None if change is None else change(event.__dict__.get)
 
 
 def summary(event: Any) -> str:
@@ -150,34 +154,31 @@ def summary(event: Any) -> str:
     return plan.name if plan.summary is None else plan.summary(event.__dict__.get)
 
 
-def audit_values(position: int, event: DomainEventProtocol[Any]) -> tuple[Any, ...]:
+def audit_values(position: int, stored: Stored) -> tuple[Any, ...]:
     """The audit-trail row of one stored event, as values in ``AUDIT_COLUMNS`` order."""
-    plan = _PLANS.get(type(event)) or _plan(type(event))
-    attrs = event.__dict__
-    get = attrs.get
+    plan = _PLANS.get(stored.cls) or _plan(stored.cls)
+    get = stored.get
     actor: dict[str, Any] = get("actor") or {}
-    clinical: dt.date | None = get("clinical_date")
-    stamp: dt.datetime = event.timestamp
     return (
         position,
-        # The library records UTC: astimezone(UTC) would return the same datetime.
-        (stamp if stamp.tzinfo is UTC else stamp.astimezone(UTC)).isoformat(),
+        stored.utc_text("timestamp"),
         plan.kind,
-        str(event.originator_id),
-        event.originator_version,
+        stored.originator_id,
+        stored.version,
         plan.name,
-        None if clinical is None else clinical.isoformat(),
+        stored.date_text("clinical_date"),
         actor.get("user_id"),
         actor.get("role"),
         actor.get("name"),
         actor.get("client"),
         actor.get("request_id"),
-        None if plan.change is None else plan.change(event),
+        None if plan.change is None else plan.change(get),
         get("reason") or None,
         plan.name if plan.summary is None else plan.summary(get),
     )
 
 
 def audit_row(position: int, event: DomainEventProtocol[Any]) -> dict[str, Any]:
-    """The audit-trail row of one stored event."""
-    return dict(zip(AUDIT_COLUMNS, audit_values(position, event), strict=True))
+    """The audit-trail row of one domain event."""
+    values = audit_values(position, Stored.of_event(event))
+    return dict(zip(AUDIT_COLUMNS, values, strict=True))

@@ -8,7 +8,11 @@ trial's trail in order.
 
 The patient → trial map the trail needs is its own (:class:`AuditPatients`, a table with an LRU
 cache in front, from ``Patient.Enrolled``), not the shared directory: the trail depends on no
-other read model, so a rebuild can follow it in a process of its own, in parallel with the rest.
+other read model, so a rebuild can follow it in a process of its own, in parallel with the rest
+(with the timeline's dose rows, which use the same map).
+
+Both read events as stored (``projections.stored``): the trail takes a few fields of every
+event, and its process then decodes no domain event at all.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from uuid import UUID
 from domain.errors import NotFound
 from domain.patient import Patient
 from projections.audit_rows import AUDIT_COLUMNS, audit_values
-from projections.base import UTC, Handler, Lru, ReadModel
+from projections.base import UTC, Lru, ReadModel, StoredHandler
 from projections.store import Store, Table, Tx
+from projections.stored import Stored
 
 _INT_COLUMNS = {"position", "version"}
 AUDIT = Table(
@@ -50,29 +55,29 @@ class AuditPatients(ReadModel):
 
     def __init__(self, store: Store, *, capacity: int = DEFAULT_CAPACITY) -> None:
         super().__init__(store)
-        self.cache: Lru[int, str] = Lru(capacity)
+        self.cache: Lru[str, str] = Lru(capacity)  # str(patient id) → str(trial id)
         self.new: list[tuple[str, str]] = []
         table = self.t["audit_patients"]
         self._select = f"SELECT trial_id FROM {table} WHERE patient_id = ?"
         self._insert = f"INSERT INTO {table} (patient_id, trial_id) VALUES (?, ?)"
 
-    def handlers(self) -> Mapping[type, Handler]:
+    def stored_handlers(self) -> Mapping[type, StoredHandler]:
         return {Patient.Enrolled: self._enrolled}
 
-    def _enrolled(self, position: int, event: Any) -> None:
-        trial_id = str(event.trial_id)
-        self.cache.put(event.originator_id.int, trial_id)
-        self.new.append((str(event.originator_id), trial_id))
+    def _enrolled(self, position: int, stored: Stored) -> None:
+        trial_id = str(stored.get("trial_id"))
+        self.cache.put(stored.originator_id, trial_id)
+        self.new.append((stored.originator_id, trial_id))
 
-    def trial_of(self, patient_id: UUID) -> str | None:
-        """The patient's trial (None for a patient never enrolled)."""
-        trial_id = self.cache.get(patient_id.int)
+    def trial_of(self, patient_id: str) -> str | None:
+        """The trial of a patient (``str(UUID)``; None for a patient never enrolled)."""
+        trial_id = self.cache.get(patient_id)
         if trial_id is None:
-            row = self.tx.fetchone(self._select, (str(patient_id),))
+            row = self.tx.fetchone(self._select, (patient_id,))
             if row is None:
                 return None
             trial_id = str(row[0])
-            self.cache.put(patient_id.int, trial_id)
+            self.cache.put(patient_id, trial_id)
         return trial_id
 
     def flush(self, tx: Tx) -> None:
@@ -90,23 +95,20 @@ class AuditTrail(ReadModel):
 
     name = "audit_trail"
     tables = (AUDIT,)
-    handles_all = True
+    takes_all_stored = True
 
     def __init__(self, store: Store, patients: AuditPatients) -> None:
         super().__init__(store)
         self.patients = patients
         self.rows: list[tuple[Any, ...]] = []
 
-    def handlers(self) -> Mapping[type, Handler]:
-        return {}
-
-    def handle(self, position: int, event: Any) -> None:
+    def handle_stored(self, position: int, stored: Stored) -> None:
         # audit_values: the audit_row's values, in AUDIT_COLUMNS order, without the dict.
-        values = audit_values(position, event)
+        values = audit_values(position, stored)
         kind = values[2]
         trial_id: str | None = None
         if kind == "patient":
-            trial_id = self.patients.trial_of(event.originator_id)
+            trial_id = self.patients.trial_of(stored.originator_id)
         elif kind == "trial":
             trial_id = values[3]
         self.rows.append((position, trial_id, *values[1:]))

@@ -11,10 +11,12 @@ from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore
 from typing import Any, Generic, TypeVar
 
 from projections.store import Store, Table, Tx
+from projections.stored import Stored
 
 K = TypeVar("K")
 V = TypeVar("V")
 Handler = Callable[[int, Any], None]
+StoredHandler = Callable[[int, Stored], None]
 UTC = dt.UTC
 
 
@@ -30,8 +32,11 @@ class ReadModel(ABC):
 
     name: str
     tables: tuple[Table, ...]
-    #: True for a model that takes every event (the audit trail); it then implements ``handle``.
+    #: True for a model that takes every event; it then implements ``handle``.
     handles_all: bool = False
+    #: True for a model that takes every event as stored (the audit trail); it then implements
+    #: ``handle_stored`` (see ``projections.stored``).
+    takes_all_stored: bool = False
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -44,12 +49,19 @@ class ReadModel(ABC):
         assert self._tx is not None, "read models read the store only inside a batch"
         return self._tx
 
-    @abstractmethod
     def handlers(self) -> Mapping[type, Handler]:
-        """The bound handler of each event class the model reads."""
+        """The bound handler of each event class the model reads as domain events."""
+        return {}
 
     def handle(self, position: int, event: Any) -> None:  # noqa: B027 (optional hook)
         """Any event (for a model that ``handles_all``)."""
+
+    def stored_handlers(self) -> Mapping[type, StoredHandler]:
+        """The bound handler of each event class the model reads as stored (``Stored``)."""
+        return {}
+
+    def handle_stored(self, position: int, stored: Stored) -> None:  # noqa: B027 (optional)
+        """Any event as stored (for a model that ``takes_all_stored``)."""
 
     def begin(self, tx: Tx) -> None:
         """A batch starts in ``tx``."""

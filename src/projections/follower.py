@@ -2,8 +2,8 @@
 
 Neither SQLite nor this use of PostgreSQL needs subscriptions: the follower pages through the
 application's notification log (``recorder.select_notifications(after, limit,
-inclusive_of_start=False)``) and decodes each notification once, with the application's mapper,
-for all its read models at the same time.
+inclusive_of_start=False)``) and gives each event to all its read models at the same time (see
+Decoding below).
 
 Exactly once. A batch (``batch_size`` notifications, 1,000 by default) is one database
 transaction: the follower locks its tracking rows (``BEGIN IMMEDIATE`` in SQLite,
@@ -21,11 +21,19 @@ commit, so PostgreSQL notification order is commit order (and SQLite has a singl
 Memory. One batch of events, the rows it produces, and the read models' LRU caches (patients,
 AEs, trials) of bounded size: a rebuild over any history runs in bounded memory.
 
+Decoding. A model takes domain events (``handlers``), or events as stored (``stored_handlers``,
+``takes_all_stored``: the JSON parsed without the domain decode, see ``projections.stored``).
+An event is decoded into a domain event only when some model of the follower takes it so; the
+stored handlers then read that event's attributes. A follower reads only the event classes its
+models take (``topics``), unless one of them takes every event.
+
 Parallel rebuild. Each read model has its own tracking row, and the audit trail (the costliest:
-one ``audit_row`` per event) depends on no other read model, so a big rebuild can follow it in a
-second process while this one follows the rest: two decoders, two writers, one commit per batch
-each. Used when the backlog exceeds ``PARALLEL_THRESHOLD`` events and the store can be reopened
-from its environment (``build_projections``); ``workers=1`` turns it off.
+one ``audit_row`` per event) and the timeline's dose rows (three events in five) depend only on
+their own patient map, so a big rebuild can follow them in a second process, which reads every
+event as stored, while this one follows the rest, which decodes only the classes they take: two
+readers, two writers, one commit per batch each. Used when the backlog exceeds
+``PARALLEL_THRESHOLD`` events and the store can be reopened from its environment
+(``build_projections``); ``workers=1`` turns it off.
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteRecorder
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from projections import audit_trail as audit_queries
 from projections import cohort_summary as cohort_queries
@@ -55,13 +63,14 @@ from projections import reminder_index as reminder_queries
 from projections import safety_table as safety_queries
 from projections import trial_overview as overview_queries
 from projections.audit_trail import AuditPatients, AuditTrail
-from projections.base import Handler, ReadModel
+from projections.base import Handler, ReadModel, StoredHandler
 from projections.cohort_summary import CohortSummary
 from projections.directory import PatientDirectory
-from projections.patient_timeline import PatientTimeline
+from projections.patient_timeline import PatientTimeline, TimelineDoses
 from projections.reminder_index import ReminderIndex
 from projections.safety_table import SafetyTable
 from projections.store import TRACKING, SQLiteStore, Store, Table, Tx
+from projections.stored import Stored, StoredDecoder, id_text
 from projections.trial_overview import TrialOverview
 
 DEFAULT_BATCH_SIZE = 1000
@@ -72,7 +81,7 @@ DEFAULT_CACHE_SIZE = 50_000
 PARALLEL_THRESHOLD = 100_000
 REPORTED_DIFFERENCES = 20
 # The read models a parallel rebuild follows in the second process.
-SECOND_GROUP = ("audit_patients", "audit_trail")
+SECOND_GROUP = ("audit_patients", "audit_trail", "timeline_doses")
 # progress(events processed so far, position reached, last position to reach)
 Progress = Callable[[int, int, int], None]
 Reader = Callable[[int, int, "int | None"], Sequence[Notification]]
@@ -110,6 +119,7 @@ def default_read_models(store: Store, *, cache_size: int = DEFAULT_CACHE_SIZE) -
         SafetyTable(store, directory),
         audit_patients,
         AuditTrail(store, audit_patients),
+        TimelineDoses(store, audit_patients),
     ]
 
 
@@ -126,7 +136,7 @@ def create_indexes(store: Store, tables: Sequence[Table]) -> None:
 
 
 def notification_reader(
-    source: NotificationSource, store: Store, topics: Sequence[str] = ()
+    source: NotificationSource, store: Store, topics: Sequence[str] = (), *, uuids: bool = True
 ) -> Reader:
     """``read(after, limit, until)``: the next page of the notification log (of ``topics``
     only, when given: the other events are skipped by the query, never decoded).
@@ -135,7 +145,8 @@ def notification_reader(
     SQLite file, the same query runs on the store's own connection instead: a SQLite connection
     drops its page cache whenever another connection commits, so the recorder's connection
     would re-read every page after each of our batch commits, while ours keeps its cache warm.
-    Same table, same ``rowid`` order, same Notification objects.
+    Same table, same ``rowid`` order, same Notification objects (``uuids=False``: with the
+    originator ids as stored, for a follower that decodes no domain event).
     """
     recorder = source.recorder
     if (
@@ -150,7 +161,9 @@ def notification_reader(
             "ORDER BY rowid LIMIT ?"
         )
         convert: Callable[[str], Any] = recorder.convert_originator_id
-        if (
+        if not uuids:
+            convert = str
+        elif (
             type(recorder).convert_originator_id is SQLiteRecorder.convert_originator_id
             and recorder.datastore.originator_id_type == "uuid"
         ):
@@ -214,6 +227,15 @@ def _young_generation_gc() -> Iterator[Callable[[], None]]:
             gc.enable()
 
 
+class _Plan(NamedTuple):
+    """What the follower does with the events of one class."""
+
+    cls: type
+    typed: list[tuple[int, Handler]]  # handlers of the domain event
+    stored: list[tuple[int, StoredHandler]]  # handlers of the event as stored
+    class_version: int
+
+
 class _PositionsMoved(Exception):
     """Another process reset a read model (a rebuild) under this follower's feet."""
 
@@ -232,15 +254,23 @@ class Follower:
         self.stopping = threading.Event()
         self.stopped = False  # the last catch-up ended on stop() rather than at the end
         self._handlers = [m.handlers() for m in self.models]
+        self._stored = [m.stored_handlers() for m in self.models]
+        self.decoder = StoredDecoder(source.mapper)
         # Followers of a few event classes (the reminder tick's, the webhook outbox) read only
         # those: their positions then stop at the last event they read, which is harmless.
         self.topics: tuple[str, ...] = (
             ()
-            if any(m.handles_all for m in self.models)
-            else tuple(sorted({_topic(cls) for handlers in self._handlers for cls in handlers}))
+            if any(m.handles_all or m.takes_all_stored for m in self.models)
+            else tuple(
+                sorted(
+                    {_topic(c) for handlers in self._handlers for c in handlers}
+                    | {_topic(c) for handlers in self._stored for c in handlers}
+                )
+            )
         )
-        self._read = notification_reader(source, store, self.topics)
-        self._plans: dict[type, list[tuple[int, Handler]]] = {}
+        decodes = any(m.handles_all or h for m, h in zip(self.models, self._handlers, strict=True))
+        self._read = notification_reader(source, store, self.topics, uuids=decodes)
+        self._plans: dict[str, _Plan] = {}
         self._committed: list[int] | None = None
         t = store.qualified(TRACKING.name)
         self._select_positions = (
@@ -262,7 +292,6 @@ class Follower:
     def _catch_up(
         self, progress: Progress | None, until: int | None, collect: Callable[[], None]
     ) -> int:
-        to_domain_event = self.source.mapper.to_domain_event
         processed = 0
         self.stopped = False
         try:
@@ -274,17 +303,16 @@ class Follower:
                 notifications = self._read(start, self.batch_size, until)
                 if not notifications:
                     break
-                batch = [(n.id, to_domain_event(n)) for n in notifications]
                 try:
-                    self._process(batch, start)
+                    self._process(notifications, start)
                 except _PositionsMoved:
                     with self.store.snapshot() as tx:
                         start = min(self.positions(tx).values())
                     continue
-                processed += len(batch)
-                start = batch[-1][0]
+                processed += len(notifications)
+                start = notifications[-1].id
                 last_page = len(notifications) < self.batch_size
-                del batch, notifications
+                del notifications
                 collect()
                 if progress is not None:
                     progress(processed, start, max(head, start))
@@ -295,18 +323,40 @@ class Follower:
             self.stopping.clear()
         return processed
 
-    def _plan(self, cls: type) -> list[tuple[int, Handler]]:
-        plan = []
-        for index, (model, handlers) in enumerate(zip(self.models, self._handlers, strict=True)):
-            handler = handlers.get(cls)
+    def _plan(self, topic: str) -> _Plan:
+        cls = resolve_topic(topic)
+        typed: list[tuple[int, Handler]] = []
+        stored: list[tuple[int, StoredHandler]] = []
+        for index, model in enumerate(self.models):
+            handler = self._handlers[index].get(cls)
             if handler is None and model.handles_all:
                 handler = model.handle
             if handler is not None:
-                plan.append((index, handler))
-        self._plans[cls] = plan
+                typed.append((index, handler))
+            on_stored = self._stored[index].get(cls)
+            if on_stored is None and model.takes_all_stored:
+                on_stored = model.handle_stored
+            if on_stored is not None:
+                stored.append((index, on_stored))
+        plan = _Plan(cls, typed, stored, getattr(cls, "class_version", 1))
+        self._plans[topic] = plan
         return plan
 
-    def _process(self, batch: Sequence[tuple[int, Any]], start: int) -> None:
+    def _stored_event(self, notification: Notification, plan: _Plan) -> Stored:
+        """The event as stored, for stored handlers (no domain event decoded)."""
+        data = self.decoder.data(notification.state)
+        if data is None or data.get("class_version", 1) < plan.class_version:
+            # Not JSON, or stored by an older version of the class: the mapper upcasts.
+            return Stored.of_event(self.source.mapper.to_domain_event(notification))
+        return Stored(
+            plan.cls,
+            id_text(notification.originator_id),
+            notification.originator_version,
+            data,
+            self.decoder,
+        )
+
+    def _process(self, batch: Sequence[Notification], start: int) -> None:
         """Apply one batch to every read model and move their positions, in one transaction.
 
         The handlers run first, in a read snapshot (for look-ups that miss the caches); only
@@ -317,7 +367,8 @@ class Follower:
         """
         models = self.models
         plans = self._plans
-        last = batch[-1][0]
+        to_domain_event = self.source.mapper.to_domain_event
+        last = batch[-1].id
         try:
             with self.store.snapshot() as tx:
                 by_name = self.positions(tx)
@@ -330,19 +381,27 @@ class Follower:
                         model.reset()
                 for model in models:
                     model.begin(tx)
+                # The usual case: every read model takes every event of the batch.
+                every = max(positions) <= start
                 try:
-                    if max(positions) <= start:
-                        # The usual case: every read model takes every event of the batch.
-                        for position, event in batch:
-                            cls = type(event)
-                            for _, handler in plans.get(cls) or self._plan(cls):
-                                handler(position, event)
-                    else:
-                        for position, event in batch:
-                            cls = type(event)
-                            for index, handler in plans.get(cls) or self._plan(cls):
-                                if position > positions[index]:
+                    for notification in batch:
+                        plan = plans.get(notification.topic) or self._plan(notification.topic)
+                        position = notification.id
+                        if plan.typed:
+                            event = to_domain_event(notification)
+                            for index, handler in plan.typed:
+                                if every or position > positions[index]:
                                     handler(position, event)
+                            if not plan.stored:
+                                continue
+                            stored = Stored.of_event(event)
+                        elif plan.stored:
+                            stored = self._stored_event(notification, plan)
+                        else:
+                            continue
+                        for index, on_stored in plan.stored:
+                            if every or position > positions[index]:
+                                on_stored(position, stored)
                 finally:
                     for model in models:
                         model.end()
@@ -506,7 +565,8 @@ class Projections:
     ) -> dict[str, int]:
         """Process every event after the read models' positions (up to ``until``, if given).
 
-        ``workers=2`` follows the audit trail in a second process (see the module's notes).
+        ``workers=2`` follows the audit trail and the dose rows in a second process (see the
+        module's notes).
         Returns ``{"processed": events read, "position": lowest position reached, "workers":
         processes used}``.
         """
@@ -572,7 +632,7 @@ class Projections:
                     # following (it creates those of its own tables when it is done).
                     create_indexes(self.store, [t for m in first for t in m.tables])
                 err = worker.stderr.read()  # a line at most: no pipe fills while we read
-                worker.stdout.read()
+                out = worker.stdout.read()
                 worker.wait()
             except BaseException:
                 worker.kill()
@@ -584,6 +644,9 @@ class Projections:
             raise RuntimeError(
                 f"the second follower failed: {lines[-1] if lines else worker.returncode}"
             )
+        if worker.returncode == 0:
+            # This process reads only the classes its models take; the worker reads them all.
+            processed = max(processed, int(json.loads(out)["processed"]))
         return processed
 
     def rebuild(
@@ -595,8 +658,9 @@ class Projections:
     ) -> dict[str, Any]:
         """Drop every read model and build it again from the first event.
 
-        ``workers``: 2 follows the audit trail in a second process, 1 does not; by default 2
-        when the log holds at least ``PARALLEL_THRESHOLD`` events and there are two CPUs.
+        ``workers``: 2 follows the audit trail and the dose rows in a second process, 1 does
+        not; by default 2 when the log holds at least ``PARALLEL_THRESHOLD`` events and there
+        are two CPUs.
         A rebuild reads batches of at least REBUILD_BATCH_SIZE events, writes in the store's
         bulk-load mode (``Store.bulk_load``) and creates the secondary indexes after the
         rows (each process those of its own tables, as soon as it is done).

@@ -11,6 +11,12 @@ dose opens the DLT window too).
 A reminder a scheduler tick issued for the patient is a row of kind ``reminder`` at the
 position of its ``Reminder.Issued`` event; ``kind`` is open text and ``detail`` holds
 kind-specific JSON.
+
+Doses given, three events in five, are rows of their own table (:class:`TimelineDoses`,
+``timeline_doses``), merged into the timeline when it is read. They need nothing but the
+patient → trial map of the audit trail (:class:`projections.audit_trail.AuditPatients`) and a
+few fields of the stored event, so a parallel rebuild writes them in the audit trail's process,
+which reads events as stored, and the other process never decodes a dose event.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from uuid import UUID
 from domain.errors import NotFound
 from domain.patient import Patient
 from domain.reminders import Reminder
-from projections.base import Handler, ReadModel, dumps, iso, loads
+from projections.audit_trail import AuditPatients
+from projections.base import Handler, ReadModel, StoredHandler, dumps, iso, loads
 from projections.directory import PatientDirectory, PatientInfo, patient_row
 from projections.store import Store, Table, Tx
+from projections.stored import Stored
 
 TIMELINE = Table(
     "timeline",
@@ -47,6 +55,19 @@ TIMELINE = Table(
     without_rowid=True,
 )
 COLUMNS = TIMELINE.column_names
+TIMELINE_DOSES = Table(
+    "timeline_doses",
+    (
+        ("position", "int"),
+        ("patient_id", "text"),
+        ("clinical_date", "text"),
+        ("summary", "text"),
+        ("user_id", "text"),
+    ),
+    key=("position",),
+    indexes=(("patient_id", "position"),),
+)
+DOSE_COLUMNS = TIMELINE_DOSES.column_names
 # What one event contributes: a (kind, clinical date, summary, ae_id, term, grade, detail) row,
 # or a list of them.
 Entry = tuple[str, dt.date | None, str, UUID | None, str | None, int | None, Any]
@@ -79,7 +100,6 @@ class PatientTimeline(ReadModel):
             Patient.EyeExamRecorded: _on_treatment_eye_exam,
             Patient.BaselineSkinExamRecorded: _skin_exam,
             Patient.DosingStarted: _dosing_started,
-            Patient.DoseAdministered: _dose_given,
             Patient.AERecorded: _ae_recorded,
             Patient.AEGraded: self._ae_graded,
             Patient.AEResolved: self._ae_resolved,
@@ -197,6 +217,43 @@ class PatientTimeline(ReadModel):
         self.rows.clear()
 
 
+class TimelineDoses(ReadModel):
+    """Every dose given to an enrolled patient: the timeline's rows of kind ``dose``."""
+
+    name = "timeline_doses"
+    tables = (TIMELINE_DOSES,)
+
+    def __init__(self, store: Store, patients: AuditPatients) -> None:
+        super().__init__(store)
+        self.patients = patients
+        self.rows: list[tuple[Any, ...]] = []
+
+    def stored_handlers(self) -> Mapping[type, StoredHandler]:
+        return {Patient.DoseAdministered: self._dose_given}
+
+    def _dose_given(self, position: int, stored: Stored) -> None:
+        if self.patients.trial_of(stored.originator_id) is None:
+            return  # a patient event without its enrolment: nothing to attach it to
+        get = stored.get
+        actor = get("actor")
+        self.rows.append(
+            (
+                position,
+                stored.originator_id,
+                stored.date_text("clinical_date"),
+                "dose given: " + ", ".join(get("agents")),
+                actor.get("user_id") if actor else None,
+            )
+        )
+
+    def flush(self, tx: Tx) -> None:
+        tx.insert(self.t["timeline_doses"], DOSE_COLUMNS, self.rows)
+        self.rows.clear()
+
+    def reset(self) -> None:
+        self.rows.clear()
+
+
 # ----------------------------------------------------------------- rows per event
 
 
@@ -237,11 +294,6 @@ def _dosing_started(event: Any, info: PatientInfo) -> Entries:
         ("dosing_started", first, "first dose", None, None, None, None),
         ("dlt_window_opened", first, window, None, None, None, detail),
     ]
-
-
-def _dose_given(event: Any, info: PatientInfo) -> Entries:
-    text = "dose given: " + ", ".join(event.agents)
-    return ("dose", event.clinical_date, text, None, None, None, None)
 
 
 def _ae_recorded(event: Any, info: PatientInfo) -> Entries:
@@ -351,9 +403,11 @@ def patient_timeline(tx: Tx, store: Store, patient_id: UUID) -> dict[str, Any]:
     if info is None:
         raise NotFound(f"no patient {patient_id}", kind="patient", ident=str(patient_id))
     rows = tx.fetchall(
-        f"SELECT {', '.join(COLUMNS)} FROM {store.qualified('timeline')} "
-        "WHERE patient_id = ? ORDER BY position, seq",
-        (str(patient_id),),
+        f"SELECT {', '.join(COLUMNS)} FROM {store.qualified('timeline')} WHERE patient_id = ? "
+        "UNION ALL SELECT position, 0, patient_id, clinical_date, 'dose', NULL, NULL, NULL, "
+        f"summary, NULL, user_id FROM {store.qualified('timeline_doses')} WHERE patient_id = ? "
+        "ORDER BY position, seq",
+        (str(patient_id), str(patient_id)),
     )
     entries = []
     for found in rows:

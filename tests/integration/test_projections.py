@@ -15,6 +15,7 @@ from adapters.read_models import build_projections
 from adapters.services import DoseLedger
 from domain.actors import Actor
 from domain.errors import NotFound
+from domain.patient import Patient
 from domain.protocol import template
 from projections.audit_rows import audit_row
 from projections.follower import Projections
@@ -169,14 +170,14 @@ def test_a_failure_inside_a_batch_moves_neither_the_view_nor_the_tracking(
     projections = open_projections(batch_size=50)
     if fault == "handler":  # mid-batch, after other models already queued their rows
         audit = next(m for m in projections.read_models if m.name == "audit_trail")
-        original = audit.handle
+        original = audit.handle_stored
 
-        def failing(position: int, event: Any) -> None:
+        def failing(position: int, stored: Any) -> None:
             if position == 85:
                 raise RuntimeError("injected")
-            original(position, event)
+            original(position, stored)
 
-        monkeypatch.setattr(audit, "handle", failing)
+        monkeypatch.setattr(audit, "handle_stored", failing)
     else:  # every view written in the transaction; then the tracking update fails
         original_many = Tx.executemany
 
@@ -210,6 +211,57 @@ def test_a_parallel_rebuild_equals_a_single_process_one(
     assert (single["workers"], parallel["workers"]) == (1, 2)
     assert parallel["rows"] == single["rows"]
     assert projections.dump() == expected
+
+
+def test_only_models_that_take_domain_events_have_events_decoded_once_each(
+    ledger: DoseLedger,
+    stories: dict[str, UUID],
+    open_projections: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The audit trail and the dose rows read every event as stored: a dose (three events in
+    # five in a real trial) is decoded by no follower, any other event once for all models.
+    projections = open_projections(batch_size=40)
+    events = all_events(ledger)
+    decoded: list[tuple[str, int]] = []
+    mapper = projections.source.mapper
+    to_domain_event = mapper.to_domain_event
+
+    def counting(notification: Any) -> Any:
+        decoded.append((notification.topic, notification.id))
+        return to_domain_event(notification)
+
+    monkeypatch.setattr(mapper, "to_domain_event", counting)
+    projections.catch_up()
+    doses = {p for p, e in events if isinstance(e, Patient.DoseAdministered)}
+    assert doses and not doses & {position for _, position in decoded}
+    assert len(decoded) == len(set(decoded)) == len(events) - len(doses)
+    rows = projections.dump()["timeline_doses"]
+    assert [row[0] for row in rows] == sorted(doses)
+
+
+def test_an_event_stored_by_an_older_class_version_is_upcast_for_the_stored_models(
+    ledger: DoseLedger,
+    stories: dict[str, UUID],
+    open_projections: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Stored as version 1; the class now at version 2 upcasts: the stored path leaves such
+    # events to the mapper, so the dose rows see what the domain event says.
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["agents"] = [*state["agents"], "upcast"]
+
+    monkeypatch.setattr(Patient.DoseAdministered, "class_version", 2, raising=False)
+    monkeypatch.setattr(
+        Patient.DoseAdministered, "upcast_v1_v2", staticmethod(upcast_v1_v2), raising=False
+    )
+    projections = open_projections()
+    projections.catch_up()
+    timeline = projections.patient_timeline(stories["p1"])
+    doses = [e["summary"] for e in timeline["entries"] if e["kind"] == "dose"]
+    assert doses and all(summary.endswith(", upcast") for summary in doses)
+    assert all(r["summary"].endswith(", upcast") for r in projections.audit_trail(
+        stories["toxic"]) if r["event"] == "DoseAdministered")  # fmt: skip
 
 
 def test_events_recorded_later_are_caught_up(
