@@ -1046,24 +1046,31 @@ def phase_load(url: str, patients: dict[str, dict[str, Any]], repeats: int) -> d
         ("no_snapshots/short", bare, patients["short"]["id"], None, repeats),
         ("no_snapshots/long", bare, long["id"], None, max(3, repeats // 4)),
     ]
-    figures: dict[str, Any] = {}
-    for label, env, pid, version, count in loads:
-        times = []
-        for _ in range(count):
+    # Round robin over the variants, so that a slow spell of the machine falls on all of them
+    # rather than on whichever was being measured then.
+    times: dict[str, list[float]] = {label: [] for label, *_ in loads}
+    versions: dict[str, int] = {}
+    for turn in range(max(count for *_, count in loads)):
+        for label, env, pid, version, count in loads:
+            if turn >= count:
+                continue
             ledger = DoseLedger(env=env)
             assert ledger.repository.cache is None
             assert (ledger.snapshots is None) == (env is bare)
             started = time.perf_counter()
             patient = ledger.patient_aggregate(UUID(pid), version=version)
-            times.append(time.perf_counter() - started)
+            times[label].append(time.perf_counter() - started)
+            versions[label] = patient.version
             ledger.close()
-        figures[label] = {
-            "events": patient.version,
-            "median_ms": round(statistics.median(times) * 1000, 3),
-            "min_ms": round(min(times) * 1000, 3),
-            "loads": len(times),
+    return {
+        label: {
+            "events": versions[label],
+            "median_ms": round(statistics.median(taken) * 1000, 3),
+            "min_ms": round(min(taken) * 1000, 3),
+            "loads": len(taken),
         }
-    return figures
+        for label, taken in times.items()
+    }
 
 
 def run_phase(args: argparse.Namespace) -> None:
