@@ -26,7 +26,7 @@ from uuid import UUID
 from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoding
 
 UTC = dt.UTC
-_DECODE = json.JSONDecoder().decode
+_RAW_DECODE = json.JSONDecoder().raw_decode
 _SAMPLES: tuple[dt.date, ...] = (
     dt.date(2024, 2, 29),
     dt.datetime(2024, 2, 29, 13, 5, 7, 250, tzinfo=UTC),
@@ -61,9 +61,17 @@ class StoredDecoder:
             state = mapper.cipher.decrypt(state)
         if mapper.compressor is not None:
             state = mapper.compressor.decompress(state)
-        # The decoder's own method on text: json.loads would first sniff the bytes' encoding.
-        data: dict[str, Any] = _DECODE(state.decode("utf-8") if type(state) is bytes else state)
-        return data
+        # The decoder's own scanner on text: json.loads would first sniff the bytes' encoding
+        # and match whitespace around the document (stored JSON has none; if it had, or
+        # anything after the document, json.loads decodes it or says what is wrong).
+        text = state.decode("utf-8") if type(state) is bytes else state
+        try:
+            data, end = _RAW_DECODE(text)
+        except ValueError:
+            end = -1
+        if end != len(text) or type(data) is not dict:
+            data = json.loads(text)
+        return data  # type: ignore[no-any-return]
 
     def value(self, value: Any) -> Any:
         """A value as the transcoder's object hook would have decoded it."""
@@ -104,7 +112,7 @@ def _writes_isoformat(transcoding: Transcoding) -> bool:
 class Stored:
     """One stored event, for a model's stored handler."""
 
-    __slots__ = ("cls", "data", "decoder", "originator_id", "version")
+    __slots__ = ("_decoded", "cls", "data", "decoder", "originator_id", "version")
 
     def __init__(
         self,
@@ -119,6 +127,7 @@ class Stored:
         self.version = version
         self.data = data  # stored JSON data, or the decoded event's attributes
         self.decoder = decoder  # None: data is already decoded
+        self._decoded: dict[str, Any] | None = None  # containers get() has decoded
 
     @classmethod
     def of_event(cls, event: Any) -> Stored:
@@ -130,9 +139,16 @@ class Stored:
         """A field, decoded as the domain event has it."""
         value = self.data.get(key, default)
         kind = type(value)
-        if self.decoder is None or (kind is not dict and kind is not list):
+        if (kind is not dict and kind is not list) or self.decoder is None:
             return value
-        return self.decoder.value(value)
+        # A dict or list is decoded once per event, however many handlers read it.
+        decoded = self._decoded
+        if decoded is None:
+            decoded = self._decoded = {}
+        elif key in decoded:
+            return decoded[key]
+        value = decoded[key] = self.decoder.value(value)
+        return value
 
     def date_text(self, key: str) -> str | None:
         """``isoformat()`` of a date (or datetime) field, or None."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import pickle
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import pytest
 from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoder
 from hypothesis import given
 from hypothesis import strategies as st
@@ -125,3 +127,9 @@ def test_a_state_that_is_not_json_is_left_to_the_mapper() -> None:
     decoder = StoredDecoder(Mapper(transcoder=PickleTranscoder()))
     assert decoder.data(pickle.dumps({"a": 1})) is None
     assert DECODER.data(TRANSCODER.encode({"a": 1})) == {"a": 1}
+
+
+def test_stored_text_with_whitespace_or_trailing_data_is_read_as_json_reads_it() -> None:
+    assert DECODER.data(b' {"a": [1, {"b": null}]}\n') == {"a": [1, {"b": None}]}
+    with pytest.raises(json.JSONDecodeError, match="Extra data"):
+        DECODER.data(b'{"a": 1} {"b": 2}')
