@@ -149,7 +149,10 @@ def add_commands(sub: Any) -> None:
         "--workers",
         type=int,
         choices=(1, 2),
-        help="2: follow the audit trail in a second process (default: 2 for big stores)",
+        help=(
+            "2: follow the audit trail and the dose rows in a second process "
+            "(default: 2 for big stores)"
+        ),
     )
     p.set_defaults(plain_handler=cmd_rebuild)
     p = psub.add_parser("catch-up", help="process the events recorded since the last run")

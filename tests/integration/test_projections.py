@@ -207,7 +207,7 @@ def test_a_parallel_rebuild_equals_a_single_process_one(
     projections = open_projections(batch_size=25)
     single = projections.rebuild(workers=1)
     expected = projections.dump()
-    parallel = projections.rebuild(workers=2)  # the audit trail in a second process
+    parallel = projections.rebuild(workers=2)  # audit trail, dose rows: a second process
     assert (single["workers"], parallel["workers"]) == (1, 2)
     assert parallel["rows"] == single["rows"]
     assert projections.dump() == expected
