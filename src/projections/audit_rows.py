@@ -9,7 +9,6 @@ so the trail never needs the domain event itself; :func:`audit_row` words a doma
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -35,7 +34,6 @@ AUDIT_COLUMNS = (
     "reason",
     "summary",
 )
-UTC = dt.UTC
 # get: the event's attribute look-up (``event.__dict__.get``)
 Get = Callable[..., Any]
 
@@ -135,23 +133,6 @@ def _plan(cls: type) -> _ClassPlan:
         )
         _PLANS[cls] = plan
     return plan
-
-
-def aggregate_kind(event: Any) -> str:
-    """'trial' or 'patient', from the event's explicit topic."""
-    return _plan(type(event)).kind
-
-
-def _change(event: Any) -> str | None:
-    """Old → new value, for events that correct or change an earlier record."""
-    change = _plan(type(event)).change
-    return None if change is None else change(event.__dict__.get)
-
-
-def summary(event: Any) -> str:
-    """The event in a few words a monitor would understand."""
-    plan = _plan(type(event))
-    return plan.name if plan.summary is None else plan.summary(event.__dict__.get)
 
 
 def audit_values(position: int, stored: Stored) -> tuple[Any, ...]:

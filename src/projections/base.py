@@ -32,8 +32,6 @@ class ReadModel(ABC):
 
     name: str
     tables: tuple[Table, ...]
-    #: True for a model that takes every event; it then implements ``handle``.
-    handles_all: bool = False
     #: True for a model that takes every event as stored (the audit trail); it then implements
     #: ``handle_stored`` (see ``projections.stored``).
     takes_all_stored: bool = False
@@ -52,9 +50,6 @@ class ReadModel(ABC):
     def handlers(self) -> Mapping[type, Handler]:
         """The bound handler of each event class the model reads as domain events."""
         return {}
-
-    def handle(self, position: int, event: Any) -> None:  # noqa: B027 (optional hook)
-        """Any event (for a model that ``handles_all``)."""
 
     def stored_handlers(self) -> Mapping[type, StoredHandler]:
         """The bound handler of each event class the model reads as stored (``Stored``)."""

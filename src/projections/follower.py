@@ -260,7 +260,7 @@ class Follower:
         # those: their positions then stop at the last event they read, which is harmless.
         self.topics: tuple[str, ...] = (
             ()
-            if any(m.handles_all or m.takes_all_stored for m in self.models)
+            if any(m.takes_all_stored for m in self.models)
             else tuple(
                 sorted(
                     {_topic(c) for handlers in self._handlers for c in handlers}
@@ -268,7 +268,7 @@ class Follower:
                 )
             )
         )
-        decodes = any(m.handles_all or h for m, h in zip(self.models, self._handlers, strict=True))
+        decodes = any(self._handlers)
         self._read = notification_reader(source, store, self.topics, uuids=decodes)
         self._plans: dict[str, _Plan] = {}
         self._committed: list[int] | None = None
@@ -329,8 +329,6 @@ class Follower:
         stored: list[tuple[int, StoredHandler]] = []
         for index, model in enumerate(self.models):
             handler = self._handlers[index].get(cls)
-            if handler is None and model.handles_all:
-                handler = model.handle
             if handler is not None:
                 typed.append((index, handler))
             on_stored = self._stored[index].get(cls)

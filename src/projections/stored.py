@@ -40,8 +40,8 @@ class StoredDecoder:
     def __init__(self, mapper: Mapper[Any]) -> None:
         self.mapper = mapper
         transcoder = mapper.transcoder
-        # Without the JSON transcoder the stored data cannot be read without it: every
-        # event is then decoded by the mapper (data() returns None).
+        # Stored data that is not JSON can only be read by the mapper: data() returns None
+        # and every event is then decoded into a domain event.
         self.json = isinstance(transcoder, JSONTranscoder)
         self.names: Mapping[str, Transcoding] = (
             transcoder.names if isinstance(transcoder, JSONTranscoder) else {}
