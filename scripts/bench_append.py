@@ -161,7 +161,7 @@ def _outcome_step(
         # The window's last day: the earliest date a completed window can be recorded on.
         day = first_dose + dt.timedelta(days=protocol.dlt_window_days - 1)
         return lambda: ledger.record_dlt_window_outcome(
-            patient_id, "no_dlt", day, actor, doses_taken_fraction=0.93
+            patient_id, "no_dlt", day, actor, doses_taken_fraction=1.0
         )
     if outcome == "dlt":
         day = first_dose + dt.timedelta(days=14)

@@ -570,7 +570,7 @@ class Stories:
     ) -> Iterator[None]:
         """Record the DLT-window outcome (not evaluable when completion is refused)."""
         inv = INVESTIGATORS[p.site]
-        fraction = round(self.rng.uniform(0.8, 1.0), 2) if outcome == "no_dlt" else None
+        fraction = None  # the share of planned doses comes from the record
         done = self.attempt(
             lambda: self.ledger.record_dlt_window_outcome(
                 p.id, outcome, day, self.actor(inv), reason=reason, doses_taken_fraction=fraction
@@ -643,7 +643,7 @@ def record_load_patients(ledger: DoseLedger) -> dict[str, dict[str, Any]]:
                 if size == LONG_PATIENT and n == 60:
                     last = first + dt.timedelta(days=27)
                     ledger.record_dlt_window_outcome(
-                        pid, "no_dlt", last, inv, doses_taken_fraction=0.95
+                        pid, "no_dlt", last, inv, doses_taken_fraction=1.0
                     )
                 elif with_aes and n % 400 == 200 and version < size - 20:
                     report = AdverseEventReport(

@@ -96,9 +96,8 @@ def record_template(ledger: DoseLedger) -> int:
         if t % 4 == 1:
             for pid in ids:  # the cohort fully evaluated: the SRC's decision due
                 ledger.record_dlt_window_outcome(
-                    pid, "no_dlt", start + dt.timedelta(days=27), INVESTIGATOR,
-                    doses_taken_fraction=0.8,
-                )  # fmt: skip
+                    pid, "no_dlt", start + dt.timedelta(days=27), INVESTIGATOR
+                )
     return patients
 
 

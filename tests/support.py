@@ -19,6 +19,9 @@ INVESTIGATOR = Actor(user_id="inv-1", role="investigator", name="Dr Test")
 SRC = Actor(user_id="src-1", role="src_member", name="Dr Chair")
 ADMIN = Actor(user_id="admin-1", role="admin")
 DAY0 = dt.date(2026, 3, 2)
+TODAY = DAY0 + dt.timedelta(days=400)
+"""The site's today in tests that call aggregates directly (every test date is before it)."""
+SCHEDULE = template("defactinib-avutometinib").schedule
 _subjects = itertools.count(1)
 
 
@@ -102,7 +105,7 @@ def dosing(ledger: DoseLedger, protocol: Protocol, *, count: int = 1) -> tuple[U
     trial_id = ledger.register_trial(protocol, ADMIN)
     patients = []
     for _ in range(count):
-        pid = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR)
+        pid = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
         ledger.record_baseline_eye_exam(pid, day(0), "20/20", "20/25", INVESTIGATOR)
         ledger.record_baseline_skin_exam(pid, day(0), "no pre-existing conditions", INVESTIGATOR)
         ledger.start_dosing(pid, day(1), INVESTIGATOR)
@@ -121,3 +124,8 @@ def ae(
         **extra,
     )
     return ledger.record_adverse_event(pid, report, INVESTIGATOR)
+
+
+def enrolling(site: str, **more: Any) -> dict[str, Any]:
+    """An HTTP enrolment body at ``site``, enrolled on DAY0 (the tests' clinical calendar)."""
+    return {"site_id": site, "enrolment_date": DAY0.isoformat(), **more}

@@ -90,7 +90,11 @@ def cmd_trial_decide(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
 def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
     patient_id = ledger.enrol_patient(
-        args.trial_id, args.site, _actor(args), subject_id=args.subject_id
+        args.trial_id,
+        args.site,
+        _actor(args),
+        subject_id=args.subject_id,
+        enrolment_date=args.enrolment_date,
     )
     patient = ledger.patient_aggregate(patient_id)
     _print_json(
@@ -242,6 +246,11 @@ def build_parser() -> Parser:
     p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--site", required=True)
     p.add_argument("--subject-id")
+    p.add_argument(
+        "--enrolment-date",
+        type=date_arg,
+        help="clinical enrolment date (default: the site's today; never later)",
+    )
     p = _store_command(psub, "eye-exam", cmd_patient_eye_exam, "record an eye exam")
     p.add_argument("patient_id", type=uuid_arg)
     p.add_argument("--date", type=date_arg, required=True)

@@ -58,7 +58,7 @@ def record_demo_trial(ledger: DoseLedger, start: dt.date = dt.date(2026, 1, 5)) 
         for outcome, detail in patients:
             site = next(sites)
             investigator = INVESTIGATORS[site]
-            patient_id = ledger.enrol_patient(trial_id, site, investigator)
+            patient_id = ledger.enrol_patient(trial_id, site, investigator, enrolment_date=day)
             ledger.record_baseline_eye_exam(
                 patient_id,
                 day,
@@ -97,7 +97,6 @@ def _dlt_window(
             "no_dlt",
             first_dose + dt.timedelta(days=27),
             investigator,
-            doses_taken_fraction=0.93,
         )
         if detail is not None:
             _cycle_two(ledger, patient_id, detail, first_dose, investigator)

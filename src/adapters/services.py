@@ -21,8 +21,10 @@ from adapters.transcodings import DateAsISO
 from domain.actors import SYSTEM, Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment, graded
 from domain.ctcae import CtcaeCatalogue
+from domain.dlt_reporting import apply_dlt_verdict, apply_outcome_change
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, VersionMismatch
 from domain.patient import Patient
+from domain.patient.clinical_dates import check_not_future
 from domain.protocol import Protocol
 from domain.trial import Trial
 from projections import audit_report, sdtm
@@ -129,8 +131,18 @@ class DoseLedger(Application[UUID]):
         self._save(trial)
         return trial.id
 
+    def site_today(self, site_id: str) -> dt.date:
+        """The site's calendar date now (the limit of every clinical date it records)."""
+        return self.clock().astimezone(dt.UTC).date()
+
     def enrol_patient(
-        self, trial_id: UUID, site_id: str, actor: Actor, *, subject_id: str | None = None
+        self,
+        trial_id: UUID,
+        site_id: str,
+        actor: Actor,
+        *,
+        subject_id: str | None = None,
+        enrolment_date: dt.date | None = None,
     ) -> UUID:
         """Enrol a patient into the trial's open cohort; trial and patient are saved together."""
         if not SITE_ID.match(site_id):
@@ -145,6 +157,9 @@ class DoseLedger(Application[UUID]):
                 "(pseudonymous; never a name)",
                 field="subject_id",
             )
+        today = self.site_today(site_id)
+        enrolment_date = enrolment_date or today
+        check_not_future(enrolment_date, today, field="enrolment_date")
         patient_id = uuid4()
         level = trial.enrol(patient_id, subject_id, site_id, actor)
         patient = Patient(
@@ -156,6 +171,7 @@ class DoseLedger(Application[UUID]):
             level=level,
             doses=[d.model_dump(mode="json") for d in trial.protocol.dose_level(level).doses],
             dlt_window_days=trial.protocol.dlt_window_days,
+            enrolment_date=enrolment_date,
             actor=actor.as_record(),
         )
         self._save(trial, patient)
@@ -180,6 +196,7 @@ class DoseLedger(Application[UUID]):
             bcva_right,
             bcva_left,
             actor,
+            today=self.site_today(patient.site_id),
             slit_lamp_findings=slit_lamp_findings,
         )
         self._save(patient)
@@ -208,7 +225,7 @@ class DoseLedger(Application[UUID]):
     def start_dosing(self, patient_id: UUID, clinical_date: dt.date, actor: Actor) -> None:
         """Record a patient's first dose."""
         patient = self._get(Patient, patient_id)
-        patient.start_dosing(clinical_date, actor)
+        patient.start_dosing(clinical_date, actor, today=self.site_today(patient.site_id))
         self._save(patient)
 
     def record_dlt_window_outcome(
@@ -229,6 +246,8 @@ class DoseLedger(Application[UUID]):
             outcome,
             clinical_date,
             actor,
+            today=self.site_today(patient.site_id),
+            schedule=trial.protocol.schedule,
             min_dose_fraction=trial.protocol.evaluability_min_dose_fraction,
             description=description,
             reason=reason,
@@ -267,13 +286,34 @@ class DoseLedger(Application[UUID]):
     ) -> None:
         """Record a patient's baseline skin examination."""
         patient = self._get(Patient, patient_id)
-        patient.record_baseline_skin_exam(clinical_date, findings, actor)
+        patient.record_baseline_skin_exam(
+            clinical_date, findings, actor, today=self.site_today(patient.site_id)
+        )
         self._save(patient)
 
-    def administer_dose(self, patient_id: UUID, clinical_date: dt.date, actor: Actor) -> None:
-        """Record a dose given (refused while withheld or discontinued)."""
+    def administer_dose(
+        self, patient_id: UUID, clinical_date: dt.date, actor: Actor, *, deviation_reason: str = ""
+    ) -> bool:
+        """Record a dose given; against an open requirement only as a deviation with a reason
+        (returns True when it was recorded as one)."""
         patient = self._get(Patient, patient_id)
-        patient.administer_dose(clinical_date, actor)
+        deviation = patient.administer_dose(
+            clinical_date,
+            actor,
+            today=self.site_today(patient.site_id),
+            deviation_reason=deviation_reason,
+        )
+        self._save(patient)
+        return deviation
+
+    def record_missed_dose(
+        self, patient_id: UUID, clinical_date: dt.date, actor: Actor, *, reason: str = ""
+    ) -> None:
+        """Record a planned dose that was not taken."""
+        patient = self._get(Patient, patient_id)
+        patient.record_missed_dose(
+            clinical_date, actor, today=self.site_today(patient.site_id), reason=reason
+        )
         self._save(patient)
 
     def record_adverse_event(
@@ -291,6 +331,7 @@ class DoseLedger(Application[UUID]):
             grade,
             report.onset,
             actor,
+            today=self.site_today(patient.site_id),
             protocol=trial.protocol,
             attribution=report.attribution,
             serious=report.serious,
@@ -304,7 +345,7 @@ class DoseLedger(Application[UUID]):
             duration_days=report.duration_days,
         )
         grade = patient.adverse_events[ae_id].grade
-        self._apply_dlt_policy(trial, patient, ae_id, actor)
+        apply_dlt_verdict(trial, patient, ae_id, actor)
         self._save(trial, patient)
         return {
             "ae_id": str(ae_id),
@@ -313,28 +354,6 @@ class DoseLedger(Application[UUID]):
             "recommendation": recommendation,
             "dlt": {"verdict": assessment.verdict, "criterion": assessment.criterion},
         }
-
-    @staticmethod
-    def _apply_dlt_policy(trial: Trial, patient: Patient, ae_id: UUID, actor: Actor) -> None:
-        """A new AE's DLT verdict: a DLT on the cohort, or a candidate for the SRC."""
-        ae = patient.adverse_events[ae_id]
-        if trial.status != "escalating" or ae.dlt_verdict == "not_dlt":
-            return
-        description = f"{ae.term}, grade {ae.grade} (AE {ae_id}): {ae.dlt_criterion}"
-        if ae.dlt_verdict == "dlt":
-            patient.close_dlt_window(
-                "dlt", ae.onset, actor, min_dose_fraction=0, description=description
-            )
-            trial.record_outcome(patient.id, "dlt", ae.onset, actor, description=description)
-        else:
-            trial.raise_dlt_candidate(
-                patient.id,
-                ae_id,
-                ae.onset,
-                actor,
-                description=description,
-                criterion=ae.dlt_criterion,
-            )
 
     def change_ae_grade(
         self,
@@ -356,11 +375,12 @@ class DoseLedger(Application[UUID]):
         term = self.catalogue.lookup(ae.term)
         if grade is None and bcva is None:
             grade = graded(term, None, measurement)
-        recommendation = patient.change_ae_grade(
+        change = patient.change_ae_grade(
             ae_id,
             grade or 0,
             clinical_date,
             actor,
+            today=self.site_today(patient.site_id),
             protocol=trial.protocol,
             term=term,
             reason=reason,
@@ -368,8 +388,10 @@ class DoseLedger(Application[UUID]):
             bcva=bcva,
             intolerable=intolerable,
         )
-        self._save(patient)
-        return recommendation
+        if change.dlt is not None:
+            apply_dlt_verdict(trial, patient, ae_id, actor)
+        self._save(trial, patient)
+        return change.recommendation
 
     def record_skin_assessment(
         self, patient_id: UUID, assessment: SkinAssessment, actor: Actor
@@ -377,11 +399,10 @@ class DoseLedger(Application[UUID]):
         """Record a visit's skin assessment (grade, location, % BSA); feeds the rash rules."""
         patient = self._get(Patient, patient_id)
         trial = self._get(Trial, patient.trial_id)
-        before = len(patient.recommendations)
-        known = set(patient.adverse_events)
-        grade = patient.record_skin_assessment(
+        result = patient.record_skin_assessment(
             assessment.clinical_date,
             actor,
+            today=self.site_today(patient.site_id),
             location=assessment.location,
             bsa_percent=assessment.bsa_percent,
             symptoms=assessment.symptoms,
@@ -393,12 +414,10 @@ class DoseLedger(Application[UUID]):
             attribution=assessment.attribution,
             intolerable=assessment.intolerable,
         )
-        new_ae = next((a for a in patient.adverse_events if a not in known), None)
-        if new_ae is not None:
-            self._apply_dlt_policy(trial, patient, new_ae, actor)
+        if result.dlt is not None and result.ae_id is not None:
+            apply_dlt_verdict(trial, patient, result.ae_id, actor)
         self._save(trial, patient)
-        new = patient.recommendations[before:]
-        return {"grade": grade, "recommendation": new[-1] if new else None}
+        return {"grade": result.grade, "recommendation": result.recommendation}
 
     def record_dose_action(
         self,
@@ -414,22 +433,28 @@ class DoseLedger(Application[UUID]):
         """Hold, reduce, resume or discontinue; departing from the recommendation needs a reason."""
         patient = self._get(Patient, patient_id)
         protocol = self._get(Trial, patient.trial_id).protocol
+        today = self.site_today(patient.site_id)
         if action == "hold":
-            patient.hold_dose(clinical_date, actor, ae_id=ae_id, reason=reason)
+            patient.hold_dose(clinical_date, actor, today=today, ae_id=ae_id, reason=reason)
         elif action == "reduce":
-            patient.reduce_dose(clinical_date, actor, protocol=protocol, ae_id=ae_id, reason=reason)
+            patient.reduce_dose(
+                clinical_date, actor, today=today, protocol=protocol, ae_id=ae_id, reason=reason
+            )
         elif action == "resume":
             if at not in (None, "same", "reduced"):
                 raise InvalidInput(f"resume at '{at}': use same or reduced", field="at")
             patient.resume_dose(
                 clinical_date,
                 actor,
+                today=today,
                 protocol=protocol,
                 at=at,  # type: ignore[arg-type]
                 reason=reason,
             )
         elif action == "discontinue":
-            patient.discontinue(clinical_date, actor, protocol=protocol, ae_id=ae_id, reason=reason)
+            patient.discontinue(
+                clinical_date, actor, today=today, protocol=protocol, ae_id=ae_id, reason=reason
+            )
         else:
             raise InvalidInput(
                 f"unknown dose action '{action}'; actions: hold, reduce, resume, discontinue",
@@ -441,13 +466,74 @@ class DoseLedger(Application[UUID]):
     def review_hold(
         self, patient_id: UUID, as_of: dt.date, actor: Actor = SYSTEM
     ) -> dict[str, Any] | None:
-        """Recommend discontinuation when a hold's deadline passed without recovery."""
+        """Recommend discontinuation for each hold whose deadline passed without recovery;
+        returns the first such recommendation (None when nothing is late)."""
         patient = self._get(Patient, patient_id)
         protocol = self._get(Trial, patient.trial_id).protocol
-        recommendation = patient.review_hold(as_of, protocol, actor=actor)
-        if recommendation is not None:
+        recommendations = patient.review_hold(as_of, protocol, actor=actor)
+        if recommendations:
             self._save(patient)
-        return recommendation
+        return recommendations[0] if recommendations else None
+
+    def correct_adverse_event(
+        self,
+        patient_id: UUID,
+        ae_id: UUID,
+        actor: Actor,
+        *,
+        reason: str,
+        grade: int | None = None,
+        onset: dt.date | None = None,
+        attribution: str | None = None,
+        serious: bool | None = None,
+    ) -> dict[str, Any]:
+        """Correct a recorded AE; recommendation, DLT outcome and cohort follow the new facts."""
+        patient = self._get(Patient, patient_id)
+        trial = self._get(Trial, patient.trial_id)
+        ae = patient.adverse_event(ae_id)
+        correction = patient.correct_adverse_event(
+            ae_id,
+            actor,
+            today=self.site_today(patient.site_id),
+            protocol=trial.protocol,
+            term=self.catalogue.lookup(ae.term),
+            reason=reason,
+            grade=grade,
+            onset=onset,
+            attribution=attribution,
+            serious=serious,
+        )
+        apply_outcome_change(trial, patient, correction.outcome, actor, reason.strip())
+        self._save(trial, patient)
+        return {
+            "recommendation": correction.recommendation,
+            "patient": patient_summary(patient),
+        }
+
+    def mark_in_error(
+        self, patient_id: UUID, fact: str, ref: str, actor: Actor, *, reason: str
+    ) -> dict[str, Any]:
+        """Mark a recorded AE, dose or missed dose entered in error; derived state follows."""
+        patient = self._get(Patient, patient_id)
+        trial = self._get(Trial, patient.trial_id)
+        correction = patient.mark_in_error(fact, ref, actor, reason=reason, protocol=trial.protocol)
+        apply_outcome_change(trial, patient, correction.outcome, actor, reason.strip())
+        self._save(trial, patient)
+        return {
+            "recommendation": correction.recommendation,
+            "patient": patient_summary(patient),
+        }
+
+    def correct_dose_date(
+        self, patient_id: UUID, old: dt.date, new: dt.date, actor: Actor, *, reason: str
+    ) -> dict[str, Any]:
+        """Correct the date of a recorded dose."""
+        patient = self._get(Patient, patient_id)
+        patient.correct_dose_date(
+            old, new, actor, today=self.site_today(patient.site_id), reason=reason
+        )
+        self._save(patient)
+        return patient_summary(patient)
 
     def adjudicate_dlt(
         self,

@@ -154,6 +154,32 @@ class Trial(Aggregate):
         reason: str
         actor: dict[str, Any]
 
+    class OutcomeRevised(Event):
+        """Corrected facts changed a patient's DLT-window outcome (None: awaited again)."""
+
+        TOPIC = "doseledger:trial.OutcomeRevised"
+        class_version = 1
+        patient_id: UUID
+        cohort: int
+        level: int
+        old_outcome: str | None
+        new_outcome: str | None
+        clinical_date: dt.date | None
+        reason: str
+        actor: dict[str, Any]
+
+    class DecisionFlaggedForReview(Event):
+        """A decided cohort's DLT count changed: the SRC decision on it needs re-review."""
+
+        TOPIC = "doseledger:trial.DecisionFlaggedForReview"
+        class_version = 1
+        cohort: int
+        level: int
+        old_dlts: int
+        new_dlts: int
+        reason: str
+        actor: dict[str, Any]
+
     # ----------------------------------------------------------------- state (applied)
 
     @event(Registered)
@@ -166,6 +192,7 @@ class Trial(Aggregate):
         self.subjects: dict[str, UUID] = {}
         self.patient_cohort: dict[UUID, int] = {}
         self.decisions: list[dict[str, Any]] = []
+        self.flagged_for_review: list[int] = []
         self._add_cohort(self.protocol.design.starting_level, "start")
 
     def _add_cohort(self, level: int, origin: CohortOrigin) -> None:
@@ -657,3 +684,83 @@ class Trial(Aggregate):
             assert target is not None
             origin: CohortOrigin = "escalation" if decision == "escalate" else "de-escalation"
             self._cohort_opened(cohort=number, level=target, origin=origin, actor=actor)
+
+    # ----------------------------------------------------------------- corrections
+
+    @event(OutcomeRevised)
+    def _outcome_revised(
+        self,
+        patient_id: UUID,
+        cohort: int,
+        level: int,
+        old_outcome: str | None,
+        new_outcome: Outcome | None,
+        clinical_date: dt.date | None,
+        reason: str,
+        actor: dict[str, Any],
+    ) -> None:
+        outcomes = self.cohorts[cohort - 1].outcomes
+        if new_outcome is None:
+            outcomes.pop(patient_id, None)
+        else:
+            self._set_outcome(patient_id, new_outcome)
+
+    @event(DecisionFlaggedForReview)
+    def _flagged(
+        self,
+        cohort: int,
+        level: int,
+        old_dlts: int,
+        new_dlts: int,
+        reason: str,
+        actor: dict[str, Any],
+    ) -> None:
+        self.flagged_for_review = [*getattr(self, "flagged_for_review", []), cohort]
+
+    def decided(self, cohort: int) -> bool:
+        """True when the SRC has signed a decision on the cohort."""
+        return any(d["cohort"] == cohort for d in self.decisions)
+
+    def revise_outcome(
+        self,
+        patient_id: UUID,
+        new_outcome: Outcome | None,
+        actor: Actor,
+        *,
+        reason: str,
+        clinical_date: dt.date | None = None,
+    ) -> bool:
+        """Corrected facts changed a patient's outcome: the cohort follows, and a decision
+        already signed on it is flagged for re-review. Returns True when one was flagged."""
+        if patient_id not in self.patient_cohort:
+            raise CommandRefused(
+                f"patient {patient_id} is not enrolled in trial {self.id}",
+                rule="patient_not_in_trial",
+                field="patient_id",
+            )
+        cohort = self._cohort_of(patient_id)
+        old = cohort.outcomes.get(patient_id)
+        if old == new_outcome:
+            return False
+        old_dlts = cohort.dlts
+        self._outcome_revised(
+            patient_id=patient_id,
+            cohort=cohort.number,
+            level=cohort.level,
+            old_outcome=old,
+            new_outcome=new_outcome,
+            clinical_date=clinical_date,
+            reason=reason,
+            actor=actor.as_record(),
+        )
+        if self.decided(cohort.number) and cohort.dlts != old_dlts:
+            self._flagged(
+                cohort=cohort.number,
+                level=cohort.level,
+                old_dlts=old_dlts,
+                new_dlts=cohort.dlts,
+                reason=reason,
+                actor=actor.as_record(),
+            )
+            return True
+        return False

@@ -29,8 +29,14 @@ def patient_summary(patient: Patient) -> dict[str, Any]:
         "dlt_window_last_day": _iso(patient.dlt_window_last_day),
         "dlt_outcome": patient.dlt_outcome,
         "dlt_candidates": [str(ae_id) for ae_id in patient.dlt_candidates],
-        "hold": None if patient.hold is None else patient.hold.as_record(),
-        "open_recommendation": _plain(patient.open_recommendation),
+        "enrolment_date": patient.enrolment_date.isoformat(),
+        "hold": _hold(patient),
+        "requirements": [r.as_record() for r in patient.requirements.values()],
+        "holds": [h.as_record() for h in patient.holds],
+        "doses_recorded": len(patient.dose_days),
+        "missed_doses": [d.isoformat() for d in patient.missed_days],
+        "deviations": patient.deviations,
+        "died_on": _iso(patient.died_on),
         "adverse_events": [
             {
                 "id": str(ae.id),
@@ -47,6 +53,23 @@ def patient_summary(patient: Patient) -> dict[str, Any]:
         ],
         "baseline_eye_exam": _plain(patient.baseline_eye_exam),
         "baseline_skin_exam": _plain(patient.baseline_skin_exam),
+    }
+
+
+def _hold(patient: Patient) -> dict[str, Any] | None:
+    """The open hold: since when, and what each withheld AE needs before dosing resumes."""
+    hold = patient.current_hold
+    if hold is None:
+        return None
+    reqs = patient.withholds
+    deadlines = [r.deadline for r in reqs if r.deadline is not None]
+    return {
+        "since": hold.start.isoformat(),
+        "ae_ids": [str(r.ae_id) for r in reqs],
+        "resume": "reduced" if any(r.resume == "reduced" for r in reqs) else "same",
+        "resume_condition": "; ".join(r.condition() for r in reqs) or "investigator's decision",
+        "deadline": min(deadlines).isoformat() if deadlines else None,
+        "rules": [r.rule for r in reqs],
     }
 
 

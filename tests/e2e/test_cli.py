@@ -143,11 +143,29 @@ def test_trial_lifecycle_through_the_cli(cli: Cli) -> None:
     trial_id = cli.json("trial", "register", "--template", "defactinib-paclitaxel")["trial_id"]
     patients = []
     for _ in range(3):
-        enrolled = cli.json("--role", "investigator", "patient", "enrol", trial_id, "--site", "S3")
+        enrolled = cli.json(
+            "--role",
+            "investigator",
+            "patient",
+            "enrol",
+            trial_id,
+            "--site",
+            "S3",
+            "--enrolment-date",
+            "2026-03-30",
+        )
         assert (enrolled["cohort"], enrolled["level"]) == (1, 1)
         patients.append(enrolled["patient_id"])
     assert "cohort 1 at dose level 1 is full" in cli.refused(
-        "--role", "investigator", "patient", "enrol", trial_id, "--site", "S3"
+        "--role",
+        "investigator",
+        "patient",
+        "enrol",
+        trial_id,
+        "--site",
+        "S3",
+        "--enrolment-date",
+        "2026-03-30",
     )
     first = patients[0]
     assert "no baseline eye exam" in cli.refused(
@@ -196,7 +214,7 @@ def test_trial_lifecycle_through_the_cli(cli: Cli) -> None:
     )
     for pid in patients[1:]:
         cli.json(
-            "patient", "dlt-outcome", pid, "no_dlt", "--date", "2026-05-01", "--doses-taken", "0.95"
+            "patient", "dlt-outcome", pid, "no_dlt", "--date", "2026-05-01", "--doses-taken", "1"
         )
     assert "src_member" in cli.refused(
         "trial", "decide", trial_id, "--cohort", "1", "--decision", "expand"

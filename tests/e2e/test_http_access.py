@@ -15,6 +15,7 @@ from adapters.http.keys import KEY_ROLES, KeyRing
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
 from domain.actors import Actor
+from support import enrolling
 
 OPEN = {"/healthz", "/readyz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 ZERO = "00000000-0000-0000-0000-000000000000"
@@ -135,10 +136,18 @@ def test_an_investigator_reaches_only_its_own_site(world: dict[str, Any]) -> Non
     mine = {"Authorization": f"Bearer {keys['investigator']}"}
     theirs = {"Authorization": f"Bearer {keys['other-site']}"}
     assert (
-        client.post(f"/trials/{tid}/patients", json={"site_id": "S02"}, headers=mine).status_code
+        client.post(
+            f"/trials/{tid}/patients",
+            json=enrolling("S02"),
+            headers=mine,
+        ).status_code
         == 403
     )
-    pid = client.post(f"/trials/{tid}/patients", json={"site_id": "S01"}, headers=mine).json()["id"]
+    pid = client.post(
+        f"/trials/{tid}/patients",
+        json=enrolling("S01"),
+        headers=mine,
+    ).json()["id"]
     before = ledger.recorder.max_notification_id()
     for method, suffix, body in [
         ("GET", "", None),

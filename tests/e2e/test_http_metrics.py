@@ -14,6 +14,7 @@ from adapters.http.app import create_app
 from adapters.http.keys import KeyRing
 from adapters.services import DoseLedger
 from domain.actors import Actor
+from support import enrolling
 
 OPERATOR = Actor(user_id="ops", role="admin")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -77,7 +78,13 @@ def test_metrics_count_requests_by_route_template_and_events_appended(api: Api) 
     record_demo_trial(api.ledger)
     trial = api.call("POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"})
     tid = trial.json()["id"]
-    api.call("POST", f"/trials/{tid}/patients", "admin", 201, json={"site_id": "S01"})
+    api.call(
+        "POST",
+        f"/trials/{tid}/patients",
+        "admin",
+        201,
+        json=enrolling("S01"),
+    )
     api.call("GET", f"/trials/{tid}", "monitor", 200)
     api.call("GET", f"/trials/{tid}", "auditor", 200)
     api.call("GET", f"/trials/{uuid4()}", "monitor", 404)

@@ -12,7 +12,7 @@ from test_http_story import Api, day, ready
 from adapters.reminders import Reminders
 from adapters.services import DoseLedger
 from domain.reminders import start_of
-from support import DAY0
+from support import DAY0, enrolling
 
 
 @pytest.fixture
@@ -33,10 +33,18 @@ def test_reminders_filtered_by_trial_patient_kind_state_and_due_time(
     ).json()["id"]
     dosed = ready(api, tid)
     waiting = api.call(
-        "POST", f"/trials/{tid}/patients", "inv", 201, json={"site_id": "S01"}
+        "POST",
+        f"/trials/{tid}/patients",
+        "inv",
+        201,
+        json=enrolling("S01"),
     ).json()["id"]
     other_site = api.call(
-        "POST", f"/trials/{tid}/patients", "inv2", 201, json={"site_id": "S02"}
+        "POST",
+        f"/trials/{tid}/patients",
+        "inv2",
+        201,
+        json=enrolling("S02"),
     ).json()["id"]
 
     everything = listing(api, trial_id=tid, state="open")
@@ -112,7 +120,11 @@ def test_bad_eye_exams_and_bad_filters_are_4xx_and_append_nothing(
         "POST", "/trials", "admin", 201, json={"template_id": "defactinib-avutometinib"}
     ).json()["id"]
     waiting = api.call(
-        "POST", f"/trials/{tid}/patients", "inv", 201, json={"site_id": "S01"}
+        "POST",
+        f"/trials/{tid}/patients",
+        "inv",
+        201,
+        json=enrolling("S01"),
     ).json()["id"]
     before = ledger.recorder.max_notification_id()
     exam = {"clinical_date": day(3), "bcva_right": "20/20", "bcva_left": "20/20"}

@@ -15,7 +15,7 @@ from adapters.http.app import create_app
 from adapters.http.keys import KeyRing
 from adapters.services import DoseLedger
 from domain.actors import Actor
-from support import DAY0
+from support import DAY0, enrolling
 
 OPERATOR = Actor(user_id="ops", role="admin")
 
@@ -55,7 +55,7 @@ def day(n: int) -> str:
 
 
 def ready(api: Api, trial_id: str, site: str = "S01", key: str = "inv") -> str:
-    pid = api.call("POST", f"/trials/{trial_id}/patients", key, 201, json={"site_id": site}).json()[
+    pid = api.call("POST", f"/trials/{trial_id}/patients", key, 201, json=enrolling(site)).json()[
         "id"
     ]
     api.call(
@@ -82,7 +82,7 @@ def complete(api: Api, pid: str, key: str = "inv") -> None:
         f"/patients/{pid}/dlt-outcome",
         key,
         201,
-        json={"outcome": "no_dlt", "clinical_date": day(28), "doses_taken_fraction": 0.9},
+        json={"outcome": "no_dlt", "clinical_date": day(28), "doses_taken_fraction": 1.0},
     )
 
 
@@ -245,7 +245,7 @@ def test_idempotency_key_replays_and_refuses_another_body(api: Api, ledger: Dose
         f"/trials/{tid}/patients",
         "inv",
         201,
-        json={"site_id": "S01"},
+        json=enrolling("S01"),
         headers=dict(headers),
     )
     events = ledger.recorder.max_notification_id()
@@ -254,7 +254,7 @@ def test_idempotency_key_replays_and_refuses_another_body(api: Api, ledger: Dose
         f"/trials/{tid}/patients",
         "inv",
         201,
-        json={"site_id": "S01"},
+        json=enrolling("S01"),
         headers=dict(headers),
     )
     assert again.json() == first.json()
@@ -266,7 +266,7 @@ def test_idempotency_key_replays_and_refuses_another_body(api: Api, ledger: Dose
         f"/trials/{tid}/patients",
         "inv",
         422,
-        json={"site_id": "S01", "subject_id": "S01-900"},
+        json=enrolling("S01", subject_id="S01-900"),
         headers=dict(headers),
     )
     assert other.json()["field"] == "Idempotency-Key"
@@ -277,7 +277,7 @@ def test_idempotency_key_replays_and_refuses_another_body(api: Api, ledger: Dose
         f"/trials/{tid}/patients",
         "admin",
         201,
-        json={"site_id": "S01"},
+        json=enrolling("S01"),
         headers=dict(headers),
     )
 
@@ -293,7 +293,7 @@ def test_same_idempotency_key_in_parallel_records_one_set_of_events(
     def enrol() -> Any:
         return api.client.post(
             f"/trials/{tid}/patients",
-            json={"site_id": "S01"},
+            json=enrolling("S01"),
             headers={"Authorization": f"Bearer {api.keys['inv']}", "Idempotency-Key": "parallel-1"},
         )
 

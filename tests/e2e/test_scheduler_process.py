@@ -85,8 +85,8 @@ def test_a_reminder_due_while_no_scheduler_ran_fires_once_on_the_next_start(
         assert [t["issued"] for t in ticks[1:]] == [0] * (len(ticks) - 1)
         assert _issued_events(ledger)[window.id] == 1
         assert ledger.repository.get(window.id).fired_at >= after
-        rec = ledger.patient_aggregate(pid).open_recommendation
-        assert rec is not None and rec["rule"] == "cpk-not-recovered"
+        (required,) = ledger.patient_aggregate(pid).discontinue_requirements
+        assert required.rule == "cpk-not-recovered"
     finally:
         ledger.close()
 

@@ -29,7 +29,7 @@ from adapters.demo import record_demo_trial
 from adapters.services import DoseLedger
 from adapters.settings import AUDIT_KEY_VAR, Settings, persistence_env
 from domain.protocol import template
-from support import ADMIN, INVESTIGATOR
+from support import ADMIN, DAY0, INVESTIGATOR
 
 # ------------------------------------------------------------------ raw access to the store
 
@@ -463,7 +463,7 @@ def test_a_store_from_before_the_chain_is_reported_not_crashed_on(database_url: 
     upgraded = DoseLedger(env=persistence_env(database_url))
     try:
         trial_id = upgraded.register_trial(template("defactinib-paclitaxel"), ADMIN)
-        upgraded.enrol_patient(trial_id, "S01", INVESTIGATOR)
+        upgraded.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
         result = verify(upgraded.recorder)
         assert not result.ok and result.fault is not None
         assert result.fault.kind == "unchained" and result.events_checked == 3
@@ -529,7 +529,7 @@ def test_two_ledgers_writing_at_once_keep_one_linear_chain(two_ledgers: list[Dos
         ledger = two_ledgers[n % 2]
         for _ in range(per_thread):
             trial_id = ledger.register_trial(protocol, ADMIN)
-            ledger.enrol_patient(trial_id, "S01", INVESTIGATOR)
+            ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
 
     _in_threads(work, 4)
     # 4 threads x 15 x (Registered + PatientEnrolled + Enrolled)

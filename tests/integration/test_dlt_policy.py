@@ -17,7 +17,7 @@ AVU = "defactinib-avutometinib"
 
 
 def complete(ledger: DoseLedger, pid: UUID) -> None:
-    ledger.record_dlt_window_outcome(pid, "no_dlt", day(28), INVESTIGATOR, doses_taken_fraction=0.9)
+    ledger.record_dlt_window_outcome(pid, "no_dlt", day(28), INVESTIGATOR, doses_taken_fraction=1.0)
 
 
 def test_in_window_grade_3_non_haematological_ae_is_a_dlt_for_the_cohort(
@@ -135,7 +135,7 @@ def test_non_evaluable_patient_is_replaced_and_the_recommendation_follows(
     )
     complete(ledger, patients[2])
     assert ledger.trial(trial_id)["recommendation"] is None  # a place is open
-    replacement = ledger.enrol_patient(trial_id, "S02", INVESTIGATOR)
+    replacement = ledger.enrol_patient(trial_id, "S02", INVESTIGATOR, enrolment_date=DAY0)
     ledger.record_baseline_eye_exam(replacement, day(10), "20/20", "20/20", INVESTIGATOR)
     ledger.record_baseline_skin_exam(replacement, day(10), "none", INVESTIGATOR)
     ledger.start_dosing(replacement, day(11), INVESTIGATOR)

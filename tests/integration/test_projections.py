@@ -20,7 +20,7 @@ from domain.protocol import template
 from projections.audit_rows import audit_row
 from projections.follower import SECOND_GROUP, Projections, default_read_models
 from projections.store import SQLiteStore, Tx
-from support import ADMIN, INVESTIGATOR, SRC, ae, day, dosing
+from support import ADMIN, DAY0, INVESTIGATOR, SRC, ae, day, dosing
 
 AVU = "defactinib-avutometinib"
 TRACED = Actor(
@@ -44,7 +44,7 @@ COHORT_FIELDS = (
 
 
 def complete(ledger: DoseLedger, pid: UUID) -> None:
-    ledger.record_dlt_window_outcome(pid, "no_dlt", day(28), INVESTIGATOR, doses_taken_fraction=0.9)
+    ledger.record_dlt_window_outcome(pid, "no_dlt", day(28), INVESTIGATOR)
 
 
 def toxicity_story(ledger: DoseLedger) -> tuple[UUID, list[UUID]]:
@@ -53,7 +53,7 @@ def toxicity_story(ledger: DoseLedger) -> tuple[UUID, list[UUID]]:
     and undecided (its recommendation is live)."""
     trial_id, (p1, p2, p3) = dosing(ledger, template(AVU), count=3)
     ledger.administer_dose(p1, day(2), TRACED)
-    fatigue = UUID(ae(ledger, p1, "Fatigue", 2, 3)["ae_id"])
+    fatigue = UUID(ae(ledger, p1, "Fatigue", 2, 3, attribution="unrelated")["ae_id"])
     ledger.change_ae_grade(p1, fatigue, 3, day(5), TRACED, reason="worse at the visit")
     ledger.record_dose_action(p1, "hold", day(5), TRACED, ae_id=fatigue)
     ledger.change_ae_grade(p1, fatigue, 0, day(9), TRACED)
@@ -282,7 +282,7 @@ def test_events_recorded_later_are_caught_up(
     trial_id = ledger.register_trial(template(AVU), ADMIN)
     assert projections.catch_up()["processed"] == 1
     assert projections.trial_overview(trial_id)["patients"] == 0
-    pid = ledger.enrol_patient(trial_id, "S02", INVESTIGATOR)
+    pid = ledger.enrol_patient(trial_id, "S02", INVESTIGATOR, enrolment_date=DAY0)
     assert projections.catch_up()["processed"] == 2  # trial.PatientEnrolled + patient.Enrolled
     assert projections.trial_overview(trial_id)["patients"] == 1
     assert projections.patient_timeline(pid)["entries"][0]["kind"] == "enrolled"
@@ -306,7 +306,7 @@ def test_postgres_position_gaps_are_followed(
                 f'(SELECT MAX(notification_id) + 100 FROM "{schema}".doseledger_events))'
             )
         projections.catch_up()
-        pid = app.enrol_patient(trial_id, "S02", INVESTIGATOR)
+        pid = app.enrol_patient(trial_id, "S02", INVESTIGATOR, enrolment_date=DAY0)
         ids = [n.id for n in app.recorder.select_notifications(None, 1000)]
         assert ids[-1] - ids[-3] > 100  # the gap is there
         projections.catch_up()

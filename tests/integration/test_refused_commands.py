@@ -25,12 +25,12 @@ class World:
     def __init__(self, ledger: DoseLedger) -> None:
         self.ledger = ledger
         self.trial = ledger.register_trial(template("defactinib-avutometinib"), ADMIN)
-        self.screening = ledger.enrol_patient(self.trial, "S01", INVESTIGATOR)
-        self.dosing = ledger.enrol_patient(self.trial, "S01", INVESTIGATOR)
+        self.screening = ledger.enrol_patient(self.trial, "S01", INVESTIGATOR, enrolment_date=DAY0)
+        self.dosing = ledger.enrol_patient(self.trial, "S01", INVESTIGATOR, enrolment_date=DAY0)
         ledger.record_baseline_eye_exam(self.dosing, DAY0, "20/20", "20/20", INVESTIGATOR)
         ledger.record_baseline_skin_exam(self.dosing, DAY0, "no rash", INVESTIGATOR)
         ledger.start_dosing(self.dosing, DAY0, INVESTIGATOR)
-        self.done = ledger.enrol_patient(self.trial, "S02", INVESTIGATOR)
+        self.done = ledger.enrol_patient(self.trial, "S02", INVESTIGATOR, enrolment_date=DAY0)
         ledger.record_baseline_eye_exam(self.done, DAY0, "20/20", "20/20", INVESTIGATOR)
         ledger.record_baseline_skin_exam(self.done, DAY0, "no rash", INVESTIGATOR)
         ledger.start_dosing(self.done, DAY0, INVESTIGATOR)
@@ -180,7 +180,7 @@ def test_after_mtd_nothing_more_is_recorded(ledger: DoseLedger) -> None:
     trial_id = ledger.register_trial(template("defactinib-paclitaxel"), ADMIN)
     for _ in range(2):
         for _ in range(3):
-            pid = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR)
+            pid = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
             ledger.record_baseline_eye_exam(pid, DAY0, "20/20", "20/20", INVESTIGATOR)
             ledger.record_baseline_skin_exam(pid, DAY0, "no rash", INVESTIGATOR)
             ledger.start_dosing(pid, DAY0, INVESTIGATOR)
@@ -198,7 +198,7 @@ def test_after_mtd_nothing_more_is_recorded(ledger: DoseLedger) -> None:
     assert ledger.trial(trial_id)["mtd"] == 2
     before = _count(ledger)
     for command in (
-        lambda: ledger.enrol_patient(trial_id, "S01", INVESTIGATOR),
+        lambda: ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0),
         lambda: ledger.sign_decision(trial_id, 2, "escalate", SRC, reason="r"),
         lambda: ledger.sign_decision(trial_id, 3, "escalate", SRC, reason="r"),
     ):
@@ -214,7 +214,7 @@ def test_enrolment_saves_trial_and_patient_atomically(database_url: str) -> None
     try:
         trial_id = first.register_trial(template("defactinib-avutometinib"), ADMIN)
         stale: Trial = second.repository.get(trial_id)
-        first.enrol_patient(trial_id, "S01", INVESTIGATOR)
+        first.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
         before = _count(first)
         patient_id: UUID = uuid4()
         stale.enrol(patient_id, "S02-001", "S02", INVESTIGATOR)
@@ -227,6 +227,7 @@ def test_enrolment_saves_trial_and_patient_atomically(database_url: str) -> None
             level=1,
             doses=[],
             dlt_window_days=28,
+            enrolment_date=DAY0 - dt.timedelta(days=7),
             actor=INVESTIGATOR.as_record(),
         )
         with pytest.raises(ConcurrencyConflict):

@@ -26,7 +26,7 @@ from domain.reminders import (
     start_of,
     trial_reminders,
 )
-from support import INVESTIGATOR, SRC, ae, day, dosing
+from support import DAY0, INVESTIGATOR, SRC, ae, day, dosing
 
 AVUTOMETINIB = "defactinib-avutometinib"  # 28-day cycles, 28-day DLT window
 EYE_TERMS = eye_disorder_terms(CtcaeCatalogue.load())
@@ -57,8 +57,9 @@ def story(ledger: DoseLedger) -> tuple[UUID, list[UUID]]:
     """Three dosing patients with a CPK hold, a visual AE and its referral, exams, outcomes."""
     trial_id, patients = dosing(ledger, template(AVUTOMETINIB), count=3)
     cpk, eyes, plain = patients
-    cpk_ae = UUID(ae(ledger, cpk, "CPK increased", 3, 10, attribution="unrelated")["ae_id"])
-    ledger.record_dose_action(cpk, "hold", day(10), INVESTIGATOR, ae_id=cpk_ae)
+    # Held from day 22, in the week off: the window's 21 planned doses were all taken.
+    cpk_ae = UUID(ae(ledger, cpk, "CPK increased", 3, 22, attribution="unrelated")["ae_id"])
+    ledger.record_dose_action(cpk, "hold", day(22), INVESTIGATOR, ae_id=cpk_ae)
     ae(ledger, eyes, "Blurred vision", None, 12, eye="left", bcva="20/50", attribution="unrelated")
     ledger.record_eye_exam(eyes, day(15), "referral", "20/20", "20/40", INVESTIGATOR)
     ledger.record_eye_exam(plain, day(27), "follow_up", "20/20", "20/20", INVESTIGATOR)
@@ -66,7 +67,7 @@ def story(ledger: DoseLedger) -> tuple[UUID, list[UUID]]:
         ledger.record_dlt_window_outcome(
             pid, "no_dlt", day(28), INVESTIGATOR, doses_taken_fraction=1.0
         )
-    ledger.record_dlt_window_outcome(cpk, "no_dlt", day(28), INVESTIGATOR, doses_taken_fraction=0.8)
+    ledger.record_dlt_window_outcome(cpk, "no_dlt", day(28), INVESTIGATOR)
     return trial_id, patients
 
 
@@ -124,7 +125,7 @@ def test_eye_exams_refused_before_dosing_or_with_bad_input_append_nothing(
     ledger: DoseLedger,
 ) -> None:
     trial_id, (pid,) = dosing(ledger, template(AVUTOMETINIB))
-    waiting = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR)
+    waiting = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
     head = ledger.recorder.max_notification_id()
     with pytest.raises(CommandRefused) as refused:
         ledger.record_eye_exam(waiting, day(3), "follow_up", "20/20", "20/20", INVESTIGATOR)
@@ -150,7 +151,7 @@ def test_a_patient_event_the_fold_says_it_ignored_leaves_the_fold_as_it_was(
     ledger.change_ae_grade(plain, fatigue, 1, day(31), INVESTIGATOR)
     ledger.change_ae_grade(plain, fatigue, 0, day(33), INVESTIGATOR)
     (cpk_ae,) = ledger.patient_aggregate(cpk).adverse_events
-    ledger.change_ae_grade(cpk, cpk_ae, 1, day(20), INVESTIGATOR)  # recovered: clears the window
+    ledger.change_ae_grade(cpk, cpk_ae, 1, day(24), INVESTIGATOR)  # recovered: clears the window
     trial = ledger.trial_aggregate(trial_id)
     cycle = trial.protocol.schedule.cycle_length_days
     ignored, applied = Counter[str](), Counter[str]()

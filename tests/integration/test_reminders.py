@@ -11,9 +11,10 @@ import pytest
 from adapters.reminders import Reminder, Reminders
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
+from domain.patient import Patient
 from domain.protocol import template
 from domain.reminders import OpenReminder, start_of
-from support import INVESTIGATOR, SRC, ae, day, dosing
+from support import DAY0, INVESTIGATOR, SRC, ae, day, dosing
 
 FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 AVUTOMETINIB = "defactinib-avutometinib"  # 28-day cycles, 28-day DLT window
@@ -40,12 +41,12 @@ def test_cpk_window_fires_once_when_it_expires_and_flags_discontinuation(
     assert window.due_at == start_of(day(62))  # the deadline day (day 61) is still in time
     assert of(reminders.due(start_of(day(62)) - dt.timedelta(seconds=1)), window.kind) == []
     assert of(reminders.due(start_of(day(62))), window.kind) == [window]
-    assert ledger.patient_aggregate(pid).open_recommendation is None  # `due` changed nothing
+    assert not ledger.patient_aggregate(pid).discontinue_requirements  # `due` changed nothing
 
     assert of(reminders.tick(start_of(day(62))), window.kind) == [window]
-    rec = ledger.patient_aggregate(pid).open_recommendation
-    assert rec is not None and (rec["action"], rec["rule"]) == ("discontinue", "cpk-not-recovered")
-    assert rec["date"] == day(62)
+    (required,) = ledger.patient_aggregate(pid).discontinue_requirements
+    assert (required.action, required.rule) == ("discontinue", "cpk-not-recovered")
+    assert required.since == day(62)
     assert of(reminders.tick(start_of(day(63))), window.kind) == []
     assert of(reminders.due(FAR_FUTURE), window.kind) == []
     issued = ledger.repository.get(window.id)
@@ -89,8 +90,8 @@ def test_hold_unresolved_fires_once_and_discontinuation_clears_both(ledger: Dose
 
 def test_baseline_eye_exam_due_at_enrolment_cleared_by_the_exam(ledger: DoseLedger) -> None:
     trial_id, _ = dosing(ledger, template(AVUTOMETINIB), count=0)
-    first = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR)
-    second = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR)
+    first = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
+    second = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
     reminders = Reminders(ledger)
     (baseline,) = of(reminders.open(), "ophthalmology_baseline", first)
     assert baseline.trial_id == trial_id
@@ -181,7 +182,10 @@ def test_a_new_ledger_on_the_same_store_does_not_refire(database_url: str) -> No
         assert [r.kind for r in of(late, "hold_unresolved", pid)] == ["hold_unresolved"]
         assert reminders.tick(start_of(day(100))) == []
         recommendations = [
-            r for r in second.patient_aggregate(pid).recommendations if r["action"] == "discontinue"
+            e
+            for e in second.events.get(pid)
+            if isinstance(e, Patient.DoseRecommended)
+            and e.recommendation["action"] == "discontinue"
         ]
         assert len(recommendations) == 1
     finally:

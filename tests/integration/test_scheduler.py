@@ -121,7 +121,7 @@ def test_a_reminder_due_while_nothing_ran_fires_once_on_the_next_start(
     with started(build_scheduler(ledger, clock, tick_seconds=1)) as runs:
         runs.wait("reminders", 2)
     assert issued(ledger, window) == 0
-    assert ledger.patient_aggregate(pid).open_recommendation is None
+    assert not ledger.patient_aggregate(pid).discontinue_requirements
 
     clock.now = start_of(day(63))  # stopped over the due time; started after it
     with started(build_scheduler(ledger, clock, tick_seconds=1)) as runs:
@@ -129,8 +129,8 @@ def test_a_reminder_due_while_nothing_ran_fires_once_on_the_next_start(
     assert issued(ledger, window) == 1
     record = ledger.repository.get(window)
     assert isinstance(record, Reminder) and record.fired_at == start_of(day(63))
-    rec = ledger.patient_aggregate(pid).open_recommendation
-    assert rec is not None and rec["rule"] == "cpk-not-recovered"
+    (required,) = ledger.patient_aggregate(pid).discontinue_requirements
+    assert required.rule == "cpk-not-recovered"
 
     with started(build_scheduler(ledger, clock, tick_seconds=3600)) as runs:
         runs.wait("reminders", 1)  # a third start: nothing new

@@ -63,8 +63,9 @@ def test_cpk_not_recovered_in_21_days_recommends_discontinuing_both_drugs(
         True,
     )
     assert ledger.review_hold(pid, day(63)) is None  # recorded once
-    with pytest.raises(CommandRefused, match="a reason is required"):
-        ledger.record_dose_action(pid, "resume", day(63), INVESTIGATOR)
+    with pytest.raises(CommandRefused, match="cannot be resumed") as refused:
+        ledger.record_dose_action(pid, "resume", day(63), INVESTIGATOR, reason="feels better")
+    assert refused.value.rule == "discontinuation_required"
     state = ledger.record_dose_action(pid, "discontinue", day(63), INVESTIGATOR)
     assert state["discontinued_agents"] == ["avutometinib", "defactinib"]
     assert state["dosing"] == "discontinued"
@@ -186,7 +187,7 @@ def test_intolerable_grade_2_rash_recommends_a_reduction(ledger: DoseLedger) -> 
         pid, "reduce", day(21), INVESTIGATOR, ae_id=UUID(recorded["ae_id"])
     )
     assert state["doses"] == ["defactinib 200 mg QD", "avutometinib 3.2 mg twice weekly"]
-    assert state["open_recommendation"] is None
+    assert state["requirements"] == []
 
 
 def test_skin_assessments_feed_the_rash_rules(ledger: DoseLedger) -> None:

@@ -31,7 +31,7 @@ class Story:
 
     def cohort(self, letters: str, start: dt.date) -> None:
         for letter in letters:
-            pid = self.ledger.enrol_patient(self.trial_id, "S07", INVESTIGATOR)
+            pid = self.ledger.enrol_patient(self.trial_id, "S07", INVESTIGATOR, enrolment_date=DAY0)
             self.snapshot(pid)
             self.ledger.record_baseline_eye_exam(pid, start, "20/25", "6/6", INVESTIGATOR)
             self.snapshot(pid)
@@ -61,7 +61,7 @@ class Story:
                     "no_dlt",
                     start + dt.timedelta(days=40),
                     INVESTIGATOR,
-                    doses_taken_fraction=0.9,
+                    doses_taken_fraction=1.0,
                 )
             self.snapshot(pid)
 

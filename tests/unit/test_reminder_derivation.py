@@ -16,7 +16,7 @@ from domain.reminders import (
     start_of,
     trial_reminders,
 )
-from support import ADMIN, INVESTIGATOR, SRC, day, new_trial, run_cohort
+from support import ADMIN, DAY0, INVESTIGATOR, SCHEDULE, SRC, TODAY, day, new_trial, run_cohort
 
 AT = start_of(day(2))
 
@@ -31,6 +31,7 @@ def _patient() -> Patient:
         level=1,
         doses=[],
         dlt_window_days=28,
+        enrolment_date=DAY0 - dt.timedelta(days=7),
         actor=ADMIN.as_record(),
     )
 
@@ -64,24 +65,37 @@ def test_eye_disorders_include_blurred_vision_not_rash() -> None:
 def test_patient_story_opens_and_clears_reminders() -> None:
     patient = _patient()
     assert set(_open(patient)) == {"ophthalmology_baseline"}
-    patient.record_baseline_eye_exam(day(0), "20/20", "20/20", INVESTIGATOR)
+    patient.record_baseline_eye_exam(day(0), "20/20", "20/20", INVESTIGATOR, today=TODAY)
     assert _open(patient) == {}
-    patient.record_baseline_skin_exam(day(0), "none", INVESTIGATOR)
-    patient.start_dosing(day(1), INVESTIGATOR)
+    patient.record_baseline_skin_exam(day(0), "none", INVESTIGATOR, today=TODAY)
+    patient.start_dosing(day(1), INVESTIGATOR, today=TODAY)
     assert _open(patient) == {
         "dlt_window_end": start_of(day(29)),
         "ophthalmology_follow_up": start_of(day(22)),  # 21-day cycles
     }
     assert _open(patient, start_of(day(50)))["ophthalmology_follow_up"] == start_of(day(43))
     patient.close_dlt_window(
-        "no_dlt", day(28), INVESTIGATOR, min_dose_fraction=0.75, doses_taken_fraction=1.0
+        "no_dlt",
+        day(28),
+        INVESTIGATOR,
+        min_dose_fraction=0.75,
+        doses_taken_fraction=1.0,
+        today=TODAY,
+        schedule=SCHEDULE,
     )
     assert set(_open(patient)) == {"ophthalmology_follow_up"}
 
 
 def test_withdrawal_before_the_baseline_exam_clears_it() -> None:
     patient = _patient()
-    patient.close_dlt_window("not_evaluable", day(0), INVESTIGATOR, min_dose_fraction=0.75)
+    patient.close_dlt_window(
+        "not_evaluable",
+        day(0),
+        INVESTIGATOR,
+        min_dose_fraction=0.75,
+        today=TODAY,
+        schedule=SCHEDULE,
+    )
     assert _open(patient) == {}
 
 

@@ -32,7 +32,16 @@ from domain.state_codec import KIND, StateCodec, StateCodecError
 from domain.trial import Trial
 from projections.patient_state import patient_summary
 from projections.trial_state import trial_summary
-from support import DAY0, INVESTIGATOR, SRC, follow_recommendation, new_trial, run_cohort
+from support import (
+    DAY0,
+    INVESTIGATOR,
+    SCHEDULE,
+    SRC,
+    TODAY,
+    follow_recommendation,
+    new_trial,
+    run_cohort,
+)
 
 CATALOGUE = CtcaeCatalogue.load()
 PROTOCOL = template("defactinib-avutometinib")
@@ -236,9 +245,9 @@ def test_snapshots_stored_by_versions_1_and_2_still_load(mapper: Mapper[UUID]) -
     trial = new_trial(3)
     run_cohort(trial, "NNX")
     patient = new_patient()
-    patient.record_baseline_eye_exam(DAY0, "20/20", "20/25", INVESTIGATOR)
-    patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR)
-    patient.start_dosing(DAY0, INVESTIGATOR)
+    patient.record_baseline_eye_exam(DAY0, "20/20", "20/25", INVESTIGATOR, today=TODAY)
+    patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR, today=TODAY)
+    patient.start_dosing(DAY0, INVESTIGATOR, today=TODAY)
     patient.record_adverse_event(
         uuid4(),
         CATALOGUE.lookup("Fatigue"),
@@ -247,6 +256,7 @@ def test_snapshots_stored_by_versions_1_and_2_still_load(mapper: Mapper[UUID]) -
         INVESTIGATOR,
         protocol=PROTOCOL,
         attribution="possible",
+        today=TODAY,
     )
     for aggregate in (trial, patient):
         stored = stored_as_version(1, aggregate, mapper)
@@ -366,6 +376,7 @@ def new_patient() -> Patient:
         level=1,
         doses=[d.model_dump(mode="json") for d in PROTOCOL.dose_level(1).doses],
         dlt_window_days=28,
+        enrolment_date=DAY0 - dt.timedelta(days=7),
         actor=INVESTIGATOR.as_record(),
     )
 
@@ -396,7 +407,7 @@ def apply_step(patient: Patient, step: tuple[Any, ...], today: dt.date) -> None:
     kind, *args = step
     open_aes = [a for a in patient.adverse_events.values() if a.is_open]
     if kind == "dose":
-        patient.administer_dose(today, INVESTIGATOR)
+        patient.administer_dose(today, INVESTIGATOR, today=TODAY)
     elif kind == "ae":
         term = CATALOGUE.lookup(args[1])
         vision = {"eye": "left", "bcva": "20/50"} if args[1] == "Blurred vision" else {}
@@ -408,6 +419,7 @@ def apply_step(patient: Patient, step: tuple[Any, ...], today: dt.date) -> None:
             INVESTIGATOR,
             protocol=PROTOCOL,
             attribution="possible",
+            today=TODAY,
             **vision,  # type: ignore[arg-type]
         )
     elif kind == "grade" and open_aes:
@@ -421,18 +433,25 @@ def apply_step(patient: Patient, step: tuple[Any, ...], today: dt.date) -> None:
             protocol=PROTOCOL,
             term=CATALOGUE.lookup(ae.term),
             reason="visit",
+            today=TODAY,
             **vision,  # type: ignore[arg-type]
         )
     elif kind == "action":
         action = args[1]
         if action == "hold":
-            patient.hold_dose(today, INVESTIGATOR, reason="investigator")
+            patient.hold_dose(today, INVESTIGATOR, reason="investigator", today=TODAY)
         elif action == "reduce":
-            patient.reduce_dose(today, INVESTIGATOR, protocol=PROTOCOL, reason="investigator")
+            patient.reduce_dose(
+                today, INVESTIGATOR, protocol=PROTOCOL, reason="investigator", today=TODAY
+            )
         elif action == "resume":
-            patient.resume_dose(today, INVESTIGATOR, protocol=PROTOCOL, reason="investigator")
+            patient.resume_dose(
+                today, INVESTIGATOR, protocol=PROTOCOL, reason="investigator", today=TODAY
+            )
         else:
-            patient.discontinue(today, INVESTIGATOR, protocol=PROTOCOL, reason="investigator")
+            patient.discontinue(
+                today, INVESTIGATOR, protocol=PROTOCOL, reason="investigator", today=TODAY
+            )
     elif kind == "skin":
         patient.record_skin_assessment(
             today,
@@ -443,6 +462,7 @@ def apply_step(patient: Patient, step: tuple[Any, ...], today: dt.date) -> None:
             new_ae_id=uuid4(),
             protocol=PROTOCOL,
             term=CATALOGUE.lookup("Rash acneiform"),
+            today=TODAY,
         )
     elif kind == "review":
         patient.review_hold(today, PROTOCOL, actor=INVESTIGATOR)
@@ -454,7 +474,12 @@ def apply_step(patient: Patient, step: tuple[Any, ...], today: dt.date) -> None:
             patient.reject_dlt_candidate(ae_id, "not a DLT", SRC)
     elif kind == "close":
         patient.close_dlt_window(
-            args[1], today, INVESTIGATOR, min_dose_fraction=0.75, doses_taken_fraction=0.9
+            args[1],
+            today,
+            INVESTIGATOR,
+            min_dose_fraction=0.75,
+            today=TODAY,
+            schedule=SCHEDULE,
         )
 
 
@@ -494,10 +519,10 @@ def test_patient_stories_come_back_from_a_stored_snapshot(
     mapper: Mapper[UUID], steps: list[tuple[Any, ...]]
 ) -> None:
     patient = new_patient()
-    patient.record_baseline_eye_exam(DAY0, "20/20", "20/25", INVESTIGATOR)
-    patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR)
+    patient.record_baseline_eye_exam(DAY0, "20/20", "20/25", INVESTIGATOR, today=TODAY)
+    patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR, today=TODAY)
     assert_same(through_store(patient, mapper), patient)
-    patient.start_dosing(DAY0, INVESTIGATOR)
+    patient.start_dosing(DAY0, INVESTIGATOR, today=TODAY)
     today = DAY0
     for step in steps:
         today += dt.timedelta(days=step[1] if step[0] in ("dose", "ae", "skin") else 1)
@@ -510,7 +535,7 @@ def test_patient_stories_come_back_from_a_stored_snapshot(
     refusals = []
     for aggregate in (patient, rebuilt):
         try:
-            aggregate.administer_dose(today + dt.timedelta(days=1), INVESTIGATOR)
+            aggregate.administer_dose(today + dt.timedelta(days=1), INVESTIGATOR, today=TODAY)
             refusals.append(None)
         except CommandRefused as exc:
             refusals.append(exc.rule)

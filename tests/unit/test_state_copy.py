@@ -14,7 +14,7 @@ from domain.patient import Patient
 from domain.protocol import template
 from projections.patient_state import patient_summary
 from projections.trial_state import trial_summary
-from support import DAY0, INVESTIGATOR, follow_recommendation, new_trial, run_cohort
+from support import DAY0, INVESTIGATOR, TODAY, follow_recommendation, new_trial, run_cohort
 
 
 @settings(max_examples=60, deadline=None)
@@ -47,11 +47,12 @@ def test_commands_on_a_copied_patient_leave_the_original_alone() -> None:
         level=1,
         doses=doses,
         dlt_window_days=28,
+        enrolment_date=DAY0 - dt.timedelta(days=7),
         actor=INVESTIGATOR.as_record(),
     )
-    patient.record_baseline_eye_exam(DAY0, "20/20", "20/20", INVESTIGATOR)
-    patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR)
-    patient.start_dosing(DAY0, INVESTIGATOR)
+    patient.record_baseline_eye_exam(DAY0, "20/20", "20/20", INVESTIGATOR, today=TODAY)
+    patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR, today=TODAY)
+    patient.start_dosing(DAY0, INVESTIGATOR, today=TODAY)
     cpk = CtcaeCatalogue.load().lookup("CPK increased")
     ae_id = uuid4()
     patient.record_adverse_event(
@@ -62,14 +63,21 @@ def test_commands_on_a_copied_patient_leave_the_original_alone() -> None:
         INVESTIGATOR,
         protocol=protocol,
         attribution="unlikely",
+        today=TODAY,
     )
-    patient.hold_dose(DAY0 + dt.timedelta(days=3), INVESTIGATOR, ae_id=ae_id)
+    patient.hold_dose(DAY0 + dt.timedelta(days=3), INVESTIGATOR, ae_id=ae_id, today=TODAY)
     before = patient_summary(patient)
     clone = copy.deepcopy(patient)
     clone.change_ae_grade(
-        ae_id, 1, DAY0 + dt.timedelta(days=9), INVESTIGATOR, protocol=protocol, term=cpk
+        ae_id,
+        1,
+        DAY0 + dt.timedelta(days=9),
+        INVESTIGATOR,
+        protocol=protocol,
+        term=cpk,
+        today=TODAY,
     )
-    clone.resume_dose(DAY0 + dt.timedelta(days=10), INVESTIGATOR, protocol=protocol)
+    clone.resume_dose(DAY0 + dt.timedelta(days=10), INVESTIGATOR, protocol=protocol, today=TODAY)
     assert patient_summary(clone) != before
     assert patient_summary(patient) == before
     assert patient.adverse_events[ae_id].grade == 3

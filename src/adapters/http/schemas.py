@@ -28,6 +28,9 @@ class EnrolPatient(_Body):
 
     site_id: str = Field(..., min_length=1, max_length=32, examples=["S01"])
     subject_id: str | None = Field(None, max_length=40, description="Pseudonymous; never a name")
+    enrolment_date: IsoDate | None = Field(
+        None, description="The clinical enrolment date (default: the site's today; never later)"
+    )
 
 
 class SignDecision(_Body):

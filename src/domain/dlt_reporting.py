@@ -1,0 +1,57 @@
+"""An AE's DLT verdict reaching the cohort: the Patient and its Trial change together.
+
+A domain service (pure, no I/O): the application loads both aggregates, calls one of these and
+saves both in one ``save``. A DLT dated inside the window always reaches the cohort, even when
+it is entered after the window closed without one (the outcome is revised, and a decision
+already signed on the cohort is flagged for re-review).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from domain.actors import Actor
+from domain.patient import Patient
+from domain.patient.results import OutcomeChange
+from domain.trial import Trial
+
+
+def apply_dlt_verdict(trial: Trial, patient: Patient, ae_id: UUID, actor: Actor) -> None:
+    """Put an AE's DLT verdict on the cohort: a DLT closes (or revises) the window; a
+    candidate goes before the SRC."""
+    ae = patient.adverse_events[ae_id]
+    if trial.status != "escalating" or ae.dlt_verdict == "not_dlt":
+        return
+    reached = ae.dlt_reached_on or ae.onset
+    description = f"{ae.term}, grade {ae.worst_grade} (AE {ae_id}): {ae.dlt_criterion}"
+    if ae.dlt_verdict == "dlt":
+        if patient.dlt_outcome is None:
+            patient.record_dlt(ae_id, actor, description=description)
+            trial.record_outcome(patient.id, "dlt", reached, actor, description=description)
+        elif patient.dlt_outcome == "no_dlt":
+            reason = f"DLT dated {reached}, inside the window, recorded after it closed"
+            patient.revise_outcome_for_dlt(ae, actor, reason)
+            trial.revise_outcome(patient.id, "dlt", actor, reason=reason, clinical_date=reached)
+    elif patient.dlt_outcome is None and ae_id in patient.dlt_candidates:
+        trial.raise_dlt_candidate(
+            patient.id,
+            ae_id,
+            reached,
+            actor,
+            description=description,
+            criterion=ae.dlt_criterion,
+        )
+
+
+def apply_outcome_change(
+    trial: Trial, patient: Patient, change: OutcomeChange | None, actor: Actor, reason: str
+) -> None:
+    """What a correction changed in the DLT window, carried to the cohort."""
+    if change is None or trial.status != "escalating":
+        return
+    if change.outcome is None:
+        trial.revise_outcome(
+            patient.id, None, actor, reason=f"{reason} (AE {change.ae_id}: {change.criterion})"
+        )
+    else:
+        apply_dlt_verdict(trial, patient, change.ae_id, actor)

@@ -1,0 +1,5 @@
+"""The Patient aggregate and the pure rules it applies (requirements, DLT window, dates)."""
+
+from domain.patient.aggregate import BLURRED_VISION, EYE_EXAM_PURPOSES, EYES, RASH, Patient
+
+__all__ = ["BLURRED_VISION", "EYES", "EYE_EXAM_PURPOSES", "RASH", "Patient"]
