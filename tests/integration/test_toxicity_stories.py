@@ -217,3 +217,36 @@ def test_skin_assessments_feed_the_rash_rules(ledger: DoseLedger) -> None:
     )
     assert cleared["grade"] == 0
     assert ledger.patient(pid)["adverse_events"][0]["resolved_on"] == day(30).isoformat()
+
+
+@pytest.mark.parametrize(
+    "template_id", ["defactinib-paclitaxel", "defactinib-pembrolizumab-gemcitabine"]
+)
+@pytest.mark.parametrize("term", ["Rash acneiform", "Keratitis"])
+def test_400_mg_regimen_grade_4_rash_or_keratitis_discontinues_defactinib(
+    ledger: DoseLedger, template_id: str, term: str
+) -> None:
+    top = template(template_id).num_levels
+    _, (pid,) = dosing(ledger, at_level(template_id, top))
+    rec = ae(ledger, pid, term, 4, 20)["recommendation"]
+    assert (rec["action"], rec["resume"], rec["discontinue_all_agents"]) == (
+        "discontinue",
+        None,
+        False,
+    )
+    assert (rec["rule_set"], rec["rule_set_version"]) == ("defactinib-400-bid", "2.0")
+    state = ledger.record_dose_action(pid, "discontinue", day(20), INVESTIGATOR)
+    assert state["discontinued_agents"] == ["defactinib"]
+
+
+def test_400_mg_regimen_cpk_grade_3_resumes_at_the_same_dose(ledger: DoseLedger) -> None:
+    template_id = "defactinib-paclitaxel"
+    _, (pid,) = dosing(ledger, at_level(template_id, template(template_id).num_levels))
+    recorded = ae(ledger, pid, "CPK increased", None, 30, measurement={"value": 1500, "uln": 200})
+    rec = recorded["recommendation"]
+    assert (rec["action"], rec["resume"], rec["within_days"]) == ("withhold", "same", 21)
+    ae_id = UUID(recorded["ae_id"])
+    ledger.record_dose_action(pid, "hold", day(30), INVESTIGATOR, ae_id=ae_id)
+    ledger.change_ae_grade(pid, ae_id, 1, day(40), INVESTIGATOR)
+    state = ledger.record_dose_action(pid, "resume", day(41), INVESTIGATOR)
+    assert state["doses"][0] == "defactinib 400 mg BID"
