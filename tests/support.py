@@ -38,6 +38,19 @@ def protocol_with(levels: int, *, deescalate: bool) -> Protocol:
     return protocol_from_mapping(data)
 
 
+def old_pembrolizumab_gemcitabine_template() -> dict[str, Any]:
+    """The pembrolizumab + gemcitabine template as trials stored it before levels were ordered.
+
+    Gemcitabine 600/800/1000/800/1000 mg/m2 (down from DL3 to DL4) and a two-step ladder.
+    """
+    data: dict[str, Any] = template("defactinib-pembrolizumab-gemcitabine").model_dump(mode="json")
+    for level, amount in zip(data["dose_levels"], (600, 800, 1000, 800, 1000), strict=True):
+        level["doses"][2]["amount"] = amount
+    data["reduction_ladders"]["defactinib"] = data["reduction_ladders"]["defactinib"][:2]
+    data.pop("ctcae_versions", None)  # not a field then
+    return data
+
+
 def new_trial(levels: int = 3, *, deescalate: bool = True) -> Trial:
     """A registered Trial aggregate (not saved anywhere)."""
     protocol = protocol_with(levels, deescalate=deescalate)

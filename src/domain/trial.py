@@ -168,6 +168,21 @@ class Trial(Aggregate):
         self.decisions: list[dict[str, Any]] = []
         self._add_cohort(self.protocol.design.starting_level, "start")
 
+    @classmethod
+    def register(cls, trial_id: UUID, protocol: Protocol, name: str, actor: Actor) -> Trial:
+        """Register a trial on a protocol whose dose levels and ladders are ordered.
+
+        The ordering is checked here, before the event, and not when the event replays: a
+        protocol stored before the check existed still loads.
+        """
+        protocol.check_ordered()
+        return cls(
+            id=trial_id,
+            protocol=protocol.model_dump(mode="json"),
+            name=name,
+            actor=actor.as_record(),
+        )
+
     def _add_cohort(self, level: int, origin: CohortOrigin) -> None:
         size = self.protocol.design.cohort_size
         self.cohorts.append(Cohort(len(self.cohorts) + 1, level, size, origin))

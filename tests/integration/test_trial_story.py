@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from adapters.demo import DEMO_NAME, find_demo_trial, record_demo_trial
 from adapters.services import DoseLedger
+from adapters.settings import persistence_env
 from domain.protocol import template
-from support import ADMIN, DAY0, INVESTIGATOR, SRC, protocol_with
+from domain.trial import Trial
+from support import (
+    ADMIN,
+    DAY0,
+    INVESTIGATOR,
+    SRC,
+    old_pembrolizumab_gemcitabine_template,
+    protocol_with,
+)
 
 
 class Story:
@@ -147,3 +156,28 @@ def test_demo_is_recorded_once_and_found_again(ledger: DoseLedger) -> None:
     assert decisions == ["escalate", "expand", "de-escalate", "declare_mtd"]
     assert sum(c["dlts"] for c in summary["cohorts"]) == 2
     assert sum(c["not_evaluable"] for c in summary["cohorts"]) == 1
+
+
+def test_a_trial_stored_with_the_old_unordered_template_loads_and_goes_on(
+    ledger: DoseLedger, database_url: str
+) -> None:
+    # The Registered event exactly as trials stored it before dose levels had to be ordered.
+    trial = Trial(
+        id=uuid4(),
+        protocol=old_pembrolizumab_gemcitabine_template(),
+        name="old",
+        actor=ADMIN.as_record(),
+    )
+    ledger.save(trial)
+    fresh = DoseLedger(env=persistence_env(database_url))  # decodes from the store, no cache
+    try:
+        state = fresh.trial(trial.id)
+        assert state["name"] == "old"
+        assert (
+            fresh.trial_aggregate(trial.id).protocol.dose_level(3).dose_of("gemcitabine").amount
+            == 1000
+        )
+        pid = fresh.enrol_patient(trial.id, "S01", INVESTIGATOR)
+        assert fresh.patient(pid)["doses"][2] == "gemcitabine 600 mg/m2 days 1 and 8"
+    finally:
+        fresh.close()

@@ -9,13 +9,16 @@ import pytest
 
 from domain.actors import Actor
 from domain.errors import CommandRefused, DomainError, InvalidInput
+from domain.protocol import Protocol, template
 from domain.trial import Trial
 from support import (
+    ADMIN,
     DAY0,
     INVESTIGATOR,
     SRC,
     follow_recommendation,
     new_trial,
+    old_pembrolizumab_gemcitabine_template,
     replay,
     run_cohort,
 )
@@ -262,3 +265,31 @@ def test_unknown_decision_is_invalid_input() -> None:
 def test_unknown_role_is_refused() -> None:
     with pytest.raises(InvalidInput, match="unknown role"):
         Actor(user_id="x", role="sponsor")
+
+
+# ------------------------------------------------------------------ registration
+
+
+def test_registration_refuses_a_protocol_whose_levels_are_not_ordered() -> None:
+    unordered = Protocol.model_validate(old_pembrolizumab_gemcitabine_template())
+    with pytest.raises(InvalidInput) as caught:
+        Trial.register(uuid4(), unordered, "t", ADMIN)
+    assert caught.value.message == (
+        "dose_levels.3: gemcitabine goes down from DL3 (1000 mg/m2) to DL4 (800 mg/m2)"
+    )
+    trial = Trial.register(uuid4(), template("defactinib-pembrolizumab-gemcitabine"), "t", ADMIN)
+    assert trial.protocol.dose_level(4).dose_of("gemcitabine").amount == 800
+
+
+def test_a_trial_stored_with_the_old_unordered_template_still_replays() -> None:
+    # The Registered event as trials recorded it before levels had to be ordered.
+    old = old_pembrolizumab_gemcitabine_template()
+    trial = Trial(id=uuid4(), protocol=old, name="old", actor=ADMIN.as_record())
+    run_cohort(trial, "NNN")
+    rebuilt = replay(trial)
+    assert rebuilt.protocol.dose_level(3).dose_of("gemcitabine").amount == 1000
+    assert [d.label for d in rebuilt.protocol.reduction_ladders["defactinib"]] == [
+        "defactinib 400 mg BID",
+        "defactinib 200 mg BID",
+    ]
+    assert rebuilt.outcome_string() == "1NNN"
