@@ -19,11 +19,14 @@ from pydantic import (
     model_validator,
 )
 
+from domain.ctcae import CtcaeCatalogue
 from domain.dlt_policy import DltCriteria
 from domain.errors import InvalidInput, NotFound
+from domain.grading import V4_GRADED_TERMS, CtcaeVersion
 from domain.rule_set_model import RULE_SET_IDS, RuleSet, rule_set_from_mapping
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+_DEFAULT_CTCAE_VERSION: CtcaeVersion = "5.0"  # the catalogue's version (domain.ctcae)
 Name = Annotated[str, Field(min_length=1, max_length=120)]
 
 
@@ -194,6 +197,29 @@ class Protocol(_Value):
     rule_set: Slug | None = None
     # A sponsor's own rule set, stored with the protocol so that events replay against it.
     custom_rule_set: RuleSet | None = None
+    # The CTCAE version that grades a term, by CTCAE term; a term not listed is graded under v5.0.
+    ctcae_versions: dict[str, CtcaeVersion] = Field(default_factory=dict)
+
+    @field_validator("ctcae_versions")
+    @classmethod
+    def _pinned_terms(cls, pinned: dict[str, CtcaeVersion]) -> dict[str, CtcaeVersion]:
+        # Keys become CTCAE's own spelling, so that look-ups by any case or MedDRA code agree.
+        catalogue = CtcaeCatalogue.load()
+        canonical: dict[str, CtcaeVersion] = {}
+        for term, version in pinned.items():
+            try:
+                found = catalogue.lookup(term).term
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+            if found in canonical:
+                raise ValueError(f"{found} is pinned twice")
+            if version == "4.0" and found not in V4_GRADED_TERMS:
+                raise ValueError(
+                    f"{found} cannot be pinned to CTCAE v4.0: the system has v4.0 criteria only "
+                    f"for {', '.join(V4_GRADED_TERMS)}"
+                )
+            canonical[found] = version
+        return canonical
 
     @field_validator("custom_rule_set", mode="before")
     @classmethod
@@ -308,6 +334,11 @@ class Protocol(_Value):
                         f"from {ladder[j - 1].label}; {why}",
                         field=f"reduction_ladders.{agent}.{j}",
                     )
+
+    def ctcae_version(self, term: str) -> CtcaeVersion:
+        """The CTCAE version that grades ``term`` (a term or MedDRA code) under this protocol."""
+        found = CtcaeCatalogue.load().lookup(term).term
+        return self.ctcae_versions.get(found, _DEFAULT_CTCAE_VERSION)
 
     @property
     def num_levels(self) -> int:

@@ -267,3 +267,51 @@ def test_malformed_protocol_files_are_refused(tmp_path: Path, content: str, expe
 def test_missing_protocol_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="No such file"):
         load_protocol_file(tmp_path / "absent.yaml")
+
+
+# ------------------------------------------------------------------ CTCAE version per term
+
+
+@pytest.mark.parametrize("template_id", TEMPLATE_IDS)
+def test_templates_grade_every_term_under_ctcae_v5_by_default(template_id: str) -> None:
+    protocol = template(template_id)
+    assert protocol.ctcae_versions == {}
+    for term in ("Rash acneiform", "CPK increased", "Nausea", "10029366"):
+        assert protocol.ctcae_version(term) == "5.0"
+
+
+def test_a_protocol_may_pin_rash_acneiform_to_ctcae_v4() -> None:
+    protocol = protocol_from_mapping(_data() | {"ctcae_versions": {"rash ACNEIFORM": "4.0"}})
+    assert protocol.ctcae_versions == {"Rash acneiform": "4.0"}  # CTCAE's own spelling
+    assert protocol.ctcae_version("Rash acneiform") == "4.0"
+    assert protocol.ctcae_version("rash acneiform") == "4.0"
+    assert protocol.ctcae_version("Nausea") == "5.0"
+    pinned_v5 = protocol_from_mapping(_data() | {"ctcae_versions": {"Nausea": "5.0"}})
+    assert pinned_v5.ctcae_version("Nausea") == "5.0"
+    assert protocol_from_mapping(protocol.model_dump(mode="json")) == protocol
+
+
+@pytest.mark.parametrize(
+    ("pinned", "message"),
+    [
+        (
+            {"Nausea": "4.0"},
+            "ctcae_versions: Nausea cannot be pinned to CTCAE v4.0: the system has v4.0 "
+            "criteria only for Rash acneiform",
+        ),
+        ({"CPK increased": "4.0"}, "CPK increased cannot be pinned to CTCAE v4.0"),
+        ({"Nauseous": "5.0"}, "'Nauseous' is not a CTCAE v5.0 term"),
+        ({"Rash acneiform": "3.0"}, "ctcae_versions.Rash acneiform: Input should be '4.0' or"),
+        ({"Rash acneiform": "4.0", "rash acneiform": "5.0"}, "Rash acneiform is pinned twice"),
+    ],
+)
+def test_ctcae_versions_are_refused_naming_the_term(pinned: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        protocol_from_mapping(_data() | {"ctcae_versions": pinned})
+    assert message in caught.value.message
+
+
+def test_a_protocol_stored_without_ctcae_versions_loads_with_v5_everywhere() -> None:
+    data = _data()
+    del data["ctcae_versions"]
+    assert Protocol.model_validate(data).ctcae_version("Rash acneiform") == "5.0"
