@@ -22,11 +22,12 @@ DAY0 = dt.date(2026, 3, 2)
 _subjects = itertools.count(1)
 
 
-def protocol_with(levels: int, *, deescalate: bool) -> Protocol:
+def protocol_with(levels: int, *, deescalate: bool, starting_level: int = 1) -> Protocol:
     """A paclitaxel-style protocol with ``levels`` dose levels of rising defactinib."""
     data: dict[str, Any] = template("defactinib-paclitaxel").model_dump(mode="json")
     data["id"] = f"test-{levels}-levels"
     data["design"]["deescalate"] = deescalate
+    data["design"]["starting_level"] = starting_level
     paclitaxel = data["dose_levels"][0]["doses"][1]
     ladder = []
     data["dose_levels"] = []
@@ -51,9 +52,9 @@ def old_pembrolizumab_gemcitabine_template() -> dict[str, Any]:
     return data
 
 
-def new_trial(levels: int = 3, *, deescalate: bool = True) -> Trial:
+def new_trial(levels: int = 3, *, deescalate: bool = True, starting_level: int = 1) -> Trial:
     """A registered Trial aggregate (not saved anywhere)."""
-    protocol = protocol_with(levels, deescalate=deescalate)
+    protocol = protocol_with(levels, deescalate=deescalate, starting_level=starting_level)
     return Trial(
         id=uuid4(), protocol=protocol.model_dump(mode="json"), name="t", actor=ADMIN.as_record()
     )

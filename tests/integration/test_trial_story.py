@@ -6,6 +6,8 @@ import datetime as dt
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
+
 from adapters.demo import DEMO_NAME, find_demo_trial, record_demo_trial
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
@@ -181,3 +183,23 @@ def test_a_trial_stored_with_the_old_unordered_template_loads_and_goes_on(
         assert fresh.patient(pid)["doses"][2] == "gemcitabine 600 mg/m2 days 1 and 8"
     finally:
         fresh.close()
+
+
+@pytest.mark.parametrize("deescalate", [False, True])
+def test_two_dlts_at_starting_level_2_de_escalate_to_level_1(
+    ledger: DoseLedger, deescalate: bool
+) -> None:
+    protocol = protocol_with(3, deescalate=deescalate, starting_level=2)
+    trial_id = ledger.register_trial(protocol, ADMIN, name="started at 2")
+    story = Story(ledger, trial_id)
+    story.cohort("TTN", DAY0)
+    story.decide("de-escalate")  # was declare_mtd at level 1, then refused (mtd_untested)
+    assert ledger.trial(trial_id)["current_level"] == 1
+    story.cohort("NNN", DAY0 + dt.timedelta(days=45))
+    if deescalate:
+        story.decide("expand")
+        story.cohort("NNN", DAY0 + dt.timedelta(days=90))
+    story.decide("declare_mtd")
+    final = ledger.trial(trial_id)
+    assert (final["status"], final["mtd"]) == ("mtd_declared", 1)
+    assert final["outcomes"] == ("2TTN 1NNN 1NNN" if deescalate else "2TTN 1NNN")

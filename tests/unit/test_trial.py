@@ -293,3 +293,41 @@ def test_a_trial_stored_with_the_old_unordered_template_still_replays() -> None:
         "defactinib 200 mg BID",
     ]
     assert rebuilt.outcome_string() == "1NNN"
+
+
+# ------------------------------------------------------------------ starting above level 1
+
+
+@pytest.mark.parametrize("deescalate", [False, True])
+def test_two_dlts_at_a_starting_level_2_de_escalate_to_level_1(deescalate: bool) -> None:
+    trial = new_trial(3, deescalate=deescalate, starting_level=2)
+    run_cohort(trial, "TTN")
+    rec = trial.recommendation()
+    assert rec is not None and (rec.action, rec.next_dose, rec.mtd) == ("de-escalate", 1, None)
+    assert follow_recommendation(trial) == "de-escalate"  # was declare_mtd, refused mtd_untested
+    assert (trial.current_level, trial.open_cohort.origin) == (1, "de-escalation")
+    run_cohort(trial, "NNN")
+    if deescalate:
+        assert follow_recommendation(trial) == "expand"  # Korn: 6 patients before an MTD
+        run_cohort(trial, "NNN")
+    assert follow_recommendation(trial) == "declare_mtd"
+    assert (trial.status, trial.mtd, trial.patients_at(1)) == (
+        "mtd_declared",
+        1,
+        6 if deescalate else 3,
+    )
+
+
+@pytest.mark.parametrize("deescalate", [False, True])
+def test_a_trial_started_at_level_3_comes_down_one_untried_level_at_a_time(
+    deescalate: bool,
+) -> None:
+    trial = new_trial(3, deescalate=deescalate, starting_level=3)
+    run_cohort(trial, "TTN")
+    assert follow_recommendation(trial) == "de-escalate"
+    run_cohort(trial, "TTN")
+    assert follow_recommendation(trial) == "de-escalate"
+    assert trial.current_level == 1
+    run_cohort(trial, "TNT")
+    assert follow_recommendation(trial) == "stop_no_mtd"
+    assert trial.outcome_string() == "3TTN 2TTN 1TNT"
