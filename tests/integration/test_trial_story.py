@@ -11,6 +11,7 @@ import pytest
 from adapters.demo import DEMO_NAME, find_demo_trial, record_demo_trial
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
+from domain.errors import CommandRefused
 from domain.protocol import template
 from domain.trial import Trial
 from support import (
@@ -203,3 +204,34 @@ def test_two_dlts_at_starting_level_2_de_escalate_to_level_1(
     final = ledger.trial(trial_id)
     assert (final["status"], final["mtd"]) == ("mtd_declared", 1)
     assert final["outcomes"] == ("2TTN 1NNN 1NNN" if deescalate else "2TTN 1NNN")
+
+
+def test_the_src_cannot_escalate_after_the_mtd_was_exceeded(ledger: DoseLedger) -> None:
+    trial_id = ledger.register_trial(protocol_with(3, deescalate=True), ADMIN, name="departures")
+    story = Story(ledger, trial_id)
+    story.cohort("NNN", DAY0)
+    story.decide("escalate")
+    story.cohort("TTN", DAY0 + dt.timedelta(days=45))
+    before = ledger.trial(trial_id)
+    for decision, mtd_level, rule in [
+        ("escalate", None, "escalation_after_mtd_exceeded"),
+        ("declare_mtd", 2, "mtd_not_tolerated"),
+    ]:
+        with pytest.raises(CommandRefused) as caught:
+            ledger.sign_decision(
+                trial_id,
+                2,
+                decision,
+                SRC,
+                mtd_level=mtd_level,
+                reason="the DLTs look unrelated to the study drug",
+            )
+        assert caught.value.rule == rule
+    assert ledger.trial(trial_id) == before  # nothing recorded
+    story.decide("de-escalate")
+    story.cohort("NNN", DAY0 + dt.timedelta(days=90))
+    with pytest.raises(CommandRefused) as caught:
+        ledger.sign_decision(trial_id, 3, "escalate", SRC, reason="try level 2 again")
+    assert caught.value.rule == "escalation_after_mtd_exceeded"
+    story.decide("declare_mtd")
+    assert ledger.trial(trial_id)["mtd"] == 1

@@ -331,3 +331,74 @@ def test_a_trial_started_at_level_3_comes_down_one_untried_level_at_a_time(
     run_cohort(trial, "TNT")
     assert follow_recommendation(trial) == "stop_no_mtd"
     assert trial.outcome_string() == "3TTN 2TTN 1TNT"
+
+
+# ------------------------------------------------------------------ SRC departures (domain.md §8)
+
+
+def _exceeded_at_level_2(deescalate: bool = True) -> Trial:
+    trial = new_trial(4, deescalate=deescalate)
+    run_cohort(trial, "NNN")
+    follow_recommendation(trial)
+    run_cohort(trial, "TTN")
+    return trial
+
+
+def _refused(trial: Trial, rule: str, decision: str, **kwargs: object) -> None:
+    before = (len(trial.pending_events), trial.version, len(trial.decisions))
+    with pytest.raises(CommandRefused) as caught:
+        trial.sign_decision(
+            trial.open_cohort.number, decision, SRC, meaning="approval", reason="SRC view", **kwargs
+        )
+    assert caught.value.rule == rule
+    assert (len(trial.pending_events), trial.version, len(trial.decisions)) == before
+
+
+@pytest.mark.parametrize("deescalate", [False, True])
+def test_the_src_cannot_escalate_from_a_level_where_the_mtd_was_exceeded(
+    deescalate: bool,
+) -> None:
+    trial = _exceeded_at_level_2(deescalate)
+    _refused(trial, "escalation_after_mtd_exceeded", "escalate")
+    assert trial.current_level == 2
+
+
+def test_the_src_cannot_escalate_back_into_an_exceeded_level() -> None:
+    trial = _exceeded_at_level_2()
+    assert follow_recommendation(trial) == "de-escalate"
+    run_cohort(trial, "NNN")
+    _refused(trial, "escalation_after_mtd_exceeded", "escalate")
+
+
+def test_the_src_cannot_declare_the_exceeded_level_the_mtd() -> None:
+    _refused(_exceeded_at_level_2(), "mtd_not_tolerated", "declare_mtd", mtd_level=2)
+
+
+def test_the_src_cannot_declare_an_mtd_above_an_exceeded_level() -> None:
+    trial = new_trial(4)
+    for _ in range(2):
+        run_cohort(trial, "NNN")
+        follow_recommendation(trial)  # escalate to 2, then 3
+    run_cohort(trial, "NNN")
+    trial.sign_decision(3, "de-escalate", SRC, meaning="approval", reason="late toxicity seen")
+    run_cohort(trial, "TTN")  # level 2: 2/6, exceeded below the tested level 3
+    assert trial.lowest_exceeded_level == 2
+    _refused(trial, "mtd_above_exceeded_level", "declare_mtd", mtd_level=3)
+    _refused(trial, "mtd_not_tolerated", "declare_mtd", mtd_level=2)
+    _refused(trial, "escalation_after_mtd_exceeded", "escalate")
+    trial.sign_decision(4, "declare_mtd", SRC, meaning="approval", mtd_level=1, reason="r")
+    assert (trial.status, trial.mtd) == ("mtd_declared", 1)
+
+
+def test_conservative_departures_stay_allowed_with_a_reason() -> None:
+    trial = _exceeded_at_level_2(deescalate=False)  # recommendation: MTD 1
+    trial.sign_decision(
+        trial.open_cohort.number, "stop_no_mtd", SRC, meaning="approval", reason="SRC view"
+    )
+    assert trial.status == "stopped"
+    trial = new_trial(3)
+    run_cohort(trial, "NNN")  # recommendation: escalate
+    trial.sign_decision(1, "expand", SRC, meaning="approval", reason="PK unclear")
+    run_cohort(trial, "NTN")  # 1/6: recommendation escalate
+    trial.sign_decision(2, "stop_no_mtd", SRC, meaning="approval", reason="SRC view")
+    assert trial.status == "stopped"
