@@ -25,11 +25,12 @@ SCHEDULE = template("defactinib-avutometinib").schedule
 _subjects = itertools.count(1)
 
 
-def protocol_with(levels: int, *, deescalate: bool) -> Protocol:
+def protocol_with(levels: int, *, deescalate: bool, starting_level: int = 1) -> Protocol:
     """A paclitaxel-style protocol with ``levels`` dose levels of rising defactinib."""
     data: dict[str, Any] = template("defactinib-paclitaxel").model_dump(mode="json")
     data["id"] = f"test-{levels}-levels"
     data["design"]["deescalate"] = deescalate
+    data["design"]["starting_level"] = starting_level
     paclitaxel = data["dose_levels"][0]["doses"][1]
     ladder = []
     data["dose_levels"] = []
@@ -41,9 +42,22 @@ def protocol_with(levels: int, *, deescalate: bool) -> Protocol:
     return protocol_from_mapping(data)
 
 
-def new_trial(levels: int = 3, *, deescalate: bool = True) -> Trial:
+def old_pembrolizumab_gemcitabine_template() -> dict[str, Any]:
+    """The pembrolizumab + gemcitabine template as trials stored it before levels were ordered.
+
+    Gemcitabine 600/800/1000/800/1000 mg/m2 (down from DL3 to DL4) and a two-step ladder.
+    """
+    data: dict[str, Any] = template("defactinib-pembrolizumab-gemcitabine").model_dump(mode="json")
+    for level, amount in zip(data["dose_levels"], (600, 800, 1000, 800, 1000), strict=True):
+        level["doses"][2]["amount"] = amount
+    data["reduction_ladders"]["defactinib"] = data["reduction_ladders"]["defactinib"][:2]
+    data.pop("ctcae_versions", None)  # not a field then
+    return data
+
+
+def new_trial(levels: int = 3, *, deescalate: bool = True, starting_level: int = 1) -> Trial:
     """A registered Trial aggregate (not saved anywhere)."""
-    protocol = protocol_with(levels, deescalate=deescalate)
+    protocol = protocol_with(levels, deescalate=deescalate, starting_level=starting_level)
     return Trial(
         id=uuid4(), protocol=protocol.model_dump(mode="json"), name="t", actor=ADMIN.as_record()
     )

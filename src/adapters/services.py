@@ -122,12 +122,7 @@ class DoseLedger(Application[UUID]):
 
     def register_trial(self, protocol: Protocol, actor: Actor, *, name: str = "") -> UUID:
         """Register a trial from a protocol; its first cohort opens at the starting level."""
-        trial = Trial(
-            id=uuid4(),
-            protocol=protocol.model_dump(mode="json"),
-            name=name.strip() or protocol.title,
-            actor=actor.as_record(),
-        )
+        trial = Trial.register(uuid4(), protocol, name.strip() or protocol.title, actor)
         self._save(trial)
         return trial.id
 

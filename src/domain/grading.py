@@ -26,6 +26,9 @@ CtcaeVersion = Literal["4.0", "5.0"]
 _SYMPTOMS: Final[tuple[str, ...]] = get_args(Symptoms)
 _VERSIONS: Final[tuple[str, ...]] = get_args(CtcaeVersion)
 
+V4_GRADED_TERMS: Final[tuple[str, ...]] = ("Rash acneiform",)
+"""Terms this module can grade under CTCAE v4.0 (every other term is graded under v5.0 only)."""
+
 # Multiples of the reference a value must exceed for grades 1, 2, 3 and 4.
 _CPK_ULN = tuple(Decimal(x) for x in ("1", "2.5", "5", "10"))
 _AMINOTRANSFERASE_ULN = tuple(Decimal(x) for x in ("1", "3", "5", "20"))

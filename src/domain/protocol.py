@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,11 +19,14 @@ from pydantic import (
     model_validator,
 )
 
+from domain.ctcae import CtcaeCatalogue
 from domain.dlt_policy import DltCriteria
 from domain.errors import InvalidInput, NotFound
+from domain.grading import V4_GRADED_TERMS, CtcaeVersion
 from domain.rule_set_model import RULE_SET_IDS, RuleSet, rule_set_from_mapping
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+_DEFAULT_CTCAE_VERSION: CtcaeVersion = "5.0"  # the catalogue's version (domain.ctcae)
 Name = Annotated[str, Field(min_length=1, max_length=120)]
 
 
@@ -59,6 +63,65 @@ class AgentDose(_Value):
     def same_regimen_as(self, other: AgentDose) -> bool:
         """True when both doses are the same step (agent, amount, unit, frequency)."""
         return self == other
+
+
+DOSES_PER_DAY: Mapping[str, Fraction] = {
+    "qd": Fraction(1),
+    "once daily": Fraction(1),
+    "daily": Fraction(1),
+    "bid": Fraction(2),
+    "twice daily": Fraction(2),
+    "tid": Fraction(3),
+    "three times daily": Fraction(3),
+    "qid": Fraction(4),
+    "four times daily": Fraction(4),
+    "weekly": Fraction(1, 7),
+    "once weekly": Fraction(1, 7),
+    "twice weekly": Fraction(2, 7),
+    "three times weekly": Fraction(3, 7),
+}
+"""Frequencies whose doses per day are known (case-insensitive), for comparing doses."""
+
+
+def compare_doses(first: AgentDose, second: AgentDose) -> int | None:
+    """-1, 0 or 1 as ``first`` is less than, as much as or more than ``second``; None if unknown.
+
+    The rule: doses of one agent compare only within the same unit. With the same frequency
+    (case-insensitive) the amounts compare. With different frequencies both must be in
+    :data:`DOSES_PER_DAY` (QD = 1, BID = 2, TID = 3, QID = 4 a day; weekly = 1/7, twice weekly =
+    2/7, three times weekly = 3/7) and the daily totals compare (amount x doses per day, so 200 mg
+    BID is more than 200 mg QD and as much as 400 mg QD). Any other pair (another unit, or a
+    schedule such as "days 1 and 8" against another schedule) cannot be compared: None.
+    """
+    if first.unit != second.unit:
+        return None
+    freq_a, freq_b = first.frequency.strip().casefold(), second.frequency.strip().casefold()
+    if freq_a == freq_b:
+        a, b = Fraction(first.amount), Fraction(second.amount)
+    elif freq_a in DOSES_PER_DAY and freq_b in DOSES_PER_DAY:
+        a = Fraction(first.amount) * DOSES_PER_DAY[freq_a]
+        b = Fraction(second.amount) * DOSES_PER_DAY[freq_b]
+    else:
+        return None
+    return (a > b) - (a < b)
+
+
+def _amount(dose: AgentDose, other: AgentDose) -> str:
+    # "1000 mg/m2" when both doses share a frequency, else "200 mg QD".
+    text = f"{dose.amount:g} {dose.unit}"
+    if dose.frequency.strip().casefold() != other.frequency.strip().casefold():
+        text += f" {dose.frequency}"
+    return text
+
+
+def _dose_text(dose: AgentDose) -> str:
+    return f"{dose.amount:g} {dose.unit} {dose.frequency}"
+
+
+_COMPARABLE = (
+    "doses compare within one unit, at the same frequency, or as daily totals when both "
+    "frequencies are among: " + ", ".join(f.upper() if len(f) <= 3 else f for f in DOSES_PER_DAY)
+)
 
 
 class DoseLevel(_Value):
@@ -134,6 +197,29 @@ class Protocol(_Value):
     rule_set: Slug | None = None
     # A sponsor's own rule set, stored with the protocol so that events replay against it.
     custom_rule_set: RuleSet | None = None
+    # The CTCAE version that grades a term, by CTCAE term; a term not listed is graded under v5.0.
+    ctcae_versions: dict[str, CtcaeVersion] = Field(default_factory=dict)
+
+    @field_validator("ctcae_versions")
+    @classmethod
+    def _pinned_terms(cls, pinned: dict[str, CtcaeVersion]) -> dict[str, CtcaeVersion]:
+        # Keys become CTCAE's own spelling, so that look-ups by any case or MedDRA code agree.
+        catalogue = CtcaeCatalogue.load()
+        canonical: dict[str, CtcaeVersion] = {}
+        for term, version in pinned.items():
+            try:
+                found = catalogue.lookup(term).term
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+            if found in canonical:
+                raise ValueError(f"{found} is pinned twice")
+            if version == "4.0" and found not in V4_GRADED_TERMS:
+                raise ValueError(
+                    f"{found} cannot be pinned to CTCAE v4.0: the system has v4.0 criteria only "
+                    f"for {', '.join(V4_GRADED_TERMS)}"
+                )
+            canonical[found] = version
+        return canonical
 
     @field_validator("custom_rule_set", mode="before")
     @classmethod
@@ -203,6 +289,57 @@ class Protocol(_Value):
                 f"{', '.join(RULE_SET_IDS)}); give custom_rule_set for a rule set of your own"
             )
 
+    def check_ordered(self) -> None:
+        """Refuse dose levels that are not ordered and reduction ladders that do not go down.
+
+        From one level to the next no agent's dose may go down and at least one must go up;
+        each ladder step must be lower than the one before (doses compared by
+        :func:`compare_doses`; a pair it cannot compare is refused too). Checked when a protocol
+        is loaded or a trial registered, not on every validation, so that a protocol stored
+        before this rule still loads when its trial replays.
+        """
+        for i in range(1, self.num_levels):
+            before, after = self.dose_levels[i - 1], self.dose_levels[i]
+            went_up = False
+            for agent in (a.name for a in self.agents):
+                old, new = before.dose_of(agent), after.dose_of(agent)
+                order = compare_doses(old, new)
+                if order is None:
+                    raise InvalidInput(
+                        f"dose_levels.{i}: cannot compare the {agent} doses of "
+                        f"DL{before.level} ({_dose_text(old)}) and DL{after.level} "
+                        f"({_dose_text(new)}); {_COMPARABLE}",
+                        field=f"dose_levels.{i}",
+                    )
+                if order > 0:
+                    raise InvalidInput(
+                        f"dose_levels.{i}: {agent} goes down from DL{before.level} "
+                        f"({_amount(old, new)}) to DL{after.level} ({_amount(new, old)})",
+                        field=f"dose_levels.{i}",
+                    )
+                went_up = went_up or order < 0
+            if not went_up:
+                raise InvalidInput(
+                    f"dose_levels.{i}: DL{after.level} raises no agent's dose above "
+                    f"DL{before.level}; each level must raise at least one",
+                    field=f"dose_levels.{i}",
+                )
+        for agent, ladder in self.reduction_ladders.items():
+            for j in range(1, len(ladder)):
+                order = compare_doses(ladder[j - 1], ladder[j])
+                if order is None or order <= 0:
+                    why = _COMPARABLE if order is None else "each step must be lower"
+                    raise InvalidInput(
+                        f"reduction_ladders.{agent}.{j}: {ladder[j].label} does not go down "
+                        f"from {ladder[j - 1].label}; {why}",
+                        field=f"reduction_ladders.{agent}.{j}",
+                    )
+
+    def ctcae_version(self, term: str) -> CtcaeVersion:
+        """The CTCAE version that grades ``term`` (a term or MedDRA code) under this protocol."""
+        found = CtcaeCatalogue.load().lookup(term).term
+        return self.ctcae_versions.get(found, _DEFAULT_CTCAE_VERSION)
+
     @property
     def num_levels(self) -> int:
         """How many dose levels the protocol defines."""
@@ -220,15 +357,20 @@ class Protocol(_Value):
 
 
 def protocol_from_mapping(data: Mapping[str, Any], *, source: str = "protocol") -> Protocol:
-    """Validate a protocol given as plain data; errors name the field at fault."""
+    """Validate a new protocol given as plain data (ordered levels too); errors name the field."""
     try:
-        return Protocol.model_validate(data)
+        protocol = Protocol.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         message = first["msg"].removeprefix("Value error, ")
         raise InvalidInput(f"{source}: {where}: {message}{more}", field=where) from None
+    try:
+        protocol.check_ordered()
+    except InvalidInput as exc:
+        raise InvalidInput(f"{source}: {exc.message}", field=exc.field) from None
+    return protocol
 
 
 def load_protocol_file(path: str | Path) -> Protocol:

@@ -195,6 +195,21 @@ class Trial(Aggregate):
         self.flagged_for_review: list[int] = []
         self._add_cohort(self.protocol.design.starting_level, "start")
 
+    @classmethod
+    def register(cls, trial_id: UUID, protocol: Protocol, name: str, actor: Actor) -> Trial:
+        """Register a trial on a protocol whose dose levels and ladders are ordered.
+
+        The ordering is checked here, before the event, and not when the event replays: a
+        protocol stored before the check existed still loads.
+        """
+        protocol.check_ordered()
+        return cls(
+            id=trial_id,
+            protocol=protocol.model_dump(mode="json"),
+            name=name,
+            actor=actor.as_record(),
+        )
+
     def _add_cohort(self, level: int, origin: CohortOrigin) -> None:
         size = self.protocol.design.cohort_size
         self.cohorts.append(Cohort(len(self.cohorts) + 1, level, size, origin))
@@ -349,6 +364,12 @@ class Trial(Aggregate):
     def dlts_at(self, level: int) -> int:
         """DLTs observed at a dose level, over all cohorts."""
         return sum(c.dlts for c in self.cohorts if c.level == level)
+
+    @property
+    def lowest_exceeded_level(self) -> int | None:
+        """The lowest dose level where the MTD was exceeded (2 DLTs or more), if any."""
+        levels = sorted({c.level for c in self.cohorts})
+        return next((level for level in levels if self.dlts_at(level) >= 2), None)
 
     def path(self) -> list[PatientOutcome]:
         """Every evaluated patient so far, cohort by cohort, for the 3+3 engine."""
@@ -648,10 +669,29 @@ class Trial(Aggregate):
                     rule="mtd_not_tolerated",
                     field="mtd_level",
                 )
+            exceeded = self.lowest_exceeded_level
+            if exceeded is not None and mtd_level > exceeded:
+                raise CommandRefused(
+                    f"dose level {mtd_level} is above dose level {exceeded}, where the MTD was "
+                    f"exceeded ({self.dlts_at(exceeded)} DLTs); the MTD is below it",
+                    rule="mtd_above_exceeded_level",
+                    field="mtd_level",
+                )
             return mtd_level
         if decision == "stop_no_mtd":
             return None
         target = {"escalate": level + 1, "expand": level, "de-escalate": level - 1}[decision]
+        exceeded = self.lowest_exceeded_level
+        if decision == "escalate" and exceeded is not None and exceeded <= target:
+            # Departures go the conservative way only (domain.md §8): never up from, into or
+            # past a level where the MTD was exceeded.
+            where = "this level" if exceeded == level else f"dose level {exceeded}"
+            raise CommandRefused(
+                f"cannot escalate from dose level {level} to {target}: the MTD was exceeded at "
+                f"{where} ({self.dlts_at(exceeded)} DLTs)",
+                rule="escalation_after_mtd_exceeded",
+                field="decision",
+            )
         if not 1 <= target <= top:
             raise CommandRefused(
                 f"cannot {decision} from dose level {level}: levels are 1-{top}",

@@ -111,7 +111,7 @@ def test_second_grade_3_occurrence_resumes_at_reduced_dose_then_ladder_bottom_di
 @pytest.mark.parametrize(
     "template_id", ["defactinib-paclitaxel", "defactinib-pembrolizumab-gemcitabine"]
 )
-def test_400_mg_regimen_grade_3_resumes_at_200_mg_then_discontinues_defactinib_only(
+def test_400_mg_regimen_grade_3_resumes_at_200_mg_bid_then_200_mg_qd_then_discontinues(
     ledger: DoseLedger, template_id: str
 ) -> None:
     protocol = template(template_id)
@@ -140,13 +140,46 @@ def test_400_mg_regimen_grade_3_resumes_at_200_mg_then_discontinues_defactinib_o
     assert state["doses"][0] == "defactinib 200 mg BID"
     neutropenia = ae(ledger, pid, "Neutrophil count decreased", 3, 45)
     assert neutropenia["recommendation"]["action"] == "continue"  # haematological: review only
-    again = ae(ledger, pid, "Diarrhea", 3, 60)
+    diarrhea = ae(ledger, pid, "Diarrhea", 3, 60)
+    assert (diarrhea["recommendation"]["action"], diarrhea["recommendation"]["resume"]) == (
+        "withhold",
+        "reduced",
+    )
+    _hold_and_resume(ledger, pid, UUID(diarrhea["ae_id"]), 60)
+    assert ledger.patient(pid)["doses"][0] == "defactinib 200 mg QD"
+    _discontinue_defactinib_at_the_bottom(ledger, pid, 80)
+
+
+def _hold_and_resume(ledger: DoseLedger, pid: UUID, ae_id: UUID, on: int) -> None:
+    ledger.record_dose_action(pid, "hold", day(on), INVESTIGATOR, ae_id=ae_id)
+    ledger.change_ae_grade(pid, ae_id, 1, day(on + 5), INVESTIGATOR)
+    ledger.record_dose_action(pid, "resume", day(on + 6), INVESTIGATOR)
+
+
+def _discontinue_defactinib_at_the_bottom(ledger: DoseLedger, pid: UUID, on: int) -> None:
+    again = ae(ledger, pid, "Fatigue", 3, on)
     assert again["recommendation"]["action"] == "discontinue"
     assert again["recommendation"]["discontinue_all_agents"] is False
-    state = ledger.record_dose_action(pid, "discontinue", day(60), INVESTIGATOR)
+    state = ledger.record_dose_action(pid, "discontinue", day(on), INVESTIGATOR)
     assert state["discontinued_agents"] == ["defactinib"]
     assert state["dosing"] == "on treatment"
-    ledger.administer_dose(pid, day(61), INVESTIGATOR)  # the partner drugs continue
+    ledger.administer_dose(pid, day(on + 1), INVESTIGATOR)  # the partner drugs continue
+
+
+@pytest.mark.parametrize(
+    "template_id", ["defactinib-paclitaxel", "defactinib-pembrolizumab-gemcitabine"]
+)
+def test_400_mg_regimen_patient_starting_at_200_mg_bid_has_a_step_down(
+    ledger: DoseLedger, template_id: str
+) -> None:
+    _, (pid,) = dosing(ledger, template(template_id))  # level 1: defactinib 200 mg BID
+    assert ledger.patient(pid)["doses"][0] == "defactinib 200 mg BID"
+    nausea = ae(ledger, pid, "Nausea", 3, 10)
+    rec = nausea["recommendation"]
+    assert (rec["action"], rec["resume"]) == ("withhold", "reduced")
+    _hold_and_resume(ledger, pid, UUID(nausea["ae_id"]), 10)
+    assert ledger.patient(pid)["doses"][0] == "defactinib 200 mg QD"
+    _discontinue_defactinib_at_the_bottom(ledger, pid, 30)
 
 
 def test_blurred_vision_from_bcva_holds_until_back_to_baseline(ledger: DoseLedger) -> None:
@@ -218,3 +251,36 @@ def test_skin_assessments_feed_the_rash_rules(ledger: DoseLedger) -> None:
     )
     assert cleared["grade"] == 0
     assert ledger.patient(pid)["adverse_events"][0]["resolved_on"] == day(30).isoformat()
+
+
+@pytest.mark.parametrize(
+    "template_id", ["defactinib-paclitaxel", "defactinib-pembrolizumab-gemcitabine"]
+)
+@pytest.mark.parametrize("term", ["Rash acneiform", "Keratitis"])
+def test_400_mg_regimen_grade_4_rash_or_keratitis_discontinues_defactinib(
+    ledger: DoseLedger, template_id: str, term: str
+) -> None:
+    top = template(template_id).num_levels
+    _, (pid,) = dosing(ledger, at_level(template_id, top))
+    rec = ae(ledger, pid, term, 4, 20)["recommendation"]
+    assert (rec["action"], rec["resume"], rec["discontinue_all_agents"]) == (
+        "discontinue",
+        None,
+        False,
+    )
+    assert (rec["rule_set"], rec["rule_set_version"]) == ("defactinib-400-bid", "2.0")
+    state = ledger.record_dose_action(pid, "discontinue", day(20), INVESTIGATOR)
+    assert state["discontinued_agents"] == ["defactinib"]
+
+
+def test_400_mg_regimen_cpk_grade_3_resumes_at_the_same_dose(ledger: DoseLedger) -> None:
+    template_id = "defactinib-paclitaxel"
+    _, (pid,) = dosing(ledger, at_level(template_id, template(template_id).num_levels))
+    recorded = ae(ledger, pid, "CPK increased", None, 30, measurement={"value": 1500, "uln": 200})
+    rec = recorded["recommendation"]
+    assert (rec["action"], rec["resume"], rec["within_days"]) == ("withhold", "same", 21)
+    ae_id = UUID(recorded["ae_id"])
+    ledger.record_dose_action(pid, "hold", day(30), INVESTIGATOR, ae_id=ae_id)
+    ledger.change_ae_grade(pid, ae_id, 1, day(40), INVESTIGATOR)
+    state = ledger.record_dose_action(pid, "resume", day(41), INVESTIGATOR)
+    assert state["doses"][0] == "defactinib 400 mg BID"

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
+
+import pytest
 
 from adapters.demo import DEMO_NAME, find_demo_trial, record_demo_trial
 from adapters.services import DoseLedger
+from adapters.settings import persistence_env
+from domain.errors import CommandRefused
 from domain.protocol import template
-from support import ADMIN, DAY0, INVESTIGATOR, SRC, protocol_with
+from domain.trial import Trial
+from support import (
+    ADMIN,
+    DAY0,
+    INVESTIGATOR,
+    SRC,
+    old_pembrolizumab_gemcitabine_template,
+    protocol_with,
+)
 
 
 class Story:
@@ -147,3 +159,79 @@ def test_demo_is_recorded_once_and_found_again(ledger: DoseLedger) -> None:
     assert decisions == ["escalate", "expand", "de-escalate", "declare_mtd"]
     assert sum(c["dlts"] for c in summary["cohorts"]) == 2
     assert sum(c["not_evaluable"] for c in summary["cohorts"]) == 1
+
+
+def test_a_trial_stored_with_the_old_unordered_template_loads_and_goes_on(
+    ledger: DoseLedger, database_url: str
+) -> None:
+    # The Registered event exactly as trials stored it before dose levels had to be ordered.
+    trial = Trial(
+        id=uuid4(),
+        protocol=old_pembrolizumab_gemcitabine_template(),
+        name="old",
+        actor=ADMIN.as_record(),
+    )
+    ledger.save(trial)
+    fresh = DoseLedger(env=persistence_env(database_url))  # decodes from the store, no cache
+    try:
+        state = fresh.trial(trial.id)
+        assert state["name"] == "old"
+        assert (
+            fresh.trial_aggregate(trial.id).protocol.dose_level(3).dose_of("gemcitabine").amount
+            == 1000
+        )
+        pid = fresh.enrol_patient(trial.id, "S01", INVESTIGATOR)
+        assert fresh.patient(pid)["doses"][2] == "gemcitabine 600 mg/m2 days 1 and 8"
+    finally:
+        fresh.close()
+
+
+@pytest.mark.parametrize("deescalate", [False, True])
+def test_two_dlts_at_starting_level_2_de_escalate_to_level_1(
+    ledger: DoseLedger, deescalate: bool
+) -> None:
+    protocol = protocol_with(3, deescalate=deescalate, starting_level=2)
+    trial_id = ledger.register_trial(protocol, ADMIN, name="started at 2")
+    story = Story(ledger, trial_id)
+    story.cohort("TTN", DAY0)
+    story.decide("de-escalate")  # was declare_mtd at level 1, then refused (mtd_untested)
+    assert ledger.trial(trial_id)["current_level"] == 1
+    story.cohort("NNN", DAY0 + dt.timedelta(days=45))
+    if deescalate:
+        story.decide("expand")
+        story.cohort("NNN", DAY0 + dt.timedelta(days=90))
+    story.decide("declare_mtd")
+    final = ledger.trial(trial_id)
+    assert (final["status"], final["mtd"]) == ("mtd_declared", 1)
+    assert final["outcomes"] == ("2TTN 1NNN 1NNN" if deescalate else "2TTN 1NNN")
+
+
+def test_the_src_cannot_escalate_after_the_mtd_was_exceeded(ledger: DoseLedger) -> None:
+    trial_id = ledger.register_trial(protocol_with(3, deescalate=True), ADMIN, name="departures")
+    story = Story(ledger, trial_id)
+    story.cohort("NNN", DAY0)
+    story.decide("escalate")
+    story.cohort("TTN", DAY0 + dt.timedelta(days=45))
+    before = ledger.trial(trial_id)
+    for decision, mtd_level, rule in [
+        ("escalate", None, "escalation_after_mtd_exceeded"),
+        ("declare_mtd", 2, "mtd_not_tolerated"),
+    ]:
+        with pytest.raises(CommandRefused) as caught:
+            ledger.sign_decision(
+                trial_id,
+                2,
+                decision,
+                SRC,
+                mtd_level=mtd_level,
+                reason="the DLTs look unrelated to the study drug",
+            )
+        assert caught.value.rule == rule
+    assert ledger.trial(trial_id) == before  # nothing recorded
+    story.decide("de-escalate")
+    story.cohort("NNN", DAY0 + dt.timedelta(days=90))
+    with pytest.raises(CommandRefused) as caught:
+        ledger.sign_decision(trial_id, 3, "escalate", SRC, reason="try level 2 again")
+    assert caught.value.rule == "escalation_after_mtd_exceeded"
+    story.decide("declare_mtd")
+    assert ledger.trial(trial_id)["mtd"] == 1

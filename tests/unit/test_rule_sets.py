@@ -25,14 +25,21 @@ Data = dict[str, Any]
 
 def test_shipped_sets_load_with_stable_ids_and_end_in_a_catch_all() -> None:
     assert RULE_SET_IDS == ("avutometinib-combination", "defactinib-400-bid")
+    versions = {"avutometinib-combination": "1.0", "defactinib-400-bid": "2.0"}
     for rule_set_id in RULE_SET_IDS:
         rule_set = load_rule_set(rule_set_id)
-        assert (rule_set.id, rule_set.version) == (rule_set_id, "1.0")
+        assert (rule_set.id, rule_set.version) == (rule_set_id, versions[rule_set_id])
         assert rule_set.rules[-1].unconditional and rule_set.rules[-1].action == "continue"
         assert rule_set.rule(rule_set.rules[0].id) is rule_set.rules[0]
         assert all(rule.description for rule in rule_set.rules)
     assert len(load_rule_set("avutometinib-combination").rules) == 22
-    assert len(load_rule_set("defactinib-400-bid").rules) == 4
+    assert len(load_rule_set("defactinib-400-bid").rules) == 18
+
+
+def test_the_400_mg_set_keeps_the_ids_stored_recommendations_name() -> None:
+    # Stored recommendations and open holds name rules of version 1.0 by id.
+    ids = {rule.id for rule in load_rule_set("defactinib-400-bid").rules}
+    assert {"grade-5", "haematological", "non-haematological-g3-g4", "otherwise-continue"} <= ids
 
 
 def test_protocol_defaults_are_marked() -> None:

@@ -141,17 +141,28 @@ AVUTOMETINIB_ROWS = [
 ]
 
 WITHHOLD_REDUCED = ("withhold", "reduced", 1, None, False, "non-haematological-g3-g4")
+DISCONTINUE_DEFACTINIB = ("discontinue", None, None, None, False)
+# Table 2 applies to every regimen (domain.md §5): the 400 mg BID set differs from the
+# avutometinib set only in reducing from the first G3 of another term.
 FOUR_HUNDRED_ROWS = [
     (Case("Nausea", 3), WITHHOLD_REDUCED),
     (Case("Nausea", 3, occurrence=2), WITHHOLD_REDUCED),
-    (Case(ALT, 4), WITHHOLD_REDUCED),
-    (Case(RASH, 3), WITHHOLD_REDUCED),
-    (Case(RASH, 4), WITHHOLD_REDUCED),
-    (Case(CPK, 3), WITHHOLD_REDUCED),
-    (Case("Keratitis", 4), WITHHOLD_REDUCED),
-    (Case(BLURRED, bcva="20/200", baseline="20/20"), WITHHOLD_REDUCED),  # BCVA 20/200 is G4
-    (Case(BLURRED, bcva="20/50", baseline="20/20"), WITHHOLD_REDUCED),  # worse than 20/40: G3
-    (Case(BLURRED, bcva="20/40", baseline="20/20"), (*CONTINUE, "otherwise-continue")),  # G2
+    (Case(ALT, 3), WITHHOLD_REDUCED),
+    (Case(ALT, 4), (*DISCONTINUE_DEFACTINIB, "other-g4")),
+    (Case(RASH, 3), ("withhold", "reduced", 1, None, False, "rash-g3")),
+    (Case(RASH, 4), (*DISCONTINUE_DEFACTINIB, "rash-g4")),
+    (Case(CPK, 3), ("withhold", "same", 1, 21, False, "cpk-g3")),
+    (Case(CPK, 4), ("withhold", "reduced", 1, 21, False, "cpk-g4")),
+    (Case("Conjunctivitis", 2), ("withhold", "same", 0, None, False, "conjunctivitis-g2")),
+    (Case("Conjunctivitis", 3), ("withhold", "reduced", 0, None, False, "conjunctivitis-g3")),
+    (Case("Keratitis", 2), ("withhold", "same", 0, None, False, "keratitis-g2")),
+    (Case("Keratitis", 3), ("withhold", "reduced", 0, None, False, "keratitis-g3")),
+    (Case("Keratitis", 4), (*DISCONTINUE_DEFACTINIB, "keratitis-g4")),
+    (Case(BLURRED, bcva="20/200", baseline="20/20"), VISION_20_200),
+    (Case(BLURRED, bcva="20/50", baseline="20/20"), VISION_WORSE),
+    (Case(BLURRED, bcva="20/40", baseline="20/20"), VISION_WORSE),
+    (Case(BLURRED, bcva="20/20", baseline="20/25"), (*CONTINUE, "blurred-vision-not-worse")),
+    (Case(BLURRED, 4), VISION_20_200),
     (Case("Nausea", 2), (*CONTINUE, "otherwise-continue")),
     (Case(RASH, 2, intolerable=True), (*CONTINUE, "otherwise-continue")),
     (Case("Neutrophil count decreased", 4), (*CONTINUE, "haematological")),
@@ -172,7 +183,7 @@ def test_avutometinib_table(case: Case, expected: tuple[object, ...]) -> None:
 def test_400_mg_bid_table(regimen: str, case: Case, expected: tuple[object, ...]) -> None:
     rec = recommend_dose(template(regimen), case.facts())
     assert outcome(rec) == expected
-    assert (rec.rule_set, rec.rule_set_version) == ("defactinib-400-bid", "1.0")
+    assert (rec.rule_set, rec.rule_set_version) == ("defactinib-400-bid", "2.0")
 
 
 def test_every_rule_of_both_sets_is_exercised_by_the_tables() -> None:
@@ -268,11 +279,39 @@ def test_bottom_of_the_avutometinib_ladder_discontinues_both_drugs(case: Case, r
 
 
 @pytest.mark.parametrize("regimen", [PEMBRO_GEM, PACLITAXEL])
-@pytest.mark.parametrize("case", [Case("Nausea", 3), Case(ALT, 4), Case(RASH, 3)])
-def test_bottom_of_the_400_mg_ladder_discontinues_defactinib_only(regimen: str, case: Case) -> None:
+@pytest.mark.parametrize(
+    ("case", "rule"),
+    [
+        (Case("Nausea", 3), "non-haematological-g3-g4"),
+        (Case(RASH, 3), "rash-g3"),
+        (Case(CPK, 4), "cpk-g4"),
+        (Case(BLURRED, bcva="20/200", baseline="20/20"), "blurred-vision-20-200"),
+    ],
+)
+def test_bottom_of_the_400_mg_ladder_discontinues_defactinib_only(
+    regimen: str, case: Case, rule: str
+) -> None:
     rec = recommend_dose(template(regimen), case.facts(), can_reduce=False)
-    assert outcome(rec) == ("discontinue", None, None, None, False, "non-haematological-g3-g4")
+    assert outcome(rec) == ("discontinue", None, None, None, False, rule)
     assert rec.note == LADDER_EXHAUSTED_NOTE
+
+
+@pytest.mark.parametrize("regimen", [PEMBRO_GEM, PACLITAXEL])
+@pytest.mark.parametrize("case", [Case(RASH, 4), Case("Keratitis", 4), Case(ALT, 4)])
+def test_400_mg_regimens_discontinue_at_grade_4_rash_keratitis_or_other(
+    regimen: str, case: Case
+) -> None:
+    # Version 1.0 of the set let these resume one rung lower (domain.md §5 replaced that).
+    for can_reduce in (True, False):
+        rec = recommend_dose(template(regimen), case.facts(), can_reduce=can_reduce)
+        assert (rec.action, rec.resume, rec.note) == ("discontinue", None, None)
+
+
+@pytest.mark.parametrize("regimen", [PEMBRO_GEM, PACLITAXEL])
+def test_400_mg_cpk_not_recovered_in_21_days_discontinues_defactinib(regimen: str) -> None:
+    for fired in ("cpk-g3", "cpk-g4"):
+        rec = recommend_not_recovered(template(regimen), fired)
+        assert outcome(rec) == ("discontinue", None, None, None, False, CPK_NOT_RECOVERED)
 
 
 @pytest.mark.parametrize(
@@ -388,15 +427,14 @@ def test_every_adverse_event_gets_exactly_one_well_formed_recommendation(
 
 @PROPERTY_SETTINGS
 @given(event=adverse_events(), regimen=st.sampled_from(REGIMENS))
-def test_discontinue_iff_grade_5_or_avutometinib_grade_4_non_haematological(
+def test_discontinue_iff_grade_5_or_grade_4_non_haematological(
     event: tuple[CtcaeTerm, int, int, bool], regimen: str
 ) -> None:
     term, grade, _, _ = event
     rec = recommend_dose(_protocol(regimen), _facts(*event))
     withheld_at_g4 = term.term in (CPK, BLURRED)
-    expected = grade == 5 or (
-        regimen == AVUTOMETINIB and grade == 4 and not term.is_haematological and not withheld_at_g4
-    )
+    # Table 2 applies to every regimen: G4 non-haematological discontinues in all of them.
+    expected = grade == 5 or (grade == 4 and not term.is_haematological and not withheld_at_g4)
     assert (rec.action == "discontinue") == expected
 
 

@@ -259,3 +259,40 @@ def test_level_counts() -> None:
 def test_recommend_accepts_any_sequence() -> None:
     path = list(parse_outcomes("1NNN 2NTN"))
     assert recommend(path, 3, deescalate=False) == Recommendation(2, True, None, "expand")
+
+
+# (outcomes, num_doses, deescalate, action, next_dose, mtd): paths of trials whose protocol
+# starts above level 1 (domain.md §6: never an MTD at a level no patient received).
+STARTED_ABOVE_LEVEL_1 = [
+    ("2TTN", 4, False, "de-escalate", 1, None),  # was declare_mtd at the untried level 1
+    ("2TTN", 4, True, "de-escalate", 1, None),
+    ("3TTN", 4, False, "de-escalate", 2, None),
+    ("3TTN 2TTN", 4, False, "de-escalate", 1, None),  # again: level 1 is untried too
+    ("3TTN 2TTN", 4, True, "de-escalate", 1, None),
+    ("3TTN 2TTN 1TTN", 4, False, "stop_no_mtd", None, None),
+    ("3TTN 2NNN", 4, False, "declare_mtd", None, 2),  # classic: the level below, 3 patients
+    ("3TTN 2NNN", 4, True, "expand", 2, None),  # Korn: 6 patients before an MTD
+    ("3TTN 2NNN 2NNN", 4, True, "declare_mtd", None, 2),
+    ("3TTN 2NTN", 4, False, "expand", 2, None),
+    ("3TTN 2NTN 2NNN", 4, False, "declare_mtd", None, 2),
+    ("3TTN 2NNN 2NTT", 4, True, "de-escalate", 1, None),
+    ("2TTN 1NNN", 4, False, "declare_mtd", None, 1),
+    ("2TTN 1NNN", 4, True, "expand", 1, None),
+    ("2TTN 1NNN 1NNN", 4, True, "declare_mtd", None, 1),
+    ("2NNN 3TTN", 4, False, "declare_mtd", None, 2),  # the level below was given: as before
+    ("2NNN 3TTN", 4, True, "de-escalate", 2, None),
+    ("2NNN 3TTN 2NNN", 4, True, "declare_mtd", None, 2),
+    ("4TTT", 4, True, "de-escalate", 3, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "num_doses", "deescalate", "action", "next_dose", "mtd"), STARTED_ABOVE_LEVEL_1
+)
+def test_a_trial_started_above_level_1_de_escalates_into_untried_levels(
+    text: str, num_doses: int, deescalate: bool, action: str, next_dose: int | None, mtd: int | None
+) -> None:
+    rec = recommend_text(text, num_doses, deescalate=deescalate)
+    assert (rec.action, rec.next_dose, rec.mtd) == (action, next_dose, mtd)
+    if mtd is not None:
+        assert any(p.level == mtd for p in parse_outcomes(text))

@@ -217,3 +217,94 @@ def test_every_trial_with_up_to_three_levels_keeps_the_invariants() -> None:
                 check_variants_agree(trial)
                 seen += 1
             assert seen > 1
+
+
+# ------------------------------------------------------------------ starting above level 1
+
+
+def run_trial_from(
+    start: int, num_doses: int, deescalate: bool, dlt_for: Callable[[int, int], bool]
+) -> Trial:
+    """As run_trial, with the first cohort at ``start`` (a protocol's starting level)."""
+    path: list[PatientOutcome] = []
+    decisions: list[Recommendation] = []
+    for index in range(6 * num_doses + 2):
+        if path:
+            decision = recommend(path, num_doses, deescalate=deescalate)
+        else:
+            decision = Recommendation(
+                next_dose=start, continue_trial=True, mtd=None, action="enrol"
+            )
+        decisions.append(decision)
+        if decision.next_dose is None:
+            break
+        path.append(PatientOutcome(decision.next_dose, dlt_for(decision.next_dose, index)))
+    return Trial(num_doses, deescalate, tuple(path), tuple(decisions))
+
+
+@st.composite
+def trials_from_any_start(draw: st.DrawFn) -> tuple[int, Trial]:
+    num_doses = draw(st.integers(1, MAX_DOSES))
+    start = draw(st.integers(1, num_doses))
+    deescalate = draw(st.booleans())
+    threshold = st.sampled_from([0, 1, 3, 5, 7, 10])
+    thresholds = draw(st.lists(threshold, min_size=num_doses, max_size=num_doses))
+    size = 6 * num_doses + 2
+    rolls = draw(st.lists(st.integers(0, 9), min_size=size, max_size=size))
+    trial = run_trial_from(
+        start, num_doses, deescalate, lambda level, i: rolls[i] >= 10 - thresholds[level - 1]
+    )
+    return start, trial
+
+
+def check_trial_from(start: int, trial: Trial) -> None:
+    """What must hold for an engine-driven trial from any starting level."""
+    num_doses, path, decisions = trial.num_doses, trial.path, trial.decisions
+    n, tox = _counts(trial)
+    assert path[0].level == start
+    assert decisions[-1].next_dose is None
+    assert all(d.continue_trial for d in decisions[:-1])
+    assert len(path) <= 6 * num_doses
+    assert all(0 <= count <= 6 and count % 3 == 0 for count in n)
+    for decision in decisions[:-1]:
+        assert decision.next_dose is not None and 1 <= decision.next_dose <= num_doses
+    mtd = decisions[-1].mtd
+    if mtd is None:
+        # No tolerable dose: only once level 1 itself had 2 DLTs.
+        assert tox[1] >= 2
+    else:
+        # Never an MTD at a level no patient received (domain.md §6).
+        assert n[mtd] >= 3
+        assert tox[mtd] <= 1
+        assert mtd == num_doses or tox[mtd + 1] >= 2
+        if trial.deescalate:
+            assert n[mtd] == 6 or (mtd == num_doses and n[mtd] == 3 and tox[mtd] == 0)
+
+
+@PROPERTY_SETTINGS
+@given(trials_from_any_start())
+def test_from_any_starting_level_the_mtd_is_a_level_patients_received(
+    case: tuple[int, Trial],
+) -> None:
+    check_trial_from(*case)
+
+
+def test_every_trial_from_every_starting_level_up_to_three_levels() -> None:
+    def walk(
+        start: int, num_doses: int, deescalate: bool, path: tuple[PatientOutcome, ...]
+    ) -> Iterator[tuple[PatientOutcome, ...]]:
+        next_dose = start
+        if path:
+            next_dose = recommend(path, num_doses, deescalate=deescalate).next_dose
+        if next_dose is None:
+            yield path
+            return
+        for dlt in (False, True):
+            yield from walk(start, num_doses, deescalate, (*path, PatientOutcome(next_dose, dlt)))
+
+    for num_doses in range(1, 4):
+        for start in range(1, num_doses + 1):
+            for deescalate in (False, True):
+                for path in walk(start, num_doses, deescalate, ()):
+                    trial = run_trial_from(start, num_doses, deescalate, _replay(path))
+                    check_trial_from(start, trial)

@@ -9,13 +9,16 @@ import pytest
 
 from domain.actors import Actor
 from domain.errors import CommandRefused, DomainError, InvalidInput
+from domain.protocol import Protocol, template
 from domain.trial import Trial
 from support import (
+    ADMIN,
     DAY0,
     INVESTIGATOR,
     SRC,
     follow_recommendation,
     new_trial,
+    old_pembrolizumab_gemcitabine_template,
     replay,
     run_cohort,
 )
@@ -262,3 +265,140 @@ def test_unknown_decision_is_invalid_input() -> None:
 def test_unknown_role_is_refused() -> None:
     with pytest.raises(InvalidInput, match="unknown role"):
         Actor(user_id="x", role="sponsor")
+
+
+# ------------------------------------------------------------------ registration
+
+
+def test_registration_refuses_a_protocol_whose_levels_are_not_ordered() -> None:
+    unordered = Protocol.model_validate(old_pembrolizumab_gemcitabine_template())
+    with pytest.raises(InvalidInput) as caught:
+        Trial.register(uuid4(), unordered, "t", ADMIN)
+    assert caught.value.message == (
+        "dose_levels.3: gemcitabine goes down from DL3 (1000 mg/m2) to DL4 (800 mg/m2)"
+    )
+    trial = Trial.register(uuid4(), template("defactinib-pembrolizumab-gemcitabine"), "t", ADMIN)
+    assert trial.protocol.dose_level(4).dose_of("gemcitabine").amount == 800
+
+
+def test_a_trial_stored_with_the_old_unordered_template_still_replays() -> None:
+    # The Registered event as trials recorded it before levels had to be ordered.
+    old = old_pembrolizumab_gemcitabine_template()
+    trial = Trial(id=uuid4(), protocol=old, name="old", actor=ADMIN.as_record())
+    run_cohort(trial, "NNN")
+    rebuilt = replay(trial)
+    assert rebuilt.protocol.dose_level(3).dose_of("gemcitabine").amount == 1000
+    assert [d.label for d in rebuilt.protocol.reduction_ladders["defactinib"]] == [
+        "defactinib 400 mg BID",
+        "defactinib 200 mg BID",
+    ]
+    assert rebuilt.outcome_string() == "1NNN"
+
+
+# ------------------------------------------------------------------ starting above level 1
+
+
+@pytest.mark.parametrize("deescalate", [False, True])
+def test_two_dlts_at_a_starting_level_2_de_escalate_to_level_1(deescalate: bool) -> None:
+    trial = new_trial(3, deescalate=deescalate, starting_level=2)
+    run_cohort(trial, "TTN")
+    rec = trial.recommendation()
+    assert rec is not None and (rec.action, rec.next_dose, rec.mtd) == ("de-escalate", 1, None)
+    assert follow_recommendation(trial) == "de-escalate"  # was declare_mtd, refused mtd_untested
+    assert (trial.current_level, trial.open_cohort.origin) == (1, "de-escalation")
+    run_cohort(trial, "NNN")
+    if deescalate:
+        assert follow_recommendation(trial) == "expand"  # Korn: 6 patients before an MTD
+        run_cohort(trial, "NNN")
+    assert follow_recommendation(trial) == "declare_mtd"
+    assert (trial.status, trial.mtd, trial.patients_at(1)) == (
+        "mtd_declared",
+        1,
+        6 if deescalate else 3,
+    )
+
+
+@pytest.mark.parametrize("deescalate", [False, True])
+def test_a_trial_started_at_level_3_comes_down_one_untried_level_at_a_time(
+    deescalate: bool,
+) -> None:
+    trial = new_trial(3, deescalate=deescalate, starting_level=3)
+    run_cohort(trial, "TTN")
+    assert follow_recommendation(trial) == "de-escalate"
+    run_cohort(trial, "TTN")
+    assert follow_recommendation(trial) == "de-escalate"
+    assert trial.current_level == 1
+    run_cohort(trial, "TNT")
+    assert follow_recommendation(trial) == "stop_no_mtd"
+    assert trial.outcome_string() == "3TTN 2TTN 1TNT"
+
+
+# ------------------------------------------------------------------ SRC departures (domain.md §8)
+
+
+def _exceeded_at_level_2(deescalate: bool = True) -> Trial:
+    trial = new_trial(4, deescalate=deescalate)
+    run_cohort(trial, "NNN")
+    follow_recommendation(trial)
+    run_cohort(trial, "TTN")
+    return trial
+
+
+def _refused(trial: Trial, rule: str, decision: str, **kwargs: object) -> None:
+    before = (len(trial.pending_events), trial.version, len(trial.decisions))
+    with pytest.raises(CommandRefused) as caught:
+        trial.sign_decision(
+            trial.open_cohort.number, decision, SRC, meaning="approval", reason="SRC view", **kwargs
+        )
+    assert caught.value.rule == rule
+    assert (len(trial.pending_events), trial.version, len(trial.decisions)) == before
+
+
+@pytest.mark.parametrize("deescalate", [False, True])
+def test_the_src_cannot_escalate_from_a_level_where_the_mtd_was_exceeded(
+    deescalate: bool,
+) -> None:
+    trial = _exceeded_at_level_2(deescalate)
+    _refused(trial, "escalation_after_mtd_exceeded", "escalate")
+    assert trial.current_level == 2
+
+
+def test_the_src_cannot_escalate_back_into_an_exceeded_level() -> None:
+    trial = _exceeded_at_level_2()
+    assert follow_recommendation(trial) == "de-escalate"
+    run_cohort(trial, "NNN")
+    _refused(trial, "escalation_after_mtd_exceeded", "escalate")
+
+
+def test_the_src_cannot_declare_the_exceeded_level_the_mtd() -> None:
+    _refused(_exceeded_at_level_2(), "mtd_not_tolerated", "declare_mtd", mtd_level=2)
+
+
+def test_the_src_cannot_declare_an_mtd_above_an_exceeded_level() -> None:
+    trial = new_trial(4)
+    for _ in range(2):
+        run_cohort(trial, "NNN")
+        follow_recommendation(trial)  # escalate to 2, then 3
+    run_cohort(trial, "NNN")
+    trial.sign_decision(3, "de-escalate", SRC, meaning="approval", reason="late toxicity seen")
+    run_cohort(trial, "TTN")  # level 2: 2/6, exceeded below the tested level 3
+    assert trial.lowest_exceeded_level == 2
+    _refused(trial, "mtd_above_exceeded_level", "declare_mtd", mtd_level=3)
+    _refused(trial, "mtd_not_tolerated", "declare_mtd", mtd_level=2)
+    _refused(trial, "escalation_after_mtd_exceeded", "escalate")
+    trial.sign_decision(4, "declare_mtd", SRC, meaning="approval", mtd_level=1, reason="r")
+    assert (trial.status, trial.mtd) == ("mtd_declared", 1)
+
+
+def test_conservative_departures_stay_allowed_with_a_reason() -> None:
+    trial = _exceeded_at_level_2(deescalate=False)  # recommendation: MTD 1
+    trial.sign_decision(
+        trial.open_cohort.number, "stop_no_mtd", SRC, meaning="approval", reason="SRC view"
+    )
+    assert trial.status == "stopped"
+    trial = new_trial(3)
+    run_cohort(trial, "NNN")  # recommendation: escalate
+    trial.sign_decision(1, "expand", SRC, meaning="approval", reason="PK unclear")
+    run_cohort(trial, "NTN")  # 1/6: recommendation escalate
+    trial.sign_decision(2, "stop_no_mtd", SRC, meaning="approval", reason="SRC view")
+    assert trial.status == "stopped"

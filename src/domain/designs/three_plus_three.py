@@ -1,7 +1,10 @@
 """The 3+3 dose-escalation rule as a pure function of the trial path.
 
 The decisions reproduce ``three_plus_three()`` of the R package ``escalation`` (strict mode),
-with and without Korn et al.'s (1994) de-escalation; see docs/domain.md §3.
+with and without Korn et al.'s (1994) de-escalation; see docs/domain.md §3. A path may start
+above level 1 (a protocol's ``design.starting_level``): two DLTs at a level whose lower neighbour
+no patient received de-escalate to it in both variants, never declaring an MTD at an untried level
+(domain.md §6); with de-escalation the level reached is expanded to 6 before it is the MTD.
 """
 
 from __future__ import annotations
@@ -220,10 +223,17 @@ def _go(next_dose: int, action: Action) -> Recommendation:
     return Recommendation(next_dose=next_dose, continue_trial=True, mtd=None, action=action)
 
 
-def _tolerated(n: list[int], tox: list[int], last: int, num_doses: int) -> Recommendation:
+def _tolerated(
+    n: list[int], tox: list[int], last: int, num_doses: int, *, deescalate: bool
+) -> Recommendation:
     # The level above may already be known to be too toxic (or fully explored) after a
     # de-escalation: escalating into it again would break the 6-patient cap.
     if last == num_doses or n[last + 1] >= MAX_AT_LEVEL or tox[last + 1] >= 2:
+        if deescalate and tox[last + 1] >= 2 and n[last] < MAX_AT_LEVEL:
+            # Korn: the level below a too-toxic one is expanded to 6 before it is the MTD.
+            # Only a trial that started above level 1 comes down into an untried level and
+            # sees 0/3 there (otherwise the level already had 3 before the de-escalation).
+            return _go(last, "expand")
         return _stop(last)
     return _go(last + 1, "escalate")
 
@@ -233,6 +243,10 @@ def _too_toxic(
 ) -> Recommendation:
     if last == 1:
         return _stop(None)
+    if n[last - 1] == 0:
+        # The trial started above level 1 (domain.md §6): never an MTD at a level no patient
+        # received; in either variant, try the level below.
+        return _go(last - 1, "de-escalate")
     if not deescalate:
         # Classic 3+3: the level below is the MTD however many patients it had.
         return _stop(last - 1)
@@ -260,13 +274,13 @@ def recommend(
         return _go(last, "enrol")
     if n_last == COHORT_SIZE:
         if tox_last == 0:
-            return _tolerated(n, tox, last, num_doses)
+            return _tolerated(n, tox, last, num_doses, deescalate=deescalate)
         if tox_last == 1:
             return _go(last, "expand")
         return _too_toxic(n, tox, last, num_doses, deescalate=deescalate)
     # n_last == MAX_AT_LEVEL: larger counts were refused by the enforcement above.
     if tox_last <= 1:
-        return _tolerated(n, tox, last, num_doses)
+        return _tolerated(n, tox, last, num_doses, deescalate=deescalate)
     return _too_toxic(n, tox, last, num_doses, deescalate=deescalate)
 
 
