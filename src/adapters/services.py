@@ -27,7 +27,7 @@ from domain.protocol import Protocol
 from domain.trial import Trial
 from projections import audit_report, sdtm
 from projections.audit_rows import audit_row
-from projections.patient_state import patient_summary
+from projections.patient_state import patient_summary, plain_record
 from projections.trial_state import trial_summary
 
 A = TypeVar("A", bound=Aggregate)
@@ -398,7 +398,7 @@ class DoseLedger(Application[UUID]):
             self._apply_dlt_policy(trial, patient, new_ae, actor)
         self._save(trial, patient)
         new = patient.recommendations[before:]
-        return {"grade": grade, "recommendation": new[-1] if new else None}
+        return {"grade": grade, "recommendation": plain_record(new[-1]) if new else None}
 
     def record_dose_action(
         self,

@@ -30,7 +30,7 @@ def patient_summary(patient: Patient) -> dict[str, Any]:
         "dlt_outcome": patient.dlt_outcome,
         "dlt_candidates": [str(ae_id) for ae_id in patient.dlt_candidates],
         "hold": None if patient.hold is None else patient.hold.as_record(),
-        "open_recommendation": _plain(patient.open_recommendation),
+        "open_recommendation": plain_record(patient.open_recommendation),
         "adverse_events": [
             {
                 "id": str(ae.id),
@@ -45,12 +45,13 @@ def patient_summary(patient: Patient) -> dict[str, Any]:
             }
             for ae in patient.adverse_events.values()
         ],
-        "baseline_eye_exam": _plain(patient.baseline_eye_exam),
-        "baseline_skin_exam": _plain(patient.baseline_skin_exam),
+        "baseline_eye_exam": plain_record(patient.baseline_eye_exam),
+        "baseline_skin_exam": plain_record(patient.baseline_skin_exam),
     }
 
 
-def _plain(record: dict[str, Any] | None) -> dict[str, Any] | None:
+def plain_record(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A recorded recommendation or exam as JSON-ready data (ids and dates as text)."""
     if record is None:
         return None
     return {k: str(v) if k == "ae_id" and v is not None else _iso(v) for k, v in record.items()}
