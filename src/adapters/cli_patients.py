@@ -119,9 +119,9 @@ def _body(schema: type[Body], args: argparse.Namespace) -> Body:
     """The route's request body from the options given, validated by the route's schema."""
     given = vars(args)
     fields = {name: given[name] for name in schema.model_fields if name in given}
-    measured = {name: given[name] for name in Measurement.model_fields if name in given}
-    if measured:
-        fields["measurement"] = measured
+    if "measurement" in schema.model_fields:
+        measured = {name: given[name] for name in Measurement.model_fields if name in given}
+        fields["measurement"] = measured or None
     try:
         return schema.model_validate(fields)
     except ValidationError as exc:
@@ -156,7 +156,7 @@ def _recorder(
     """``patient NAME patient_id``: sends ``schema`` to ``command``, prints the patient's state
     plus what the command adds (the HTTP route's 201 body); ``path`` names positional ids."""
     parser = store_command(psub, name, _recording(schema, command, path), help_)
-    parser.add_argument("patient_id", type=uuid_arg)
+    parser.add_argument("patient_id", type=uuid_arg, help="the patient's id")
     return parser
 
 
@@ -270,7 +270,7 @@ def add_commands(sub: Any) -> None:
         help="fraction of planned doses taken in the window (0-1)",
     )
     p = store_command(psub, "show", cmd_patient_show, "show a patient's current state")
-    p.add_argument("patient_id", type=uuid_arg)
+    p.add_argument("patient_id", type=uuid_arg, help="the patient's id")
     _add_recorders(psub)
 
 
