@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from adapters.cli import main
+from adapters.services import DoseLedger
+from adapters.settings import persistence_env
 
 
 class CliRunner:
@@ -44,3 +46,28 @@ class CliRunner:
         assert len(lines) == 1, err
         assert lines[0].startswith("doseledger") and ": error: " in lines[0]
         return lines[0]
+
+
+class StoreCli(CliRunner):
+    """The runner against one store (DOSELEDGER_DATABASE_URL): a refusal leaves it unchanged."""
+
+    def __init__(
+        self, capsys: pytest.CaptureFixture[str], url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        super().__init__(capsys)
+        self.url = url
+        monkeypatch.setenv("DOSELEDGER_DATABASE_URL", url)
+        monkeypatch.setenv("DOSELEDGER_USER", "cli-tester")
+
+    def refused(self, *argv: str) -> str:
+        before = self.events()
+        line = super().refused(*argv)
+        assert self.events() == before
+        return line
+
+    def events(self) -> int | None:
+        app = DoseLedger(env=persistence_env(self.url))
+        try:
+            return app.recorder.max_notification_id()
+        finally:
+            app.close()

@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from typing import NoReturn
 from uuid import uuid4
 
 import structlog
 from pydantic import ValidationError
 
-from adapters import cli_audit, cli_design, cli_projections, cli_reports, cli_rules, cli_serve
+from adapters import (
+    cli_audit,
+    cli_design,
+    cli_patients,
+    cli_projections,
+    cli_reports,
+    cli_rules,
+    cli_serve,
+)
 from adapters.bootstrap import build_ledger
 from adapters.cli_reminders import add_commands as add_reminders_commands
-from adapters.cli_types import date_arg, uuid_arg
+from adapters.cli_types import actor, print_json, store_command, uuid_arg
 from adapters.demo import find_demo_trial, record_demo_trial
 from adapters.logging import configure_logging
 from adapters.services import DoseLedger
 from adapters.settings import Settings
-from domain.actors import ROLES, Actor
+from domain.actors import ROLES
 from domain.errors import CommandRefused, ConcurrencyConflict, DomainError, InvalidInput, NotFound
 from domain.protocol import TEMPLATE_IDS, Protocol, load_protocol_file, template
 from domain.trial import DECISIONS
@@ -42,14 +49,6 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=None if isinstance(data, dict) and len(data) <= 3 else 2))
-
-
-def _actor(args: argparse.Namespace) -> Actor:
-    return Actor(user_id=args.user, role=args.role, client="cli", request_id=args.request_id)
-
-
 def _protocol(args: argparse.Namespace) -> Protocol:
     if args.protocol_file:
         return load_protocol_file(args.protocol_file)
@@ -60,19 +59,19 @@ def _protocol(args: argparse.Namespace) -> Protocol:
 
 
 def cmd_trials(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    _print_json(ledger.trials())
+    print_json(ledger.trials())
 
 
 def cmd_trial_register(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    trial_id = ledger.register_trial(_protocol(args), _actor(args), name=args.name or "")
-    _print_json({"trial_id": str(trial_id)})
+    trial_id = ledger.register_trial(_protocol(args), actor(args), name=args.name or "")
+    print_json({"trial_id": str(trial_id)})
 
 
 def cmd_trial_show(args: argparse.Namespace, ledger: DoseLedger) -> None:
     if args.table:
         print(render_cohort_table(ledger.trial_aggregate(args.trial_id)))
     else:
-        _print_json(ledger.trial(args.trial_id))
+        print_json(ledger.trial(args.trial_id))
 
 
 def cmd_trial_decide(args: argparse.Namespace, ledger: DoseLedger) -> None:
@@ -80,67 +79,12 @@ def cmd_trial_decide(args: argparse.Namespace, ledger: DoseLedger) -> None:
         args.trial_id,
         args.cohort,
         args.decision,
-        _actor(args),
+        actor(args),
         meaning=args.meaning,
         mtd_level=args.mtd_level,
         reason=args.reason,
     )
-    _print_json(ledger.trial(args.trial_id)["cohorts"][-1])
-
-
-def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    patient_id = ledger.enrol_patient(
-        args.trial_id,
-        args.site,
-        _actor(args),
-        subject_id=args.subject_id,
-        enrolment_date=args.enrolment_date,
-    )
-    patient = ledger.patient_aggregate(patient_id)
-    _print_json(
-        {
-            "patient_id": str(patient_id),
-            "subject_id": patient.subject_id,
-            "cohort": patient.cohort,
-            "level": patient.level,
-        }
-    )
-
-
-def cmd_patient_eye_exam(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    ledger.record_eye_exam(
-        args.patient_id,
-        args.date,
-        args.purpose,
-        args.bcva_right,
-        args.bcva_left,
-        _actor(args),
-        slit_lamp_findings=args.slit_lamp or "",
-    )
-    _print_json({"patient_id": str(args.patient_id), "recorded": f"{args.purpose}_eye_exam"})
-
-
-def cmd_patient_skin_exam(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    ledger.record_baseline_skin_exam(args.patient_id, args.date, args.findings, _actor(args))
-    _print_json({"patient_id": str(args.patient_id), "recorded": "baseline_skin_exam"})
-
-
-def cmd_patient_start_dosing(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    ledger.start_dosing(args.patient_id, args.date, _actor(args))
-    _print_json({"patient_id": str(args.patient_id), "recorded": "dosing_started"})
-
-
-def cmd_patient_outcome(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    ledger.record_dlt_window_outcome(
-        args.patient_id,
-        args.outcome,
-        args.date,
-        _actor(args),
-        description=args.description or "",
-        reason=args.reason or "",
-        doses_taken_fraction=args.doses_taken,
-    )
-    _print_json({"patient_id": str(args.patient_id), "recorded": args.outcome})
+    print_json(ledger.trial(args.trial_id)["cohorts"][-1])
 
 
 def cmd_demo(args: argparse.Namespace, ledger: DoseLedger) -> None:
@@ -156,22 +100,14 @@ def cmd_demo(args: argparse.Namespace, ledger: DoseLedger) -> None:
 def cmd_protocols(args: argparse.Namespace) -> None:
     if args.validate:
         protocol = load_protocol_file(args.validate)
-        _print_json({"valid": True, "id": protocol.id, "levels": protocol.num_levels})
+        print_json({"valid": True, "id": protocol.id, "levels": protocol.num_levels})
     elif args.show:
-        _print_json(template(args.show).model_dump(mode="json"))
+        print_json(template(args.show).model_dump(mode="json"))
     else:
-        _print_json([{"id": t, "title": template(t).title} for t in TEMPLATE_IDS])
+        print_json([{"id": t, "title": template(t).title} for t in TEMPLATE_IDS])
 
 
 # ------------------------------------------------------------------ parser
-
-
-def _store_command(
-    sub: Any, name: str, handler: Callable[[argparse.Namespace, DoseLedger], None], help_: str
-) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
-    parser.set_defaults(store_handler=handler)
-    return parser
 
 
 def build_parser() -> Parser:
@@ -204,8 +140,8 @@ def build_parser() -> Parser:
     group.add_argument("--validate", metavar="FILE")
     p.set_defaults(plain_handler=cmd_protocols)
 
-    _store_command(sub, "trials", cmd_trials, "list the trials in the store as JSON")
-    p = _store_command(
+    store_command(sub, "trials", cmd_trials, "list the trials in the store as JSON")
+    p = store_command(
         sub,
         "demo",
         cmd_demo,
@@ -219,15 +155,15 @@ def build_parser() -> Parser:
 
     trial = sub.add_parser("trial", help="register, show and decide on trials")
     tsub = trial.add_subparsers(dest="trial_command", required=True, parser_class=Parser)
-    p = _store_command(tsub, "register", cmd_trial_register, "register a trial from a protocol")
+    p = store_command(tsub, "register", cmd_trial_register, "register a trial from a protocol")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--template", choices=TEMPLATE_IDS)
     source.add_argument("--protocol-file", metavar="FILE")
     p.add_argument("--name")
-    p = _store_command(tsub, "show", cmd_trial_show, "show a trial (JSON, or --table)")
+    p = store_command(tsub, "show", cmd_trial_show, "show a trial (JSON, or --table)")
     p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--table", action="store_true")
-    p = _store_command(
+    p = store_command(
         tsub,
         "decide",
         cmd_trial_decide,
@@ -240,57 +176,7 @@ def build_parser() -> Parser:
     p.add_argument("--meaning", default="approval")
     p.add_argument("--reason")
 
-    patient = sub.add_parser("patient", help="enrol patients and record their events")
-    psub = patient.add_subparsers(dest="patient_command", required=True, parser_class=Parser)
-    p = _store_command(psub, "enrol", cmd_patient_enrol, "enrol a patient in the open cohort")
-    p.add_argument("trial_id", type=uuid_arg)
-    p.add_argument("--site", required=True)
-    p.add_argument("--subject-id")
-    p.add_argument(
-        "--enrolment-date",
-        type=date_arg,
-        help="clinical enrolment date (default: the site's today; never later)",
-    )
-    p = _store_command(psub, "eye-exam", cmd_patient_eye_exam, "record an eye exam")
-    p.add_argument("patient_id", type=uuid_arg)
-    p.add_argument("--date", type=date_arg, required=True)
-    p.add_argument(
-        "--purpose",
-        choices=("baseline", "follow_up", "referral"),
-        default="baseline",
-        help="baseline (before the first dose), or on treatment follow_up or referral",
-    )
-    p.add_argument("--bcva-right", required=True, help="Snellen 20/x, 6/x or logMAR")
-    p.add_argument("--bcva-left", required=True)
-    p.add_argument("--slit-lamp")
-    p = _store_command(
-        psub, "skin-exam", cmd_patient_skin_exam, "record the baseline skin examination"
-    )
-    p.add_argument("patient_id", type=uuid_arg)
-    p.add_argument("--date", type=date_arg, required=True)
-    p.add_argument(
-        "--findings", required=True, help="pre-existing dermatologic conditions, or 'none'"
-    )
-    p = _store_command(psub, "start-dosing", cmd_patient_start_dosing, "record the first dose")
-    p.add_argument("patient_id", type=uuid_arg)
-    p.add_argument("--date", type=date_arg, required=True)
-    p = _store_command(
-        psub,
-        "dlt-outcome",
-        cmd_patient_outcome,
-        "record the DLT-window outcome (dlt, no_dlt, not_evaluable)",
-    )
-    p.add_argument("patient_id", type=uuid_arg)
-    p.add_argument("outcome", choices=("dlt", "no_dlt", "not_evaluable"))
-    p.add_argument("--date", type=date_arg, required=True)
-    p.add_argument("--description")
-    p.add_argument("--reason")
-    p.add_argument(
-        "--doses-taken",
-        type=float,
-        metavar="FRACTION",
-        help="fraction of planned doses taken in the window (0-1)",
-    )
+    cli_patients.add_commands(sub)
     return parser
 
 

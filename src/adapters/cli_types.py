@@ -1,10 +1,42 @@
-"""argparse value types shared by the CLI's command modules (each error is one line, exit 2)."""
+"""What the CLI's command modules share: argparse value types (each error is one line, exit 2),
+the registration of a command that works on the store, the actor, and JSON output."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID
+
+from adapters.services import DoseLedger
+from domain.actors import Actor
+
+
+def store_command(
+    sub: Any,
+    name: str,
+    handler: Callable[[argparse.Namespace, DoseLedger], None],
+    help_: str,
+    **parser_options: Any,
+) -> argparse.ArgumentParser:
+    """Add a subcommand whose handler gets the parsed arguments and a ledger on the store."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_, description=help_, **parser_options
+    )
+    parser.set_defaults(store_handler=handler)
+    return parser
+
+
+def actor(args: argparse.Namespace) -> Actor:
+    """Who the command records as acting: --user/--role, client ``cli``, this run's request id."""
+    return Actor(user_id=args.user, role=args.role, client="cli", request_id=args.request_id)
+
+
+def print_json(data: Any) -> None:
+    """Print an answer as JSON: a small object on one line, anything larger indented."""
+    print(json.dumps(data, indent=None if isinstance(data, dict) and len(data) <= 3 else 2))
 
 
 def uuid_arg(text: str) -> UUID:

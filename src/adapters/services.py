@@ -29,7 +29,7 @@ from domain.protocol import Protocol
 from domain.trial import Trial
 from projections import audit_report, sdtm
 from projections.audit_rows import audit_row
-from projections.patient_state import patient_summary
+from projections.patient_state import patient_summary, plain_record
 from projections.trial_state import trial_summary
 
 A = TypeVar("A", bound=Aggregate)
@@ -412,7 +412,7 @@ class DoseLedger(Application[UUID]):
         if result.dlt is not None and result.ae_id is not None:
             apply_dlt_verdict(trial, patient, result.ae_id, actor)
         self._save(trial, patient)
-        return {"grade": result.grade, "recommendation": result.recommendation}
+        return {"grade": result.grade, "recommendation": plain_record(result.recommendation)}
 
     def record_dose_action(
         self,

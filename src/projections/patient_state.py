@@ -51,8 +51,8 @@ def patient_summary(patient: Patient) -> dict[str, Any]:
             }
             for ae in patient.adverse_events.values()
         ],
-        "baseline_eye_exam": _plain(patient.baseline_eye_exam),
-        "baseline_skin_exam": _plain(patient.baseline_skin_exam),
+        "baseline_eye_exam": plain_record(patient.baseline_eye_exam),
+        "baseline_skin_exam": plain_record(patient.baseline_skin_exam),
     }
 
 
@@ -73,7 +73,8 @@ def _hold(patient: Patient) -> dict[str, Any] | None:
     }
 
 
-def _plain(record: dict[str, Any] | None) -> dict[str, Any] | None:
+def plain_record(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A recorded recommendation or exam as JSON-ready data (ids and dates as text)."""
     if record is None:
         return None
     return {k: str(v) if k == "ae_id" and v is not None else _iso(v) for k, v in record.items()}

@@ -13,40 +13,17 @@ import pytest
 
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
-from cli_runner import CliRunner
-
-
-class Cli(CliRunner):
-    """The runner against one store: a refusal must leave the store unchanged."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], url: str) -> None:
-        super().__init__(capsys)
-        self.url = url
-
-    def refused(self, *argv: str) -> str:
-        before = self.events()
-        line = super().refused(*argv)
-        assert self.events() == before
-        return line
-
-    def events(self) -> int | None:
-        app = DoseLedger(env=persistence_env(self.url))
-        try:
-            return app.recorder.max_notification_id()
-        finally:
-            app.close()
+from cli_runner import StoreCli
 
 
 @pytest.fixture
 def cli(
     capsys: pytest.CaptureFixture[str], database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Cli:
-    monkeypatch.setenv("DOSELEDGER_DATABASE_URL", database_url)
-    monkeypatch.setenv("DOSELEDGER_USER", "cli-tester")
-    return Cli(capsys, database_url)
+) -> StoreCli:
+    return StoreCli(capsys, database_url, monkeypatch)
 
 
-def test_three_plus_three_prints_exactly_three_keys(cli: Cli) -> None:
+def test_three_plus_three_prints_exactly_three_keys(cli: StoreCli) -> None:
     assert cli.json("three-plus-three", "1NNN 2NTN", "--doses", "3") == {
         "next_dose": 2,
         "continue": True,
@@ -124,11 +101,11 @@ def test_three_plus_three_prints_exactly_three_keys(cli: Cli) -> None:
         (["frobnicate"], "frobnicate"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(cli: Cli, argv: list[str], fragment: str) -> None:
+def test_bad_input_exits_2_with_one_line(cli: StoreCli, argv: list[str], fragment: str) -> None:
     assert fragment in cli.refused(*argv)
 
 
-def test_simulate_exact_and_seeded_runs(cli: Cli) -> None:
+def test_simulate_exact_and_seeded_runs(cli: StoreCli) -> None:
     exact = cli.json("simulate", "--true-tox", "0.05,0.10,0.20,0.35", "--exact")
     assert [lvl["level"] for lvl in exact["levels"]] == [1, 2, 3, 4]
     total = sum(lvl["p_select"] for lvl in exact["levels"]) + exact["p_no_mtd"]
@@ -139,7 +116,7 @@ def test_simulate_exact_and_seeded_runs(cli: Cli) -> None:
     assert set(first) == {"levels", "p_no_mtd", "expected_sample_size"}
 
 
-def test_trial_lifecycle_through_the_cli(cli: Cli) -> None:
+def test_trial_lifecycle_through_the_cli(cli: StoreCli) -> None:
     trial_id = cli.json("trial", "register", "--template", "defactinib-paclitaxel")["trial_id"]
     patients = []
     for _ in range(3):
@@ -252,7 +229,9 @@ def test_trial_lifecycle_through_the_cli(cli: Cli) -> None:
     assert code == 0 and "expansion" not in out and "DL1" in out
 
 
-def test_register_from_a_protocol_file_and_refuse_a_broken_one(cli: Cli, tmp_path: Path) -> None:
+def test_register_from_a_protocol_file_and_refuse_a_broken_one(
+    cli: StoreCli, tmp_path: Path
+) -> None:
     data = cli.json("protocols", "--show", "defactinib-paclitaxel")
     good = tmp_path / "custom.json"
     good.write_text(json.dumps(data | {"id": "custom-pac"}))
@@ -265,7 +244,7 @@ def test_register_from_a_protocol_file_and_refuse_a_broken_one(cli: Cli, tmp_pat
     assert "dose_levels.0.doses.0.amount" in message
 
 
-def test_demo_records_once_then_replays(cli: Cli) -> None:
+def test_demo_records_once_then_replays(cli: StoreCli) -> None:
     code, out, _ = cli.run("demo", "--reuse")
     assert code == 0 and "Recorded the demo trial" in out
     assert "MTD = DL1: defactinib 200 mg BID" in out
@@ -277,7 +256,9 @@ def test_demo_records_once_then_replays(cli: Cli) -> None:
     assert len(cli.json("trials")) == 1
 
 
-def test_bad_database_url_is_a_one_line_error(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_database_url_is_a_one_line_error(
+    cli: StoreCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DOSELEDGER_DATABASE_URL", "mysql://x@y/z")
     code, out, err = cli.run("trials")
     assert code == 2 and out == ""

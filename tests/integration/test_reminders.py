@@ -226,8 +226,12 @@ def test_three_ledgers_ticking_at_once_issue_each_reminder_once(postgres_url: st
         assert Reminders(ledgers[1]).tick(at) == []
         for pid in {r.patient_id for r in of(expected, "cpk_recovery_window")}:
             assert pid is not None
-            recs = ledgers[2].patient_aggregate(pid).recommendations
-            assert [r["action"] for r in recs].count("discontinue") == 1
+            recs = [
+                e.recommendation["action"]
+                for e in ledgers[2].events.get(pid)
+                if isinstance(e, Patient.DoseRecommended)
+            ]
+            assert recs.count("discontinue") == 1
     finally:
         for ledger in ledgers:
             ledger.close()

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from adapters import patient_commands as commands
 from adapters.http.auth import Principal
 from adapters.http.deps import (
     IfMatch,
@@ -30,8 +31,8 @@ from adapters.http.schemas import (
     SkinAssessmentBody,
     SkinExam,
 )
+from adapters.patient_commands import Extra, answer
 from adapters.services import DoseLedger
-from domain.ae_report import AdverseEventReport, SkinAssessment
 
 router = APIRouter(prefix="/patients", tags=["patients"], responses=ERRORS)
 
@@ -50,14 +51,10 @@ def _guarded(
         yield
 
 
-def _answer(
-    ledger: DoseLedger, patient_id: UUID, response: Response, extra: dict[str, Any] | None = None
-) -> JSONResponse:
+def _answer(ledger: DoseLedger, patient_id: UUID, extra: Extra) -> JSONResponse:
     """201 with the patient's state; already JSON-ready, so FastAPI's encoder is skipped."""
-    patient = ledger.patient(patient_id)
-    return JSONResponse(
-        {**patient, **(extra or {})}, status_code=201, headers={"ETag": etag(patient["version"])}
-    )
+    body = answer(ledger, patient_id, extra)
+    return JSONResponse(body, status_code=201, headers={"ETag": etag(body["version"])})
 
 
 @router.get("/{patient_id}", summary="One patient")
@@ -75,22 +72,13 @@ def record_eye_exam(
     body: EyeExam,
     ledger: Ledger,
     who: SiteWriterToConfirm,
-    response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """An ophthalmology exam (BCVA per eye, slit lamp): the baseline before the first dose, or
     on treatment a cycle's follow-up or a visual-AE referral (each clears its reminder)."""
     with _guarded(ledger, patient_id, who, if_match):
-        ledger.record_eye_exam(
-            patient_id,
-            body.clinical_date,
-            body.purpose,
-            body.bcva_right,
-            body.bcva_left,
-            who.actor,
-            slit_lamp_findings=body.slit_lamp_findings,
-        )
-        return _answer(ledger, patient_id, response)
+        extra = commands.record_eye_exam(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)
 
 
 @router.post("/{patient_id}/skin-exams", status_code=201, summary="Record the baseline skin exam")
@@ -99,13 +87,12 @@ def record_skin_exam(
     body: SkinExam,
     ledger: Ledger,
     who: SiteWriterToConfirm,
-    response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """The baseline skin examination, before the first dose."""
     with _guarded(ledger, patient_id, who, if_match):
-        ledger.record_baseline_skin_exam(patient_id, body.clinical_date, body.findings, who.actor)
-        return _answer(ledger, patient_id, response)
+        extra = commands.record_skin_exam(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)
 
 
 @router.post("/{patient_id}/dosing", status_code=201, summary="Start dosing")
@@ -114,13 +101,12 @@ def start_dosing(
     body: ClinicalDate,
     ledger: Ledger,
     who: SiteWriterToConfirm,
-    response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """The first dose (refused without the baseline eye and skin exams)."""
     with _guarded(ledger, patient_id, who, if_match):
-        ledger.start_dosing(patient_id, body.clinical_date, who.actor)
-        return _answer(ledger, patient_id, response)
+        extra = commands.start_dosing(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)
 
 
 @router.post("/{patient_id}/doses", status_code=201, summary="Record a dose given")
@@ -129,13 +115,12 @@ def record_dose(
     body: ClinicalDate,
     ledger: Ledger,
     who: SiteWriterToConfirm,
-    response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """A dose given (refused while withheld or discontinued)."""
     with _guarded(ledger, patient_id, who, if_match):
-        ledger.administer_dose(patient_id, body.clinical_date, who.actor)
-        return _answer(ledger, patient_id, response)
+        extra = commands.record_dose(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)
 
 
 @router.post("/{patient_id}/adverse-events", status_code=201, summary="Record an adverse event")
@@ -144,19 +129,12 @@ def record_adverse_event(
     body: AdverseEventBody,
     ledger: Ledger,
     who: SiteWriterToConfirm,
-    response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """Record an AE; the response carries the dose recommendation and the DLT verdict."""
     with _guarded(ledger, patient_id, who, if_match):
-        report = AdverseEventReport(
-            **body.model_dump(exclude={"measurement"}),
-            measurement=None
-            if body.measurement is None
-            else body.measurement.model_dump(exclude_none=True),
-        )
-        recorded = ledger.record_adverse_event(patient_id, report, who.actor)
-        return _answer(ledger, patient_id, response, {"adverse_event": recorded})
+        extra = commands.record_adverse_event(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)
 
 
 @router.post(
@@ -170,25 +148,12 @@ def change_grade(
     body: GradeChange,
     ledger: Ledger,
     who: SiteWriterToConfirm,
-    response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """A grade change or resolution; may bring a new recommendation (e.g. resume)."""
     with _guarded(ledger, patient_id, who, if_match):
-        recommendation = ledger.change_ae_grade(
-            patient_id,
-            ae_id,
-            body.grade,
-            body.clinical_date,
-            who.actor,
-            reason=body.reason,
-            measurement=None
-            if body.measurement is None
-            else body.measurement.model_dump(exclude_none=True),
-            bcva=body.bcva,
-            intolerable=body.intolerable,
-        )
-        return _answer(ledger, patient_id, response, {"recommendation": recommendation})
+        extra = commands.change_grade(ledger, patient_id, body, who.actor, ae_id=ae_id)
+        return _answer(ledger, patient_id, extra)
 
 
 @router.post(
@@ -199,15 +164,12 @@ def record_skin_assessment(
     body: SkinAssessmentBody,
     ledger: Ledger,
     who: SiteWriterToConfirm,
-    response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """Grade, location and % BSA of acneiform rash; feeds the rash rules."""
     with _guarded(ledger, patient_id, who, if_match):
-        result = ledger.record_skin_assessment(
-            patient_id, SkinAssessment(**body.model_dump()), who.actor
-        )
-        return _answer(ledger, patient_id, response, {"skin_assessment": result})
+        extra = commands.record_skin_assessment(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)
 
 
 @router.post(
@@ -218,21 +180,12 @@ def record_dose_action(
     body: DoseAction,
     ledger: Ledger,
     who: SiteWriterToConfirm,
-    response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """The investigator's dose action; departing from the recommendation needs a reason."""
     with _guarded(ledger, patient_id, who, if_match):
-        ledger.record_dose_action(
-            patient_id,
-            body.action,
-            body.clinical_date,
-            who.actor,
-            ae_id=body.ae_id,
-            reason=body.reason,
-            at=body.at,
-        )
-        return _answer(ledger, patient_id, response)
+        extra = commands.record_dose_action(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)
 
 
 @router.post("/{patient_id}/dlt-outcome", status_code=201, summary="Record the DLT-window outcome")
@@ -241,18 +194,9 @@ def record_dlt_outcome(
     body: DltOutcome,
     ledger: Ledger,
     who: SiteWriterToConfirm,
-    response: Response,
     if_match: IfMatch = None,
 ) -> Any:
     """DLT, completion without DLT (with the share of doses taken), or not evaluable."""
     with _guarded(ledger, patient_id, who, if_match):
-        ledger.record_dlt_window_outcome(
-            patient_id,
-            body.outcome,
-            body.clinical_date,
-            who.actor,
-            description=body.description,
-            reason=body.reason,
-            doses_taken_fraction=body.doses_taken_fraction,
-        )
-        return _answer(ledger, patient_id, response)
+        extra = commands.record_dlt_outcome(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)

@@ -1,0 +1,400 @@
+"""``doseledger patient ...``: enrol patients and record what happens to them.
+
+The commands that record (``ae``, ``grade``, ``skin``, ``dose``, ``dose-action``) build the HTTP
+route's request body from their options, validate it with the route's own schema, call the same
+function the route calls (``adapters.patient_commands``) and print the route's answer. Each option
+is one body field (``_option``); an option not given is a field not sent, so the schema's default
+applies. To add one: a function in ``patient_commands``, then ``_recorder`` and its options here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, get_args, get_origin
+from uuid import UUID
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from adapters import patient_commands as commands
+from adapters.cli_types import actor, date_arg, print_json, store_command, uuid_arg
+from adapters.http.schemas import (
+    AdverseEventBody,
+    ClinicalDate,
+    DoseAction,
+    GradeChange,
+    Measurement,
+    SkinAssessmentBody,
+)
+from adapters.services import DoseLedger
+from domain.errors import InvalidInput
+
+Body = TypeVar("Body", bound=BaseModel)
+Handler = Callable[[argparse.Namespace, DoseLedger], None]
+
+# The option of each body field whose flag is not --field-name.
+_FLAGS = {
+    "clinical_date": "--date",
+    "bsa_percent": "--bsa",
+    "clinically_significant": "--not-clinically-significant",
+}
+
+
+def _flag(field: str) -> str:
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def _literal_values(annotation: Any) -> tuple[Any, ...]:
+    """The values a ``Literal[...]`` (or ``Literal[...] | None``) field allows; () otherwise."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    return tuple(value for arg in get_args(annotation) for value in _literal_values(arg))
+
+
+def _option(parser: Any, schema: type[BaseModel], field: str, **options: Any) -> None:
+    """An option for one field of a request body, with the schema's choices, required-ness and
+    default; left out of the namespace when not given (the schema's default then applies)."""
+    info = schema.model_fields[field]
+    choices = _literal_values(info.annotation)
+    if choices:
+        options.setdefault("choices", choices)
+    options.setdefault("required", info.is_required())
+    if not info.is_required() and info.default not in (None, True, False, ""):
+        options["help"] = f"{options.get('help', '')} (default: {info.default})".lstrip()
+    parser.add_argument(_flag(field), dest=field, default=argparse.SUPPRESS, **options)
+
+
+def _dated(parser: Any, schema: type[BaseModel]) -> None:
+    _option(parser, schema, "clinical_date", metavar="YYYY-MM-DD", help="the clinical date")
+
+
+def _grading(parser: Any, schema: type[BaseModel], grades: str) -> None:
+    """What CTCAE grades an AE from: the grade itself, a lab measurement, or a BCVA."""
+    group = parser.add_argument_group(
+        "grade",
+        "the grade, or a lab value with its limit, or a BCVA; a grade given with a "
+        "measurement must match it",
+    )
+    _option(group, schema, "grade", type=int, metavar="N", help=f"CTCAE grade {grades}")
+    _option(group, Measurement, "value", required=False, type=float, help="a lab value")
+    _option(group, Measurement, "uln", type=float, help="upper limit of normal (increases)")
+    _option(group, Measurement, "lln", type=float, help="lower limit of normal (decreases)")
+    _option(
+        group,
+        Measurement,
+        "baseline",
+        type=float,
+        help="the patient's baseline (ALT, AST, bilirubin)",
+    )
+    _option(
+        group, schema, "bcva", metavar="BCVA", help="Snellen 20/x, 6/x or logMAR (blurred vision)"
+    )
+
+
+def _assessed(parser: Any, schema: type[BaseModel]) -> None:
+    """How the investigator assesses an AE: relation to study drug, CTCAE version, tolerability."""
+    _option(parser, schema, "attribution", help="relation to study drug")
+    _option(parser, schema, "ctcae_version", help="the CTCAE version that grades it")
+    _option(
+        parser,
+        schema,
+        "intolerable",
+        action="store_true",
+        help="the patient finds it intolerable (a grade 2 rash: reduce)",
+    )
+
+
+def _error_message(error: ErrorDetails) -> str:
+    """One line naming the option at fault, as the CLI user typed it."""
+    flag = _flag(str(error["loc"][-1])) if error["loc"] else "input"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"{flag}: {message.lower()}"
+    given = repr(error["input"]) if isinstance(error["input"], str) else str(error["input"])
+    return f"{flag}: {message}" if given in message else f"{flag} {given}: {message}"
+
+
+def _body(schema: type[Body], args: argparse.Namespace) -> Body:
+    """The route's request body from the options given, validated by the route's schema."""
+    given = vars(args)
+    fields = {name: given[name] for name in schema.model_fields if name in given}
+    if "measurement" in schema.model_fields:
+        measured = {name: given[name] for name in Measurement.model_fields if name in given}
+        fields["measurement"] = measured or None
+    try:
+        return schema.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidInput(_error_message(error), field=str(error["loc"][0])) from None
+
+
+def _recording(
+    schema: type[BaseModel], command: Callable[..., commands.Extra], path: tuple[str, ...]
+) -> Handler:
+    """Validate the body, call the route's function, print the route's answer."""
+
+    def handler(args: argparse.Namespace, ledger: DoseLedger) -> None:
+        body = _body(schema, args)
+        ids: dict[str, UUID] = {name: getattr(args, name) for name in path}
+        with ledger.unit_of_work():
+            extra = command(ledger, args.patient_id, body, actor(args), **ids)
+            print_json(commands.answer(ledger, args.patient_id, extra))
+
+    return handler
+
+
+def _recorder(
+    psub: Any,
+    name: str,
+    help_: str,
+    schema: type[BaseModel],
+    command: Callable[..., commands.Extra],
+    *,
+    path: tuple[str, ...] = (),
+) -> argparse.ArgumentParser:
+    """``patient NAME patient_id``: sends ``schema`` to ``command``, prints the patient's state
+    plus what the command adds (the HTTP route's 201 body); ``path`` names positional ids."""
+    parser = store_command(psub, name, _recording(schema, command, path), help_)
+    parser.add_argument("patient_id", type=uuid_arg, help="the patient's id")
+    return parser
+
+
+def cmd_patient_show(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    print_json(ledger.patient(args.patient_id))
+
+
+def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    patient_id = ledger.enrol_patient(
+        args.trial_id,
+        args.site,
+        actor(args),
+        subject_id=args.subject_id,
+        enrolment_date=args.enrolment_date,
+    )
+    patient = ledger.patient_aggregate(patient_id)
+    print_json(
+        {
+            "patient_id": str(patient_id),
+            "subject_id": patient.subject_id,
+            "cohort": patient.cohort,
+            "level": patient.level,
+        }
+    )
+
+
+def cmd_patient_eye_exam(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    ledger.record_eye_exam(
+        args.patient_id,
+        args.date,
+        args.purpose,
+        args.bcva_right,
+        args.bcva_left,
+        actor(args),
+        slit_lamp_findings=args.slit_lamp or "",
+    )
+    print_json({"patient_id": str(args.patient_id), "recorded": f"{args.purpose}_eye_exam"})
+
+
+def cmd_patient_skin_exam(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    ledger.record_baseline_skin_exam(args.patient_id, args.date, args.findings, actor(args))
+    print_json({"patient_id": str(args.patient_id), "recorded": "baseline_skin_exam"})
+
+
+def cmd_patient_start_dosing(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    ledger.start_dosing(args.patient_id, args.date, actor(args))
+    print_json({"patient_id": str(args.patient_id), "recorded": "dosing_started"})
+
+
+def cmd_patient_outcome(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    ledger.record_dlt_window_outcome(
+        args.patient_id,
+        args.outcome,
+        args.date,
+        actor(args),
+        description=args.description or "",
+        reason=args.reason or "",
+        doses_taken_fraction=args.doses_taken,
+    )
+    print_json({"patient_id": str(args.patient_id), "recorded": args.outcome})
+
+
+def add_commands(sub: Any) -> None:
+    """Add the ``patient`` command group to the top-level parser."""
+    patient = sub.add_parser(
+        "patient",
+        help="enrol patients and record their events",
+        description="Enrol patients and record their events. show, ae, grade, skin, dose and "
+        "dose-action take the HTTP API's fields and print its answer: the patient's state "
+        "(GET /patients/{id}) plus what the command adds.",
+    )
+    psub = patient.add_subparsers(dest="patient_command", required=True, parser_class=type(patient))
+    p = store_command(psub, "enrol", cmd_patient_enrol, "enrol a patient in the open cohort")
+    p.add_argument("trial_id", type=uuid_arg)
+    p.add_argument("--site", required=True)
+    p.add_argument("--subject-id")
+    p.add_argument(
+        "--enrolment-date",
+        type=date_arg,
+        help="clinical enrolment date (default: the site's today; never later)",
+    )
+    p = store_command(psub, "eye-exam", cmd_patient_eye_exam, "record an eye exam")
+    p.add_argument("patient_id", type=uuid_arg)
+    p.add_argument("--date", type=date_arg, required=True)
+    p.add_argument(
+        "--purpose",
+        choices=("baseline", "follow_up", "referral"),
+        default="baseline",
+        help="baseline (before the first dose), or on treatment follow_up or referral",
+    )
+    p.add_argument("--bcva-right", required=True, help="Snellen 20/x, 6/x or logMAR")
+    p.add_argument("--bcva-left", required=True)
+    p.add_argument("--slit-lamp")
+    p = store_command(
+        psub, "skin-exam", cmd_patient_skin_exam, "record the baseline skin examination"
+    )
+    p.add_argument("patient_id", type=uuid_arg)
+    p.add_argument("--date", type=date_arg, required=True)
+    p.add_argument(
+        "--findings", required=True, help="pre-existing dermatologic conditions, or 'none'"
+    )
+    p = store_command(psub, "start-dosing", cmd_patient_start_dosing, "record the first dose")
+    p.add_argument("patient_id", type=uuid_arg)
+    p.add_argument("--date", type=date_arg, required=True)
+    p = store_command(
+        psub,
+        "dlt-outcome",
+        cmd_patient_outcome,
+        "record the DLT-window outcome (dlt, no_dlt, not_evaluable)",
+    )
+    p.add_argument("patient_id", type=uuid_arg)
+    p.add_argument("outcome", choices=("dlt", "no_dlt", "not_evaluable"))
+    p.add_argument("--date", type=date_arg, required=True)
+    p.add_argument("--description")
+    p.add_argument("--reason")
+    p.add_argument(
+        "--doses-taken",
+        type=float,
+        metavar="FRACTION",
+        help="fraction of planned doses taken in the window (0-1)",
+    )
+    p = store_command(psub, "show", cmd_patient_show, "show a patient's current state")
+    p.add_argument("patient_id", type=uuid_arg, help="the patient's id")
+    _add_recorders(psub)
+
+
+def _add_recorders(psub: Any) -> None:
+    """The commands that record what the HTTP patient routes record, with the same answers."""
+    p = _recorder(
+        psub,
+        "ae",
+        "record an adverse event; prints the patient with adverse_event (its ae_id, grade, "
+        "dose recommendation and DLT verdict)",
+        AdverseEventBody,
+        commands.record_adverse_event,
+    )
+    _option(p, AdverseEventBody, "term", help="CTCAE term or MedDRA code, e.g. 'CPK increased'")
+    _grading(p, AdverseEventBody, "1-5")
+    _option(p, AdverseEventBody, "eye", help="the eye whose --bcva is given")
+    _option(p, AdverseEventBody, "onset", metavar="YYYY-MM-DD", help="the clinical onset date")
+    _assessed(p, AdverseEventBody)
+    _option(p, AdverseEventBody, "serious", action="store_true", help="a serious adverse event")
+    _option(
+        p,
+        AdverseEventBody,
+        "clinically_significant",
+        action="store_false",
+        help="a lab abnormality without clinical significance (a DLT candidate, not a DLT)",
+    )
+    _option(
+        p,
+        AdverseEventBody,
+        "with_bleeding",
+        action="store_true",
+        help="thrombocytopenia with bleeding",
+    )
+    _option(
+        p,
+        AdverseEventBody,
+        "duration_days",
+        type=int,
+        metavar="N",
+        help="how many days it lasted (e.g. grade 4 neutropenia)",
+    )
+
+    p = _recorder(
+        psub,
+        "grade",
+        "record an adverse event's new grade (0 = resolved); prints the patient with any new "
+        "recommendation",
+        GradeChange,
+        commands.change_grade,
+        path=("ae_id",),
+    )
+    p.add_argument("ae_id", type=uuid_arg, help="the AE's id (adverse_event.ae_id from patient ae)")
+    _grading(p, GradeChange, "0-5 (0 = resolved)")
+    _dated(p, GradeChange)
+    _option(p, GradeChange, "reason", help="why, where a rule asks for one")
+    _option(
+        p, GradeChange, "intolerable", action="store_true", help="the patient finds it intolerable"
+    )
+
+    p = _recorder(
+        psub,
+        "skin",
+        "record a visit's skin assessment of acneiform rash; prints the patient with "
+        "skin_assessment (its grade and any recommendation)",
+        SkinAssessmentBody,
+        commands.record_skin_assessment,
+    )
+    _dated(p, SkinAssessmentBody)
+    _option(p, SkinAssessmentBody, "location", help="where, e.g. 'face, upper trunk'")
+    _option(
+        p,
+        SkinAssessmentBody,
+        "bsa_percent",
+        type=float,
+        metavar="PERCENT",
+        help="%% body surface area",
+    )
+    _option(p, SkinAssessmentBody, "symptoms", help="how severe the symptoms are")
+    _option(
+        p,
+        SkinAssessmentBody,
+        "life_threatening",
+        action="store_true",
+        help="life-threatening (e.g. extensive superinfection)",
+    )
+    _assessed(p, SkinAssessmentBody)
+
+    p = _recorder(
+        psub,
+        "dose",
+        "record a dose given (refused during a hold or after a discontinuation)",
+        ClinicalDate,
+        commands.record_dose,
+    )
+    _dated(p, ClinicalDate)
+
+    p = _recorder(
+        psub,
+        "dose-action",
+        "hold, reduce, resume or discontinue dosing (a departure from the recommendation needs "
+        "--reason)",
+        DoseAction,
+        commands.record_dose_action,
+    )
+    p.add_argument(
+        "action",
+        choices=_literal_values(DoseAction.model_fields["action"].annotation),
+        help="what the investigator does",
+    )
+    _dated(p, DoseAction)
+    _option(p, DoseAction, "ae_id", metavar="AE_ID", help="the adverse event it acts on")
+    _option(p, DoseAction, "reason", help="why (needed to depart from the recommendation)")
+    _option(
+        p,
+        DoseAction,
+        "at",
+        help="resume at the same or the reduced dose (default: as the hold's rule says)",
+    )
