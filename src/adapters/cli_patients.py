@@ -21,10 +21,13 @@ from adapters import patient_commands as commands
 from adapters.cli_types import actor, date_arg, print_json, store_command, uuid_arg
 from adapters.http.schemas import (
     AdverseEventBody,
-    ClinicalDate,
+    Correction,
     DoseAction,
+    DoseGiven,
+    EnteredInError,
     GradeChange,
     Measurement,
+    MissedDose,
     SkinAssessmentBody,
 )
 from adapters.services import DoseLedger
@@ -63,6 +66,12 @@ def _option(parser: Any, schema: type[BaseModel], field: str, **options: Any) ->
     if not info.is_required() and info.default not in (None, True, False, ""):
         options["help"] = f"{options.get('help', '')} (default: {info.default})".lstrip()
     parser.add_argument(_flag(field), dest=field, default=argparse.SUPPRESS, **options)
+
+
+def _yes_no(text: str) -> bool:
+    if text not in ("yes", "no"):
+        raise argparse.ArgumentTypeError(f"'{text}': use yes or no")
+    return text == "yes"
 
 
 def _dated(parser: Any, schema: type[BaseModel]) -> None:
@@ -370,11 +379,63 @@ def _add_recorders(psub: Any) -> None:
     p = _recorder(
         psub,
         "dose",
-        "record a dose given (refused during a hold or after a discontinuation)",
-        ClinicalDate,
+        "record a day's dose (refused during a hold or after a discontinuation; against an "
+        "open withhold or discontinue requirement only with --deviation-reason)",
+        DoseGiven,
         commands.record_dose,
     )
-    _dated(p, ClinicalDate)
+    _dated(p, DoseGiven)
+    _option(
+        p,
+        DoseGiven,
+        "deviation_reason",
+        help="why a dose was given against an open requirement (recorded as a deviation)",
+    )
+
+    p = _recorder(
+        psub,
+        "missed-dose",
+        "record a planned dose not taken",
+        MissedDose,
+        commands.record_missed_dose,
+    )
+    _dated(p, MissedDose)
+    _option(p, MissedDose, "reason", help="why it was missed")
+
+    p = _recorder(
+        psub,
+        "correct",
+        "correct a recorded AE (its latest grade, onset, attribution, seriousness) or a dose's "
+        "date, with a reason; prints the patient with the re-evaluated recommendation",
+        Correction,
+        commands.correct,
+    )
+    _option(p, Correction, "fact", help="what is corrected")
+    _option(p, Correction, "ref", help="the AE's id, or the dose's date")
+    _option(p, Correction, "reason", help="why the recorded value was wrong")
+    _option(p, Correction, "grade", type=int, metavar="N", help="the AE's corrected grade")
+    _option(p, Correction, "onset", metavar="YYYY-MM-DD", help="the AE's corrected onset")
+    _option(p, Correction, "attribution", help="the AE's corrected attribution")
+    _option(
+        p,
+        Correction,
+        "serious",
+        type=_yes_no,
+        metavar="yes|no",
+        help="the AE's corrected seriousness",
+    )
+    _option(p, Correction, "clinical_date", metavar="YYYY-MM-DD", help="the dose's corrected date")
+
+    p = _recorder(
+        psub,
+        "in-error",
+        "mark a recorded AE, dose or missed dose entered in error (the history keeps it)",
+        EnteredInError,
+        commands.mark_in_error,
+    )
+    _option(p, EnteredInError, "fact", help="what was entered in error")
+    _option(p, EnteredInError, "ref", help="the AE's id, or the (missed) dose's date")
+    _option(p, EnteredInError, "reason", help="why it should never have been recorded")
 
     p = _recorder(
         psub,

@@ -4,23 +4,30 @@ same service call and the same answer comes back, whichever client sent it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from uuid import UUID
 
 from adapters.http.schemas import (
     AdverseEventBody,
     ClinicalDate,
+    Correction,
     DltOutcome,
     DoseAction,
+    DoseGiven,
+    EnteredInError,
     EyeExam,
     GradeChange,
     Measurement,
+    MissedDose,
     SkinAssessmentBody,
     SkinExam,
 )
 from adapters.services import DoseLedger
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment
+from domain.errors import InvalidInput
+from projections.patient_state import plain_record
 
 Extra = dict[str, Any]
 
@@ -61,10 +68,65 @@ def start_dosing(ledger: DoseLedger, patient_id: UUID, body: ClinicalDate, actor
     return {}
 
 
-def record_dose(ledger: DoseLedger, patient_id: UUID, body: ClinicalDate, actor: Actor) -> Extra:
-    """A dose given (refused while withheld or discontinued)."""
-    ledger.administer_dose(patient_id, body.clinical_date, actor)
+def record_dose(ledger: DoseLedger, patient_id: UUID, body: DoseGiven, actor: Actor) -> Extra:
+    """A dose given; the answer adds ``deviation`` (true when recorded as a deviation)."""
+    deviation = ledger.administer_dose(
+        patient_id, body.clinical_date, actor, deviation_reason=body.deviation_reason
+    )
+    return {"deviation": deviation}
+
+
+def record_missed_dose(
+    ledger: DoseLedger, patient_id: UUID, body: MissedDose, actor: Actor
+) -> Extra:
+    """A planned dose not taken."""
+    ledger.record_missed_dose(patient_id, body.clinical_date, actor, reason=body.reason)
     return {}
+
+
+def correct(ledger: DoseLedger, patient_id: UUID, body: Correction, actor: Actor) -> Extra:
+    """A recorded AE or dose corrected; the answer adds the re-evaluated ``recommendation``."""
+    if body.fact == "dose":
+        if body.clinical_date is None:
+            raise InvalidInput("a dose's correction gives its clinical_date", field="clinical_date")
+        old = _date_ref(body.ref)
+        ledger.correct_dose_date(patient_id, old, body.clinical_date, actor, reason=body.reason)
+        return {"recommendation": None}
+    result = ledger.correct_adverse_event(
+        patient_id,
+        _uuid_ref(body.ref),
+        actor,
+        reason=body.reason,
+        grade=body.grade,
+        onset=body.onset,
+        attribution=body.attribution,
+        serious=body.serious,
+    )
+    return {"recommendation": plain_record(result["recommendation"])}
+
+
+def mark_in_error(
+    ledger: DoseLedger, patient_id: UUID, body: EnteredInError, actor: Actor
+) -> Extra:
+    """A recorded fact marked entered in error; the answer adds any new ``recommendation``."""
+    result = ledger.mark_in_error(patient_id, body.fact, body.ref, actor, reason=body.reason)
+    return {"recommendation": plain_record(result["recommendation"])}
+
+
+def _uuid_ref(ref: str) -> UUID:
+    try:
+        return UUID(ref)
+    except ValueError:
+        raise InvalidInput(
+            f"ref '{ref}' is not an adverse event id (a UUID)", field="ref"
+        ) from None
+
+
+def _date_ref(ref: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(ref)
+    except ValueError:
+        raise InvalidInput(f"ref '{ref}' is not a dose's date (YYYY-MM-DD)", field="ref") from None
 
 
 def record_adverse_event(

@@ -54,6 +54,15 @@ _CHANGES: dict[str, Callable[[Get], str | None]] = {
     "AEResolved": lambda get: f"grade {get('old_grade')} → resolved",
     "DoseReduced": _dose_change,
     "DoseResumed": _dose_change,
+    "FactCorrected": lambda get: "; ".join(
+        f"{name} {old} → {new}" for name, (old, new) in (get("changes") or {}).items()
+    ),
+    "FactEnteredInError": lambda get: f"{get('fact')} {get('ref')} → entered in error",
+    "DLTOutcomeRevised": lambda get: f"{get('old_outcome')} → {get('new_outcome') or 'open'}",
+    "OutcomeRevised": lambda get: (
+        f"{get('old_outcome') or 'awaited'} → {get('new_outcome') or 'awaited'}"
+    ),
+    "DecisionFlaggedForReview": lambda get: f"DLTs {get('old_dlts')} → {get('new_dlts')}",
 }
 
 # The event in a few words a monitor would understand (by class name).
@@ -104,6 +113,21 @@ _SUMMARIES: dict[str, Callable[[Get], str]] = {
     "DoseResumed": lambda get: f"dose resumed at the {get('at')} dose",
     "TreatmentDiscontinued": lambda get: "discontinued: " + ", ".join(get("agents") or []),
     "DLTWindowClosed": lambda get: f"DLT window closed: {get('outcome')}",
+    "DLTAssessed": lambda get: (
+        f"grade {get('grade')} inside the DLT window: {get('verdict')} ({get('criterion')})"
+    ),
+    "DoseMissed": lambda get: "planned dose missed",
+    "DoseDeviationRecorded": lambda get: (
+        "protocol deviation: dose given against an open requirement: "
+        + ", ".join(get("agents") or [])
+    ),
+    "FactCorrected": lambda get: f"correction of {get('fact')} {get('ref')}",
+    "FactEnteredInError": lambda get: f"{get('fact')} {get('ref')} entered in error",
+    "DLTOutcomeRevised": lambda get: "DLT window outcome revised",
+    "OutcomeRevised": lambda get: "cohort outcome revised after a correction",
+    "DecisionFlaggedForReview": lambda get: (
+        f"SRC decision on cohort {get('cohort')} flagged for re-review"
+    ),
 }
 
 

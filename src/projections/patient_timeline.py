@@ -112,6 +112,12 @@ class PatientTimeline(ReadModel):
             Patient.DLTCandidateRaised: _candidate,
             Patient.DLTCandidateRejected: _candidate_rejected,
             Patient.DLTWindowClosed: _window_closed,
+            Patient.DLTAssessed: _dlt_assessed,
+            Patient.DoseMissed: _dose_missed,
+            Patient.DoseDeviationRecorded: _deviation,
+            Patient.FactCorrected: _corrected,
+            Patient.FactEnteredInError: _in_error,
+            Patient.DLTOutcomeRevised: _outcome_revised,
         }
         handlers = {cls: self._handler(make) for cls, make in entries.items()}
         handlers[Reminder.Issued] = self._reminder_issued
@@ -392,6 +398,49 @@ def _window_closed(event: Any, info: PatientInfo) -> Entries:
     fraction = event.doses_taken_fraction
     detail = None if fraction is None else {"doses_taken_fraction": fraction}
     return ("dlt_window_closed", event.clinical_date, text, None, None, None, detail)
+
+
+def _dlt_assessed(event: Any, info: PatientInfo) -> Entries:
+    verdict = "a DLT" if event.verdict == "dlt" else "a DLT candidate"
+    text = f"worsened to grade {event.grade} inside the DLT window: {verdict} ({event.criterion})"
+    detail = {"verdict": event.verdict}
+    return ("dlt_assessed", event.clinical_date, text, event.ae_id, None, event.grade, detail)
+
+
+def _dose_missed(event: Any, info: PatientInfo) -> Entries:
+    text = "planned dose missed" + (f" ({event.reason})" if event.reason else "")
+    return ("dose_missed", event.clinical_date, text, None, None, None, None)
+
+
+def _deviation(event: Any, info: PatientInfo) -> Entries:
+    text = (
+        "dose given against an open requirement (protocol deviation): "
+        + ", ".join(event.agents)
+        + f" ({event.reason})"
+    )
+    detail = {"requirements": event.requirements}
+    return ("dose_deviation", event.clinical_date, text, None, None, None, detail)
+
+
+def _corrected(event: Any, info: PatientInfo) -> Entries:
+    changes = "; ".join(f"{name} {old} → {new}" for name, (old, new) in event.changes.items())
+    text = f"{event.fact.replace('_', ' ')} {event.ref} corrected: {changes} ({event.reason})"
+    ae_id = UUID(event.ref) if event.fact == "adverse_event" else None
+    detail = {"fact": event.fact, "ref": event.ref, "changes": event.changes}
+    return ("correction", event.clinical_date, text, ae_id, None, None, detail)
+
+
+def _in_error(event: Any, info: PatientInfo) -> Entries:
+    text = f"{event.fact.replace('_', ' ')} {event.ref} entered in error ({event.reason})"
+    ae_id = UUID(event.ref) if event.fact == "adverse_event" else None
+    detail = {"fact": event.fact, "ref": event.ref}
+    return ("entered_in_error", event.clinical_date, text, ae_id, None, None, detail)
+
+
+def _outcome_revised(event: Any, info: PatientInfo) -> Entries:
+    new = "open again" if event.new_outcome is None else event.new_outcome.replace("_", " ")
+    text = f"DLT window outcome revised: {event.old_outcome.replace('_', ' ')} → {new}"
+    return ("dlt_outcome_revised", None, f"{text} ({event.reason})", None, None, None, None)
 
 
 # ----------------------------------------------------------------- query

@@ -107,6 +107,43 @@ class ClinicalDate(_Body):
     clinical_date: IsoDate
 
 
+class DoseGiven(_Body):
+    """A day's dose given. Against an open withhold or discontinue requirement it is a protocol
+    deviation: refused unless ``deviation_reason`` records why it was given."""
+
+    clinical_date: IsoDate
+    deviation_reason: str = Field("", max_length=2000)
+
+
+class MissedDose(_Body):
+    """A planned dose that was not taken (it lowers the share of planned doses)."""
+
+    clinical_date: IsoDate
+    reason: str = Field("", max_length=2000)
+
+
+class Correction(_Body):
+    """A recorded fact corrected, with a reason: an AE (``ref`` its id: its latest grade,
+    onset, attribution or seriousness) or a dose (``ref`` its date: a new ``clinical_date``)."""
+
+    fact: Literal["adverse_event", "dose"]
+    ref: str = Field(..., min_length=1, max_length=40, examples=["2026-03-14"])
+    reason: str = Field(..., min_length=1, max_length=2000)
+    grade: int | None = Field(None, ge=1, le=5)
+    onset: IsoDate | None = None
+    attribution: Literal["unrelated", "unlikely", "possible", "probable", "definite"] | None = None
+    serious: bool | None = None
+    clinical_date: IsoDate | None = None
+
+
+class EnteredInError(_Body):
+    """A recorded AE, dose or missed dose that should never have been recorded."""
+
+    fact: Literal["adverse_event", "dose", "missed_dose"]
+    ref: str = Field(..., min_length=1, max_length=40)
+    reason: str = Field(..., min_length=1, max_length=2000)
+
+
 class SkinAssessmentBody(_Body):
     """A study visit's skin assessment."""
 

@@ -1994,6 +1994,9 @@ class Patient(Aggregate):
                     field="grade",
                 )
             changes["grade"] = [ae.grade, grade]
+            worst = max([*ae.grades[:-1], grade])
+            if worst != ae.worst_grade:
+                changes["worst_grade"] = [ae.worst_grade, worst]
         if onset is not None and onset != ae.onset:
             self._check_treated_on(onset, today)
             changes["onset"] = [ae.onset.isoformat(), onset.isoformat()]

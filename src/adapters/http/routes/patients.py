@@ -24,10 +24,14 @@ from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import (
     AdverseEventBody,
     ClinicalDate,
+    Correction,
     DltOutcome,
     DoseAction,
+    DoseGiven,
+    EnteredInError,
     EyeExam,
     GradeChange,
+    MissedDose,
     SkinAssessmentBody,
     SkinExam,
 )
@@ -112,14 +116,61 @@ def start_dosing(
 @router.post("/{patient_id}/doses", status_code=201, summary="Record a dose given")
 def record_dose(
     patient_id: UUID,
-    body: ClinicalDate,
+    body: DoseGiven,
     ledger: Ledger,
     who: SiteWriterToConfirm,
     if_match: IfMatch = None,
 ) -> Any:
-    """A dose given (refused while withheld or discontinued)."""
+    """A day's dose. Refused inside a hold, after a discontinuation, death or withdrawal; against
+    an open withhold or discontinue requirement only as a deviation with ``deviation_reason``."""
     with _guarded(ledger, patient_id, who, if_match):
         extra = commands.record_dose(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)
+
+
+@router.post("/{patient_id}/missed-doses", status_code=201, summary="Record a missed dose")
+def record_missed_dose(
+    patient_id: UUID,
+    body: MissedDose,
+    ledger: Ledger,
+    who: SiteWriterToConfirm,
+    if_match: IfMatch = None,
+) -> Any:
+    """A planned dose not taken: it lowers the share of planned doses (evaluability)."""
+    with _guarded(ledger, patient_id, who, if_match):
+        extra = commands.record_missed_dose(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)
+
+
+@router.post("/{patient_id}/corrections", status_code=201, summary="Correct a recorded fact")
+def correct(
+    patient_id: UUID,
+    body: Correction,
+    ledger: Ledger,
+    who: SiteWriterToConfirm,
+    if_match: IfMatch = None,
+) -> Any:
+    """Correct an AE (grade, onset, attribution, seriousness) or a dose's date, with a reason;
+    requirements, the DLT outcome and the cohort follow (a decided cohort is flagged)."""
+    with _guarded(ledger, patient_id, who, if_match):
+        extra = commands.correct(ledger, patient_id, body, who.actor)
+        return _answer(ledger, patient_id, extra)
+
+
+@router.post(
+    "/{patient_id}/entered-in-error", status_code=201, summary="Mark a fact entered in error"
+)
+def mark_in_error(
+    patient_id: UUID,
+    body: EnteredInError,
+    ledger: Ledger,
+    who: SiteWriterToConfirm,
+    if_match: IfMatch = None,
+) -> Any:
+    """An AE, dose or missed dose that should never have been recorded: it stops counting;
+    the history keeps it, with the reason."""
+    with _guarded(ledger, patient_id, who, if_match):
+        extra = commands.mark_in_error(ledger, patient_id, body, who.actor)
         return _answer(ledger, patient_id, extra)
 
 
