@@ -90,7 +90,12 @@ def cmd_trial_decide(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
 def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
     patient_id = ledger.enrol_patient(
-        args.trial_id, args.site, _actor(args), subject_id=args.subject_id
+        args.trial_id,
+        args.site,
+        _actor(args),
+        subject_id=args.subject_id,
+        site_time_zone=args.site_time_zone,
+        enrolment_date=args.enrolment_date,
     )
     patient = ledger.patient_aggregate(patient_id)
     _print_json(
@@ -99,6 +104,8 @@ def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
             "subject_id": patient.subject_id,
             "cohort": patient.cohort,
             "level": patient.level,
+            "enrolment_date": patient.enrolment_date.isoformat(),
+            "site_time_zone": patient.site_time_zone,
         }
     )
 
@@ -242,6 +249,16 @@ def build_parser() -> Parser:
     p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--site", required=True)
     p.add_argument("--subject-id")
+    p.add_argument(
+        "--site-time-zone",
+        help="the site's IANA time zone, recorded at its first enrolment "
+        "(default: the protocol's default_site_time_zone)",
+    )
+    p.add_argument(
+        "--enrolment-date",
+        type=date_arg,
+        help="YYYY-MM-DD (default: the site's today; never after it, nor over 730 days before)",
+    )
     p = _store_command(psub, "eye-exam", cmd_patient_eye_exam, "record an eye exam")
     p.add_argument("patient_id", type=uuid_arg)
     p.add_argument("--date", type=date_arg, required=True)

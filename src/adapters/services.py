@@ -24,6 +24,7 @@ from domain.ctcae import CtcaeCatalogue
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, VersionMismatch
 from domain.patient import Patient
 from domain.protocol import Protocol
+from domain.site_time import check_enrolment_date, local_date
 from domain.trial import Trial
 from projections import audit_report, sdtm
 from projections.audit_rows import audit_row
@@ -130,14 +131,30 @@ class DoseLedger(Application[UUID]):
         return trial.id
 
     def enrol_patient(
-        self, trial_id: UUID, site_id: str, actor: Actor, *, subject_id: str | None = None
+        self,
+        trial_id: UUID,
+        site_id: str,
+        actor: Actor,
+        *,
+        subject_id: str | None = None,
+        site_time_zone: str | None = None,
+        enrolment_date: dt.date | None = None,
     ) -> UUID:
-        """Enrol a patient into the trial's open cohort; trial and patient are saved together."""
+        """Enrol a patient into the trial's open cohort; trial and patient are saved together.
+
+        ``site_time_zone`` is recorded at the site's first enrolment (else the protocol's
+        default); ``enrolment_date`` defaults to the site's today and is never after it.
+        """
         if not SITE_ID.match(site_id):
             raise InvalidInput(
                 f"site id '{site_id}' must be 1-32 letters, digits, '-' or '_'", field="site_id"
             )
         trial = self._get(Trial, trial_id)
+        time_zone = trial.check_site_time_zone(site_id, site_time_zone)
+        today = local_date(self.clock(), time_zone)
+        if enrolment_date is None:
+            enrolment_date = today
+        check_enrolment_date(enrolment_date, today, time_zone)
         subject_id = subject_id or f"{site_id}-{len(trial.subjects) + 1:03d}"
         if not SUBJECT_ID.match(subject_id):
             raise InvalidInput(
@@ -146,7 +163,7 @@ class DoseLedger(Application[UUID]):
                 field="subject_id",
             )
         patient_id = uuid4()
-        level = trial.enrol(patient_id, subject_id, site_id, actor)
+        level = trial.enrol(patient_id, subject_id, site_id, actor, site_time_zone=site_time_zone)
         patient = Patient(
             id=patient_id,
             trial_id=trial_id,
@@ -157,9 +174,17 @@ class DoseLedger(Application[UUID]):
             doses=[d.model_dump(mode="json") for d in trial.protocol.dose_level(level).doses],
             dlt_window_days=trial.protocol.dlt_window_days,
             actor=actor.as_record(),
+            enrolment_date=enrolment_date,
+            site_time_zone=time_zone,
         )
         self._save(trial, patient)
         return patient_id
+
+    def site_today(self, trial: UUID | Trial, site_id: str) -> dt.date:
+        """The site's calendar date now (``self.clock``), in its recorded or default zone."""
+        if not isinstance(trial, Trial):
+            trial = self._get(Trial, trial)
+        return local_date(self.clock(), trial.site_time_zone(site_id))
 
     def record_eye_exam(
         self,

@@ -43,7 +43,7 @@ class Patient(Aggregate):
     """One study subject, identified by a pseudonymous subject id, rebuilt from its events."""
 
     TOPIC = "doseledger:patient"
-    class_version = 1
+    class_version = 2  # 2: enrolment_date, site_time_zone
     __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
@@ -51,7 +51,7 @@ class Patient(Aggregate):
 
     class Enrolled(Created):
         TOPIC = "doseledger:patient.Enrolled"
-        class_version = 1
+        class_version = 2  # 2: enrolment_date, site_time_zone
         trial_id: UUID
         subject_id: str
         site_id: str
@@ -60,6 +60,14 @@ class Patient(Aggregate):
         doses: list[dict[str, Any]]
         dlt_window_days: int
         actor: dict[str, Any]
+        enrolment_date: dt.date
+        site_time_zone: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Enrolments stored before: enrolled on their recording's UTC date, in UTC."""
+            state["enrolment_date"] = state["timestamp"].astimezone(dt.UTC).date()
+            state["site_time_zone"] = "UTC"
 
     class Event(Aggregate.Event):
         TOPIC = "doseledger:patient.Event"
@@ -251,8 +259,12 @@ class Patient(Aggregate):
         doses: list[dict[str, Any]],
         dlt_window_days: int,
         actor: dict[str, Any],
+        enrolment_date: dt.date,
+        site_time_zone: str,
     ):
         self.trial_id = trial_id
+        self.enrolment_date = enrolment_date
+        self.site_time_zone = site_time_zone
         self.subject_id = subject_id
         self.site_id = site_id
         self.cohort = cohort
@@ -271,6 +283,12 @@ class Patient(Aggregate):
         self.hold: Hold | None = None
         self.discontinued_agents: list[str] = []
         self.skin_assessments: list[dict[str, Any]] = []
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Snapshots taken before enrolment dates: as the Enrolled event's upcaster fills them."""
+        state.setdefault("enrolment_date", state["_created_on"].astimezone(dt.UTC).date())
+        state.setdefault("site_time_zone", "UTC")
 
     @event(BaselineEyeExamRecorded)
     def _baseline_eye_exam(

@@ -29,6 +29,7 @@ from uuid import UUID
 from domain.errors import NotFound
 from domain.patient import Patient
 from domain.reminders import Reminder
+from domain.site_time import plus_days
 from projections.audit_trail import AuditPatients
 from projections.base import Handler, ReadModel, StoredHandler, dumps, iso, loads
 from projections.directory import PatientDirectory, PatientInfo, patient_row
@@ -287,7 +288,7 @@ def _skin_exam(event: Any, info: PatientInfo) -> Entries:
 
 def _dosing_started(event: Any, info: PatientInfo) -> Entries:
     first: dt.date = event.clinical_date
-    last = first + dt.timedelta(days=info.dlt_window_days - 1)
+    last = plus_days(first, info.dlt_window_days - 1)  # never overflows on a stored date
     window = f"DLT window opens: day 1 {first} to day {info.dlt_window_days} {last}"
     detail = {"first_day": first.isoformat(), "last_day": last.isoformat()}
     return [

@@ -228,6 +228,8 @@ def test_enrolment_saves_trial_and_patient_atomically(database_url: str) -> None
             doses=[],
             dlt_window_days=28,
             actor=INVESTIGATOR.as_record(),
+            enrolment_date=dt.date(2026, 3, 1),
+            site_time_zone="UTC",
         )
         with pytest.raises(ConcurrencyConflict):
             second._save(stale, patient)

@@ -25,6 +25,8 @@ def new_patient(window: int = 28) -> Patient:
         doses=[d.model_dump(mode="json") for d in doses],
         dlt_window_days=window,
         actor=INVESTIGATOR.as_record(),
+        enrolment_date=dt.date(2026, 3, 1),
+        site_time_zone="UTC",
     )
 
 

@@ -32,6 +32,8 @@ def _patient() -> Patient:
         doses=[],
         dlt_window_days=28,
         actor=ADMIN.as_record(),
+        enrolment_date=dt.date(2026, 3, 1),
+        site_time_zone="UTC",
     )
 
 

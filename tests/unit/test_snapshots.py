@@ -367,6 +367,8 @@ def new_patient() -> Patient:
         doses=[d.model_dump(mode="json") for d in PROTOCOL.dose_level(1).doses],
         dlt_window_days=28,
         actor=INVESTIGATOR.as_record(),
+        enrolment_date=dt.date(2026, 3, 1),
+        site_time_zone="UTC",
     )
 
 

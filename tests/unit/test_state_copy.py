@@ -48,6 +48,8 @@ def test_commands_on_a_copied_patient_leave_the_original_alone() -> None:
         doses=doses,
         dlt_window_days=28,
         actor=INVESTIGATOR.as_record(),
+        enrolment_date=dt.date(2026, 3, 1),
+        site_time_zone="UTC",
     )
     patient.record_baseline_eye_exam(DAY0, "20/20", "20/20", INVESTIGATOR)
     patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR)

@@ -107,7 +107,14 @@ def enrol_patient(
     """Enrol a patient into the open cohort (investigators: their own site only)."""
     who.check_site(body.site_id)
     check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
-    patient_id = ledger.enrol_patient(trial_id, body.site_id, who.actor, subject_id=body.subject_id)
+    patient_id = ledger.enrol_patient(
+        trial_id,
+        body.site_id,
+        who.actor,
+        subject_id=body.subject_id,
+        site_time_zone=body.site_time_zone,
+        enrolment_date=body.enrolment_date,
+    )
     patient = ledger.patient(patient_id)
     response.headers["ETag"] = etag(patient["version"])
     response.headers["Location"] = f"/patients/{patient_id}"
