@@ -379,8 +379,9 @@ class DoseLedger(Application[UUID]):
         trial = self._get(Trial, patient.trial_id)
         ae = patient.adverse_event(ae_id)
         term = self.catalogue.lookup(ae.term)
-        if grade is None and bcva is None:
-            grade = graded(term, None, measurement)
+        if bcva is None:
+            # A measured value at or below the ULN (grade 0) resolves a lab AE.
+            grade = graded(term, grade, measurement, recovery=True)
         recommendation = patient.change_ae_grade(
             ae_id,
             grade or 0,
