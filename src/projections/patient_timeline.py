@@ -261,9 +261,10 @@ class TimelineDoses(ReadModel):
 def _enrolled(event: Any, info: PatientInfo) -> Entries:
     text = (
         f"subject {event.subject_id} enrolled at site {event.site_id}, cohort {event.cohort}, "
-        f"DL{event.level}: {_doses(event.doses)}"
+        f"DL{event.level}: {_doses(event.doses)}; site time zone {event.site_time_zone}"
     )
-    return ("enrolled", None, text, None, None, None, None)
+    detail = {"site_time_zone": event.site_time_zone}
+    return ("enrolled", event.enrolment_date, text, None, None, None, detail)
 
 
 def _on_treatment_eye_exam(event: Any, info: PatientInfo) -> Entries:

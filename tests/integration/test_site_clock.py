@@ -252,3 +252,45 @@ def test_a_new_cpk_ae_with_a_value_at_or_below_the_uln_is_still_refused(
         ae(ledger, pid, "CPK increased", None, 5, measurement={"value": 150, "uln": 200})
     assert refused.value.field == "measurement"
     assert events(ledger) == before
+
+
+# ----------------------------------------------------------------- F. no overflow on a stored date
+
+
+def test_a_first_dose_stored_near_date_max_breaks_no_read_model_nor_the_tick(
+    ledger: DoseLedger, database_url: str
+) -> None:
+    from adapters.read_models import build_projections
+    from domain.patient import Patient
+
+    healthy = dosed_at(ledger, LOS_ANGELES)
+    fixed(ledger)
+    trial_id = ledger.register_trial(template(AVUTOMETINIB), ADMIN)
+    broken = ledger.enrol_patient(trial_id, "S02", INVESTIGATOR, site_time_zone="Etc/GMT+12")
+    ledger.record_baseline_eye_exam(broken, day(0), "20/20", "20/25", INVESTIGATOR)
+    ledger.record_baseline_skin_exam(broken, day(0), "none", INVESTIGATOR)
+    # As an old store may hold it: the event stored directly, past every guard.
+    patient = ledger.patient_aggregate(broken)
+    patient.trigger_event(
+        Patient.DosingStarted, clinical_date=dt.date(9999, 12, 20), actor=INVESTIGATOR.as_record()
+    )
+    ledger.save(patient)
+
+    reminders = Reminders(ledger)
+    fired = reminders.tick(dt.datetime(2026, 5, 1, tzinfo=dt.UTC))
+    assert of(fired, "dlt_window_end", healthy)  # the other trial's reminders still fire
+    (never,) = of(reminders.open(), "dlt_window_end", broken)
+    assert never.due_at == dt.datetime.max.replace(tzinfo=dt.UTC)
+    assert ledger.patient(broken)["dlt_window_last_day"] == "9999-12-31"
+
+    projections = build_projections(database_url)
+    try:
+        projections.catch_up()
+        timeline = projections.patient_timeline(healthy)
+        assert any(row["kind"] == "dlt_window_opened" for row in timeline["entries"])
+        assert projections.patient_timeline(broken)["entries"]
+        assert projections.cohort_summary(trial_id)["cohorts"]
+        assert projections.reminders(at=NOW, patient_id=broken, kind="dlt_window_end")
+    finally:
+        projections.close()
+    assert "9999-12-20" in ledger.sdtm(trial_id, "EX")
