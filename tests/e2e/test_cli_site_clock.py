@@ -1,4 +1,4 @@
-"""patient enrol --site-time-zone / --enrolment-date as a user runs them: exit 2 names the option."""
+"""patient enrol --site-time-zone and --enrolment-date as run by a user: exit 2 names the field."""
 
 from __future__ import annotations
 
