@@ -179,6 +179,7 @@ def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
         args.site,
         actor(args),
         subject_id=args.subject_id,
+        site_time_zone=args.site_time_zone,
         enrolment_date=args.enrolment_date,
     )
     patient = ledger.patient_aggregate(patient_id)
@@ -188,6 +189,8 @@ def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
             "subject_id": patient.subject_id,
             "cohort": patient.cohort,
             "level": patient.level,
+            "enrolment_date": patient.enrolment_date.isoformat(),
+            "site_time_zone": patient.site_time_zone,
         }
     )
 
@@ -243,9 +246,14 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--site", required=True)
     p.add_argument("--subject-id")
     p.add_argument(
+        "--site-time-zone",
+        help="the site's IANA time zone, recorded at its first enrolment "
+        "(default: the protocol's default_site_time_zone)",
+    )
+    p.add_argument(
         "--enrolment-date",
         type=date_arg,
-        help="clinical enrolment date (default: the site's today; never later)",
+        help="YYYY-MM-DD (default: the site's today; never after it, nor over 730 days before)",
     )
     p = store_command(psub, "eye-exam", cmd_patient_eye_exam, "record an eye exam")
     p.add_argument("patient_id", type=uuid_arg)

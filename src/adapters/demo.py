@@ -58,6 +58,7 @@ def record_demo_trial(ledger: DoseLedger, start: dt.date = dt.date(2026, 1, 5)) 
         for outcome, detail in patients:
             site = next(sites)
             investigator = INVESTIGATORS[site]
+            # Enrolled on the day of the baseline exams, as a site would have entered it.
             patient_id = ledger.enrol_patient(trial_id, site, investigator, enrolment_date=day)
             ledger.record_baseline_eye_exam(
                 patient_id,

@@ -27,6 +27,7 @@ from adapters.clock import Clock
 from adapters.services import DoseLedger
 from domain.errors import ConcurrencyConflict
 from domain.reminders import OpenReminder, Reminder
+from domain.site_time import local_date
 from projections.base import ReadModel
 from projections.cohort_summary import CohortSummary
 from projections.follower import Projections
@@ -111,13 +112,19 @@ class Reminders:
         for row in self.search(at):
             reminder = as_reminder(row, at)
             if reminder.kind == "cpk_recovery_window" and reminder.patient_id is not None:
-                self._review_hold(reminder.patient_id, reminder.due_at.date())
+                self._review_hold(reminder.patient_id, reminder.due_at)
             if self._claim(reminder, at):
                 fired.append(reminder)
         return fired
 
-    def _review_hold(self, patient_id: UUID, as_of: dt.date) -> None:
-        """Record the discontinuation recommendation of an expired window (once, whoever wins)."""
+    def _review_hold(self, patient_id: UUID, due_at: dt.datetime) -> None:
+        """Record the discontinuation recommendation of an expired window (once, whoever wins).
+
+        The review is as of the site's date when the window expired (the start of day 22 in
+        the site's zone is still day 21 in UTC east of Greenwich).
+        """
+        zone = self.ledger.patient_aggregate(patient_id).site_time_zone
+        as_of = local_date(due_at, zone)
         for attempt in range(1, REVIEW_ATTEMPTS + 1):
             try:
                 self.ledger.review_hold(patient_id, as_of)

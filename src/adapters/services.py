@@ -24,8 +24,8 @@ from domain.ctcae import CtcaeCatalogue
 from domain.dlt_reporting import apply_dlt_verdict, apply_outcome_change
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, VersionMismatch
 from domain.patient import Patient
-from domain.patient.clinical_dates import check_not_future
 from domain.protocol import Protocol
+from domain.site_time import check_enrolment_date, local_date
 from domain.trial import Trial
 from projections import audit_report, sdtm
 from projections.audit_rows import audit_row
@@ -126,10 +126,6 @@ class DoseLedger(Application[UUID]):
         self._save(trial)
         return trial.id
 
-    def site_today(self, site_id: str) -> dt.date:
-        """The site's calendar date now (the limit of every clinical date it records)."""
-        return self.clock().astimezone(dt.UTC).date()
-
     def enrol_patient(
         self,
         trial_id: UUID,
@@ -137,14 +133,24 @@ class DoseLedger(Application[UUID]):
         actor: Actor,
         *,
         subject_id: str | None = None,
+        site_time_zone: str | None = None,
         enrolment_date: dt.date | None = None,
     ) -> UUID:
-        """Enrol a patient into the trial's open cohort; trial and patient are saved together."""
+        """Enrol a patient into the trial's open cohort; trial and patient are saved together.
+
+        ``site_time_zone`` is recorded at the site's first enrolment (else the protocol's
+        default); ``enrolment_date`` defaults to the site's today and is never after it.
+        """
         if not SITE_ID.match(site_id):
             raise InvalidInput(
                 f"site id '{site_id}' must be 1-32 letters, digits, '-' or '_'", field="site_id"
             )
         trial = self._get(Trial, trial_id)
+        time_zone = trial.check_site_time_zone(site_id, site_time_zone)
+        today = local_date(self.clock(), time_zone)
+        if enrolment_date is None:
+            enrolment_date = today
+        check_enrolment_date(enrolment_date, today, time_zone)
         subject_id = subject_id or f"{site_id}-{len(trial.subjects) + 1:03d}"
         if not SUBJECT_ID.match(subject_id):
             raise InvalidInput(
@@ -152,11 +158,8 @@ class DoseLedger(Application[UUID]):
                 "(pseudonymous; never a name)",
                 field="subject_id",
             )
-        today = self.site_today(site_id)
-        enrolment_date = enrolment_date or today
-        check_not_future(enrolment_date, today, field="enrolment_date")
         patient_id = uuid4()
-        level = trial.enrol(patient_id, subject_id, site_id, actor)
+        level = trial.enrol(patient_id, subject_id, site_id, actor, site_time_zone=site_time_zone)
         patient = Patient(
             id=patient_id,
             trial_id=trial_id,
@@ -166,11 +169,22 @@ class DoseLedger(Application[UUID]):
             level=level,
             doses=[d.model_dump(mode="json") for d in trial.protocol.dose_level(level).doses],
             dlt_window_days=trial.protocol.dlt_window_days,
-            enrolment_date=enrolment_date,
             actor=actor.as_record(),
+            enrolment_date=enrolment_date,
+            site_time_zone=time_zone,
         )
         self._save(trial, patient)
         return patient_id
+
+    def site_today(self, trial: UUID | Trial, site_id: str) -> dt.date:
+        """The site's calendar date now (``self.clock``), in its recorded or default zone."""
+        if not isinstance(trial, Trial):
+            trial = self._get(Trial, trial)
+        return local_date(self.clock(), trial.site_time_zone(site_id))
+
+    def _today(self, patient: Patient) -> dt.date:
+        """The patient's site's calendar date now: no clinical date it records is later."""
+        return local_date(self.clock(), patient.site_time_zone)
 
     def record_eye_exam(
         self,
@@ -191,7 +205,7 @@ class DoseLedger(Application[UUID]):
             bcva_right,
             bcva_left,
             actor,
-            today=self.site_today(patient.site_id),
+            today=self._today(patient),
             slit_lamp_findings=slit_lamp_findings,
         )
         self._save(patient)
@@ -220,7 +234,7 @@ class DoseLedger(Application[UUID]):
     def start_dosing(self, patient_id: UUID, clinical_date: dt.date, actor: Actor) -> None:
         """Record a patient's first dose."""
         patient = self._get(Patient, patient_id)
-        patient.start_dosing(clinical_date, actor, today=self.site_today(patient.site_id))
+        patient.start_dosing(clinical_date, actor, today=self._today(patient))
         self._save(patient)
 
     def record_dlt_window_outcome(
@@ -241,7 +255,7 @@ class DoseLedger(Application[UUID]):
             outcome,
             clinical_date,
             actor,
-            today=self.site_today(patient.site_id),
+            today=self._today(patient),
             schedule=trial.protocol.schedule,
             min_dose_fraction=trial.protocol.evaluability_min_dose_fraction,
             description=description,
@@ -282,7 +296,7 @@ class DoseLedger(Application[UUID]):
         """Record a patient's baseline skin examination."""
         patient = self._get(Patient, patient_id)
         patient.record_baseline_skin_exam(
-            clinical_date, findings, actor, today=self.site_today(patient.site_id)
+            clinical_date, findings, actor, today=self._today(patient)
         )
         self._save(patient)
 
@@ -295,7 +309,7 @@ class DoseLedger(Application[UUID]):
         deviation = patient.administer_dose(
             clinical_date,
             actor,
-            today=self.site_today(patient.site_id),
+            today=self._today(patient),
             deviation_reason=deviation_reason,
         )
         self._save(patient)
@@ -306,9 +320,7 @@ class DoseLedger(Application[UUID]):
     ) -> None:
         """Record a planned dose that was not taken."""
         patient = self._get(Patient, patient_id)
-        patient.record_missed_dose(
-            clinical_date, actor, today=self.site_today(patient.site_id), reason=reason
-        )
+        patient.record_missed_dose(clinical_date, actor, today=self._today(patient), reason=reason)
         self._save(patient)
 
     def record_adverse_event(
@@ -326,7 +338,7 @@ class DoseLedger(Application[UUID]):
             grade,
             report.onset,
             actor,
-            today=self.site_today(patient.site_id),
+            today=self._today(patient),
             protocol=trial.protocol,
             attribution=report.attribution,
             serious=report.serious,
@@ -368,14 +380,15 @@ class DoseLedger(Application[UUID]):
         trial = self._get(Trial, patient.trial_id)
         ae = patient.adverse_event(ae_id)
         term = self.catalogue.lookup(ae.term)
-        if grade is None and bcva is None:
-            grade = graded(term, None, measurement)
+        if bcva is None:
+            # A measured value at or below the ULN (grade 0) resolves a lab AE.
+            grade = graded(term, grade, measurement, recovery=True)
         change = patient.change_ae_grade(
             ae_id,
             grade or 0,
             clinical_date,
             actor,
-            today=self.site_today(patient.site_id),
+            today=self._today(patient),
             protocol=trial.protocol,
             term=term,
             reason=reason,
@@ -397,7 +410,7 @@ class DoseLedger(Application[UUID]):
         result = patient.record_skin_assessment(
             assessment.clinical_date,
             actor,
-            today=self.site_today(patient.site_id),
+            today=self._today(patient),
             location=assessment.location,
             bsa_percent=assessment.bsa_percent,
             symptoms=assessment.symptoms,
@@ -428,7 +441,7 @@ class DoseLedger(Application[UUID]):
         """Hold, reduce, resume or discontinue; departing from the recommendation needs a reason."""
         patient = self._get(Patient, patient_id)
         protocol = self._get(Trial, patient.trial_id).protocol
-        today = self.site_today(patient.site_id)
+        today = self._today(patient)
         if action == "hold":
             patient.hold_dose(clinical_date, actor, today=today, ae_id=ae_id, reason=reason)
         elif action == "reduce":
@@ -489,7 +502,7 @@ class DoseLedger(Application[UUID]):
         correction = patient.correct_adverse_event(
             ae_id,
             actor,
-            today=self.site_today(patient.site_id),
+            today=self._today(patient),
             protocol=trial.protocol,
             term=self.catalogue.lookup(ae.term),
             reason=reason,
@@ -524,9 +537,7 @@ class DoseLedger(Application[UUID]):
     ) -> dict[str, Any]:
         """Correct the date of a recorded dose."""
         patient = self._get(Patient, patient_id)
-        patient.correct_dose_date(
-            old, new, actor, today=self.site_today(patient.site_id), reason=reason
-        )
+        patient.correct_dose_date(old, new, actor, today=self._today(patient), reason=reason)
         self._save(patient)
         return patient_summary(patient)
 

@@ -50,8 +50,18 @@ class SkinAssessment:
     intolerable: bool = False
 
 
-def graded(term: CtcaeTerm, grade: int | None, measurement: dict[str, Any] | None) -> int | None:
-    """The grade, computed from a lab measurement where CTCAE defines one; checks they agree."""
+def graded(
+    term: CtcaeTerm,
+    grade: int | None,
+    measurement: dict[str, Any] | None,
+    *,
+    recovery: bool = False,
+) -> int | None:
+    """The grade, computed from a lab measurement where CTCAE defines one; checks they agree.
+
+    A measurement within normal limits (grade 0) is no new AE, but for a ``recovery`` (a
+    grade change of a recorded AE) it is the resolution, grade 0 (domain.md §7a).
+    """
     if not measurement or term.term not in NUMERIC_TERMS:
         return grade
     value = measurement.get("value")
@@ -66,7 +76,7 @@ def graded(term: CtcaeTerm, grade: int | None, measurement: dict[str, Any] | Non
         computed = _WITH_BASELINE[term.term](float(value), float(limit), float(baseline))
     else:
         computed = NUMERIC_TERMS[term.term](float(value), float(limit))
-    if computed == 0:
+    if computed == 0 and not recovery:
         raise InvalidInput(
             f"{term.term} {value} is within normal limits ({limit}): not an adverse event",
             field="measurement",

@@ -24,6 +24,7 @@ from domain.dlt_policy import DltCriteria
 from domain.errors import InvalidInput, NotFound
 from domain.grading import V4_GRADED_TERMS, CtcaeVersion
 from domain.rule_set_model import RULE_SET_IDS, RuleSet, rule_set_from_mapping
+from domain.site_time import is_time_zone
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 _DEFAULT_CTCAE_VERSION: CtcaeVersion = "5.0"  # the catalogue's version (domain.ctcae)
@@ -220,6 +221,19 @@ class Protocol(_Value):
                 )
             canonical[found] = version
         return canonical
+
+    # The IANA time zone of a site whose enrolment names none (domain.md §7a).
+    default_site_time_zone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
+    # **Protocol default** (§7a): a follow-up eye exam counts for cycle k when dated within
+    # this many days either side of the last day of cycle k.
+    eye_exam_window_days: Annotated[int, Field(ge=0, le=60)] = 7
+
+    @field_validator("default_site_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        if not is_time_zone(value):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Paris)")
+        return value
 
     @field_validator("custom_rule_set", mode="before")
     @classmethod

@@ -7,14 +7,18 @@ and has not yet cleared. (Firing one records a ``Reminder`` aggregate: see adapt
 Identity: ``uuid5(aggregate id : version of the causing event : kind)``, plus ``:cycle-k`` for
 the k-th ophthalmology follow-up, so every process derives the same id for the same obligation.
 
-Due times, all UTC:
-- a clinical date D stands for D 00:00 UTC;
-- a window whose last permitted day is D (inclusive) falls due when it has passed, at
-  (D + 1) 00:00 UTC. The CPK recovery window's last day is the hold's own ``deadline`` (hold +
-  21 days, still in time on that day, as ``Patient.review_hold`` reads it); the DLT window's is
-  ``Patient.dlt_window_last_day``; the referral's is onset + 7 days; an unresolved hold's is
-  hold + ``HOLD_LIMIT_DAYS``;
-- the k-th follow-up eye exam is due on the first day of cycle k + 1: first dose + k x cycle;
+Due times are instants (UTC) at the start of a day on the site's calendar (domain.md §6,
+§7a): the patient's ``site_time_zone`` (on its ``Enrolled`` event; "UTC" for enrolments stored
+before sites had zones):
+- a clinical date D stands for D 00:00 in the site's zone;
+- a window whose last permitted day is D (inclusive) falls due when it has passed, at the start
+  of D + 1. The CPK recovery window's last day is the hold's own ``deadline`` (hold day 0 +
+  21 days: still in time on day 21, due at the start of day 22); the DLT window's is day 28
+  of a 28-day window (first dose = day 1; due at the start of day 29); the referral's is
+  onset + 7 days; an unresolved hold's is hold + ``HOLD_LIMIT_DAYS``;
+- the k-th follow-up eye exam is due at the start of the first day of cycle k + 1 (first
+  dose + k x cycle);
+- date arithmetic never overflows: a window past ``date.max`` falls due at ``datetime.max``;
 - what has no clinical date is due when its cause was recorded (event ``timestamp``): the
   baseline eye exam (at enrolment) and the SRC decision (when the cohort became fully evaluated).
 
@@ -27,8 +31,10 @@ Kinds and what clears them:
 - ``ophthalmology_follow_up``: while on treatment (dosing started, not all agents discontinued,
   not withdrawn), the follow-up of the current cycle only: the latest k >= 1 already due at the
   instant asked about, else k = 1, moved on past cycles that had their exam. An on-treatment
-  eye exam (``Patient.EyeExamRecorded``) on day d counts for the cycle whose follow-up is due
-  nearest to d; treatment ending clears it.
+  eye exam (``Patient.EyeExamRecorded``) on study day d counts for cycle k when d is within
+  the protocol's ``eye_exam_window_days`` (default 7) either side of the last day of cycle k
+  (day k x cycle), the nearest such k; an exam on day 1 counts for no cycle. Treatment ending
+  clears it.
 - ``ophthalmology_referral``: an AE in the CTCAE "Eye disorders" SOC (Blurred vision is one).
   Cleared by an on-treatment eye exam on or after the AE's onset.
 - ``dlt_window_end``: dosing started. Cleared by the DLT-window outcome.
@@ -48,6 +54,8 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
+from domain.site_time import DEFAULT_TIME_ZONE, local_date, plus_days, start_of_day
+from domain.site_time import start_of_day_after as after
 from domain.state_copy import clone_aggregate
 from domain.trial import Trial
 
@@ -77,6 +85,9 @@ REFERRAL_WITHIN_DAYS = 7
 """**Protocol default** (domain.md §7): ophthalmology referral within 7 days of a visual AE."""
 HOLD_LIMIT_DAYS = 28
 """**Protocol default**: a hold still open after 28 days (one 28-day cycle) needs review."""
+EYE_EXAM_WINDOW_DAYS = 7
+"""**Protocol default** (``Protocol.eye_exam_window_days``): a follow-up exam counts for cycle k
+within 7 days either side of the last day of cycle k."""
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://doseledger/reminders")
 
 
@@ -121,14 +132,21 @@ def reminder_id(aggregate_id: UUID, version: int, kind: ReminderKind, suffix: st
     return uuid5(_NAMESPACE, name)
 
 
-def start_of(day: dt.date) -> dt.datetime:
-    """A clinical date as an instant: 00:00 UTC that day."""
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+def start_of(day: dt.date, time_zone: str = DEFAULT_TIME_ZONE) -> dt.datetime:
+    """A clinical date as an instant: the start of that day in the site's zone, in UTC."""
+    return start_of_day(day, time_zone)
 
 
-def after(last_day: dt.date) -> dt.datetime:
-    """When a window whose last permitted day is ``last_day`` has passed."""
-    return start_of(last_day + dt.timedelta(days=1))
+def exam_cycle(study_day: int, cycle_days: int, window_days: int) -> int | None:
+    """The follow-up cycle an on-treatment eye exam on ``study_day`` (day 1 = first dose)
+    counts for: the k >= 1 whose last day (k x cycle) is nearest, if within ``window_days``
+    either side; None on day 1 or earlier, or outside every window."""
+    if study_day <= 1:
+        return None
+    below = study_day // cycle_days
+    candidates = [k for k in (below, below + 1) if k >= 1]
+    k = min(candidates, key=lambda c: (abs(study_day - c * cycle_days), c))
+    return k if abs(study_day - k * cycle_days) <= window_days else None
 
 
 def eye_disorder_terms(catalogue: CtcaeCatalogue) -> frozenset[str]:
@@ -146,6 +164,7 @@ def patient_reminders(
     at: dt.datetime,
     cycle_length_days: int,
     eye_terms: Collection[str],
+    eye_exam_window_days: int = EYE_EXAM_WINDOW_DAYS,
 ) -> list[OpenReminder]:
     """The reminders a patient's history (its events, in order) leaves open at ``at``."""
     fold: PatientFollowUps | None = None
@@ -153,7 +172,7 @@ def patient_reminders(
         if fold is None:
             if not isinstance(e, Patient.Enrolled):
                 raise ValueError("a patient's history starts with its enrolment")
-            fold = PatientFollowUps.enrolled(e, cycle_length_days)
+            fold = PatientFollowUps.enrolled(e, cycle_length_days, eye_exam_window_days)
         else:
             fold.apply(e, eye_terms)
     return [] if fold is None else fold.open_at(at)
@@ -183,9 +202,13 @@ class PatientFollowUps:
     first_dose: dt.date | None = None
     not_evaluable: bool = False
     examined: set[int] = field(default_factory=set)  # follow-up cycles with an exam
+    time_zone: str = DEFAULT_TIME_ZONE  # the site's: due times are starts of its days
+    exam_window_days: int = EYE_EXAM_WINDOW_DAYS
 
     @classmethod
-    def enrolled(cls, e: Any, cycle_days: int) -> PatientFollowUps:
+    def enrolled(
+        cls, e: Any, cycle_days: int, exam_window_days: int = EYE_EXAM_WINDOW_DAYS
+    ) -> PatientFollowUps:
         """The fold after a ``Patient.Enrolled`` event (the baseline eye exam is due)."""
         fold = cls(
             patient_id=e.originator_id,
@@ -193,6 +216,8 @@ class PatientFollowUps:
             cycle_days=cycle_days,
             dlt_window_days=e.dlt_window_days,
             agents=[d["agent"] for d in e.doses],
+            time_zone=getattr(e, "site_time_zone", DEFAULT_TIME_ZONE),
+            exam_window_days=exam_window_days,
         )
         fold._open("baseline", e, "ophthalmology_baseline", _utc(e.timestamp))
         return fold
@@ -210,8 +235,8 @@ class PatientFollowUps:
         if isinstance(e, Patient.DosingStarted):
             self.dosing_version = e.originator_version
             self.first_dose = e.clinical_date
-            last_day = e.clinical_date + dt.timedelta(days=self.dlt_window_days - 1)
-            self._open("dlt", e, "dlt_window_end", after(last_day))
+            last_day = plus_days(e.clinical_date, self.dlt_window_days - 1)
+            self._open("dlt", e, "dlt_window_end", after(last_day, self.time_zone))
         elif isinstance(e, Patient.DLTWindowClosed):
             opened.pop("dlt", None)
             if e.outcome == "not_evaluable":
@@ -242,31 +267,33 @@ class PatientFollowUps:
             changed = True
         if e.term in eye_terms:
             key = f"referral:{e.ae_id}"
-            last_day = e.clinical_date + dt.timedelta(days=REFERRAL_WITHIN_DAYS)
-            self._open(key, e, "ophthalmology_referral", after(last_day))
+            last_day = plus_days(e.clinical_date, REFERRAL_WITHIN_DAYS)
+            self._open(key, e, "ophthalmology_referral", after(last_day, self.time_zone))
             self.referral_onsets[key] = e.clinical_date
             changed = True
         return changed
 
     def _eye_exam(self, on: dt.date) -> None:
-        # An on-treatment exam counts for the follow-up due nearest to its date, and is the
-        # referral of every visual AE that began on or before it.
+        # An on-treatment exam counts for the cycle whose end it is near (exam_cycle), and is
+        # the referral of every visual AE that began on or before it.
         if self.first_dose is not None:
-            elapsed = (on - self.first_dose).days
-            self.examined.add(max(1, (elapsed + self.cycle_days // 2) // self.cycle_days))
+            study_day = (on - self.first_dose).days + 1
+            cycle = exam_cycle(study_day, self.cycle_days, self.exam_window_days)
+            if cycle is not None:
+                self.examined.add(cycle)
         for key, onset in list(self.referral_onsets.items()):
             if onset <= on:
                 self.opened.pop(key, None)
                 del self.referral_onsets[key]
 
     def _held(self, e: Any) -> None:
-        limit = e.clinical_date + dt.timedelta(days=HOLD_LIMIT_DAYS)
-        self._open("hold", e, "hold_unresolved", after(limit))
+        limit = plus_days(e.clinical_date, HOLD_LIMIT_DAYS)
+        self._open("hold", e, "hold_unresolved", after(limit, self.time_zone))
         ae = None if e.ae_id is None else str(e.ae_id)
         if ae is not None and self.cpk_grades.get(ae, 0) >= 3:
-            deadline = e.deadline or e.clinical_date + dt.timedelta(days=CPK_RECOVERY_DAYS)
+            deadline = e.deadline or plus_days(e.clinical_date, CPK_RECOVERY_DAYS)
             self.cpk_hold = (ae, deadline)
-            self._open("cpk", e, "cpk_recovery_window", after(deadline))
+            self._open("cpk", e, "cpk_recovery_window", after(deadline, self.time_zone))
 
     def _regraded(self, e: Any) -> bool:
         ae = str(e.ae_id)
@@ -290,9 +317,9 @@ class PatientFollowUps:
         return self.first_dose is not None and not every_agent_stopped and not self.not_evaluable
 
     def follow_up(self, cycle: int) -> OpenReminder:
-        """The follow-up eye exam of one cycle (k >= 1), due on the first day of cycle k + 1."""
+        """The follow-up eye exam of one cycle (k >= 1), due at the start of cycle k + 1."""
         assert self.first_dose is not None
-        due = start_of(self.first_dose + dt.timedelta(days=cycle * self.cycle_days))
+        due = start_of(plus_days(self.first_dose, cycle * self.cycle_days), self.time_zone)
         ident = reminder_id(
             self.patient_id, self.dosing_version, "ophthalmology_follow_up", f"cycle-{cycle}"
         )
@@ -301,7 +328,7 @@ class PatientFollowUps:
     def follow_up_cycle(self, due_at: dt.datetime) -> int:
         """The cycle whose follow-up falls due at ``due_at``."""
         assert self.first_dose is not None
-        return (_utc(due_at).date() - self.first_dose).days // self.cycle_days
+        return (local_date(due_at, self.time_zone) - self.first_dose).days // self.cycle_days
 
     def follow_up_at(self, at: dt.datetime) -> OpenReminder | None:
         """The current cycle's follow-up at ``at``, while on treatment.
@@ -312,7 +339,7 @@ class PatientFollowUps:
         if not self.on_treatment:
             return None
         assert self.first_dose is not None
-        elapsed = (_utc(at).date() - self.first_dose).days
+        elapsed = (local_date(at, self.time_zone) - self.first_dose).days
         return self.follow_up(self._unexamined(max(1, elapsed // self.cycle_days)))
 
     def next_follow_up(self, after_cycle: int) -> OpenReminder | None:
@@ -355,6 +382,8 @@ class PatientFollowUps:
             "first_dose": None if self.first_dose is None else self.first_dose.isoformat(),
             "not_evaluable": self.not_evaluable,
             "examined": sorted(self.examined),
+            "time_zone": self.time_zone,
+            "exam_window_days": self.exam_window_days,
         }
 
     @classmethod
@@ -379,6 +408,9 @@ class PatientFollowUps:
             first_dose=None if first is None else dt.date.fromisoformat(first),
             not_evaluable=data["not_evaluable"],
             examined=set(data["examined"]),
+            # Folds stored before sites had zones and the exam window was configurable.
+            time_zone=data.get("time_zone", DEFAULT_TIME_ZONE),
+            exam_window_days=data.get("exam_window_days", EYE_EXAM_WINDOW_DAYS),
         )
 
 

@@ -18,6 +18,7 @@ from domain.designs.three_plus_three import (
 )
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import Protocol
+from domain.site_time import check_time_zone
 from domain.snapshots import AggregateSnapshot
 from domain.state_copy import clone_aggregate
 
@@ -31,7 +32,7 @@ class Trial(Aggregate):
     """A dose-escalation trial, rebuilt from its events."""
 
     TOPIC = "doseledger:trial"
-    class_version = 1
+    class_version = 2  # 2: site_time_zones
     __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
@@ -60,6 +61,16 @@ class Trial(Aggregate):
         cohort: int
         level: int
         replaces: UUID | None
+        actor: dict[str, Any]
+
+    class SiteTimeZoneRecorded(Event):
+        """A site's IANA time zone, recorded when the site is first used (domain.md §7a)."""
+
+        TOPIC = "doseledger:trial.SiteTimeZoneRecorded"
+        class_version = 1
+        site_id: str
+        time_zone: str
+        source: str  # "enrolment" (given with it) or "protocol_default"
         actor: dict[str, Any]
 
     class DLTObserved(Event):
@@ -193,7 +204,14 @@ class Trial(Aggregate):
         self.patient_cohort: dict[UUID, int] = {}
         self.decisions: list[dict[str, Any]] = []
         self.flagged_for_review: list[int] = []
+        self.site_time_zones: dict[str, str] = {}
         self._add_cohort(self.protocol.design.starting_level, "start")
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Snapshots taken before sites had time zones: none recorded yet."""
+        state.setdefault("site_time_zones", {})
+        state.setdefault("flagged_for_review", [])
 
     @classmethod
     def register(cls, trial_id: UUID, protocol: Protocol, name: str, actor: Actor) -> Trial:
@@ -228,6 +246,12 @@ class Trial(Aggregate):
         self.cohorts[cohort - 1].patients.append(patient_id)
         self.subjects[subject_id] = patient_id
         self.patient_cohort[patient_id] = cohort
+
+    @event(SiteTimeZoneRecorded)
+    def _site_time_zone_recorded(
+        self, site_id: str, time_zone: str, source: str, actor: dict[str, Any]
+    ) -> None:
+        self.site_time_zones[site_id] = time_zone
 
     def _cohort_of(self, patient_id: UUID) -> Cohort:
         return self.cohorts[self.patient_cohort[patient_id] - 1]
@@ -357,6 +381,25 @@ class Trial(Aggregate):
         """The dose level of the open cohort."""
         return self.open_cohort.level
 
+    def site_time_zone(self, site_id: str) -> str:
+        """The site's IANA time zone: as recorded at its first use, else the protocol's default."""
+        return self.site_time_zones.get(site_id, self.protocol.default_site_time_zone)
+
+    def check_site_time_zone(self, site_id: str, time_zone: str | None) -> str:
+        """The zone an enrolment at the site is under; refuses an unknown zone, or another
+        zone than the one already recorded for the site (that would be a correction)."""
+        if time_zone is None:
+            return self.site_time_zone(site_id)
+        check_time_zone(time_zone, field="site_time_zone")
+        recorded = self.site_time_zones.get(site_id)
+        if recorded is not None and recorded != time_zone:
+            raise CommandRefused(
+                f"site {site_id} is already recorded in time zone {recorded}, not {time_zone}",
+                rule="site_time_zone_differs",
+                field="site_time_zone",
+            )
+        return time_zone
+
     def patients_at(self, level: int) -> int:
         """Active patients treated at a dose level, over all cohorts."""
         return sum(len(c.active) for c in self.cohorts if c.level == level)
@@ -423,9 +466,22 @@ class Trial(Aggregate):
 
     # ----------------------------------------------------------------- commands
 
-    def enrol(self, patient_id: UUID, subject_id: str, site_id: str, actor: Actor) -> int:
-        """Assign a patient to the open cohort; returns the dose level they receive."""
+    def enrol(
+        self,
+        patient_id: UUID,
+        subject_id: str,
+        site_id: str,
+        actor: Actor,
+        *,
+        site_time_zone: str | None = None,
+    ) -> int:
+        """Assign a patient to the open cohort; returns the dose level they receive.
+
+        A site's first enrolment records its time zone: ``site_time_zone``, else the protocol's
+        default.
+        """
         self._check_escalating()
+        time_zone = self.check_site_time_zone(site_id, site_time_zone)
         cohort = self.open_cohort
         if cohort.open_places <= 0:
             state = "awaiting outcomes" if cohort.awaiting_outcome else "awaiting the SRC decision"
@@ -439,6 +495,13 @@ class Trial(Aggregate):
                 f"subject id {subject_id} is already used in this trial",
                 rule="subject_id_taken",
                 field="subject_id",
+            )
+        if site_id not in self.site_time_zones:
+            self._site_time_zone_recorded(
+                site_id=site_id,
+                time_zone=time_zone,
+                source="protocol_default" if site_time_zone is None else "enrolment",
+                actor=actor.as_record(),
             )
         self._enrolled(
             patient_id=patient_id,

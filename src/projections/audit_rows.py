@@ -71,7 +71,14 @@ _SUMMARIES: dict[str, Callable[[Get], str]] = {
     "PatientEnrolled": lambda get: (
         f"subject {get('subject_id')} enrolled in cohort {get('cohort')} at DL{get('level')}"
     ),
-    "Enrolled": lambda get: f"subject {get('subject_id')} enrolled at DL{get('level')}",
+    "Enrolled": lambda get: (
+        f"subject {get('subject_id')} enrolled at DL{get('level')} on "
+        f"{get('enrolment_date')} ({get('site_time_zone')})"
+    ),
+    "SiteTimeZoneRecorded": lambda get: (
+        f"site {get('site_id')} time zone {get('time_zone')}"
+        + (" (protocol default)" if get("source") == "protocol_default" else "")
+    ),
     "DLTObserved": lambda get: f"DLT in cohort {get('cohort')}: {get('description')}",
     "DLTWindowCompleted": lambda get: f"DLT window completed without DLT (cohort {get('cohort')})",
     "PatientNotEvaluable": lambda get: f"not evaluable, to be replaced: {get('reason')}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from domain.patient import Patient
@@ -18,6 +19,8 @@ def patient_summary(patient: Patient) -> dict[str, Any]:
         "trial_id": str(patient.trial_id),
         "subject_id": patient.subject_id,
         "site_id": patient.site_id,
+        "site_time_zone": patient.site_time_zone,
+        "enrolment_date": patient.enrolment_date.isoformat(),
         "version": patient.version,
         "cohort": patient.cohort,
         "level": patient.level,
@@ -26,10 +29,9 @@ def patient_summary(patient: Patient) -> dict[str, Any]:
         "doses": [d.label for d in patient.doses],
         "discontinued_agents": patient.discontinued_agents,
         "first_dose": _iso(patient.first_dose_date),
-        "dlt_window_last_day": _iso(patient.dlt_window_last_day),
+        "dlt_window_last_day": _iso(_window_last_day(patient)),
         "dlt_outcome": patient.dlt_outcome,
         "dlt_candidates": [str(ae_id) for ae_id in patient.dlt_candidates],
-        "enrolment_date": patient.enrolment_date.isoformat(),
         "hold": _hold(patient),
         "requirements": [r.as_record() for r in patient.requirements.values()],
         "holds": [h.as_record() for h in patient.holds],
@@ -71,6 +73,15 @@ def _hold(patient: Patient) -> dict[str, Any] | None:
         "deadline": min(deadlines).isoformat() if deadlines else None,
         "rules": [r.rule for r in reqs],
     }
+
+
+def _window_last_day(patient: Patient) -> dt.date | None:
+    # A first dose stored near date.max (an old store, before dates were bounded by the
+    # site's today) would overflow the aggregate's own arithmetic: shown as date.max.
+    try:
+        return patient.dlt_window_last_day
+    except OverflowError:
+        return dt.date.max
 
 
 def plain_record(record: dict[str, Any] | None) -> dict[str, Any] | None:

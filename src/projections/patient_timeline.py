@@ -29,6 +29,7 @@ from uuid import UUID
 from domain.errors import NotFound
 from domain.patient import Patient
 from domain.reminders import Reminder
+from domain.site_time import plus_days
 from projections.audit_trail import AuditPatients
 from projections.base import Handler, ReadModel, StoredHandler, dumps, iso, loads
 from projections.directory import PatientDirectory, PatientInfo, patient_row
@@ -266,9 +267,10 @@ class TimelineDoses(ReadModel):
 def _enrolled(event: Any, info: PatientInfo) -> Entries:
     text = (
         f"subject {event.subject_id} enrolled at site {event.site_id}, cohort {event.cohort}, "
-        f"DL{event.level}: {_doses(event.doses)}"
+        f"DL{event.level}: {_doses(event.doses)}; site time zone {event.site_time_zone}"
     )
-    return ("enrolled", None, text, None, None, None, None)
+    detail = {"site_time_zone": event.site_time_zone}
+    return ("enrolled", event.enrolment_date, text, None, None, None, detail)
 
 
 def _on_treatment_eye_exam(event: Any, info: PatientInfo) -> Entries:
@@ -293,7 +295,7 @@ def _skin_exam(event: Any, info: PatientInfo) -> Entries:
 
 def _dosing_started(event: Any, info: PatientInfo) -> Entries:
     first: dt.date = event.clinical_date
-    last = first + dt.timedelta(days=info.dlt_window_days - 1)
+    last = plus_days(first, info.dlt_window_days - 1)  # never overflows on a stored date
     window = f"DLT window opens: day 1 {first} to day {info.dlt_window_days} {last}"
     detail = {"first_day": first.isoformat(), "last_day": last.isoformat()}
     return [

@@ -25,12 +25,14 @@ from uuid import UUID
 from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
 from domain.reminders import (
+    EYE_EXAM_WINDOW_DAYS,
     OpenReminder,
     PatientFollowUps,
     Reminder,
     eye_disorder_terms,
     reminder_id,
 )
+from domain.site_time import DEFAULT_TIME_ZONE
 from domain.trial import Trial
 from projections.base import Handler, Lru, ReadModel, dumps, loads
 from projections.cohort_summary import CohortSummary
@@ -67,6 +69,13 @@ REMINDER_TRIALS = Table(
     (("trial_id", "text"), ("cycle_days", "int")),
     key=("trial_id",),
 )
+# Added after reminder_trials: a table of its own, so stores kept before get it created (a
+# trial without a row registered before the setting existed: the protocol default).
+REMINDER_EXAM_WINDOWS = Table(
+    "reminder_exam_windows",
+    (("trial_id", "text"), ("window_days", "int")),
+    key=("trial_id",),
+)
 COLUMNS = REMINDERS.column_names
 STATES = ("open", "cleared", "issued")
 FOLLOW_UP = "ophthalmology_follow_up"
@@ -97,9 +106,10 @@ class _Patient:
             return None
         return cycle, fold.dosing_version, tuple(sorted(fold.examined))
 
-    def follow_up_columns(self, reminder: OpenReminder) -> dict[str, Any]:
-        """What a follow-up row carries besides the reminder: when its own cycle is over,
-        the due time of the latest examined cycle, and what decides the current cycle."""
+    def follow_up_columns(self, cycle: int) -> dict[str, Any]:
+        """What the follow-up row of ``cycle`` carries besides the reminder: when its own
+        cycle is over (the next one's due time, at the start of a site day), the due time of
+        the latest examined cycle, and what decides the current cycle."""
         fold = self.fold
         latest = max(fold.examined, default=None)
         detail = {
@@ -107,9 +117,10 @@ class _Patient:
             "cycle_days": fold.cycle_days,
             "dosing_version": fold.dosing_version,
             "examined": sorted(fold.examined),
+            "time_zone": fold.time_zone,
         }
         return {
-            "current_until": reminder.due_at + dt.timedelta(days=fold.cycle_days),
+            "current_until": fold.follow_up(cycle + 1).due_at,
             "last_exam_due": None if latest is None else fold.follow_up(latest).due_at,
             "detail": dumps(detail),
         }
@@ -119,7 +130,7 @@ class ReminderIndex(ReadModel):
     """Reminders by state and due time (follows the cohort summary for SRC decisions)."""
 
     name = "reminder_index"
-    tables = (REMINDERS, REMINDER_PATIENTS, REMINDER_TRIALS)
+    tables = (REMINDERS, REMINDER_PATIENTS, REMINDER_TRIALS, REMINDER_EXAM_WINDOWS)
 
     def __init__(
         self,
@@ -136,8 +147,10 @@ class ReminderIndex(ReadModel):
         )
         self.patients: Lru[UUID, _Patient] = Lru(capacity)
         self.cycles: Lru[UUID, int] = Lru(capacity)
+        self.windows: Lru[UUID, int] = Lru(capacity)
         self.changed: set[UUID] = set()
         self.new_trials: list[tuple[str, int]] = []
+        self.new_windows: list[tuple[str, int]] = []
         # Row changes in event order: ("open" | "clear" | "issue" | "drop", parameters).
         self.ops: list[tuple[str, tuple[Any, ...]]] = []
         r, p = self.t["reminders"], self.t["reminder_patients"]
@@ -174,6 +187,9 @@ class ReminderIndex(ReadModel):
         self._insert_trial = (
             f"INSERT INTO {self.t['reminder_trials']} (trial_id, cycle_days) VALUES (?, ?)"
         )
+        windows = self.t["reminder_exam_windows"]
+        self._select_window = f"SELECT window_days FROM {windows} WHERE trial_id = ?"
+        self._insert_window = f"INSERT INTO {windows} (trial_id, window_days) VALUES (?, ?)"
         self._select_src = (
             f"SELECT 1 FROM {r} WHERE trial_id = ? AND kind = 'src_decision_due' AND cohort = ?"
         )
@@ -211,6 +227,17 @@ class ReminderIndex(ReadModel):
         cycle = int(event.protocol["schedule"]["cycle_length_days"])
         self.cycles.put(event.originator_id, cycle)
         self.new_trials.append((str(event.originator_id), cycle))
+        window = int(event.protocol.get("eye_exam_window_days", EYE_EXAM_WINDOW_DAYS))
+        self.windows.put(event.originator_id, window)
+        self.new_windows.append((str(event.originator_id), window))
+
+    def _exam_window(self, trial_id: UUID) -> int:
+        window = self.windows.get(trial_id)
+        if window is None:
+            found = self.tx.fetchone(self._select_window, (str(trial_id),))
+            window = EYE_EXAM_WINDOW_DAYS if found is None else int(found[0])
+            self.windows.put(trial_id, window)
+        return window
 
     def _cycle_days(self, trial_id: UUID) -> int | None:
         cycle = self.cycles.get(trial_id)
@@ -267,7 +294,8 @@ class ReminderIndex(ReadModel):
         cycle = self._cycle_days(event.trial_id)
         if cycle is None:
             return  # a patient of an unknown trial: nothing to remind anyone of
-        patient = _Patient(PatientFollowUps.enrolled(event, cycle), 0)
+        window = self._exam_window(event.trial_id)
+        patient = _Patient(PatientFollowUps.enrolled(event, cycle, window), 0)
         self.patients.put(event.originator_id, patient)
         self.changed.add(event.originator_id)
         self._sync(position, patient, {})
@@ -332,7 +360,7 @@ class ReminderIndex(ReadModel):
             self.ops.append(("drop", (old_id,)))
             return
         reminder = fold.follow_up(follow_up[0])
-        columns = patient.follow_up_columns(reminder)
+        columns = patient.follow_up_columns(follow_up[0])
         if old_id == str(reminder.id):  # same cycle, other exams: what decides the current one
             latest = columns["last_exam_due"]
             refreshed = (
@@ -380,6 +408,8 @@ class ReminderIndex(ReadModel):
     def flush(self, tx: Tx) -> None:
         tx.executemany(self._insert_trial, self.new_trials)
         self.new_trials.clear()
+        tx.executemany(self._insert_window, self.new_windows)
+        self.new_windows.clear()
         # One statement per kind of change, in this order: a reminder is opened before it is
         # refreshed, cleared, issued or dropped, and one issued stays issued whatever else
         # happened to it in the batch (clear and drop touch open rows only).
@@ -397,16 +427,19 @@ class ReminderIndex(ReadModel):
         self.changed.clear()
         self.patients.trim()
         self.cycles.trim()
+        self.windows.trim()
         self.src_seen.trim()
         self.src_ids.trim()
 
     def reset(self) -> None:
         self.patients.clear()
         self.cycles.clear()
+        self.windows.clear()
         self.src_seen.clear()
         self.src_ids.clear()
         self.changed.clear()
         self.new_trials.clear()
+        self.new_windows.clear()
         self.ops.clear()
 
 
@@ -455,6 +488,7 @@ def current_follow_up(row: Row, at: dt.datetime) -> OpenReminder:
         dosing_version=data["dosing_version"],
         first_dose=dt.date.fromisoformat(data["first_dose"]),
         examined=set(data["examined"]),
+        time_zone=data.get("time_zone", DEFAULT_TIME_ZONE),  # rows kept before site zones
     )
     current = fold.follow_up_at(at)
     assert current is not None  # a follow-up row exists only while on treatment

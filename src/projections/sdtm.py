@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from domain.site_time import plus_days
+
 AE_VARIABLES = (
     "STUDYID",
     "DOMAIN",
@@ -144,7 +146,7 @@ class _Exposure:
 
     def stop_before(self, agents: list[str], day: dt.date) -> None:
         """Dosing stopped on ``day``: the last dose was the recorded one or the day before."""
-        before = day - dt.timedelta(days=1)
+        before = plus_days(day, -1)
         end = max(self.last_dose, before) if self.last_dose else before
         for agent in agents:
             self.close(agent, min(end, day))
@@ -155,7 +157,7 @@ class _Exposure:
         for dose in doses:
             if dose["agent"] in self.stopped:
                 continue
-            self.close(dose["agent"], on - dt.timedelta(days=1))
+            self.close(dose["agent"], plus_days(on, -1))
             interval = {
                 "EXTRT": dose["agent"].upper(),
                 "EXDOSE": f"{dose['amount']:g}",

@@ -68,7 +68,8 @@ def test_an_intact_store_exits_0_with_the_count_and_head(cli: CliRunner) -> None
     assert len(out.strip().splitlines()) == 1
     answer = json.loads(out)
     assert set(answer) == {"ok", "events_checked", "head"}
-    assert answer["ok"] is True and answer["events_checked"] == 112
+    # 114 events: the demo records its two sites' time zones (SiteTimeZoneRecorded)
+    assert answer["ok"] is True and answer["events_checked"] == 114
     assert len(answer["head"]) == 64 and answer["head"] != empty["head"]
     assert cli.json("audit", "verify", "--expect-head", answer["head"]) == answer
     # An anchor taken earlier stays valid while the store grows.
@@ -78,7 +79,7 @@ def test_an_intact_store_exits_0_with_the_count_and_head(cli: CliRunner) -> None
 def test_a_head_that_is_not_in_the_chain_exits_1(cli: CliRunner) -> None:
     _demo(cli)
     answer, line = _fails(cli, "--expect-head", "0123456789abcdef" * 4)
-    assert answer["ok"] is False and answer["events_checked"] == 112
+    assert answer["ok"] is False and answer["events_checked"] == 114
     assert answer["fault"]["kind"] == "head_mismatch"
     assert "0123456789abcdef" * 4 in line
 
@@ -174,4 +175,4 @@ def test_a_store_from_before_the_chain_exits_1_clearly(
         old.close()
     answer, line = _fails(sqlite_cli)
     assert answer["ok"] is False and answer["fault"]["kind"] == "unchained"
-    assert "first 112 stored events are not covered by the audit chain" in line
+    assert "first 114 stored events are not covered by the audit chain" in line

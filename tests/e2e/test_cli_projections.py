@@ -37,7 +37,7 @@ def test_rebuild_then_catch_up_then_show(cli: CliRunner, demo: UUID) -> None:
     trial = cli.json("trial", "register", "--template", "defactinib-paclitaxel")["trial_id"]
     patient = cli.json("--role", "investigator", "patient", "enrol", trial, "--site", "S03")
     caught = cli.json("projections", "catch-up")
-    assert caught["processed"] == 3  # Registered, PatientEnrolled, Enrolled
+    assert caught["processed"] == 4  # Registered, SiteTimeZoneRecorded, PatientEnrolled, Enrolled
     assert set(caught["positions"].values()) == {caught["position"]}
 
     cohorts = cli.json("projections", "show", "cohorts", str(demo))
@@ -62,9 +62,15 @@ def test_rebuild_then_catch_up_then_show(cli: CliRunner, demo: UUID) -> None:
     timeline = cli.json("projections", "show", "timeline", patient["patient_id"])
     assert [e["kind"] for e in timeline["entries"]] == ["enrolled"]
     audit = cli.json("projections", "show", "audit", trial)
-    assert [r["event"] for r in audit] == ["Registered", "PatientEnrolled", "Enrolled"]
-    assert audit[1]["user_id"] == "cli-tester" and audit[1]["role"] == "investigator"
-    assert audit[1]["client"] == "cli" and audit[1]["request_id"]
+    assert [r["event"] for r in audit] == [
+        "Registered",
+        "SiteTimeZoneRecorded",
+        "PatientEnrolled",
+        "Enrolled",
+    ]
+    assert audit[1]["summary"] == "site S03 time zone UTC (protocol default)"
+    assert audit[2]["user_id"] == "cli-tester" and audit[2]["role"] == "investigator"
+    assert audit[2]["client"] == "cli" and audit[2]["request_id"]
     assert cli.json("projections", "show", "audit", trial, "--as-of", "2000-01-01T00:00:00") == []
 
 

@@ -153,7 +153,8 @@ class Story:
 
 @pytest.fixture
 def story(ledger: DoseLedger, database_url: str) -> Story:
-    """The demo escalation (112 events, 1 trial and 13 patients) recorded on a fresh store."""
+    """The demo escalation (114 events, 1 trial and 13 patients) recorded on a fresh store;
+    two of them record its sites' time zones."""
     trial_id = str(record_demo_trial(ledger))
     raw = RawStore(database_url)
     return Story(ledger, raw, trial_id, raw.rows())
@@ -177,14 +178,14 @@ def assert_fault(result: AuditResult, kind: str, row: Row, *, checked: int) -> N
 
 
 def test_the_intact_story_verifies_with_every_event_counted(story: Story) -> None:
-    assert len(story.rows) == 112
+    assert len(story.rows) == 114
     assert story.ledger.recorder.max_notification_id() == story.rows[-1].position
     result = story.verify()
-    assert (result.ok, result.events_checked, result.fault) == (True, 112, None)
+    assert (result.ok, result.events_checked, result.fault) == (True, 114, None)
     assert result.head is not None and len(result.head) == 64
-    for page_size in (1, 2, 7, 111, 112, 113):
+    for page_size in (1, 2, 7, 113, 114, 115):
         assert story.verify(page_size=page_size) == result
-    assert result.as_json() == {"ok": True, "events_checked": 112, "head": result.head}
+    assert result.as_json() == {"ok": True, "events_checked": 114, "head": result.head}
 
 
 def test_an_empty_store_verifies_with_no_events(ledger: DoseLedger) -> None:
@@ -215,7 +216,7 @@ def test_the_recorders_are_the_chained_ones(story: Story, database_url: str) -> 
     )
     assert type(story.ledger.recorder) is expected
     chained = story.raw.run("SELECT COUNT(*), MIN(seq), MAX(seq) FROM {chain}")
-    assert tuple(chained[0]) == (113, 0, 112)  # the genesis row and one row per event
+    assert tuple(chained[0]) == (115, 0, 114)  # the genesis row and one row per event
 
 
 # ------------------------------------------------------------------ tampering
@@ -302,7 +303,7 @@ def test_a_forged_event_is_named(story: Story) -> None:
     state = story.raw.state(trial[-1])
     story.raw.insert(story.trial_id, trial[-1].version + 1, trial[-1].topic, state)
     forged = Row(0, story.trial_id, trial[-1].version + 1, trial[-1].topic)
-    assert_fault(story.verify(), "inserted", forged, checked=112)
+    assert_fault(story.verify(), "inserted", forged, checked=114)
 
 
 def test_a_forged_aggregate_is_named(story: Story) -> None:
@@ -310,7 +311,7 @@ def test_a_forged_aggregate_is_named(story: Story) -> None:
     forged_id = str(uuid4())
     story.raw.insert(forged_id, 1, patient[0].topic, story.raw.state(patient[0]))
     forged = Row(0, forged_id, 1, patient[0].topic)
-    assert_fault(story.verify(), "inserted", forged, checked=112)
+    assert_fault(story.verify(), "inserted", forged, checked=114)
 
 
 def test_a_forged_event_with_its_own_chain_row_is_caught(story: Story) -> None:
@@ -319,7 +320,7 @@ def test_a_forged_event_with_its_own_chain_row_is_caught(story: Story) -> None:
     story.raw.insert(story.trial_id, 999, last.topic, b"{}")
     story.raw.run(
         "INSERT INTO {chain} VALUES (?, ?, 999, ?, ?, ?)",
-        113,
+        115,
         story.trial_id,
         last.topic,
         "0" * 64,
@@ -327,7 +328,7 @@ def test_a_forged_event_with_its_own_chain_row_is_caught(story: Story) -> None:
     )
     forged = Row(0, story.trial_id, 999, last.topic)
     result = story.verify()
-    assert_fault(result, "chain_broken", forged, checked=112)
+    assert_fault(result, "chain_broken", forged, checked=114)
 
 
 def test_an_edited_chain_row_is_named(story: Story) -> None:
@@ -366,9 +367,9 @@ def test_removing_the_newest_events_with_their_chain_rows_needs_an_anchored_head
     assert anchored is not None
     for row in story.rows[-3:]:
         story.raw.delete(row)
-    story.raw.run("DELETE FROM {chain} WHERE seq > ?", 109)
+    story.raw.run("DELETE FROM {chain} WHERE seq > ?", 111)
     truncated = story.verify()
-    assert (truncated.ok, truncated.events_checked) == (True, 109)
+    assert (truncated.ok, truncated.events_checked) == (True, 111)
     assert truncated.head != anchored
     result = story.verify(expect_head=anchored)
     assert not result.ok and result.fault is not None
@@ -466,7 +467,8 @@ def test_a_store_from_before_the_chain_is_reported_not_crashed_on(database_url: 
         upgraded.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
         result = verify(upgraded.recorder)
         assert not result.ok and result.fault is not None
-        assert result.fault.kind == "unchained" and result.events_checked == 3
+        # SiteTimeZoneRecorded (S01's first enrolment), PatientEnrolled, Enrolled
+        assert result.fault.kind == "unchained" and result.events_checked == 4
         assert "first 2 stored events are not covered" in result.fault.message
     finally:
         upgraded.close()
@@ -532,6 +534,6 @@ def test_two_ledgers_writing_at_once_keep_one_linear_chain(two_ledgers: list[Dos
             ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
 
     _in_threads(work, 4)
-    # 4 threads x 15 x (Registered + PatientEnrolled + Enrolled)
+    # 4 threads x 15 x (Registered + SiteTimeZoneRecorded + PatientEnrolled + Enrolled)
     result = verify(two_ledgers[0].recorder)
-    assert (result.ok, result.events_checked) == (True, 4 * per_thread * 3), result
+    assert (result.ok, result.events_checked) == (True, 4 * per_thread * 4), result

@@ -229,6 +229,7 @@ def test_enrolment_saves_trial_and_patient_atomically(database_url: str) -> None
             dlt_window_days=28,
             enrolment_date=DAY0 - dt.timedelta(days=7),
             actor=INVESTIGATOR.as_record(),
+            site_time_zone="UTC",
         )
         with pytest.raises(ConcurrencyConflict):
             second._save(stale, patient)

@@ -26,6 +26,7 @@ def new_patient(window: int = 28) -> Patient:
         dlt_window_days=window,
         enrolment_date=DAY0 - dt.timedelta(days=7),
         actor=INVESTIGATOR.as_record(),
+        site_time_zone="UTC",
     )
 
 

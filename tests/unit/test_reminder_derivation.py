@@ -21,7 +21,7 @@ from support import ADMIN, DAY0, INVESTIGATOR, SCHEDULE, SRC, TODAY, day, new_tr
 AT = start_of(day(2))
 
 
-def _patient() -> Patient:
+def _patient(zone: str = "UTC") -> Patient:
     return Patient(
         id=uuid4(),
         trial_id=uuid4(),
@@ -33,6 +33,7 @@ def _patient() -> Patient:
         dlt_window_days=28,
         enrolment_date=DAY0 - dt.timedelta(days=7),
         actor=ADMIN.as_record(),
+        site_time_zone=zone,
     )
 
 
@@ -111,3 +112,44 @@ def test_src_decision_due_once_the_cohort_is_fully_evaluated_until_signed() -> N
     assert due.due_at == last.timestamp
     trial.sign_decision(1, "escalate", SRC, meaning="approval")
     assert trial_reminders(list(trial.pending_events)) == []
+
+
+def _on_treatment() -> Patient:
+    patient = _patient()
+    patient.record_baseline_eye_exam(day(0), "20/20", "20/20", INVESTIGATOR, today=TODAY)
+    patient.record_baseline_skin_exam(day(0), "none", INVESTIGATOR, today=TODAY)
+    patient.start_dosing(day(1), INVESTIGATOR, today=TODAY)
+    return patient
+
+
+def test_a_follow_up_eye_exam_on_day_1_does_not_count_for_cycle_1() -> None:
+    patient = _on_treatment()
+    patient.record_eye_exam(day(1), "follow_up", "20/20", "20/20", INVESTIGATOR, today=TODAY)
+    assert _open(patient, start_of(day(23)))["ophthalmology_follow_up"] == start_of(day(22))
+
+
+def test_a_follow_up_eye_exam_counts_within_7_days_either_side_of_the_cycles_end() -> None:
+    early = _on_treatment()  # 21-day cycles: cycle 1 ends on day 21
+    # 8 days before
+    early.record_eye_exam(day(13), "follow_up", "20/20", "20/20", INVESTIGATOR, today=TODAY)
+    assert _open(early, start_of(day(23)))["ophthalmology_follow_up"] == start_of(day(22))
+    in_time = _on_treatment()
+    # 7 days before
+    in_time.record_eye_exam(day(14), "follow_up", "20/20", "20/20", INVESTIGATOR, today=TODAY)
+    assert _open(in_time, start_of(day(23)))["ophthalmology_follow_up"] == start_of(day(43))
+    late = _on_treatment()
+    # 7 days after
+    late.record_eye_exam(day(28), "follow_up", "20/20", "20/20", INVESTIGATOR, today=TODAY)
+    assert _open(late, start_of(day(23)))["ophthalmology_follow_up"] == start_of(day(43))
+
+
+def test_due_times_are_the_start_of_the_site_day_in_its_zone() -> None:
+    zone = "America/Los_Angeles"
+    patient = _patient(zone)
+    patient.record_baseline_eye_exam(day(0), "20/20", "20/20", INVESTIGATOR, today=TODAY)
+    patient.record_baseline_skin_exam(day(0), "none", INVESTIGATOR, today=TODAY)
+    patient.start_dosing(day(1), INVESTIGATOR, today=TODAY)
+    due = _open(patient, start_of(day(2), zone))
+    assert due["dlt_window_end"] == start_of(day(29), zone)
+    assert due["dlt_window_end"] == dt.datetime(2026, 3, 30, 7, tzinfo=dt.UTC)  # PDT
+    assert due["ophthalmology_follow_up"] == dt.datetime(2026, 3, 23, 7, tzinfo=dt.UTC)

@@ -378,6 +378,7 @@ def new_patient() -> Patient:
         dlt_window_days=28,
         enrolment_date=DAY0 - dt.timedelta(days=7),
         actor=INVESTIGATOR.as_record(),
+        site_time_zone="UTC",
     )
 
 

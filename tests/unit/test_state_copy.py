@@ -49,6 +49,7 @@ def test_commands_on_a_copied_patient_leave_the_original_alone() -> None:
         dlt_window_days=28,
         enrolment_date=DAY0 - dt.timedelta(days=7),
         actor=INVESTIGATOR.as_record(),
+        site_time_zone="UTC",
     )
     patient.record_baseline_eye_exam(DAY0, "20/20", "20/20", INVESTIGATOR, today=TODAY)
     patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR, today=TODAY)

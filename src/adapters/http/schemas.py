@@ -28,8 +28,18 @@ class EnrolPatient(_Body):
 
     site_id: str = Field(..., min_length=1, max_length=32, examples=["S01"])
     subject_id: str | None = Field(None, max_length=40, description="Pseudonymous; never a name")
+    site_time_zone: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        examples=["America/Los_Angeles"],
+        description="The site's IANA time zone, recorded at its first enrolment (default: the "
+        "protocol's default_site_time_zone); another zone for a known site is refused",
+    )
     enrolment_date: IsoDate | None = Field(
-        None, description="The clinical enrolment date (default: the site's today; never later)"
+        None,
+        description="The clinical enrolment date (default: the site's today); never after the "
+        "site's today, nor more than 730 days before it",
     )
 
 

@@ -98,14 +98,16 @@ class Patient(Aggregate):
         doses: list[dict[str, Any]]
         dlt_window_days: int
         enrolment_date: dt.date
+        site_time_zone: str
         actor: dict[str, Any]
 
-        class_version = 2
+        class_version = 2  # 2: enrolment_date, site_time_zone
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """Enrolments stored before the enrolment date existed: the day they were recorded."""
+            """Enrolments stored before: enrolled on their recording's UTC date, in UTC."""
             state["enrolment_date"] = state["timestamp"].astimezone(dt.UTC).date()
+            state["site_time_zone"] = "UTC"
 
     class Event(Aggregate.Event):
         TOPIC = "doseledger:patient.Event"
@@ -362,6 +364,7 @@ class Patient(Aggregate):
         doses: list[dict[str, Any]],
         dlt_window_days: int,
         enrolment_date: dt.date,
+        site_time_zone: str,
         actor: dict[str, Any],
     ):
         self.trial_id = trial_id
@@ -372,6 +375,7 @@ class Patient(Aggregate):
         self.doses = [AgentDose.model_validate(d) for d in doses]
         self.dlt_window_days = dlt_window_days
         self.enrolment_date = enrolment_date
+        self.site_time_zone = site_time_zone
         self.baseline_eye_exam: dict[str, Any] | None = None
         self.baseline_skin_exam: dict[str, Any] | None = None
         self.first_dose_date: dt.date | None = None
@@ -392,7 +396,8 @@ class Patient(Aggregate):
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """Snapshots of the one-hold, one-recommendation state: requirements and hold periods."""
         created: dt.datetime = state.get("_created_on") or dt.datetime.now(dt.UTC)
-        state.setdefault("enrolment_date", created.date())
+        state.setdefault("enrolment_date", created.astimezone(dt.UTC).date())
+        state.setdefault("site_time_zone", "UTC")
         first = state.get("first_dose_date")
         last = state.pop("last_dose_date", None)
         state["dose_days"] = sorted({d for d in (first, last) if d is not None})

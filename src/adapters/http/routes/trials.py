@@ -112,6 +112,7 @@ def enrol_patient(
         body.site_id,
         who.actor,
         subject_id=body.subject_id,
+        site_time_zone=body.site_time_zone,
         enrolment_date=body.enrolment_date,
     )
     patient = ledger.patient(patient_id)
