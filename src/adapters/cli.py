@@ -32,7 +32,7 @@ from adapters.settings import Settings
 from domain.actors import ROLES
 from domain.errors import CommandRefused, ConcurrencyConflict, DomainError, InvalidInput, NotFound
 from domain.protocol import TEMPLATE_IDS, Protocol, load_protocol_file, template
-from domain.trial import DECISIONS
+from domain.trial import DECISIONS, REVIEW_OUTCOMES
 from projections.trial_state import render_cohort_table
 
 EXIT_USAGE = 2
@@ -85,6 +85,18 @@ def cmd_trial_decide(args: argparse.Namespace, ledger: DoseLedger) -> None:
         reason=args.reason,
     )
     print_json(ledger.trial(args.trial_id)["cohorts"][-1])
+
+
+def cmd_trial_review(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    ledger.review_decision(
+        args.trial_id,
+        args.cohort,
+        args.outcome,
+        actor(args),
+        reason=args.reason,
+        meaning=args.meaning,
+    )
+    print_json(ledger.trial(args.trial_id)["cohorts"][args.cohort - 1])
 
 
 def cmd_demo(args: argparse.Namespace, ledger: DoseLedger) -> None:
@@ -175,6 +187,18 @@ def build_parser() -> Parser:
     p.add_argument("--mtd-level", type=int)
     p.add_argument("--meaning", default="approval")
     p.add_argument("--reason")
+
+    p = store_command(
+        tsub,
+        "review-decision",
+        cmd_trial_review,
+        "sign the SRC's re-review of a decision a correction flagged (src_rereview)",
+    )
+    p.add_argument("trial_id", type=uuid_arg)
+    p.add_argument("--cohort", type=int, required=True)
+    p.add_argument("--outcome", choices=REVIEW_OUTCOMES, required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--meaning", default="review")
 
     cli_patients.add_commands(sub)
     return parser

@@ -189,7 +189,7 @@ def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
             "subject_id": patient.subject_id,
             "cohort": patient.cohort,
             "level": patient.level,
-            "enrolment_date": patient.enrolment_date.isoformat(),
+            "enrolment_date": str(patient.enrolment_date),
             "site_time_zone": patient.site_time_zone,
         }
     )

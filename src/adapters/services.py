@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 import threading
@@ -288,6 +289,21 @@ class DoseLedger(Application[UUID]):
         trial.sign_decision(
             cohort, decision, signer, meaning=meaning, mtd_level=mtd_level, reason=reason
         )
+        self._save(trial)
+
+    def review_decision(
+        self,
+        trial_id: UUID,
+        cohort: int,
+        outcome: str,
+        signer: Actor,
+        *,
+        reason: str,
+        meaning: str = "review",
+    ) -> None:
+        """Record the SRC's signed re-review of a decision a correction flagged."""
+        trial = self._get(Trial, trial_id)
+        trial.review_decision(cohort, outcome, signer, reason=reason, meaning=meaning)
         self._save(trial)
 
     def record_baseline_skin_exam(
@@ -747,6 +763,8 @@ class DoseLedger(Application[UUID]):
                 aggregate = self.repository.get(ident, version=version, projector_func=_replay)
             except AggregateNotFoundError:
                 raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident)) from None
+            if getattr(aggregate, "replay_events", False):
+                aggregate = self._from_events(ident, version)
             if loaded is not None:
                 loaded[ident] = aggregate
         if not isinstance(aggregate, cls):
@@ -761,6 +779,17 @@ class DoseLedger(Application[UUID]):
                     f"not {expectations[ident]}",
                     current=aggregate.version,
                 )
+        return aggregate
+
+    def _from_events(self, ident: UUID, version: int | None) -> Any:
+        """An aggregate whose snapshot is of a layout that lost state, rebuilt from its events;
+        a fresh snapshot replaces the old one for later loads."""
+        aggregate = _replay(None, self.events.get(ident, lte=version))
+        if version is None:
+            if self.snapshots is not None:
+                self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
+            if self.repository.cache is not None:
+                self.repository.cache.put(ident, copy.deepcopy(aggregate))
         return aggregate
 
     def _save(self, *aggregates: Aggregate) -> None:

@@ -40,6 +40,8 @@ Kinds and what clears them:
 - ``dlt_window_end``: dosing started. Cleared by the DLT-window outcome.
 - ``src_decision_due``: the open cohort became fully evaluated. Cleared by the SRC's signed
   decision on that cohort.
+- ``src_rereview``: a correction changed the DLT count of a cohort the SRC had decided
+  (``Trial.DecisionFlaggedForReview``). Cleared by the SRC's signed re-review.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ ReminderKind = Literal[
     "ophthalmology_referral",
     "dlt_window_end",
     "src_decision_due",
+    "src_rereview",
     "hold_unresolved",
 ]
 KINDS: tuple[ReminderKind, ...] = (
@@ -75,6 +78,7 @@ KINDS: tuple[ReminderKind, ...] = (
     "ophthalmology_referral",
     "dlt_window_end",
     "src_decision_due",
+    "src_rereview",
     "hold_unresolved",
 )
 CPK_TERM = "CPK increased"
@@ -418,10 +422,18 @@ def trial_reminders(events: Iterable[Any]) -> list[OpenReminder]:
     """The SRC decisions a trial's history (its events, in order) leaves due."""
     trial: Trial | None = None
     opened: dict[int, OpenReminder] = {}
+    rereviews: dict[int, OpenReminder] = {}
     seen: set[int] = set()
     for e in events:
         trial = e.mutate(trial)
         assert trial is not None
+        if isinstance(e, Trial.DecisionFlaggedForReview):
+            ident = reminder_id(e.originator_id, e.originator_version, "src_rereview")
+            rereviews[e.cohort] = OpenReminder(
+                ident, "src_rereview", trial.id, None, _utc(e.timestamp)
+            )
+        if isinstance(e, Trial.DecisionReviewed):
+            rereviews.pop(e.cohort, None)
         if isinstance(e, Trial.SRCDecisionSigned):
             opened.pop(e.cohort, None)
         cohort = trial.open_cohort
@@ -437,7 +449,7 @@ def trial_reminders(events: Iterable[Any]) -> list[OpenReminder]:
             opened[cohort.number] = OpenReminder(
                 ident, "src_decision_due", trial.id, None, _utc(e.timestamp)
             )
-    return list(opened.values())
+    return [*opened.values(), *rereviews.values()]
 
 
 class Reminder(Aggregate):

@@ -26,6 +26,8 @@ Decision = Literal["escalate", "expand", "de-escalate", "declare_mtd", "stop_no_
 DECISIONS: tuple[str, ...] = get_args(Decision)
 TrialStatus = Literal["escalating", "mtd_declared", "stopped"]
 SIGNING_ROLES = ("src_member",)
+REVIEW_OUTCOMES = ("decision_stands", "decision_revised")
+"""What the SRC concludes when it re-reviews a decision that corrected facts flagged."""
 
 
 class Trial(Aggregate):
@@ -176,6 +178,18 @@ class Trial(Aggregate):
         old_outcome: str | None
         new_outcome: str | None
         clinical_date: dt.date | None
+        reason: str
+        actor: dict[str, Any]
+
+    class DecisionReviewed(Event):
+        """The SRC re-reviewed a flagged decision: it stands, or it is revised (what follows
+        is recorded as decisions on the open cohort)."""
+
+        TOPIC = "doseledger:trial.DecisionReviewed"
+        class_version = 1
+        cohort: int
+        outcome: str
+        meaning: str
         reason: str
         actor: dict[str, Any]
 
@@ -818,7 +832,41 @@ class Trial(Aggregate):
         reason: str,
         actor: dict[str, Any],
     ) -> None:
-        self.flagged_for_review = [*getattr(self, "flagged_for_review", []), cohort]
+        self.flagged_for_review = [*self.flagged_for_review, cohort]
+
+    @event(DecisionReviewed)
+    def _reviewed(
+        self, cohort: int, outcome: str, meaning: str, reason: str, actor: dict[str, Any]
+    ) -> None:
+        self.flagged_for_review = [c for c in self.flagged_for_review if c != cohort]
+
+    def review_decision(
+        self, cohort: int, outcome: str, signer: Actor, *, reason: str, meaning: str = "review"
+    ) -> None:
+        """The SRC's signed re-review of a decision that corrected facts flagged."""
+        if outcome not in REVIEW_OUTCOMES:
+            raise InvalidInput(
+                f"unknown review outcome '{outcome}'; outcomes: {', '.join(REVIEW_OUTCOMES)}",
+                field="outcome",
+            )
+        if cohort not in self.flagged_for_review:
+            raise CommandRefused(
+                f"the decision on cohort {cohort} is not flagged for re-review",
+                rule="not_flagged_for_review",
+                field="cohort",
+            )
+        self._check_signer(signer, "a re-review")
+        if not reason.strip():
+            raise CommandRefused(
+                "a re-review needs its reason", rule="reason_required", field="reason"
+            )
+        self._reviewed(
+            cohort=cohort,
+            outcome=outcome,
+            meaning=meaning,
+            reason=reason.strip(),
+            actor=signer.as_record(),
+        )
 
     def decided(self, cohort: int) -> bool:
         """True when the SRC has signed a decision on the cohort."""

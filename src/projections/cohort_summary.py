@@ -61,6 +61,20 @@ COHORTS = Table(
     ),
     key=("trial_id", "cohort"),
 )
+COHORT_REVIEWS = Table(
+    "cohort_reviews",
+    (
+        ("trial_id", "text"),
+        ("cohort", "int"),
+        ("position", "int"),
+        ("old_dlts", "int"),
+        ("new_dlts", "int"),
+        ("reason", "text"),
+        ("reviewed_by", "text"),
+        ("review", "text"),
+    ),
+    key=("trial_id", "cohort", "position"),
+)
 TRIAL_COLUMNS = COHORT_TRIALS.column_names
 COHORT_COLUMNS = COHORTS.column_names
 DEFAULT_CAPACITY = 10_000
@@ -146,7 +160,7 @@ class CohortSummary(ReadModel):
     """Per trial and cohort: enrolled, evaluable, DLTs, recommendation, SRC decision."""
 
     name = "cohort_summary"
-    tables = (COHORT_TRIALS, COHORTS)
+    tables = (COHORT_TRIALS, COHORTS, COHORT_REVIEWS)
 
     def __init__(self, store: Store, *, capacity: int = DEFAULT_CAPACITY) -> None:
         super().__init__(store)
@@ -158,6 +172,17 @@ class CohortSummary(ReadModel):
             f"SELECT {', '.join(COHORT_COLUMNS)} FROM {cohorts} WHERE trial_id = ? ORDER BY cohort"
         )
         self._upsert_trial = _upsert(trials, TRIAL_COLUMNS, ("trial_id",))
+        reviews = self.t["cohort_reviews"]
+        self.flags: list[tuple[Any, ...]] = []
+        self.reviews: list[tuple[Any, ...]] = []
+        self._insert_flag = (
+            f"INSERT INTO {reviews} (trial_id, cohort, position, old_dlts, new_dlts, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (trial_id, cohort, position) DO NOTHING"
+        )
+        self._mark_reviewed = (
+            f"UPDATE {reviews} SET reviewed_by = ?, review = ? "
+            "WHERE trial_id = ? AND cohort = ? AND reviewed_by IS NULL"
+        )
         self._upsert_cohort = _upsert(cohorts, COHORT_COLUMNS, ("trial_id", "cohort"))
 
     def handlers(self) -> Mapping[type, Handler]:
@@ -173,8 +198,13 @@ class CohortSummary(ReadModel):
             Trial.CohortExpanded: _expanded,
             Trial.MTDDeclared: _mtd,
             Trial.StoppedWithoutMTD: _stopped,
+            Trial.OutcomeRevised: _outcome_revised,
         }
-        handlers: dict[type, Handler] = {Trial.Registered: self._registered}
+        handlers: dict[type, Handler] = {
+            Trial.Registered: self._registered,
+            Trial.DecisionFlaggedForReview: self._flagged,
+            Trial.DecisionReviewed: self._reviewed,
+        }
         for cls, change in changes.items():
             handlers[cls] = self._changer(change)
         return handlers
@@ -194,6 +224,23 @@ class CohortSummary(ReadModel):
         state.add_cohort(1, int(design.get("starting_level", 1)), "start")
         self.cache.put(event.originator_id, state)
         self.changed.add(event.originator_id)
+
+    def _flagged(self, position: int, event: Any) -> None:
+        self.flags.append(
+            (
+                str(event.originator_id),
+                event.cohort,
+                position,
+                event.old_dlts,
+                event.new_dlts,
+                event.reason,
+            )
+        )
+
+    def _reviewed(self, position: int, event: Any) -> None:
+        who = (event.actor or {}).get("user_id")
+        text = f"{event.outcome}: {event.reason}"
+        self.reviews.append((who, text, str(event.originator_id), event.cohort))
 
     def _changer(self, change: Callable[[TrialCohorts, Any], None]) -> Handler:
         def handle(position: int, event: Any) -> None:
@@ -256,12 +303,18 @@ class CohortSummary(ReadModel):
             state.dirty.clear()
         tx.executemany(self._upsert_trial, trials)
         tx.executemany(self._upsert_cohort, cohorts)
+        tx.executemany(self._insert_flag, self.flags)
+        tx.executemany(self._mark_reviewed, self.reviews)
+        self.flags.clear()
+        self.reviews.clear()
         self.changed.clear()
         self.cache.trim()
 
     def reset(self) -> None:
         self.cache.clear()
         self.changed.clear()
+        self.flags.clear()
+        self.reviews.clear()
 
 
 def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
@@ -310,6 +363,18 @@ def _no_dlt(state: TrialCohorts, event: Any) -> None:
 
 def _not_evaluable(state: TrialCohorts, event: Any) -> None:
     state.cohort(event.cohort)["not_evaluable"] += 1
+
+
+def _outcome_revised(state: TrialCohorts, event: Any) -> None:
+    """Corrected facts changed a patient's outcome: the cohort's counts follow."""
+    row = state.cohort(event.cohort)
+    for outcome, step in ((event.old_outcome, -1), (event.new_outcome, 1)):
+        if outcome in ("dlt", "no_dlt"):
+            row["evaluable"] += step
+        if outcome == "dlt":
+            row["dlts"] += step
+        if outcome == "not_evaluable":
+            row["not_evaluable"] += step
 
 
 def _decision(state: TrialCohorts, event: Any) -> None:
@@ -362,12 +427,27 @@ def cohort_summary(tx: Tx, store: Store, trial_id: UUID) -> dict[str, Any]:
         "WHERE trial_id = ? ORDER BY cohort",
         (str(trial_id),),
     )
+    reviews: dict[int, list[dict[str, Any]]] = {}
+    for cohort, old_dlts, new_dlts, reason, reviewed_by, review in tx.fetchall(
+        "SELECT cohort, old_dlts, new_dlts, reason, reviewed_by, review FROM "
+        f"{store.qualified('cohort_reviews')} WHERE trial_id = ? ORDER BY position",
+        (str(trial_id),),
+    ):
+        reviews.setdefault(cohort, []).append(
+            {
+                "dlts": [old_dlts, new_dlts],
+                "reason": reason,
+                "reviewed_by": reviewed_by,
+                "review": review,
+            }
+        )
     cohorts = []
     for found in rows:
         row = dict(zip(COHORT_COLUMNS, found, strict=True))
         pending = loads(row.pop("pending_candidates"))
         del row["trial_id"]
         row["pending_dlt_candidates"] = sum(pending.values())
+        row["rereview"] = reviews.get(row["cohort"], [])
         cohorts.append(row)
     levels = [
         {

@@ -20,7 +20,7 @@ def patient_summary(patient: Patient) -> dict[str, Any]:
         "subject_id": patient.subject_id,
         "site_id": patient.site_id,
         "site_time_zone": patient.site_time_zone,
-        "enrolment_date": patient.enrolment_date.isoformat(),
+        "enrolment_date": _iso(patient.enrolment_date),
         "version": patient.version,
         "cohort": patient.cohort,
         "level": patient.level,

@@ -194,8 +194,14 @@ class ReminderIndex(ReadModel):
             f"SELECT 1 FROM {r} WHERE trial_id = ? AND kind = 'src_decision_due' AND cohort = ?"
         )
         self._select_src_id = self._select_src.replace("SELECT 1", "SELECT reminder_id")
+        self._select_rereview = (
+            f"SELECT reminder_id FROM {r} WHERE trial_id = ? AND kind = 'src_rereview' "
+            "AND cohort = ? AND state = 'open' ORDER BY position DESC"
+        )
         self.src_seen: Lru[tuple[UUID, int], bool] = Lru(capacity)
         self.src_ids: Lru[tuple[UUID, int], str] = Lru(capacity)
+        # Re-reviews opened in this batch (not yet in the table), by trial and cohort.
+        self.rereviews: dict[tuple[UUID, int], str] = {}
 
     def handlers(self) -> Mapping[type, Handler]:
         handlers: dict[type, Handler] = {
@@ -251,6 +257,20 @@ class ReminderIndex(ReadModel):
 
     def _trial_event(self, position: int, event: Any) -> None:
         trial_id = event.originator_id
+        if isinstance(event, Trial.DecisionFlaggedForReview):
+            due = reminder_id(trial_id, event.originator_version, "src_rereview")
+            reminder = OpenReminder(due, "src_rereview", trial_id, None, event.timestamp)
+            self.ops.append(("open", self._row(reminder, position, cohort=event.cohort)))
+            self.rereviews[(trial_id, event.cohort)] = str(due)
+            return
+        if isinstance(event, Trial.DecisionReviewed):
+            ident = self.rereviews.pop((trial_id, event.cohort), None)
+            if ident is None:
+                found = self.tx.fetchone(self._select_rereview, (str(trial_id), event.cohort))
+                ident = None if found is None else str(found[0])
+            if ident is not None:
+                self.ops.append(("clear", (position, ident)))
+            return
         if isinstance(event, Trial.SRCDecisionSigned):
             ident = self._src_id(trial_id, event.cohort)
             if ident is not None:
@@ -406,6 +426,7 @@ class ReminderIndex(ReadModel):
     # ----------------------------------------------------------------- batches
 
     def flush(self, tx: Tx) -> None:
+        self.rereviews.clear()
         tx.executemany(self._insert_trial, self.new_trials)
         self.new_trials.clear()
         tx.executemany(self._insert_window, self.new_windows)
@@ -437,6 +458,7 @@ class ReminderIndex(ReadModel):
         self.windows.clear()
         self.src_seen.clear()
         self.src_ids.clear()
+        self.rereviews.clear()
         self.changed.clear()
         self.new_trials.clear()
         self.new_windows.clear()

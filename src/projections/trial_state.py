@@ -47,6 +47,7 @@ def trial_summary(trial: Trial) -> dict[str, Any]:
         "status": trial.status,
         "current_level": trial.current_level,
         "mtd": trial.mtd,
+        "flagged_for_review": list(trial.flagged_for_review),
         "mtd_dose": None if trial.mtd is None else trial.protocol.dose_level(trial.mtd).label,
         "deescalate": trial.protocol.design.deescalate,
         "outcomes": trial.outcome_string(),

@@ -53,6 +53,14 @@ class SignDecision(_Body):
     reason: str | None = Field(None, max_length=2000)
 
 
+class ReviewDecision(_Body):
+    """The SRC's signed re-review of a decision that a correction flagged."""
+
+    outcome: Literal["decision_stands", "decision_revised"]
+    reason: str = Field(..., min_length=1, max_length=2000)
+    meaning: str = Field("review", min_length=1, max_length=100)
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details."""
 

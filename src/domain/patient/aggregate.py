@@ -97,7 +97,7 @@ class Patient(Aggregate):
         level: int
         doses: list[dict[str, Any]]
         dlt_window_days: int
-        enrolment_date: dt.date
+        enrolment_date: dt.date | None
         site_time_zone: str
         actor: dict[str, Any]
 
@@ -105,8 +105,9 @@ class Patient(Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """Enrolments stored before: enrolled on their recording's UTC date, in UTC."""
-            state["enrolment_date"] = state["timestamp"].astimezone(dt.UTC).date()
+            """Enrolments stored before: the enrolment date unknown (sites entered data after
+            the visit, so the recording's date is no bound on clinical dates), the zone UTC."""
+            state["enrolment_date"] = None
             state["site_time_zone"] = "UTC"
 
     class Event(Aggregate.Event):
@@ -363,7 +364,7 @@ class Patient(Aggregate):
         level: int,
         doses: list[dict[str, Any]],
         dlt_window_days: int,
-        enrolment_date: dt.date,
+        enrolment_date: dt.date | None,
         site_time_zone: str,
         actor: dict[str, Any],
     ):
@@ -395,8 +396,9 @@ class Patient(Aggregate):
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """Snapshots of the one-hold, one-recommendation state: requirements and hold periods."""
-        created: dt.datetime = state.get("_created_on") or dt.datetime.now(dt.UTC)
-        state.setdefault("enrolment_date", created.astimezone(dt.UTC).date())
+        state.setdefault("enrolment_date", None)
+        # Such a snapshot does not hold every dose day: the application replays the events.
+        state["replay_events"] = True
         state.setdefault("site_time_zone", "UTC")
         first = state.get("first_dose_date")
         last = state.pop("last_dose_date", None)

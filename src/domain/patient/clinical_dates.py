@@ -37,13 +37,17 @@ def check_not_before(
 def check_clinical_date(
     day: dt.date,
     today: dt.date,
-    enrolled_on: dt.date,
+    enrolled_on: dt.date | None,
     *,
     field: str = "clinical_date",
     screening: bool = False,
 ) -> None:
-    """A date after enrolment (or in the screening window before it) and not in the future."""
+    """A date after enrolment (or in the screening window before it) and not in the future.
+    A patient enrolled before enrolment dates were recorded has none: only the future is
+    refused."""
     check_not_future(day, today, field=field)
+    if enrolled_on is None:
+        return
     if screening:
         earliest = enrolled_on - dt.timedelta(days=SCREENING_WINDOW_DAYS)
         check_not_before(

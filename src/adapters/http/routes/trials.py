@@ -23,6 +23,7 @@ from adapters.http.schemas import (
     EnrolPatient,
     Problem,
     RegisterTrial,
+    ReviewDecision,
     SignDecision,
 )
 from domain.errors import InvalidInput, NotFound
@@ -119,6 +120,31 @@ def enrol_patient(
     response.headers["ETag"] = etag(patient["version"])
     response.headers["Location"] = f"/patients/{patient_id}"
     return patient
+
+
+@router.post(
+    "/{trial_id}/decisions/{cohort}/reviews",
+    status_code=201,
+    summary="Sign the SRC's re-review of a flagged decision",
+)
+def review_decision(
+    trial_id: UUID,
+    cohort: int,
+    body: ReviewDecision,
+    ledger: Ledger,
+    who: SrcMember,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """A correction changed the DLT count of a decided cohort: the SRC re-reviews its decision
+    (it stands, or is revised by the next decisions); clears the src_rereview reminder."""
+    check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
+    ledger.review_decision(
+        trial_id, cohort, body.outcome, who.actor, reason=body.reason, meaning=body.meaning
+    )
+    trial = ledger.trial(trial_id)
+    response.headers["ETag"] = etag(trial["version"])
+    return trial
 
 
 @router.post("/{trial_id}/decisions", status_code=201, summary="Sign the SRC's decision")

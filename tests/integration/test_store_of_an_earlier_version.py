@@ -1,0 +1,115 @@
+"""A store written by doseledger before the patient-safety change still loads and goes on.
+
+``tests/data/store-written-at-0183fb4.sqlite`` was recorded by the code at commit 0183fb4 (the
+demo trial, and a patient with 29 events on a CPK grade 3 hold, whose state at version 20 is a
+snapshot of the one-hold, one-recommendation layout). The new code reads it through upcasters:
+the Enrolled events (no enrolment date, no site zone) and the Patient snapshot (no requirements,
+no hold periods).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from adapters.audit_chain import verify
+from adapters.demo import DEMO_NAME
+from adapters.services import DoseLedger
+from adapters.settings import persistence_env
+from domain.patient import Patient
+from projections.follower import Projections
+from projections.store import SQLiteStore
+from support import INVESTIGATOR
+
+STORE = Path(__file__).parent.parent / "data" / "store-written-at-0183fb4.sqlite"
+LONG_TRIAL = "Old store: long patient"
+
+
+@pytest.fixture
+def old(tmp_path: Path) -> DoseLedger:
+    copy = tmp_path / "old.sqlite"
+    shutil.copyfile(STORE, copy)
+    ledger = DoseLedger(
+        env=persistence_env(f"sqlite:///{copy}"),
+        clock=lambda: dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC),
+    )
+    yield ledger
+    ledger.close()
+
+
+def _long_patient(ledger: DoseLedger) -> UUID:
+    (trial_id,) = [t for t in ledger.trial_ids() if ledger.trial(t)["name"] == LONG_TRIAL]
+    (patient_id,) = ledger.trial_aggregate(trial_id).patient_cohort
+    return patient_id
+
+
+def _replayed(ledger: DoseLedger, patient_id: UUID) -> Patient:
+    """The patient rebuilt from its events alone (no snapshot)."""
+    patient = None
+    for event in ledger.events.get(patient_id):
+        patient = event.mutate(patient)  # type: ignore[attr-defined]
+    assert isinstance(patient, Patient)
+    return patient
+
+
+def test_every_aggregate_of_the_old_store_loads_and_its_audit_chain_holds(
+    old: DoseLedger, tmp_path: Path
+) -> None:
+    trials = list(old.trial_ids())
+    assert [old.trial(t)["name"] for t in trials] == [DEMO_NAME, LONG_TRIAL]
+    patients = [p for t in trials for p in old.trial_aggregate(t).patient_cohort]
+    assert len(patients) == 14
+    for patient_id in patients:
+        summary = old.patient(patient_id)
+        assert summary["site_time_zone"] == "UTC"
+        assert summary["enrolment_date"] is None  # not recorded then: no bound on old dates
+    assert verify(old.recorder).ok
+    projections = Projections(old, SQLiteStore(str(tmp_path / "views.db")))
+    try:
+        assert projections.catch_up()["position"] == old.recorder.max_notification_id()
+        assert projections.check().equal
+    finally:
+        projections.close()
+
+
+def test_the_old_snapshot_of_a_held_patient_upcasts_to_its_requirements(old: DoseLedger) -> None:
+    patient_id = _long_patient(old)
+    assert old.recorder.select_events(patient_id, limit=1)  # the events are there
+    assert old.snapshots is not None
+    assert [s.originator_version for s in old.snapshots.get(patient_id)] == [20]
+    loaded = old.patient_aggregate(patient_id)  # the old snapshot is set aside: events replayed
+    assert [s.originator_version for s in old.snapshots.get(patient_id)] == [20, 29]
+    replayed = _replayed(old, patient_id)
+    assert old.patient(patient_id)["requirements"] == [
+        r.as_record() for r in replayed.requirements.values()
+    ]
+    assert loaded.holds == replayed.holds and loaded.dose_days == replayed.dose_days
+    (held,) = loaded.requirements.values()
+    assert (held.action, held.rule, held.held_since, held.deadline) == (
+        "withhold",
+        "cpk-g3",
+        dt.date(2026, 2, 26),
+        dt.date(2026, 3, 19),
+    )
+    assert loaded.dosing_status == "withheld"
+    again = DoseLedger(env=old.env)  # a new process loads the fresh snapshot at version 29
+    try:
+        assert again.patient(patient_id) == old.patient(patient_id)
+    finally:
+        again.close()
+
+
+def test_an_old_patient_takes_the_new_commands(old: DoseLedger) -> None:
+    patient_id = _long_patient(old)
+    (ae_id,) = old.patient_aggregate(patient_id).adverse_events
+    with pytest.raises(Exception, match="withheld from 2026-02-26"):
+        old.administer_dose(patient_id, dt.date(2026, 3, 1), INVESTIGATOR)
+    resume = old.change_ae_grade(patient_id, ae_id, 1, dt.date(2026, 3, 10), INVESTIGATOR)
+    assert resume is not None and (resume["action"], resume["resume"]) == ("resume", "same")
+    state = old.record_dose_action(patient_id, "resume", dt.date(2026, 3, 11), INVESTIGATOR)
+    assert state["dosing"] == "on treatment"
+    assert old.administer_dose(patient_id, dt.date(2026, 3, 12), INVESTIGATOR) is False
