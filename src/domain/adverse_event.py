@@ -1,10 +1,10 @@
-"""A patient's adverse events and dose holds, as state inside the Patient aggregate."""
+"""A patient's adverse events, as state inside the Patient aggregate."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 ResumeAt = Literal["same", "reduced"]
@@ -57,7 +57,8 @@ class AdverseEvent:
 
 @dataclass
 class Hold:
-    """Dosing withheld: why, until what, and at which dose it resumes."""
+    """The one hold of the patient state before several toxicities were held at once (snapshots
+    of Patient class version 1): read only to upcast such a snapshot (``Patient.upcast_v1_v2``)."""
 
     since: dt.date
     ae_id: UUID | None
@@ -66,46 +67,3 @@ class Hold:
     resume_when_bcva_at_baseline: bool
     deadline: dt.date | None
     rule: str | None
-
-    def condition(self) -> str:
-        """The resume condition in words."""
-        if self.resume_when_bcva_at_baseline:
-            text = "BCVA back to baseline"
-        elif self.resume_when_grade_at_most is not None:
-            text = (
-                "AE resolved"
-                if self.resume_when_grade_at_most == 0
-                else f"AE at grade {self.resume_when_grade_at_most} or less"
-            )
-        else:
-            text = "investigator's decision"
-        if self.deadline is not None:
-            text += f" by {self.deadline}"
-        return text
-
-    def is_met(self, ae: AdverseEvent | None, baseline_logmar: float | None) -> bool:
-        """True when the resume condition holds for the AE's current state."""
-        if ae is None:
-            return self.resume_when_grade_at_most is None and not self.resume_when_bcva_at_baseline
-        if not ae.is_open:
-            return True
-        if self.resume_when_bcva_at_baseline:
-            return (
-                ae.bcva_logmar is not None
-                and baseline_logmar is not None
-                and ae.bcva_logmar <= baseline_logmar
-            )
-        if self.resume_when_grade_at_most is not None:
-            return ae.grade <= self.resume_when_grade_at_most
-        return False
-
-    def as_record(self) -> dict[str, Any]:
-        """The hold as plain data (for views)."""
-        return {
-            "since": self.since.isoformat(),
-            "ae_id": None if self.ae_id is None else str(self.ae_id),
-            "resume": self.resume,
-            "resume_condition": self.condition(),
-            "deadline": None if self.deadline is None else self.deadline.isoformat(),
-            "rule": self.rule,
-        }
