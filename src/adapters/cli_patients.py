@@ -104,7 +104,18 @@ def _grading(parser: Any, schema: type[BaseModel], grades: str) -> None:
 def _assessed(parser: Any, schema: type[BaseModel]) -> None:
     """How the investigator assesses an AE: relation to study drug, CTCAE version, tolerability."""
     _option(parser, schema, "attribution", help="relation to study drug")
-    _option(parser, schema, "ctcae_version", help="the CTCAE version that grades it")
+    _option(
+        parser,
+        schema,
+        "ctcae_version",
+        help="the CTCAE version that grades it (default: the protocol's for the term)",
+    )
+    _option(
+        parser,
+        schema,
+        "ctcae_version_reason",
+        help="why another CTCAE version than the protocol's is used",
+    )
     _option(
         parser,
         schema,

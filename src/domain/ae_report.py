@@ -25,7 +25,8 @@ class AdverseEventReport:
     onset: dt.date
     attribution: str
     grade: int | None = None
-    ctcae_version: str = "5.0"
+    ctcae_version: str | None = None
+    ctcae_version_reason: str = ""
     serious: bool = False
     measurement: dict[str, Any] | None = None
     intolerable: bool = False
@@ -44,7 +45,8 @@ class SkinAssessment:
     location: str
     bsa_percent: float
     symptoms: str
-    ctcae_version: str = "5.0"
+    ctcae_version: str | None = None
+    ctcae_version_reason: str = ""
     life_threatening: bool = False
     attribution: str = "possible"
     intolerable: bool = False

@@ -151,7 +151,8 @@ def test_each_patient_command_answers_as_the_http_route_does(twins: Twins) -> No
     assert dosed["dosing"] == "on treatment"
     skin = twins.record(
         f"skin PATIENT --date {day(21)} --location face --bsa 8 --symptoms mild "
-        "--ctcae-version 4.0 --attribution probable",
+        "--ctcae-version 4.0 --ctcae-version-reason 'the dermatologist grades v4.0' "
+        "--attribution probable",
         "/skin-assessments",
         {
             "clinical_date": day(21),
@@ -159,6 +160,7 @@ def test_each_patient_command_answers_as_the_http_route_does(twins: Twins) -> No
             "bsa_percent": 8,
             "symptoms": "mild",
             "ctcae_version": "4.0",
+            "ctcae_version_reason": "the dermatologist grades v4.0",
             "attribution": "probable",
         },
     )["skin_assessment"]

@@ -9,7 +9,7 @@ import pytest
 from adapters.services import DoseLedger
 from domain.ae_report import SkinAssessment
 from domain.errors import CommandRefused
-from domain.protocol import template
+from domain.protocol import protocol_from_mapping, template
 from support import INVESTIGATOR, ae, at_level, day, dosing
 
 
@@ -237,9 +237,22 @@ def test_skin_assessments_feed_the_rash_rules(ledger: DoseLedger) -> None:
         "withhold",
         "reduced",
     )
+    unexplained = SkinAssessment(day(16), "face, chest and back", 35, "mild", ctcae_version="4.0")
+    head = ledger.recorder.max_notification_id()
+    with pytest.raises(CommandRefused) as refused:  # the protocol grades rash under v5.0
+        ledger.record_skin_assessment(pid, unexplained, INVESTIGATOR)
+    assert (refused.value.rule, refused.value.field) == ("ctcae_version_differs", "ctcae_version")
+    assert ledger.recorder.max_notification_id() == head
     v4 = ledger.record_skin_assessment(
         pid,
-        SkinAssessment(day(16), "face, chest and back", 35, "mild", ctcae_version="4.0"),
+        SkinAssessment(
+            day(16),
+            "face, chest and back",
+            35,
+            "mild",
+            ctcae_version="4.0",
+            ctcae_version_reason="the site's dermatologist grades under v4.0",
+        ),
         INVESTIGATOR,
     )
     assert v4["grade"] == 3  # under v4.0 >30 % BSA is grade 3 whatever the symptoms
@@ -284,3 +297,19 @@ def test_400_mg_regimen_cpk_grade_3_resumes_at_the_same_dose(ledger: DoseLedger)
     ledger.change_ae_grade(pid, ae_id, 1, day(40), INVESTIGATOR)
     state = ledger.record_dose_action(pid, "resume", day(41), INVESTIGATOR)
     assert state["doses"][0] == "defactinib 400 mg BID"
+
+
+def test_a_protocol_that_pins_rash_to_ctcae_v4_grades_every_assessment_under_it(
+    ledger: DoseLedger,
+) -> None:
+    data = template("defactinib-avutometinib").model_dump(mode="json")
+    data["ctcae_versions"] = {"Rash acneiform": "4.0"}
+    _, (pid,) = dosing(ledger, protocol_from_mapping(data))
+    # 35 % BSA with mild symptoms: grade 2 under v5.0, grade 3 (a DLT) under v4.0.
+    first = ledger.record_skin_assessment(
+        pid, SkinAssessment(day(8), "face, chest and back", 35, "mild"), INVESTIGATOR
+    )
+    assert first["grade"] == 3
+    state = ledger.patient(pid)
+    assert state["adverse_events"][0]["worst_grade"] == 3
+    assert state["dlt_outcome"] == "dlt"

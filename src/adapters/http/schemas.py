@@ -169,7 +169,12 @@ class SkinAssessmentBody(_Body):
     location: str = Field("", max_length=200)
     bsa_percent: float = Field(..., ge=0, le=100)
     symptoms: Literal["none", "mild", "moderate", "severe"]
-    ctcae_version: Literal["4.0", "5.0"] = "5.0"
+    ctcae_version: Literal["4.0", "5.0"] | None = Field(
+        None, description="The CTCAE version that grades it (default: the protocol's for the term)"
+    )
+    ctcae_version_reason: str = Field(
+        "", max_length=2000, description="Why another version than the protocol's is used"
+    )
     life_threatening: bool = False
     attribution: Literal["unrelated", "unlikely", "possible", "probable", "definite"] = "possible"
     intolerable: bool = False
@@ -191,7 +196,12 @@ class AdverseEventBody(_Body):
     grade: int | None = Field(None, ge=1, le=5)
     onset: IsoDate
     attribution: Literal["unrelated", "unlikely", "possible", "probable", "definite"]
-    ctcae_version: Literal["4.0", "5.0"] = "5.0"
+    ctcae_version: Literal["4.0", "5.0"] | None = Field(
+        None, description="The CTCAE version that grades it (default: the protocol's for the term)"
+    )
+    ctcae_version_reason: str = Field(
+        "", max_length=2000, description="Why another version than the protocol's is used"
+    )
     serious: bool = False
     measurement: Measurement | None = None
     intolerable: bool = False

@@ -57,6 +57,21 @@ def _acuity(bcva_right: str, bcva_left: str) -> dict[str, Any]:
     }
 
 
+def _ctcae_version(protocol: Protocol, term: str, given: str | None, reason: str) -> str:
+    """The CTCAE version that grades ``term``: the protocol's, or another one with a reason."""
+    pinned = protocol.ctcae_version(term)
+    if given is None or given == pinned:
+        return pinned
+    if not reason.strip():
+        raise CommandRefused(
+            f"the protocol grades {term} under CTCAE v{pinned}; grading it under v{given} needs "
+            "a reason (ctcae_version_reason)",
+            rule="ctcae_version_differs",
+            field="ctcae_version",
+        )
+    return given
+
+
 def _uuid(text: str, field: str) -> UUID:
     try:
         return UUID(text)
@@ -164,7 +179,7 @@ class Patient(Aggregate):
 
     class AERecorded(Event):
         TOPIC = "doseledger:patient.AERecorded"
-        class_version = 1
+        class_version = 2  # 2: ctcae_version_reason
         ae_id: UUID
         term: str
         meddra_code: str
@@ -179,6 +194,12 @@ class Patient(Aggregate):
         bcva_logmar: float | None
         dlt_assessment: dict[str, Any]
         actor: dict[str, Any]
+        ctcae_version_reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """AEs recorded before the protocol named the CTCAE version per term."""
+            state["ctcae_version_reason"] = ""
 
     class AEGraded(Event):
         TOPIC = "doseledger:patient.AEGraded"
@@ -202,7 +223,7 @@ class Patient(Aggregate):
 
     class SkinAssessed(Event):
         TOPIC = "doseledger:patient.SkinAssessed"
-        class_version = 1
+        class_version = 2  # 2: ctcae_version_reason
         clinical_date: dt.date
         grade: int
         ctcae_version: str
@@ -211,6 +232,12 @@ class Patient(Aggregate):
         symptoms: str
         ae_id: UUID | None
         actor: dict[str, Any]
+        ctcae_version_reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Assessments recorded before the protocol named the CTCAE version per term."""
+            state["ctcae_version_reason"] = ""
 
     class DoseRecommended(Event):
         TOPIC = "doseledger:patient.DoseRecommended"
@@ -526,6 +553,7 @@ class Patient(Aggregate):
         bcva_logmar: float | None,
         dlt_assessment: dict[str, Any],
         actor: dict[str, Any],
+        ctcae_version_reason: str = "",
     ) -> None:
         verdict = dlt_assessment["verdict"]
         self.adverse_events[ae_id] = AdverseEvent(
@@ -610,6 +638,7 @@ class Patient(Aggregate):
         symptoms: str,
         ae_id: UUID | None,
         actor: dict[str, Any],
+        ctcae_version_reason: str = "",
     ) -> None:
         self.skin_assessments.append(
             {
@@ -1175,7 +1204,8 @@ class Patient(Aggregate):
         protocol: Protocol,
         attribution: str,
         serious: bool = False,
-        ctcae_version: str = "5.0",
+        ctcae_version: str | None = None,
+        ctcae_version_reason: str = "",
         measurement: dict[str, Any] | None = None,
         intolerable: bool = False,
         eye: str | None = None,
@@ -1202,6 +1232,7 @@ class Patient(Aggregate):
                 rule="ae_already_open",
                 field="term",
             )
+        version = _ctcae_version(protocol, term.term, ctcae_version, ctcae_version_reason)
         grade, acuity = self._vision(term.term, grade, eye, bcva)
         if grade not in term.grades:
             allowed = ", ".join(str(g) for g in term.grades)
@@ -1235,7 +1266,7 @@ class Patient(Aggregate):
             term=term.term,
             meddra_code=term.meddra_code,
             grade=grade,
-            ctcae_version=ctcae_version,
+            ctcae_version=version,
             clinical_date=onset,
             attribution=attribution,
             serious=serious,
@@ -1245,6 +1276,7 @@ class Patient(Aggregate):
             bcva_logmar=None if acuity is None else acuity.logmar,
             dlt_assessment={"verdict": assessment.verdict, "criterion": assessment.criterion},
             actor=actor.as_record(),
+            ctcae_version_reason=ctcae_version_reason.strip(),
         )
         record = rec.as_record()
         self._recommend(ae_id, onset, record, actor)
@@ -1723,7 +1755,8 @@ class Patient(Aggregate):
         location: str,
         bsa_percent: float,
         symptoms: str,
-        ctcae_version: str = "5.0",
+        ctcae_version: str | None = None,
+        ctcae_version_reason: str = "",
         life_threatening: bool = False,
         new_ae_id: UUID,
         protocol: Protocol,
@@ -1736,10 +1769,11 @@ class Patient(Aggregate):
         self._check_in_study(clinical_date)
         if not location.strip() and bsa_percent > 0:
             raise InvalidInput("a rash's location is required", field="location")
+        version = _ctcae_version(protocol, RASH, ctcae_version, ctcae_version_reason)
         grade = grade_rash_acneiform(
             bsa_percent,
             symptoms,  # type: ignore[arg-type]
-            version=ctcae_version,  # type: ignore[arg-type]
+            version=version,  # type: ignore[arg-type]
             life_threatening=life_threatening,
         )
         open_rash = next(
@@ -1754,12 +1788,13 @@ class Patient(Aggregate):
         self._skin_assessed(
             clinical_date=clinical_date,
             grade=grade,
-            ctcae_version=ctcae_version,
+            ctcae_version=version,
             location=location.strip(),
             bsa_percent=bsa_percent,
             symptoms=symptoms,
             ae_id=open_rash.id if open_rash else (new_ae_id if grade else None),
             actor=actor.as_record(),
+            ctcae_version_reason=ctcae_version_reason.strip(),
         )
         if open_rash is not None and open_rash.grade != grade:
             change = self.change_ae_grade(
@@ -1785,7 +1820,8 @@ class Patient(Aggregate):
                 today=today,
                 protocol=protocol,
                 attribution=attribution,
-                ctcae_version=ctcae_version,
+                ctcae_version=version,
+                ctcae_version_reason=ctcae_version_reason,
                 intolerable=intolerable,
                 measurement={
                     "bsa_percent": bsa_percent,
