@@ -1561,6 +1561,10 @@ class Patient(Aggregate):
         pending = self._pending("withhold", ae_id)
         if self.on_hold:
             hold = self.holds[-1]
+            if not pending and ae_id is not None:
+                # Its withhold joined the hold when it was recommended (§5a): this records
+                # the investigator's hold for it; its recovery window stays as it opened.
+                pending = [r for r in self.withholds if r.ae_id == ae_id]
             if not pending:
                 raise CommandRefused(
                     f"dosing is already withheld since {hold.start}"
@@ -1579,7 +1583,7 @@ class Patient(Aggregate):
             deadline=(
                 None
                 if first is None or first.within_days is None
-                else clinical_date + dt.timedelta(days=first.within_days)
+                else first.deadline or clinical_date + dt.timedelta(days=first.within_days)
             ),
             rule=None if first is None else first.rule,
             reason=reason,

@@ -1,0 +1,69 @@
+"""Patient safety defects found by the safety stories and properties, one test each."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID, uuid4
+
+from domain.ctcae import CtcaeCatalogue
+from domain.patient import Patient
+from domain.protocol import template
+from support import DAY0, INVESTIGATOR, TODAY
+
+CATALOGUE = CtcaeCatalogue.load()
+PROTOCOL = template("defactinib-avutometinib")
+
+
+def on(n: int) -> dt.date:
+    """Study day n (day 1 is the first dose)."""
+    return DAY0 + dt.timedelta(days=n - 1)
+
+
+def dosing_patient() -> Patient:
+    patient = Patient(
+        id=uuid4(),
+        trial_id=uuid4(),
+        subject_id="S01-001",
+        site_id="S01",
+        cohort=1,
+        level=1,
+        doses=[d.model_dump(mode="json") for d in PROTOCOL.dose_level(1).doses],
+        dlt_window_days=28,
+        enrolment_date=DAY0 - dt.timedelta(days=7),
+        actor=INVESTIGATOR.as_record(),
+    )
+    patient.record_baseline_eye_exam(on(0), "20/20", "20/20", INVESTIGATOR, today=TODAY)
+    patient.record_baseline_skin_exam(on(0), "none", INVESTIGATOR, today=TODAY)
+    patient.start_dosing(on(1), INVESTIGATOR, today=TODAY)
+    return patient
+
+
+def record_ae(patient: Patient, term: str, grade: int, day: int) -> UUID:
+    ae_id = uuid4()
+    patient.record_adverse_event(
+        ae_id,
+        CATALOGUE.lookup(term),
+        grade,
+        on(day),
+        INVESTIGATOR,
+        today=TODAY,
+        protocol=PROTOCOL,
+        attribution="possible",
+    )
+    return ae_id
+
+
+def test_hold_for_an_ae_that_arrived_during_a_hold_is_recorded_not_already_withheld() -> None:
+    patient = dosing_patient()
+    rash = record_ae(patient, "Rash acneiform", 3, 35)
+    patient.hold_dose(on(35), INVESTIGATOR, today=TODAY, ae_id=rash)
+    cpk = record_ae(patient, "CPK increased", 4, 38)
+    assert patient.requirements[cpk].deadline == on(38 + 21)  # joined the hold on arrival
+
+    patient.hold_dose(on(40), INVESTIGATOR, today=TODAY, ae_id=cpk)
+
+    held = patient.pending_events[-1]
+    assert isinstance(held, Patient.DoseHeld)
+    assert (held.ae_id, held.deadline, held.rule) == (cpk, on(59), "cpk-g4")
+    assert patient.requirements[cpk].deadline == on(59)  # its window did not restart
+    assert len(patient.holds) == 1
