@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from uuid import UUID, uuid4
 
+import pytest
+
 from domain.ctcae import CtcaeCatalogue
+from domain.errors import CommandRefused
 from domain.patient import Patient
 from domain.protocol import template
-from support import DAY0, INVESTIGATOR, TODAY
+from support import DAY0, INVESTIGATOR, TODAY, replay
 
 CATALOGUE = CtcaeCatalogue.load()
 PROTOCOL = template("defactinib-avutometinib")
@@ -67,3 +70,24 @@ def test_hold_for_an_ae_that_arrived_during_a_hold_is_recorded_not_already_withh
     assert (held.ae_id, held.deadline, held.rule) == (cpk, on(59), "cpk-g4")
     assert patient.requirements[cpk].deadline == on(59)  # its window did not restart
     assert len(patient.holds) == 1
+
+
+def test_death_is_dated_the_day_an_ae_reached_grade_5_not_its_onset() -> None:
+    patient = dosing_patient()
+    ae_id = record_ae(patient, "Diarrhea", 2, 10)
+    patient.administer_dose(on(15), INVESTIGATOR, today=TODAY)
+    patient.change_ae_grade(
+        ae_id,
+        5,
+        on(20),
+        INVESTIGATOR,
+        today=TODAY,
+        protocol=PROTOCOL,
+        term=CATALOGUE.lookup("Diarrhea"),
+    )
+    assert patient.died_on == on(20)
+    assert all(day <= patient.died_on for day in patient.dose_days)
+    with pytest.raises(CommandRefused) as caught:
+        patient.administer_dose(on(21), INVESTIGATOR, today=TODAY)
+    assert caught.value.rule == "patient_died"
+    assert replay(patient).died_on == on(20)

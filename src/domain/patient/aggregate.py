@@ -82,7 +82,7 @@ class Patient(Aggregate):
     """One study subject, identified by a pseudonymous subject id, rebuilt from its events."""
 
     TOPIC = "doseledger:patient"
-    class_version = 2  # 2: requirements per AE and hold periods (upcast_v1_v2)
+    class_version = 3  # 2: requirements per AE and hold periods; 3: grade_5_on
     __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
@@ -387,6 +387,13 @@ class Patient(Aggregate):
         self.discontinued_on: dt.date | None = None
         self.deviations = 0
         self.skin_assessments: list[dict[str, Any]] = []
+        self.grade_5_on: dict[UUID, dt.date] = {}
+        """The day each AE reached grade 5 (death), when it did."""
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """Snapshots before grade_5_on: death dates fall back to the AE's onset or resolution."""
+        state.setdefault("grade_5_on", {})
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -538,6 +545,8 @@ class Patient(Aggregate):
             dlt_reached_on=None if verdict == "not_dlt" else clinical_date,
             grades=[grade],
         )
+        if grade == 5:
+            self.grade_5_on[ae_id] = clinical_date
 
     @event(AEGraded)
     def _ae_graded(
@@ -553,6 +562,8 @@ class Patient(Aggregate):
     ) -> None:
         ae = self.adverse_events[ae_id]
         ae.regrade(new_grade)
+        if new_grade == 5:
+            self.grade_5_on.setdefault(ae_id, clinical_date)
         if bcva_logmar is not None:
             ae.bcva_logmar = bcva_logmar
         self._track_condition(ae, clinical_date)
@@ -832,7 +843,8 @@ class Patient(Aggregate):
     def died_on(self) -> dt.date | None:
         """The day of a grade 5 AE (death), if any."""
         days = [
-            ae.onset if ae.grades and ae.grades[0] == 5 else ae.resolved_on or ae.onset
+            self.grade_5_on.get(ae.id)
+            or (ae.onset if ae.grades and ae.grades[0] == 5 else ae.resolved_on or ae.onset)
             for ae in self.adverse_events.values()
             if not ae.in_error and 5 in ae.grades
         ]
