@@ -91,3 +91,17 @@ def test_death_is_dated_the_day_an_ae_reached_grade_5_not_its_onset() -> None:
         patient.administer_dose(on(21), INVESTIGATOR, today=TODAY)
     assert caught.value.rule == "patient_died"
     assert replay(patient).died_on == on(20)
+
+
+def test_a_discontinuation_is_not_dated_before_a_dose_already_recorded() -> None:
+    patient = dosing_patient()
+    patient.administer_dose(on(20), INVESTIGATOR, today=TODAY)
+    events = len(patient.pending_events)
+    with pytest.raises(CommandRefused) as caught:
+        patient.discontinue(
+            on(15), INVESTIGATOR, today=TODAY, protocol=PROTOCOL, reason="progression"
+        )
+    assert caught.value.rule == "date_before_last_dose"
+    assert len(patient.pending_events) == events and patient.discontinued_on is None
+    patient.discontinue(on(20), INVESTIGATOR, today=TODAY, protocol=PROTOCOL, reason="progression")
+    assert patient.discontinued_on == on(20)

@@ -1707,6 +1707,11 @@ class Patient(Aggregate):
         """Permanently discontinue treatment (all agents when the protocol says so)."""
         self._check_treated_on(clinical_date, today)
         self._check_not_discontinued()
+        last = self.last_dose_date
+        if last is not None:  # a dose already recorded after it would lie after it
+            check_not_before(
+                clinical_date, last, "the last dose recorded", rule="date_before_last_dose"
+            )
         if ae_id is not None:
             self.adverse_event(ae_id)
         pending = self._pending("discontinue", ae_id)
