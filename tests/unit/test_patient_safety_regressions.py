@@ -105,3 +105,15 @@ def test_a_discontinuation_is_not_dated_before_a_dose_already_recorded() -> None
     assert len(patient.pending_events) == events and patient.discontinued_on is None
     patient.discontinue(on(20), INVESTIGATOR, today=TODAY, protocol=PROTOCOL, reason="progression")
     assert patient.discontinued_on == on(20)
+
+
+def test_a_hold_is_not_dated_on_a_day_whose_dose_is_recorded() -> None:
+    patient = dosing_patient()
+    patient.administer_dose(on(6), INVESTIGATOR, today=TODAY)
+    events = len(patient.pending_events)
+    with pytest.raises(CommandRefused) as caught:
+        patient.hold_dose(on(6), INVESTIGATOR, today=TODAY, reason="surgery")
+    assert caught.value.rule == "dose_recorded_that_day"
+    assert len(patient.pending_events) == events and not patient.holds
+    patient.hold_dose(on(7), INVESTIGATOR, today=TODAY, reason="surgery")
+    assert not any(h.covers(d) for h in patient.holds for d in patient.dose_days)

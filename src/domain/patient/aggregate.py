@@ -1584,6 +1584,13 @@ class Patient(Aggregate):
                     rule="already_withheld",
                 )
             check_not_before(clinical_date, hold.start, "the hold's start", rule="date_before_hold")
+        elif clinical_date in self.dose_days:
+            raise CommandRefused(
+                f"a dose is recorded on {clinical_date}: a hold starts on the first day it "
+                "stops a dose (the next day), or correct or mark that dose entered in error",
+                rule="dose_recorded_that_day",
+                field="clinical_date",
+            )
         self._check_reason(not pending, reason, "withholding", self._describe_open())
         first = pending[0] if pending else None
         self._dose_held(
