@@ -117,3 +117,28 @@ def test_a_hold_is_not_dated_on_a_day_whose_dose_is_recorded() -> None:
     assert len(patient.pending_events) == events and not patient.holds
     patient.hold_dose(on(7), INVESTIGATOR, today=TODAY, reason="surgery")
     assert not any(h.covers(d) for h in patient.holds for d in patient.dose_days)
+
+
+def test_a_grade_5_is_not_dated_before_a_dose_already_recorded() -> None:
+    patient = dosing_patient()
+    patient.administer_dose(on(10), INVESTIGATOR, today=TODAY)
+    events = len(patient.pending_events)
+    with pytest.raises(CommandRefused) as caught:
+        record_ae(patient, "Diarrhea", 5, 8)
+    assert caught.value.rule == "date_before_last_dose"
+    ae_id = record_ae(patient, "Diarrhea", 2, 8)
+    events = len(patient.pending_events)
+    with pytest.raises(CommandRefused) as caught:
+        patient.change_ae_grade(
+            ae_id,
+            5,
+            on(9),
+            INVESTIGATOR,
+            today=TODAY,
+            protocol=PROTOCOL,
+            term=CATALOGUE.lookup("Diarrhea"),
+        )
+    assert caught.value.rule == "date_before_last_dose"
+    assert len(patient.pending_events) == events and patient.died_on is None
+    record_ae(patient, "Sepsis", 5, 10)  # on the day of the last dose: after it
+    assert patient.died_on == on(10)

@@ -969,6 +969,17 @@ class Patient(Aggregate):
                 rule="patient_died",
             )
 
+    def _check_death_after_doses(self, grade: int, day: dt.date) -> None:
+        """A grade 5 (death) is not dated before a dose already recorded."""
+        last = self.last_dose_date
+        if grade == 5 and last is not None and day < last:
+            raise CommandRefused(
+                f"a dose is recorded on {last}: a grade 5 (death) cannot be dated before it "
+                "(correct that dose or mark it entered in error first)",
+                rule="date_before_last_dose",
+                field="clinical_date",
+            )
+
     def _check_not_discontinued(self) -> None:
         if self.all_discontinued:
             raise CommandRefused(
@@ -1214,6 +1225,7 @@ class Patient(Aggregate):
                 f"{term.term} has no grade {grade} in CTCAE v5.0; allowed grades: {allowed}",
                 field="grade",
             )
+        self._check_death_after_doses(grade, onset)
         occurrence = self.occurrences(term.term) + (1 if grade >= 3 else 0) or 1
         facts = AdverseEventFacts(
             term=term.term,
@@ -1361,6 +1373,7 @@ class Patient(Aggregate):
             raise CommandRefused(
                 f"AE {ae_id} is already grade {ae.grade}", rule="grade_unchanged", field="grade"
             )
+        self._check_death_after_doses(new_grade, clinical_date)
         old = ae.grade
         if new_grade == 0:
             self._ae_resolved(
