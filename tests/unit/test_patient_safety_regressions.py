@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -142,3 +143,38 @@ def test_a_grade_5_is_not_dated_before_a_dose_already_recorded() -> None:
     assert len(patient.pending_events) == events and patient.died_on is None
     record_ae(patient, "Sepsis", 5, 10)  # on the day of the last dose: after it
     assert patient.died_on == on(10)
+
+
+def test_a_late_entry_at_a_dlt_grade_dated_inside_the_window_is_a_dlt() -> None:
+    patient = dosing_patient()
+    ae_id = record_ae(patient, "CPK increased", 2, 5)
+    term = CATALOGUE.lookup("CPK increased")
+    regrade = {"today": TODAY, "protocol": PROTOCOL, "term": term}
+    patient.change_ae_grade(ae_id, 4, on(30), INVESTIGATOR, **regrade)  # after the window
+    assert patient.adverse_events[ae_id].dlt_verdict == "not_dlt"
+    # Entered late: the lab of day 20 showed grade 3.
+    change = patient.change_ae_grade(ae_id, 3, on(20), INVESTIGATOR, **regrade)
+    assert change.dlt is not None and change.dlt.verdict == "dlt"
+    ae = patient.adverse_events[ae_id]
+    assert (ae.dlt_verdict, ae.dlt_reached_on) == ("dlt", on(20))
+
+
+def test_a_late_skin_assessment_at_the_rash_grade_inside_the_window_is_a_dlt() -> None:
+    patient = dosing_patient()
+    skin: dict[str, Any] = {
+        "today": TODAY,
+        "location": "face",
+        "protocol": PROTOCOL,
+        "term": CATALOGUE.lookup("Rash acneiform"),
+    }
+    patient.record_skin_assessment(
+        on(10), INVESTIGATOR, bsa_percent=5, symptoms="mild", new_ae_id=uuid4(), **skin
+    )
+    late = {"bsa_percent": 40, "symptoms": "severe", "new_ae_id": uuid4()}
+    patient.record_skin_assessment(on(30), INVESTIGATOR, **late, **skin)  # grade 3, too late
+    (rash,) = patient.adverse_events.values()
+    assert (rash.grade, rash.dlt_verdict) == (3, "not_dlt")
+    # The day-24 visit, entered late, found the same grade 3: inside the window.
+    result = patient.record_skin_assessment(on(24), INVESTIGATOR, **late, **skin)
+    assert result.dlt is not None and result.dlt.verdict == "dlt"
+    assert (rash.dlt_verdict, rash.dlt_reached_on) == ("dlt", on(24))

@@ -1390,23 +1390,24 @@ class Patient(Aggregate):
                 reason=reason,
                 actor=actor.as_record(),
             )
-        dlt = self._reassess_on_worsening(ae, old, clinical_date, actor, protocol, term)
+        dlt = self._reassess_dlt(ae, clinical_date, actor, protocol, term)
         recommendation = self._after_grade_change(
             ae, old, clinical_date, actor, protocol, term, intolerable
         )
         return GradeChange(recommendation, dlt)
 
-    def _reassess_on_worsening(
+    def _reassess_dlt(
         self,
         ae: AdverseEvent,
-        old: int,
         on: dt.date,
         actor: Actor,
         protocol: Protocol,
         term: CtcaeTerm,
     ) -> DltAssessment | None:
-        """§6: a worsening to a DLT grade inside the window counts as if reported at it."""
-        if ae.grade <= old or ae.dlt_verdict == "dlt":
+        """§6: an AE recorded at a DLT grade on a day inside the window counts as if reported
+        at it: a worsening, or a late entry dated before a later grade change or assessment
+        (the AE was at that grade then, even if it reached it again outside the window)."""
+        if ae.grade == 0 or ae.dlt_verdict == "dlt":
             return None
         assessment = self._assess(term, ae.grade, ae.attribution, on, protocol)
         if assessment.verdict == "not_dlt" or assessment.verdict == ae.dlt_verdict:
@@ -1809,6 +1810,10 @@ class Patient(Aggregate):
                 intolerable=intolerable,
             )
             return SkinResult(grade, open_rash.id, change.recommendation, change.dlt)
+        if open_rash is not None and grade > 0:
+            # The same grade, perhaps on an earlier day than it was recorded before.
+            dlt = self._reassess_dlt(open_rash, clinical_date, actor, protocol, term)
+            return SkinResult(grade, open_rash.id, None, dlt)
         if open_rash is None and grade > 0:
             record, assessment = self.record_adverse_event(
                 new_ae_id,
