@@ -9,10 +9,12 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.ctcae import CtcaeCatalogue
+from domain.dlt_reporting import apply_dlt_verdict
 from domain.errors import CommandRefused
 from domain.patient import Patient
 from domain.protocol import template
-from support import DAY0, INVESTIGATOR, TODAY, replay
+from domain.trial import Trial
+from support import DAY0, INVESTIGATOR, SCHEDULE, SRC, TODAY, replay
 
 CATALOGUE = CtcaeCatalogue.load()
 PROTOCOL = template("defactinib-avutometinib")
@@ -178,3 +180,38 @@ def test_a_late_skin_assessment_at_the_rash_grade_inside_the_window_is_a_dlt() -
     result = patient.record_skin_assessment(on(24), INVESTIGATOR, **late, **skin)
     assert result.dlt is not None and result.dlt.verdict == "dlt"
     assert (rash.dlt_verdict, rash.dlt_reached_on) == ("dlt", on(24))
+
+
+def test_a_dlt_candidate_dated_in_the_window_after_no_dlt_goes_before_the_src() -> None:
+    patient = dosing_patient()
+    trial = Trial(
+        id=patient.trial_id,
+        protocol=PROTOCOL.model_dump(mode="json"),
+        name="t",
+        actor=INVESTIGATOR.as_record(),
+    )
+    trial.enrol(patient.id, patient.subject_id, "S01", INVESTIGATOR)
+    patient.close_dlt_window(
+        "no_dlt", on(28), INVESTIGATOR, today=TODAY, schedule=SCHEDULE, min_dose_fraction=0.75
+    )
+    trial.record_outcome(patient.id, "no_dlt", on(28), INVESTIGATOR)
+
+    ae_id = record_ae(patient, "Diarrhea", 3, 20)  # a candidate, entered after the window
+    apply_dlt_verdict(trial, patient, ae_id, INVESTIGATOR)
+
+    cohort = trial.cohorts[0]
+    assert cohort.candidates == {patient.id: [ae_id]}
+    assert patient.id not in cohort.outcomes and patient.dlt_outcome is None
+    assert not cohort.fully_evaluated
+    revised = [e for e in trial.pending_events if isinstance(e, Trial.OutcomeRevised)]
+    assert [(e.old_outcome, e.new_outcome, e.clinical_date) for e in revised] == [
+        ("no_dlt", None, on(20))
+    ]
+    # The SRC rejects it: the window closes without a DLT again.
+    trial.adjudicate_dlt_candidate(patient.id, ae_id, False, SRC, reason="controlled in 48 h")
+    patient.reject_dlt_candidate(ae_id, "controlled in 48 h", SRC)
+    patient.close_dlt_window(
+        "no_dlt", on(28), INVESTIGATOR, today=TODAY, schedule=SCHEDULE, min_dose_fraction=0.75
+    )
+    trial.record_outcome(patient.id, "no_dlt", on(28), INVESTIGATOR)
+    assert cohort.outcomes[patient.id] == "no_dlt"

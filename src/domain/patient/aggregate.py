@@ -2008,6 +2008,18 @@ class Patient(Aggregate):
         self.dlt_outcome_ae = ae.id
         return description
 
+    def reopen_window_for_candidate(self, actor: Actor, reason: str) -> None:
+        """A DLT candidate dated inside the window reached a window closed without a DLT: the
+        outcome is awaited again until the SRC adjudicates the candidate."""
+        if self.dlt_outcome != "no_dlt" or not self.dlt_candidates:
+            raise CommandRefused(
+                "only a window closed without a DLT reopens, for a DLT candidate",
+                rule="window_not_reopenable",
+            )
+        self._dlt_outcome_revised(
+            old_outcome="no_dlt", new_outcome=None, reason=reason, actor=actor.as_record()
+        )
+
     # ----------------------------------------------------------------- commands: corrections
 
     def correct_adverse_event(
