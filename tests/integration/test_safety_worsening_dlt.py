@@ -139,3 +139,43 @@ def test_late_worsening_in_a_cohort_the_src_decided_flags_the_decision_for_revie
         e for e in ledger.events.get(trial_id) if isinstance(e, Trial.DecisionFlaggedForReview)
     ]
     assert [(e.cohort, e.old_dlts, e.new_dlts) for e in flagged] == [(1, 0, 1)]
+
+
+def test_a_candidate_dated_in_the_window_entered_after_no_dlt_goes_before_the_src(
+    ledger: DoseLedger,
+) -> None:
+    trial_id, (pid,) = dosing(ledger, AVUTOMETINIB)
+    ledger.record_dlt_window_outcome(pid, "no_dlt", day(28), INVESTIGATOR)
+
+    recorded = ae(ledger, pid, "Diarrhea", 3, 20)  # G3 diarrhoea: a candidate for the SRC
+
+    assert recorded["dlt"]["verdict"] == "candidate"
+    ae_id = UUID(recorded["ae_id"])
+    assert ledger.patient(pid)["dlt_outcome"] is None  # awaited again
+    cohort = ledger.trial_aggregate(trial_id).cohorts[0]
+    assert cohort.candidates == {pid: [ae_id]}
+    assert pid not in cohort.outcomes
+    ledger.adjudicate_dlt(trial_id, pid, ae_id, True, SRC, reason="not controlled in 72 h")
+    assert ledger.patient(pid)["dlt_outcome"] == "dlt"
+    assert ledger.trial(trial_id)["cohorts"][0]["dlts"] == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Trial.adjudicate_dlt_candidate records the confirmed DLT with record_outcome, "
+    "which flags no decision already signed on the cohort (trial.py, not this branch's files)",
+)
+def test_a_candidate_confirmed_on_a_decided_cohort_flags_the_decision(
+    ledger: DoseLedger,
+) -> None:
+    trial_id, pids = dosing(ledger, AVUTOMETINIB, count=3)
+    for pid in pids:
+        ledger.record_dlt_window_outcome(pid, "no_dlt", day(28), INVESTIGATOR)
+    ledger.sign_decision(trial_id, 1, "escalate", SRC)
+    ae_id = UUID(ae(ledger, pids[0], "Diarrhea", 3, 20)["ae_id"])
+    ledger.adjudicate_dlt(trial_id, pids[0], ae_id, True, SRC, reason="not controlled in 72 h")
+    assert ledger.trial(trial_id)["cohorts"][0]["dlts"] == 1
+    flagged = [
+        e for e in ledger.events.get(trial_id) if isinstance(e, Trial.DecisionFlaggedForReview)
+    ]
+    assert [(e.cohort, e.old_dlts, e.new_dlts) for e in flagged] == [(1, 0, 1)]
