@@ -18,7 +18,8 @@ from domain.trial import Trial
 
 def apply_dlt_verdict(trial: Trial, patient: Patient, ae_id: UUID, actor: Actor) -> None:
     """Put an AE's DLT verdict on the cohort: a DLT closes (or revises) the window; a
-    candidate goes before the SRC."""
+    candidate goes before the SRC (a window closed without a DLT is open again until the
+    SRC adjudicates it)."""
     ae = patient.adverse_events[ae_id]
     if trial.status != "escalating" or ae.dlt_verdict == "not_dlt":
         return
@@ -32,7 +33,11 @@ def apply_dlt_verdict(trial: Trial, patient: Patient, ae_id: UUID, actor: Actor)
             reason = f"DLT dated {reached}, inside the window, recorded after it closed"
             patient.revise_outcome_for_dlt(ae, actor, reason)
             trial.revise_outcome(patient.id, "dlt", actor, reason=reason, clinical_date=reached)
-    elif patient.dlt_outcome is None and ae_id in patient.dlt_candidates:
+    elif patient.dlt_outcome in (None, "no_dlt") and ae_id in patient.dlt_candidates:
+        if patient.dlt_outcome == "no_dlt":
+            reason = f"DLT candidate dated {reached}, inside the window, recorded after it closed"
+            patient.reopen_window_for_candidate(actor, reason)
+            trial.revise_outcome(patient.id, None, actor, reason=reason, clinical_date=reached)
         trial.raise_dlt_candidate(
             patient.id,
             ae_id,

@@ -97,7 +97,7 @@ class Patient(Aggregate):
     """One study subject, identified by a pseudonymous subject id, rebuilt from its events."""
 
     TOPIC = "doseledger:patient"
-    class_version = 2  # 2: requirements per AE and hold periods (upcast_v1_v2)
+    class_version = 3  # 2: requirements per AE and hold periods; 3: grade_5_on
     __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
@@ -419,6 +419,13 @@ class Patient(Aggregate):
         self.discontinued_on: dt.date | None = None
         self.deviations = 0
         self.skin_assessments: list[dict[str, Any]] = []
+        self.grade_5_on: dict[UUID, dt.date] = {}
+        """The day each AE reached grade 5 (death), when it did."""
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """Snapshots before grade_5_on: death dates fall back to the AE's onset or resolution."""
+        state.setdefault("grade_5_on", {})
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -573,6 +580,8 @@ class Patient(Aggregate):
             dlt_reached_on=None if verdict == "not_dlt" else clinical_date,
             grades=[grade],
         )
+        if grade == 5:
+            self.grade_5_on[ae_id] = clinical_date
 
     @event(AEGraded)
     def _ae_graded(
@@ -588,6 +597,8 @@ class Patient(Aggregate):
     ) -> None:
         ae = self.adverse_events[ae_id]
         ae.regrade(new_grade)
+        if new_grade == 5:
+            self.grade_5_on.setdefault(ae_id, clinical_date)
         if bcva_logmar is not None:
             ae.bcva_logmar = bcva_logmar
         self._track_condition(ae, clinical_date)
@@ -868,7 +879,8 @@ class Patient(Aggregate):
     def died_on(self) -> dt.date | None:
         """The day of a grade 5 AE (death), if any."""
         days = [
-            ae.onset if ae.grades and ae.grades[0] == 5 else ae.resolved_on or ae.onset
+            self.grade_5_on.get(ae.id)
+            or (ae.onset if ae.grades and ae.grades[0] == 5 else ae.resolved_on or ae.onset)
             for ae in self.adverse_events.values()
             if not ae.in_error and 5 in ae.grades
         ]
@@ -991,6 +1003,17 @@ class Patient(Aggregate):
             raise CommandRefused(
                 f"subject {self.subject_id} died on {died} (grade 5 adverse event)",
                 rule="patient_died",
+            )
+
+    def _check_death_after_doses(self, grade: int, day: dt.date) -> None:
+        """A grade 5 (death) is not dated before a dose already recorded."""
+        last = self.last_dose_date
+        if grade == 5 and last is not None and day < last:
+            raise CommandRefused(
+                f"a dose is recorded on {last}: a grade 5 (death) cannot be dated before it "
+                "(correct that dose or mark it entered in error first)",
+                rule="date_before_last_dose",
+                field="clinical_date",
             )
 
     def _check_not_discontinued(self) -> None:
@@ -1240,6 +1263,7 @@ class Patient(Aggregate):
                 f"{term.term} has no grade {grade} in CTCAE v5.0; allowed grades: {allowed}",
                 field="grade",
             )
+        self._check_death_after_doses(grade, onset)
         occurrence = self.occurrences(term.term) + (1 if grade >= 3 else 0) or 1
         facts = AdverseEventFacts(
             term=term.term,
@@ -1388,6 +1412,7 @@ class Patient(Aggregate):
             raise CommandRefused(
                 f"AE {ae_id} is already grade {ae.grade}", rule="grade_unchanged", field="grade"
             )
+        self._check_death_after_doses(new_grade, clinical_date)
         old = ae.grade
         if new_grade == 0:
             self._ae_resolved(
@@ -1404,23 +1429,24 @@ class Patient(Aggregate):
                 reason=reason,
                 actor=actor.as_record(),
             )
-        dlt = self._reassess_on_worsening(ae, old, clinical_date, actor, protocol, term)
+        dlt = self._reassess_dlt(ae, clinical_date, actor, protocol, term)
         recommendation = self._after_grade_change(
             ae, old, clinical_date, actor, protocol, term, intolerable
         )
         return GradeChange(recommendation, dlt)
 
-    def _reassess_on_worsening(
+    def _reassess_dlt(
         self,
         ae: AdverseEvent,
-        old: int,
         on: dt.date,
         actor: Actor,
         protocol: Protocol,
         term: CtcaeTerm,
     ) -> DltAssessment | None:
-        """§6: a worsening to a DLT grade inside the window counts as if reported at it."""
-        if ae.grade <= old or ae.dlt_verdict == "dlt":
+        """§6: an AE recorded at a DLT grade on a day inside the window counts as if reported
+        at it: a worsening, or a late entry dated before a later grade change or assessment
+        (the AE was at that grade then, even if it reached it again outside the window)."""
+        if ae.grade == 0 or ae.dlt_verdict == "dlt":
             return None
         assessment = self._assess(term, ae.grade, ae.attribution, on, protocol)
         if assessment.verdict == "not_dlt" or assessment.verdict == ae.dlt_verdict:
@@ -1600,6 +1626,10 @@ class Patient(Aggregate):
         pending = self._pending("withhold", ae_id)
         if self.on_hold:
             hold = self.holds[-1]
+            if not pending and ae_id is not None:
+                # Its withhold joined the hold when it was recommended (§5a): this records
+                # the investigator's hold for it; its recovery window stays as it opened.
+                pending = [r for r in self.withholds if r.ae_id == ae_id]
             if not pending:
                 raise CommandRefused(
                     f"dosing is already withheld since {hold.start}"
@@ -1607,6 +1637,13 @@ class Patient(Aggregate):
                     rule="already_withheld",
                 )
             check_not_before(clinical_date, hold.start, "the hold's start", rule="date_before_hold")
+        elif clinical_date in self.dose_days:
+            raise CommandRefused(
+                f"a dose is recorded on {clinical_date}: a hold starts on the first day it "
+                "stops a dose (the next day), or correct or mark that dose entered in error",
+                rule="dose_recorded_that_day",
+                field="clinical_date",
+            )
         self._check_reason(not pending, reason, "withholding", self._describe_open())
         first = pending[0] if pending else None
         self._dose_held(
@@ -1618,7 +1655,7 @@ class Patient(Aggregate):
             deadline=(
                 None
                 if first is None or first.within_days is None
-                else clinical_date + dt.timedelta(days=first.within_days)
+                else first.deadline or clinical_date + dt.timedelta(days=first.within_days)
             ),
             rule=None if first is None else first.rule,
             reason=reason,
@@ -1730,6 +1767,11 @@ class Patient(Aggregate):
         """Permanently discontinue treatment (all agents when the protocol says so)."""
         self._check_treated_on(clinical_date, today)
         self._check_not_discontinued()
+        last = self.last_dose_date
+        if last is not None:  # a dose already recorded after it would lie after it
+            check_not_before(
+                clinical_date, last, "the last dose recorded", rule="date_before_last_dose"
+            )
         if ae_id is not None:
             self.adverse_event(ae_id)
         pending = self._pending("discontinue", ae_id)
@@ -1810,6 +1852,10 @@ class Patient(Aggregate):
                 intolerable=intolerable,
             )
             return SkinResult(grade, open_rash.id, change.recommendation, change.dlt)
+        if open_rash is not None and grade > 0:
+            # The same grade, perhaps on an earlier day than it was recorded before.
+            dlt = self._reassess_dlt(open_rash, clinical_date, actor, protocol, term)
+            return SkinResult(grade, open_rash.id, None, dlt)
         if open_rash is None and grade > 0:
             record, assessment = self.record_adverse_event(
                 new_ae_id,
@@ -2004,6 +2050,18 @@ class Patient(Aggregate):
         )
         self.dlt_outcome_ae = ae.id
         return description
+
+    def reopen_window_for_candidate(self, actor: Actor, reason: str) -> None:
+        """A DLT candidate dated inside the window reached a window closed without a DLT: the
+        outcome is awaited again until the SRC adjudicates the candidate."""
+        if self.dlt_outcome != "no_dlt" or not self.dlt_candidates:
+            raise CommandRefused(
+                "only a window closed without a DLT reopens, for a DLT candidate",
+                rule="window_not_reopenable",
+            )
+        self._dlt_outcome_revised(
+            old_outcome="no_dlt", new_outcome=None, reason=reason, actor=actor.as_record()
+        )
 
     # ----------------------------------------------------------------- commands: corrections
 
