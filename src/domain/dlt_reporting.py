@@ -21,10 +21,21 @@ def apply_dlt_verdict(trial: Trial, patient: Patient, ae_id: UUID, actor: Actor)
     candidate goes before the SRC (a window closed without a DLT is open again until the
     SRC adjudicates it)."""
     ae = patient.adverse_events[ae_id]
-    if trial.status != "escalating" or ae.dlt_verdict == "not_dlt":
+    if ae.dlt_verdict == "not_dlt":
         return
     reached = ae.dlt_reached_on or ae.onset
     description = f"{ae.term}, grade {ae.worst_grade} (AE {ae_id}): {ae.dlt_criterion}"
+    if trial.status != "escalating":
+        # The escalation is over (MTD declared or stopped): a DLT dated inside a window still
+        # changes its cohort, and flags the decision it was made on for re-review.
+        if ae.dlt_verdict == "dlt" and patient.dlt_outcome in (None, "no_dlt"):
+            reason = f"DLT dated {reached}, recorded after the escalation ended"
+            if patient.dlt_outcome is None:
+                patient.record_dlt(ae_id, actor, description=description)
+            else:
+                patient.revise_outcome_for_dlt(ae, actor, reason)
+            trial.revise_outcome(patient.id, "dlt", actor, reason=reason, clinical_date=reached)
+        return
     if ae.dlt_verdict == "dlt":
         if patient.dlt_outcome is None:
             patient.record_dlt(ae_id, actor, description=description)
@@ -52,7 +63,7 @@ def apply_outcome_change(
     trial: Trial, patient: Patient, change: OutcomeChange | None, actor: Actor, reason: str
 ) -> None:
     """What a correction changed in the DLT window, carried to the cohort."""
-    if change is None or trial.status != "escalating":
+    if change is None:
         return
     if change.outcome is None:
         trial.revise_outcome(

@@ -541,6 +541,7 @@ class Trial(Aggregate):
         """Record one patient's DLT-window outcome on the cohort (DLT, no DLT, not evaluable)."""
         self._check_escalating()
         cohort = self._check_patient(patient_id)
+        dlts_before = cohort.dlts
         common: dict[str, Any] = {
             "patient_id": patient_id,
             "cohort": cohort.number,
@@ -572,6 +573,17 @@ class Trial(Aggregate):
                     field="reason",
                 )
             self._not_evaluable(reason=reason, **common)
+        if self.decided(cohort.number) and cohort.dlts != dlts_before:
+            # An outcome reached a cohort already decided (a window reopened for a late DLT
+            # candidate, then confirmed): the decision was made on other counts.
+            self._flagged(
+                cohort=cohort.number,
+                level=cohort.level,
+                old_dlts=dlts_before,
+                new_dlts=cohort.dlts,
+                reason=f"outcome of patient {patient_id} recorded after the decision",
+                actor=actor.as_record(),
+            )
 
     def raise_dlt_candidate(
         self,

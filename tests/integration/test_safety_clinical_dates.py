@@ -55,8 +55,8 @@ def enrolled(ledger: DoseLedger) -> tuple[UUID, UUID]:
 
 
 def test_no_dlt_dated_after_the_sites_today_is_refused(clocked: DoseLedger) -> None:
-    assert clocked.site_today("S01") == SITE_TODAY
     trial_id, (pid,) = dosing(clocked, AVUTOMETINIB)
+    assert clocked.site_today(trial_id, "S01") == SITE_TODAY
     refused(
         clocked,
         "date_in_future",
@@ -120,7 +120,7 @@ def test_an_enrolment_dated_in_the_future_is_refused(clocked: DoseLedger) -> Non
     tomorrow = SITE_TODAY + dt.timedelta(days=1)
     refused(
         clocked,
-        "date_in_future",
+        "enrolment_date_in_future",
         "enrolment_date",
         clocked.enrol_patient,
         trial_id,

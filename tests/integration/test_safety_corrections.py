@@ -164,11 +164,6 @@ def test_a_correction_that_makes_an_ae_a_dlt_reaches_a_decided_cohort(
     assert [(e.cohort, e.old_dlts, e.new_dlts) for e in flagged] == [(1, 0, 1)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="projections.audit_rows words no change for FactCorrected (§8: old → new); "
-    "projections are being edited on another branch",
-)
 def test_the_audit_row_of_a_correction_shows_the_old_and_new_value(ledger: DoseLedger) -> None:
     trial_id, (pid,) = dosing(ledger, AVUTOMETINIB)
     ae_id = UUID(ae(ledger, pid, "CPK increased", 3, 5)["ae_id"])

@@ -15,7 +15,7 @@ from domain.ae_report import SkinAssessment
 from domain.errors import CommandRefused
 from domain.protocol import template
 from domain.trial import Trial
-from support import INVESTIGATOR, SRC, ae, day, dosing
+from support import INVESTIGATOR, SRC, ae, day, dosing, protocol_with
 
 AVUTOMETINIB = template("defactinib-avutometinib")
 
@@ -160,11 +160,6 @@ def test_a_candidate_dated_in_the_window_entered_after_no_dlt_goes_before_the_sr
     assert ledger.trial(trial_id)["cohorts"][0]["dlts"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Trial.adjudicate_dlt_candidate records the confirmed DLT with record_outcome, "
-    "which flags no decision already signed on the cohort (trial.py, not this branch's files)",
-)
 def test_a_candidate_confirmed_on_a_decided_cohort_flags_the_decision(
     ledger: DoseLedger,
 ) -> None:
@@ -179,3 +174,19 @@ def test_a_candidate_confirmed_on_a_decided_cohort_flags_the_decision(
         e for e in ledger.events.get(trial_id) if isinstance(e, Trial.DecisionFlaggedForReview)
     ]
     assert [(e.cohort, e.old_dlts, e.new_dlts) for e in flagged] == [(1, 0, 1)]
+
+
+def test_a_late_dlt_after_the_mtd_was_declared_changes_its_cohort_and_flags_the_decision(
+    ledger: DoseLedger,
+) -> None:
+    trial_id, pids = dosing(ledger, protocol_with(1, deescalate=True), count=3)
+    fatigue = UUID(ae(ledger, pids[0], "Fatigue", 2, 10)["ae_id"])
+    for pid in pids:
+        ledger.record_dlt_window_outcome(pid, "no_dlt", day(28), INVESTIGATOR)
+    ledger.sign_decision(trial_id, 1, "declare_mtd", SRC, mtd_level=1)
+    assert ledger.trial(trial_id)["status"] == "mtd_declared"
+    # Entered late: the fatigue had reached grade 3 on day 20, inside the window.
+    ledger.change_ae_grade(pids[0], fatigue, 3, day(20), INVESTIGATOR, reason="late entry")
+    assert ledger.patient(pids[0])["dlt_outcome"] == "dlt"
+    trial = ledger.trial(trial_id)
+    assert trial["cohorts"][0]["dlts"] == 1 and trial["flagged_for_review"] == [1]

@@ -117,6 +117,7 @@ class Story:
             doses=[d.model_dump(mode="json") for d in PROTOCOL.dose_level(1).doses],
             dlt_window_days=WINDOW,
             enrolment_date=ENROLLED,
+            site_time_zone="UTC",
             actor=INVESTIGATOR.as_record(),
         )
         patient.record_baseline_eye_exam(ENROLLED, "20/20", "20/20", INVESTIGATOR, today=TODAY)

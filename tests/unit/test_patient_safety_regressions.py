@@ -36,6 +36,7 @@ def dosing_patient() -> Patient:
         doses=[d.model_dump(mode="json") for d in PROTOCOL.dose_level(1).doses],
         dlt_window_days=28,
         enrolment_date=DAY0 - dt.timedelta(days=7),
+        site_time_zone="UTC",
         actor=INVESTIGATOR.as_record(),
     )
     patient.record_baseline_eye_exam(on(0), "20/20", "20/20", INVESTIGATOR, today=TODAY)
