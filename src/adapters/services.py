@@ -26,11 +26,12 @@ from domain.dlt_reporting import apply_dlt_verdict, apply_outcome_change
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, VersionMismatch
 from domain.patient import Patient
 from domain.protocol import Protocol
+from domain.rules import DoseRecommendation
 from domain.site_time import check_enrolment_date, local_date
 from domain.trial import Trial
 from projections import audit_report, sdtm
 from projections.audit_rows import audit_row
-from projections.patient_state import patient_summary, plain_record
+from projections.patient_state import patient_summary
 from projections.trial_state import trial_summary
 
 A = TypeVar("A", bound=Aggregate)
@@ -375,7 +376,7 @@ class DoseLedger(Application[UUID]):
             "ae_id": str(ae_id),
             "term": term.term,
             "grade": grade,
-            "recommendation": recommendation,
+            "recommendation": recommendation.as_record(),
             "dlt": {"verdict": assessment.verdict, "criterion": assessment.criterion},
         }
 
@@ -416,7 +417,7 @@ class DoseLedger(Application[UUID]):
         if change.dlt is not None:
             apply_dlt_verdict(trial, patient, ae_id, actor)
         self._save(trial, patient)
-        return change.recommendation
+        return _record(change.recommendation)
 
     def record_skin_assessment(
         self, patient_id: UUID, assessment: SkinAssessment, actor: Actor
@@ -443,7 +444,7 @@ class DoseLedger(Application[UUID]):
         if result.dlt is not None and result.ae_id is not None:
             apply_dlt_verdict(trial, patient, result.ae_id, actor)
         self._save(trial, patient)
-        return {"grade": result.grade, "recommendation": plain_record(result.recommendation)}
+        return {"grade": result.grade, "recommendation": _record(result.recommendation)}
 
     def record_dose_action(
         self,
@@ -499,7 +500,7 @@ class DoseLedger(Application[UUID]):
         recommendations = patient.review_hold(as_of, protocol, actor=actor)
         if recommendations:
             self._save(patient)
-        return recommendations[0] if recommendations else None
+        return recommendations[0].as_record() if recommendations else None
 
     def correct_adverse_event(
         self,
@@ -532,7 +533,7 @@ class DoseLedger(Application[UUID]):
         apply_outcome_change(trial, patient, correction.outcome, actor, reason.strip())
         self._save(trial, patient)
         return {
-            "recommendation": correction.recommendation,
+            "recommendation": _record(correction.recommendation),
             "patient": patient_summary(patient),
         }
 
@@ -546,7 +547,7 @@ class DoseLedger(Application[UUID]):
         apply_outcome_change(trial, patient, correction.outcome, actor, reason.strip())
         self._save(trial, patient)
         return {
-            "recommendation": correction.recommendation,
+            "recommendation": _record(correction.recommendation),
             "patient": patient_summary(patient),
         }
 
@@ -806,6 +807,11 @@ class DoseLedger(Application[UUID]):
             aggregate_ids=[str(a.id) for a in aggregates],
             position=recordings[-1].notification.id if recordings else None,
         )
+
+
+def _record(recommendation: DoseRecommendation | None) -> dict[str, Any] | None:
+    """A recommendation as the API and the CLI show it (every field, as stored)."""
+    return None if recommendation is None else recommendation.as_record()
 
 
 def _replay(aggregate: Any, domain_events: Iterable[Any]) -> Any:

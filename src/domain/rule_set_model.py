@@ -24,6 +24,8 @@ from domain.vision import VisualAcuity
 
 Action = Literal["continue", "reduce", "withhold", "discontinue"]
 Resume = Literal["same", "reduced"]
+RecommendedAction = Literal["continue", "reduce", "withhold", "discontinue", "resume"]
+"""A recommendation's action: a rule's, or ``resume`` when every withhold condition is met."""
 Category = Literal["haematological", "non_haematological", "any"]
 BcvaCategory = Literal["not_worse", "worse", "20/200_or_worse"]
 Trigger = Literal["adverse_event", "recovery_deadline_passed"]
@@ -109,7 +111,7 @@ class AdverseEventFacts:
 class DoseRecommendation:
     """What the rule set recommends for one adverse event, and which rule said so."""
 
-    action: Action
+    action: RecommendedAction
     resume: Resume | None
     resume_when_grade_at_most: int | None
     resume_when_bcva_at_baseline: bool

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import insort
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -35,7 +36,13 @@ from domain.patient.requirements import (
 )
 from domain.patient.results import FACTS, Correction, GradeChange, OutcomeChange, SkinResult
 from domain.protocol import AgentDose, Protocol, Schedule
-from domain.rules import AdverseEventFacts, recommend_dose, recommend_not_recovered, rule_set_for
+from domain.rules import (
+    AdverseEventFacts,
+    DoseRecommendation,
+    recommend_dose,
+    recommend_not_recovered,
+    rule_set_for,
+)
 from domain.snapshots import STATE_CODEC, AggregateSnapshot
 from domain.state_copy import clone_aggregate
 from domain.vision import VisualAcuity, parse_bcva
@@ -1236,7 +1243,7 @@ class Patient(Aggregate):
         clinically_significant: bool = True,
         with_bleeding: bool = False,
         duration_days: int | None = None,
-    ) -> tuple[dict[str, Any], DltAssessment]:
+    ) -> tuple[DoseRecommendation, DltAssessment]:
         """Record an AE; the rule set's recommendation (and DLT verdict) are recorded with it."""
         self._check_treated_on(onset, today)
         self._check_in_study(onset)
@@ -1302,13 +1309,12 @@ class Patient(Aggregate):
             actor=actor.as_record(),
             ctcae_version_reason=ctcae_version_reason.strip(),
         )
-        record = rec.as_record()
-        self._recommend(ae_id, onset, record, actor)
+        self._recommend(ae_id, onset, rec, actor)
         if assessment.verdict == "candidate":
             self._dlt_candidate(
                 ae_id=ae_id, criterion=assessment.criterion, actor=actor.as_record()
             )
-        return record, assessment
+        return rec, assessment
 
     def _assess(
         self,
@@ -1369,14 +1375,23 @@ class Patient(Aggregate):
         return None if logmar is None else VisualAcuity(logmar)
 
     def _recommend(
-        self, ae_id: UUID | None, clinical_date: dt.date, record: dict[str, Any], actor: Actor
-    ) -> None:
+        self,
+        ae_id: UUID | None,
+        clinical_date: dt.date,
+        recommendation: DoseRecommendation,
+        actor: Actor,
+    ) -> DoseRecommendation:
+        """Record what the system recommends (on behalf of the actor whose command it is)."""
         system = {**SYSTEM.as_record(), "on_behalf_of": actor.user_id}
         if actor.request_id:
             system["request_id"] = actor.request_id
         self._dose_recommended(
-            ae_id=ae_id, clinical_date=clinical_date, recommendation=record, actor=system
+            ae_id=ae_id,
+            clinical_date=clinical_date,
+            recommendation=recommendation.as_record(),
+            actor=system,
         )
+        return recommendation
 
     def change_ae_grade(
         self,
@@ -1501,26 +1516,24 @@ class Patient(Aggregate):
         protocol: Protocol,
         term: CtcaeTerm,
         intolerable: bool,
-    ) -> dict[str, Any] | None:
+    ) -> DoseRecommendation | None:
         req = self.requirements.get(ae.id)
         if req is not None and req.action == "withhold" and ae.grade <= old:
             if req.deadline is not None and clinical_date > req.deadline and not req.met_in_time:
                 late = self.review_hold(clinical_date, protocol, actor=actor)
                 return late[0] if late else None
             if self.hold_resumable():
-                record = self._resume_recommendation(protocol)
-                self._recommend(ae.id, clinical_date, record, actor)
-                return record
+                resume = self._resume_recommendation(protocol)
+                return self._recommend(ae.id, clinical_date, resume, actor)
             return None
         if ae.grade > old or (ae.grade == old and ae.bcva_logmar is not None):
-            record = self._evaluate(ae, protocol, term, intolerable)
-            self._recommend(ae.id, clinical_date, record, actor)
-            return record
+            recommendation = self._evaluate(ae, protocol, term, intolerable)
+            return self._recommend(ae.id, clinical_date, recommendation, actor)
         return None
 
     def _evaluate(
         self, ae: AdverseEvent, protocol: Protocol, term: CtcaeTerm, intolerable: bool = False
-    ) -> dict[str, Any]:
+    ) -> DoseRecommendation:
         """The rule set's recommendation for the AE as it stands now."""
         occurrence = self.occurrences(ae.term, excluding=ae.id) + (1 if ae.grade >= 3 else 0)
         facts = AdverseEventFacts(
@@ -1532,45 +1545,41 @@ class Patient(Aggregate):
             bcva=None if ae.bcva_logmar is None else VisualAcuity(ae.bcva_logmar),
             baseline_bcva=self._baseline_acuity(ae.eye),
         )
-        return recommend_dose(
-            protocol, facts, can_reduce=can_reduce(protocol, self.doses)
-        ).as_record()
+        return recommend_dose(protocol, facts, can_reduce=can_reduce(protocol, self.doses))
 
-    def _resume_recommendation(self, protocol: Protocol) -> dict[str, Any]:
+    def _resume_recommendation(self, protocol: Protocol) -> DoseRecommendation:
         rule_set = rule_set_for(protocol)
         reqs = self.withholds
-        rules = ", ".join(sorted({r.rule for r in reqs})) or "investigator-hold"
         conditions = "; ".join(r.condition() for r in reqs) or "investigator's decision"
-        return {
-            "action": "resume",
-            "resume": resume_rung(reqs),
-            "resume_when_grade_at_most": None,
-            "resume_when_bcva_at_baseline": False,
-            "within_days": None,
-            "discontinue_all_agents": False,
-            "rule_set": rule_set.id,
-            "rule_set_version": rule_set.version,
-            "rule": rules,
-            "note": f"every resume condition met: {conditions}",
-        }
+        return DoseRecommendation(
+            action="resume",
+            resume=resume_rung(reqs),
+            resume_when_grade_at_most=None,
+            resume_when_bcva_at_baseline=False,
+            within_days=None,
+            discontinue_all_agents=False,
+            rule_set=rule_set.id,
+            rule_set_version=rule_set.version,
+            rule=", ".join(sorted({r.rule for r in reqs})) or "investigator-hold",
+            note=f"every resume condition met: {conditions}",
+        )
 
     def review_hold(
         self, as_of: dt.date, protocol: Protocol, *, actor: Actor = SYSTEM
-    ) -> list[dict[str, Any]]:
+    ) -> list[DoseRecommendation]:
         """Recommend discontinuation for each held AE whose recovery deadline passed unmet."""
-        records = []
+        recommended = []
         for req in list(self.withholds):
             deadline = req.deadline
             if deadline is None or as_of <= deadline or req.met_in_time or not req.rule:
                 continue
             try:
-                record = recommend_not_recovered(protocol, req.rule).as_record()
+                late = recommend_not_recovered(protocol, req.rule)
             except InvalidInput:
                 continue  # the rule sets no recovery deadline
-            record["note"] = f"not recovered by {deadline} ({req.condition()})"
-            self._recommend(req.ae_id, as_of, record, actor)
-            records.append(record)
-        return records
+            note = f"not recovered by {deadline} ({req.condition()})"
+            recommended.append(self._recommend(req.ae_id, as_of, replace(late, note=note), actor))
+        return recommended
 
     # ----------------------------------------------------------------- commands: dose actions
 
@@ -2125,9 +2134,9 @@ class Patient(Aggregate):
         )
         recommendation = None
         if "grade" in changes:
-            recommendation = self._evaluate(ae, protocol, term)
-            recommendation["note"] = f"after a correction: {reason.strip()}"
-            self._recommend(ae.id, today, recommendation, actor)
+            note = f"after a correction: {reason.strip()}"
+            evaluated = replace(self._evaluate(ae, protocol, term), note=note)
+            recommendation = self._recommend(ae.id, today, evaluated, actor)
             if self.on_hold and self.hold_resumable():
                 self._recommend(ae.id, today, self._resume_recommendation(protocol), actor)
         return Correction(

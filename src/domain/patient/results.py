@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from domain.dlt_policy import DltAssessment
+from domain.rule_set_model import DoseRecommendation
 
 FACTS = ("adverse_event", "dose", "missed_dose")
 """The recorded facts that can be marked entered in error."""
@@ -16,7 +17,7 @@ FACTS = ("adverse_event", "dose", "missed_dose")
 class GradeChange:
     """A grade change's new recommendation (if any) and new DLT verdict (if it changed)."""
 
-    recommendation: dict[str, Any] | None
+    recommendation: DoseRecommendation | None
     dlt: DltAssessment | None
 
 
@@ -26,7 +27,7 @@ class SkinResult:
 
     grade: int
     ae_id: UUID | None
-    recommendation: dict[str, Any] | None
+    recommendation: DoseRecommendation | None
     dlt: DltAssessment | None
 
 
@@ -44,5 +45,5 @@ class OutcomeChange:
 class Correction:
     """A correction's re-evaluated recommendation and its change to the DLT outcome."""
 
-    recommendation: dict[str, Any] | None
+    recommendation: DoseRecommendation | None
     outcome: OutcomeChange | None
