@@ -25,6 +25,7 @@ from domain.errors import CommandRefused, InvalidInput
 from domain.grading import grade_blurred_vision, grade_rash_acneiform
 from domain.patient.clinical_dates import check_clinical_date, check_not_before
 from domain.patient.dlt_window import DoseShare, dose_share, window_last_day
+from domain.patient.dosing_record import check_deviation, check_dose_day
 from domain.patient.requirements import (
     HoldPeriod,
     Requirement,
@@ -35,6 +36,7 @@ from domain.patient.requirements import (
     withholds,
 )
 from domain.patient.results import FACTS, Correction, GradeChange, OutcomeChange, SkinResult
+from domain.patient.screening import check_before_dosing, check_ready_to_dose, exam_acuity
 from domain.protocol import AgentDose, Protocol, Schedule
 from domain.rules import (
     AdverseEventFacts,
@@ -52,16 +54,6 @@ RASH = "Rash acneiform"
 EYES = ("right", "left")
 EYE_EXAM_PURPOSES = ("follow_up", "referral")
 """Why an on-treatment eye exam was done: the scheduled follow-up, or a visual-AE referral."""
-
-
-def _acuity(bcva_right: str, bcva_left: str) -> dict[str, Any]:
-    """An exam's BCVA fields: as written, and in logMAR (refused when unreadable)."""
-    return {
-        "bcva_right": bcva_right.strip(),
-        "bcva_left": bcva_left.strip(),
-        "bcva_right_logmar": parse_bcva(bcva_right).logmar,
-        "bcva_left_logmar": parse_bcva(bcva_left).logmar,
-    }
 
 
 def _ctcae_version(protocol: Protocol, term: str, given: str | None, reason: str) -> str:
@@ -1044,11 +1036,11 @@ class Patient(Aggregate):
         slit_lamp_findings: str = "",
     ) -> None:
         """Record the baseline ophthalmology exam (BCVA per eye, slit lamp) before dosing."""
-        self._check_before_dosing("eye")
+        check_before_dosing(self.first_dose_date, "eye")
         self._check_date(clinical_date, today, screening=True)
         self._baseline_eye_exam(
             clinical_date=clinical_date,
-            **_acuity(bcva_right, bcva_left),
+            **exam_acuity(bcva_right, bcva_left),
             slit_lamp_findings=slit_lamp_findings,
             actor=actor.as_record(),
         )
@@ -1093,7 +1085,7 @@ class Patient(Aggregate):
         self._eye_exam(
             clinical_date=clinical_date,
             purpose=purpose,
-            **_acuity(bcva_right, bcva_left),
+            **exam_acuity(bcva_right, bcva_left),
             slit_lamp_findings=slit_lamp_findings,
             actor=actor.as_record(),
         )
@@ -1102,7 +1094,7 @@ class Patient(Aggregate):
         self, clinical_date: dt.date, findings: str, actor: Actor, *, today: dt.date
     ) -> None:
         """Record the baseline skin examination (pre-existing dermatologic conditions)."""
-        self._check_before_dosing("skin")
+        check_before_dosing(self.first_dose_date, "skin")
         self._check_date(clinical_date, today, screening=True)
         if not findings.strip():
             raise CommandRefused(
@@ -1115,14 +1107,6 @@ class Patient(Aggregate):
             clinical_date=clinical_date, findings=findings.strip(), actor=actor.as_record()
         )
 
-    def _check_before_dosing(self, exam: str) -> None:
-        if self.first_dose_date is not None:
-            raise CommandRefused(
-                f"dosing started on {self.first_dose_date}; a baseline {exam} exam comes before it",
-                rule="baseline_after_dosing",
-                field="clinical_date",
-            )
-
     # ----------------------------------------------------------------- commands: dosing
 
     def start_dosing(self, clinical_date: dt.date, actor: Actor, *, today: dt.date) -> None:
@@ -1134,20 +1118,9 @@ class Patient(Aggregate):
                 rule="dosing_already_started",
             )
         self._check_date(clinical_date, today)
-        for exam, record in (("eye", self.baseline_eye_exam), ("skin", self.baseline_skin_exam)):
-            if record is None:
-                raise CommandRefused(
-                    f"subject {self.subject_id} has no baseline {exam} exam; "
-                    "dosing must not start without it",
-                    rule=f"baseline_{exam}_exam_required",
-                )
-            if clinical_date < record["date"]:
-                raise CommandRefused(
-                    f"first dose {clinical_date} is before the baseline {exam} exam "
-                    f"({record['date']})",
-                    rule="dose_before_baseline",
-                    field="clinical_date",
-                )
+        check_ready_to_dose(
+            self.subject_id, clinical_date, self.baseline_eye_exam, self.baseline_skin_exam
+        )
         self._dosing_started(clinical_date=clinical_date, actor=actor.as_record())
 
     def administer_dose(
@@ -1159,31 +1132,10 @@ class Patient(Aggregate):
         self._check_treated_on(clinical_date, today)
         self._check_in_study(clinical_date)
         self._check_not_discontinued()
-        if clinical_date in self.dose_days:
-            raise CommandRefused(
-                f"a dose is already recorded for subject {self.subject_id} on {clinical_date}",
-                rule="dose_already_recorded",
-                field="clinical_date",
-            )
-        for period in self.holds:
-            if period.covers(clinical_date):
-                until = "now" if period.end is None else f"the resume on {period.end}"
-                raise CommandRefused(
-                    f"dosing of subject {self.subject_id} was withheld from {period.start} to "
-                    f"{until}; no dose can be recorded on {clinical_date}",
-                    rule="dose_withheld",
-                    field="clinical_date",
-                )
+        check_dose_day(self.subject_id, clinical_date, self.dose_days, self.holds)
         blocking = [*self.withholds, *self.discontinue_requirements]
         agents = [d.agent for d in self.doses if d.agent not in self.discontinued_agents]
-        if blocking:
-            if not deviation_reason.strip():
-                what = "; ".join(f"{r.action} (rule {r.rule}, AE {r.ae_id})" for r in blocking)
-                raise CommandRefused(
-                    f"subject {self.subject_id} has open requirements: {what}; a dose now is a "
-                    "protocol deviation: record it as one, with a reason",
-                    rule="dose_against_requirement",
-                )
+        if check_deviation(self.subject_id, blocking, deviation_reason):
             self._dose_deviation(
                 clinical_date=clinical_date,
                 agents=agents,
@@ -1192,12 +1144,6 @@ class Patient(Aggregate):
                 actor=actor.as_record(),
             )
             return True
-        if deviation_reason.strip():
-            raise CommandRefused(
-                "no open withhold or discontinue requirement: this dose is not a deviation",
-                rule="not_a_deviation",
-                field="reason",
-            )
         self._dose_administered(clinical_date=clinical_date, agents=agents, actor=actor.as_record())
         return False
 
