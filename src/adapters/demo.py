@@ -49,8 +49,15 @@ def _sites() -> Iterator[str]:
         yield from INVESTIGATORS
 
 
-def record_demo_trial(ledger: DoseLedger, start: dt.date = dt.date(2026, 1, 5)) -> UUID:
+DEMO_SPAN_DAYS = 240
+"""The demo's first baseline exams are this many days before the ledger's today: its whole
+history (four cohorts and cycle-2 events) lies in the past, and its follow-ups are due."""
+
+
+def record_demo_trial(ledger: DoseLedger, start: dt.date | None = None) -> UUID:
     """Record the whole demo escalation through the application service; returns the trial id."""
+    if start is None:
+        start = ledger.clock().astimezone(dt.UTC).date() - dt.timedelta(days=DEMO_SPAN_DAYS)
     trial_id = ledger.register_trial(template("defactinib-avutometinib"), REGISTRAR, name=DEMO_NAME)
     sites = _sites()
     day = start

@@ -25,7 +25,7 @@ from domain.errors import CommandRefused, InvalidInput
 from domain.grading import grade_blurred_vision, grade_rash_acneiform
 from domain.patient.clinical_dates import check_clinical_date, check_not_before
 from domain.patient.dlt_window import DoseShare, dose_share, window_last_day
-from domain.patient.dosing_record import check_deviation, check_dose_day
+from domain.patient.dosing_record import DayRuns, check_deviation, check_dose_day
 from domain.patient.requirements import (
     HoldPeriod,
     Requirement,
@@ -90,13 +90,14 @@ def _date(text: str, field: str) -> dt.date:
 # The patient's state holds these (snapshots name them; never rename a registered name).
 STATE_CODEC.register_dataclass("requirement", Requirement)
 STATE_CODEC.register_dataclass("hold_period", HoldPeriod)
+STATE_CODEC.register_dataclass("day_runs", DayRuns)
 
 
 class Patient(Aggregate):
     """One study subject, identified by a pseudonymous subject id, rebuilt from its events."""
 
     TOPIC = "doseledger:patient"
-    class_version = 3  # 2: requirements per AE and hold periods; 3: grade_5_on
+    class_version = 2  # 2: requirements per AE, hold periods, dose days as runs, grade_5_on
     __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
@@ -406,7 +407,7 @@ class Patient(Aggregate):
         self.baseline_eye_exam: dict[str, Any] | None = None
         self.baseline_skin_exam: dict[str, Any] | None = None
         self.first_dose_date: dt.date | None = None
-        self.dose_days: list[dt.date] = []
+        self.dose_days = DayRuns()
         self.missed_days: list[dt.date] = []
         self.dlt_outcome: Outcome | None = None
         self.dlt_outcome_ae: UUID | None = None
@@ -422,11 +423,6 @@ class Patient(Aggregate):
         """The day each AE reached grade 5 (death), when it did."""
 
     @staticmethod
-    def upcast_v2_v3(state: dict[str, Any]) -> None:
-        """Snapshots before grade_5_on: death dates fall back to the AE's onset or resolution."""
-        state.setdefault("grade_5_on", {})
-
-    @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """Snapshots of the one-hold, one-recommendation state: requirements and hold periods."""
         state.setdefault("enrolment_date", None)
@@ -435,7 +431,8 @@ class Patient(Aggregate):
         state.setdefault("site_time_zone", "UTC")
         first = state.get("first_dose_date")
         last = state.pop("last_dose_date", None)
-        state["dose_days"] = sorted({d for d in (first, last) if d is not None})
+        state["dose_days"] = DayRuns([[d, d] for d in sorted({first, last} - {None})])
+        state.setdefault("grade_5_on", {})
         state["missed_days"] = []
         state["dlt_outcome_ae"] = None
         state["deviations"] = 0
@@ -520,11 +517,11 @@ class Patient(Aggregate):
     @event(DosingStarted)
     def _dosing_started(self, clinical_date: dt.date, actor: dict[str, Any]) -> None:
         self.first_dose_date = clinical_date
-        insort(self.dose_days, clinical_date)
+        self.dose_days.add(clinical_date)
 
     @event(DoseAdministered)
     def _dose_administered(self, clinical_date: dt.date, agents: list[str], actor: Any) -> None:
-        insort(self.dose_days, clinical_date)
+        self.dose_days.add(clinical_date)
 
     @event(DoseMissed)
     def _dose_missed(self, clinical_date: dt.date, reason: str, actor: Any) -> None:
@@ -539,7 +536,7 @@ class Patient(Aggregate):
         reason: str,
         actor: Any,
     ) -> None:
-        insort(self.dose_days, clinical_date)
+        self.dose_days.add(clinical_date)
         self.deviations += 1
 
     @event(AERecorded)
@@ -822,7 +819,7 @@ class Patient(Aggregate):
         elif fact == "dose":
             old_day, new_day = (dt.date.fromisoformat(d) for d in changes["clinical_date"])
             self.dose_days.remove(old_day)
-            insort(self.dose_days, new_day)
+            self.dose_days.add(new_day)
             if self.first_dose_date == old_day:
                 self.first_dose_date = new_day
 
@@ -857,7 +854,7 @@ class Patient(Aggregate):
     @property
     def last_dose_date(self) -> dt.date | None:
         """The latest day a dose was recorded."""
-        return self.dose_days[-1] if self.dose_days else None
+        return self.dose_days.last
 
     @property
     def on_hold(self) -> bool:
@@ -2156,8 +2153,8 @@ class Patient(Aggregate):
                 f"{new} is inside a hold", rule="dose_withheld", field="clinical_date"
             )
         if old == self.first_dose_date:
-            later = [d for d in self.dose_days if d != old]
-            if self.dlt_outcome is not None or (later and new > later[0]):
+            second = next((d for d in self.dose_days if d != old), None)
+            if self.dlt_outcome is not None or (second is not None and new > second):
                 raise CommandRefused(
                     "the first dose can move only before any other record depends on it",
                     rule="first_dose_in_use",
