@@ -50,6 +50,7 @@ from uuid import UUID
 import httpx
 from tqdm import tqdm
 
+from adapters.clock import starting_at
 from adapters.http.keys import KeyRing
 from adapters.logging import configure_logging
 from adapters.services import DoseLedger
@@ -67,6 +68,10 @@ SITE = "S01"
 COHORT_SIZE = 3  # a trial's open cohort takes 3 patients without an SRC decision
 START = dt.date(2026, 1, 5)
 FIRST_DOSE = START + dt.timedelta(days=2)
+# What time it is for both workloads (the server's DOSELEDGER_CLOCK_START, the in-process
+# ledgers' clock): after every clinical date recorded here (the latest AE onset is
+# FIRST_DOSE + 20) and within the 730 days an enrolment date may lie before the site's today.
+CLOCK_START = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 # Grade 1 of each: no DLT, recommendation "continue" (checked against the demo protocol).
 TERMS = (
     "Fatigue",
@@ -173,7 +178,7 @@ def patients_needed(args: argparse.Namespace) -> int:
 
 def prepare_store(url: str, patients: int, desc: str) -> tuple[list[UUID], str]:
     """Trials of 3 patients, each enrolled, examined and dosed; and an investigator key."""
-    ledger = DoseLedger(env=persistence_env(url))
+    ledger = DoseLedger(env=persistence_env(url), clock=starting_at(CLOCK_START))
     protocol = template(PROTOCOL_ID)
     patient_ids = []
     try:
@@ -182,7 +187,9 @@ def prepare_store(url: str, patients: int, desc: str) -> tuple[list[UUID], str]:
             for i in range(patients):
                 if i % COHORT_SIZE == 0:
                     trial_id = ledger.register_trial(protocol, REGISTRAR, name=f"bench {i}")
-                patient_id = ledger.enrol_patient(trial_id, SITE, INVESTIGATOR)
+                patient_id = ledger.enrol_patient(
+                    trial_id, SITE, INVESTIGATOR, enrolment_date=START
+                )
                 ledger.record_baseline_eye_exam(
                     patient_id, START, "20/20", "20/25", INVESTIGATOR, slit_lamp_findings="none"
                 )
@@ -250,7 +257,12 @@ def process_cpu_seconds(pid: int) -> float | None:
 def served(url: str, log_level: str, log_path: Path) -> Iterator[tuple[str, int]]:
     """``doseledger serve`` on a free loopback port over the store; yields its URL and pid."""
     port = _free_port()
-    env = {**os.environ, "DOSELEDGER_DATABASE_URL": url, "DOSELEDGER_LOG_LEVEL": log_level}
+    env = {
+        **os.environ,
+        "DOSELEDGER_DATABASE_URL": url,
+        "DOSELEDGER_LOG_LEVEL": log_level,
+        "DOSELEDGER_CLOCK_START": CLOCK_START.isoformat(),
+    }
     command = [*_doseledger_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
     with log_path.open("w") as log:
@@ -495,7 +507,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         base, pid = stack.enter_context(served(http_url, args.log_level, folder / "serve.log"))
         http = http_workload(base, pid, secret, args.clients, stack)
         http.plan = plan(http_patients, args.clients, args.aes_per_patient)
-        ledger = DoseLedger(env=persistence_env(local_url))
+        ledger = DoseLedger(env=persistence_env(local_url), clock=starting_at(CLOCK_START))
         stack.callback(ledger.close)
         local = in_process_workload(ledger)
         local.plan = plan(local_patients, args.clients, args.aes_per_patient)

@@ -44,6 +44,10 @@ SRC_CHAIR = Actor(user_id="bench-src", role="src_member", client="bench")
 # 80% no DLT, 10% DLT, 10% not evaluable, interleaved so every stretch of calls has the same mix.
 MIX = ("no_dlt",) * 4 + ("dlt",) + ("no_dlt",) * 4 + ("not_evaluable",)
 START = dt.date(2026, 1, 5)
+# The ledgers' clock: a fixed instant after every clinical date recorded here (the latest is
+# a no-DLT outcome on the window's last day, START + 29) and within the 730 days an
+# enrolment date may lie before the site's today (sites use the protocol's default zone, UTC).
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 COHORT_SIZE = 3
 # --history: cohorts each trial completes before the timed one, with the decision 3+3
 # recommends for them (the template has 2 dose levels, so the second cohort expands level 2).
@@ -160,9 +164,8 @@ def _outcome_step(
     if outcome == "no_dlt":
         # The window's last day: the earliest date a completed window can be recorded on.
         day = first_dose + dt.timedelta(days=protocol.dlt_window_days - 1)
-        return lambda: ledger.record_dlt_window_outcome(
-            patient_id, "no_dlt", day, actor, doses_taken_fraction=1.0
-        )
+        # No claimed dose share: the record's (every planned dose, no hold) is used.
+        return lambda: ledger.record_dlt_window_outcome(patient_id, "no_dlt", day, actor)
     if outcome == "dlt":
         day = first_dose + dt.timedelta(days=14)
         return lambda: ledger.record_dlt_window_outcome(
@@ -178,7 +181,8 @@ def _ready_patient(ledger: DoseLedger, trial_id: UUID, number: int) -> tuple[UUI
     """Enrol a patient, record the baseline exams and the first dose; returns id and date."""
     site = "S01" if number % 2 == 0 else "S02"
     investigator = INVESTIGATORS[site]
-    patient_id = ledger.enrol_patient(trial_id, site, investigator)
+    # Enrolled on the baseline day (the default, the site's today, would refuse earlier exams).
+    patient_id = ledger.enrol_patient(trial_id, site, investigator, enrolment_date=START)
     ledger.record_baseline_eye_exam(
         patient_id, START, "20/20", "20/25", investigator, slit_lamp_findings="no abnormality"
     )
@@ -201,7 +205,7 @@ def _record_history(ledger: DoseLedger, trial_id: UUID, cohorts: int, protocol: 
 
 def prepare_doseledger(url: str, total: int, backend: str, history: int) -> Workload:
     """Enrol, examine and start dosing ``total`` patients; each step records one's outcome."""
-    ledger = DoseLedger(env=persistence_env(url))
+    ledger = DoseLedger(env=persistence_env(url), clock=lambda: NOW)
     protocol = template(PROTOCOL_ID)
     steps: list[Callable[[], None]] = []
     # One trial per 3 patients: a cohort takes 3 patients, and more would need an SRC

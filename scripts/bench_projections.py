@@ -75,8 +75,9 @@ TARGET_RATIO = 0.5
 MEMORY_LIMIT_MB = 500
 LOAD_TARGET = 2.0
 META_TABLE = "bench_meta"
-STORE_FORMAT = 2  # bumped when the way the store is built changes (older kept stores: refused)
-# (2: snapshots of class_version 2; a store of format 1 holds version 1 snapshots, upcast on load)
+STORE_FORMAT = 3  # bumped when the way the store is built changes (older kept stores: refused)
+# (2: snapshots of class_version 2; a store of format 1 holds version 1 snapshots, upcast on load;
+# 3: enrolment dates, a data cut-off, load-test patients dosed once a day instead of twice)
 
 SITES = ("S01", "S02", "S03", "S04", "S05")
 CLIENT = "site-edc"
@@ -94,6 +95,10 @@ INVESTIGATORS = {
     for site in SITES
 }
 START = dt.date(2024, 1, 8)
+# The data cut-off: the site's today while the stories are recorded (sites use the protocols'
+# default zone, UTC). Every enrolment is on or after START, so within the 730 days an
+# enrolment date may lie before the site's today; follow-up visits end on this day.
+CUT_OFF = START + dt.timedelta(days=729)
 ATTRIBUTIONS = ("unrelated", "unlikely", "possible", "possible", "probable", "definite")
 # Graded AEs: term, weight, grade weights (1, 2, 3, 4).
 GRADED_TERMS: list[tuple[str, int, tuple[int, ...]]] = [
@@ -131,6 +136,16 @@ MEMORY_NOTE = (
 
 class Unreachable(Exception):
     """The backend's database cannot be reached."""
+
+
+class SiteToday:
+    """The ledger's clock: noon (UTC) of ``day``, the site's today, which a story may move."""
+
+    def __init__(self, day: dt.date) -> None:
+        self.day = day
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.combine(self.day, dt.time(12), tzinfo=dt.UTC)
 
 
 def bar(total: int | None, desc: str, unit: str = "event") -> tqdm[Any]:
@@ -266,7 +281,9 @@ class Stories:
         ledger, rng = self.ledger, self.rng
         site = rng.choice(SITES)
         inv = INVESTIGATORS[site]
-        pid = self.attempt(lambda: ledger.enrol_patient(trial_id, site, self.actor(inv)))
+        pid = self.attempt(
+            lambda: ledger.enrol_patient(trial_id, site, self.actor(inv), enrolment_date=day)
+        )
         yield
         if pid is None:
             return None
@@ -313,6 +330,8 @@ class Stories:
                 if p.outcome is None
                 else rng.choice((1, 2, 3, 4, 7))
             )
+            if day > CUT_OFF:  # the data cut-off: no visit recorded yet
+                return
             p.day = day
             if p.candidate is not None:
                 yield from self.adjudicate(trial_id, p)
@@ -465,8 +484,10 @@ class Stories:
         yield
         if state is not None and state["dosing"] == "discontinued":
             p.stopped = True
-        if state is not None:
+        if state is not None and state["dosing"] != "withheld":
             p.held, p.hold_ae = False, None
+        # Withheld still: the investigational agent alone was discontinued, and the hold goes
+        # on for the others until it is resumed (a dose inside it would be refused).
 
     def resume(self, p: PatientRun, day: dt.date, reason: str) -> Iterator[None]:
         """Resume a withheld dose (at the dose the hold's rule says)."""
@@ -513,6 +534,13 @@ class Stories:
                 )
             )
         yield
+        if rec is not None and p.outcome is None and new > grade:
+            # A worsening to a DLT grade in the window records a DLT (or a candidate).
+            state = self.ledger.patient(p.id)
+            if state["dlt_outcome"] is not None:
+                p.outcome = state["dlt_outcome"]
+            if state["dlt_candidates"] and p.candidate is None:
+                p.candidate = UUID(state["dlt_candidates"][0])
         if new == 0:
             p.open_aes.pop(ae_id, None)
             if ae_id == p.vision_ae:
@@ -611,13 +639,16 @@ def record_stories(ledger: DoseLedger, rng: random.Random, target: int) -> Stori
     return stories
 
 
-def record_load_patients(ledger: DoseLedger) -> dict[str, dict[str, Any]]:
+def record_load_patients(ledger: DoseLedger, clock: SiteToday) -> dict[str, dict[str, Any]]:
     """The patients whose load times are measured, in one trial of their own.
 
     ``short``: 10 events (enrolment, two baseline exams, first dose, 6 doses). ``long``: 10,000
-    events, mostly doses (twice a day) with a grade 1 fatigue recorded and resolved every 400
-    events (25 AEs and their recommendations stay in its state, hence in its snapshots).
-    ``long_doses``: 10,000 events, doses only (the smallest state such a history can have).
+    events, mostly doses (one a day: a second on one day is refused) with a grade 1 fatigue
+    recorded and resolved every 400 events (25 AEs and their recommendations stay in its
+    state, hence in its snapshots). ``long_doses``: 10,000 events, doses only (the smallest
+    state such a history can have). Some 10,000 dosing days take 27 years, ending by the
+    cut-off: ``clock`` is moved to each day as it is recorded (the site records on the day),
+    so that no date is in the future and the enrolment is on the site's today.
     """
     inv = INVESTIGATORS["S01"]
     trial_id = ledger.register_trial(
@@ -631,20 +662,21 @@ def record_load_patients(ledger: DoseLedger) -> dict[str, dict[str, Any]]:
     )
     with bar(LOAD_EVENTS, "recording the load-test patients") as progress:
         for name, size, with_aes in plans:
-            pid = ledger.enrol_patient(trial_id, "S01", inv)
-            ledger.record_baseline_eye_exam(pid, START, "20/20", "20/25", inv)
-            ledger.record_baseline_skin_exam(pid, START, "none", inv)
-            first = START + dt.timedelta(days=1)
+            enrolled = CUT_OFF - dt.timedelta(days=LONG_PATIENT + 1)
+            clock.day = enrolled
+            pid = ledger.enrol_patient(trial_id, "S01", inv, enrolment_date=enrolled)
+            ledger.record_baseline_eye_exam(pid, enrolled, "20/20", "20/25", inv)
+            ledger.record_baseline_skin_exam(pid, enrolled, "none", inv)
+            first = clock.day = enrolled + dt.timedelta(days=1)
             ledger.start_dosing(pid, first, inv)
             version, n = 4, 0
             while version < size:
                 n += 1
-                day = first + dt.timedelta(days=n // 2)  # twice daily
+                day = clock.day = first + dt.timedelta(days=n)  # once a day
                 if size == LONG_PATIENT and n == 60:
                     last = first + dt.timedelta(days=27)
-                    ledger.record_dlt_window_outcome(
-                        pid, "no_dlt", last, inv, doses_taken_fraction=1.0
-                    )
+                    # No claimed dose share: the record's (every planned dose) is used.
+                    ledger.record_dlt_window_outcome(pid, "no_dlt", last, inv)
                 elif with_aes and n % 400 == 200 and version < size - 20:
                     report = AdverseEventReport(
                         term="Fatigue", onset=day, attribution="possible", grade=1
@@ -815,7 +847,8 @@ def write_meta(url: str, meta: dict[str, Any]) -> None:
 def build_store(url: str, events: int, seed: int) -> dict[str, Any]:
     """Record stories, clone them up to ``events`` minus the load-test patients, record those."""
     started = time.perf_counter()
-    ledger = DoseLedger(env=persistence_env(url))
+    clock = SiteToday(CUT_OFF)
+    ledger = DoseLedger(env=persistence_env(url), clock=clock)
     try:
         rng = random.Random(seed)
         load_events = LOAD_EVENTS
@@ -827,7 +860,7 @@ def build_store(url: str, events: int, seed: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         copies = clone_stories(ledger, recorded, max(0, events - load_events - recorded), seed)
         clone_seconds = time.perf_counter() - t0
-        patients = record_load_patients(ledger)
+        patients = record_load_patients(ledger, clock)
         total = _count_events(ledger)
     finally:
         ledger.close()

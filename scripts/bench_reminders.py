@@ -53,6 +53,9 @@ TARGET_RATIO = 2.0
 DAY0 = dt.date(2026, 1, 5)
 ADMIN = Actor(user_id="bench-admin", role="admin")
 INVESTIGATOR = Actor(user_id="bench-inv", role="investigator", name="Dr Bench")
+# The template's clock: after its last clinical date (the last trial's AE onset, DAY0 + 364
+# + 10) and within the 730 days an enrolment date may lie before the site's today.
+NOW = dt.datetime.combine(DAY0 + dt.timedelta(days=400), dt.time(12), tzinfo=dt.UTC)
 # First doses run from DAY0 for a year (a trial every 6 days): from a few due to a backlog.
 INSTANTS = {
     "month 1": start_of(DAY0 + dt.timedelta(days=30)),
@@ -69,7 +72,10 @@ def record_template(ledger: DoseLedger) -> int:
     for t in range(TEMPLATE_TRIALS):
         start = DAY0 + dt.timedelta(days=6 * t)
         trial_id = ledger.register_trial(protocol, ADMIN, name=f"bench trial {t}")
-        ids = [ledger.enrol_patient(trial_id, "S01", INVESTIGATOR) for _ in range(3)]
+        ids = [
+            ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=start)
+            for _ in range(3)
+        ]
         patients += len(ids)
         if t % 4 == 0:
             continue  # screening: baseline eye exams due
@@ -94,6 +100,11 @@ def record_template(ledger: DoseLedger) -> int:
         )
         ledger.record_adverse_event(eyes, visual, INVESTIGATOR)
         if t % 4 == 1:
+            # The CPK recovers to grade 1 three days on and dosing resumes: a hold over the
+            # rest of the window would leave under 75% of planned doses (not evaluable).
+            back = day + dt.timedelta(days=3)
+            ledger.change_ae_grade(cpk, ae_id, 1, back, INVESTIGATOR)
+            ledger.record_dose_action(cpk, "resume", back, INVESTIGATOR)
             for pid in ids:  # the cohort fully evaluated: the SRC's decision due
                 ledger.record_dlt_window_outcome(
                     pid, "no_dlt", start + dt.timedelta(days=27), INVESTIGATOR
@@ -102,7 +113,7 @@ def record_template(ledger: DoseLedger) -> int:
 
 
 def build(url: str, wanted_patients: int, seed: int) -> None:
-    ledger = DoseLedger(env=persistence_env(url))
+    ledger = DoseLedger(env=persistence_env(url), clock=lambda: NOW)
     try:
         per_copy = record_template(ledger)
         head = ledger.recorder.max_notification_id() or 0
