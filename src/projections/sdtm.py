@@ -8,6 +8,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from domain.site_time import plus_days
 
@@ -115,6 +116,10 @@ def ae_rows(
             elif name == "AEGraded" and event.ae_id in records:
                 record = records[event.ae_id]
                 record["AETOXGR"] = max(record["AETOXGR"], event.new_grade)
+            elif name == "FactCorrected" and event.fact == "adverse_event":
+                _correct(records.get(UUID(event.ref)), event.changes)
+            elif name == "FactEnteredInError" and event.fact == "adverse_event":
+                records.pop(UUID(event.ref), None)  # never happened: not in the dataset
             elif name == "AEResolved" and event.ae_id in records:
                 records[event.ae_id]["AEENDTC"] = event.clinical_date.isoformat()
                 records[event.ae_id]["AEOUT"] = "RECOVERED/RESOLVED"
@@ -125,6 +130,21 @@ def ae_rows(
                     record["AEACN"] = action
         rows.extend(records.values())
     return rows
+
+
+def _correct(record: dict[str, Any] | None, changes: dict[str, list[Any]]) -> None:
+    """A corrected AE's record: its worst grade, onset, relationship and seriousness."""
+    if record is None:
+        return
+    for name, (_, new) in changes.items():
+        if name == "worst_grade":
+            record["AETOXGR"] = int(new)
+        elif name == "onset":
+            record["AESTDTC"] = str(new)
+        elif name == "attribution":
+            record["AEREL"] = _RELATIONSHIP.get(str(new), "")
+        elif name == "serious":
+            record["AESER"] = "Y" if new else "N"
 
 
 class _Exposure:

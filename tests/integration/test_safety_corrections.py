@@ -8,6 +8,8 @@ marked entered in error at all: its DLT and its withhold stood.
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 from uuid import UUID
 
@@ -170,3 +172,17 @@ def test_the_audit_row_of_a_correction_shows_the_old_and_new_value(ledger: DoseL
     ledger.correct_adverse_event(pid, ae_id, INVESTIGATOR, grade=2, reason="transcription error")
     (row,) = [r for r in ledger.audit_rows(trial_id) if r["event"] == "FactCorrected"]
     assert row["change"] is not None and "3" in row["change"] and "2" in row["change"]
+
+
+def test_the_sdtm_ae_dataset_follows_corrections_and_entries_in_error(
+    ledger: DoseLedger,
+) -> None:
+    trial_id, (pid,) = dosing(ledger, AVUTOMETINIB)
+    cpk = UUID(ae(ledger, pid, "CPK increased", 3, 5, attribution="unrelated")["ae_id"])
+    fatigue = UUID(ae(ledger, pid, "Fatigue", 1, 6)["ae_id"])
+    ledger.correct_adverse_event(
+        pid, cpk, INVESTIGATOR, grade=2, serious=True, reason="lab value re-read"
+    )
+    ledger.mark_in_error(pid, "adverse_event", str(fatigue), INVESTIGATOR, reason="other patient")
+    rows = list(csv.DictReader(io.StringIO(ledger.sdtm(trial_id, "AE"))))
+    assert [(r["AESPID"], r["AETOXGR"], r["AESER"]) for r in rows] == [(str(cpk), "2", "Y")]
