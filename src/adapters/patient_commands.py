@@ -86,6 +86,12 @@ def record_missed_dose(
 
 def correct(ledger: DoseLedger, patient_id: UUID, body: Correction, actor: Actor) -> Extra:
     """A recorded AE or dose corrected; the answer adds the re-evaluated ``recommendation``."""
+    others = _AE_FIELDS if body.fact == "dose" else ("clinical_date",)
+    given = [name for name in others if getattr(body, name) is not None]
+    if given:
+        raise InvalidInput(
+            f"a correction of a {body.fact.replace('_', ' ')} has no {given[0]}", field=given[0]
+        )
     if body.fact == "dose":
         if body.clinical_date is None:
             raise InvalidInput("a dose's correction gives its clinical_date", field="clinical_date")
@@ -111,6 +117,9 @@ def mark_in_error(
     """A recorded fact marked entered in error; the answer adds any new ``recommendation``."""
     result = ledger.mark_in_error(patient_id, body.fact, body.ref, actor, reason=body.reason)
     return {"recommendation": plain_record(result["recommendation"])}
+
+
+_AE_FIELDS = ("grade", "onset", "attribution", "serious")
 
 
 def _uuid_ref(ref: str) -> UUID:
