@@ -631,11 +631,7 @@ class Trial(Aggregate):
                 rule="no_such_candidate",
                 field="ae_id",
             )
-        self._check_signer(signer, "a DLT adjudication")
-        if not reason.strip():
-            raise CommandRefused(
-                "a DLT adjudication needs a reason", rule="reason_required", field="reason"
-            )
+        self._check_signed(signer, "a DLT adjudication", reason)
         self._candidate_adjudicated(
             patient_id=patient_id,
             ae_id=ae_id,
@@ -648,6 +644,12 @@ class Trial(Aggregate):
             if clinical_date is None:
                 raise InvalidInput("a confirmed DLT needs its clinical date", field="clinical_date")
             self.record_outcome(patient_id, "dlt", clinical_date, signer, description=description)
+
+    def _check_signed(self, signer: Actor, what: str, reason: str) -> None:
+        """Signed by an SRC member, with the reason for it."""
+        self._check_signer(signer, what)
+        if not reason.strip():
+            raise CommandRefused(f"{what} needs a reason", rule="reason_required", field="reason")
 
     def _check_signer(self, signer: Actor, what: str) -> None:
         if signer.role not in SIGNING_ROLES:
@@ -867,11 +869,7 @@ class Trial(Aggregate):
                 rule="not_flagged_for_review",
                 field="cohort",
             )
-        self._check_signer(signer, "a re-review")
-        if not reason.strip():
-            raise CommandRefused(
-                "a re-review needs its reason", rule="reason_required", field="reason"
-            )
+        self._check_signed(signer, "a re-review", reason)
         self._reviewed(
             cohort=cohort,
             outcome=outcome,
