@@ -21,11 +21,11 @@ class DltCriteria(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    min_non_haematological_grade: Annotated[int, Field(ge=2, le=5)] = 3
+    min_non_haematological_grade: Annotated[int, Field(ge=2, le=5, strict=True)] = 3
     controlled_gi_terms: tuple[str, ...] = ("Nausea", "Vomiting", "Diarrhea")
     lab_soc: str = "Investigations"
     neutropenia_term: str = "Neutrophil count decreased"
-    neutropenia_min_days: Annotated[int, Field(ge=0)] = 7
+    neutropenia_min_days: Annotated[int, Field(ge=0, strict=True)] = 7
     febrile_neutropenia_term: str = "Febrile neutropenia"
     thrombocytopenia_term: str = "Platelet count decreased"
 

@@ -25,10 +25,15 @@ from domain.errors import InvalidInput, NotFound
 from domain.grading import V4_GRADED_TERMS, CtcaeVersion
 from domain.rule_set_model import RULE_SET_IDS, RuleSet, rule_set_from_mapping
 from domain.site_time import is_time_zone
+from domain.strict_input import plain_text_problem
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 _DEFAULT_CTCAE_VERSION: CtcaeVersion = "5.0"  # the catalogue's version (domain.ctcae)
 Name = Annotated[str, Field(min_length=1, max_length=120)]
+NOTE_MAX = 2000
+"""The longest string of a new protocol (a dose level's note, a rule's text)."""
+KEY_MAX = 200
+"""The longest key of a new protocol's mappings (an agent in reduction_ladders, a CTCAE term)."""
 
 
 class _Value(BaseModel):
@@ -44,14 +49,14 @@ class Agent(_Value):
 
     name: Name
     route: Literal["oral", "intravenous", "subcutaneous"] = "oral"
-    investigational: bool = True
+    investigational: Annotated[bool, Field(strict=True)] = True
 
 
 class AgentDose(_Value):
     """One agent's dose: amount, unit and frequency (e.g. defactinib 200 mg BID)."""
 
     agent: Name
-    amount: Annotated[float, Field(gt=0)]
+    amount: Annotated[float, Field(gt=0, strict=True)]
     unit: Literal["mg", "mg/m2", "mg/kg", "AUC"]
     frequency: Annotated[str, Field(min_length=1, max_length=60)]
 
@@ -128,8 +133,9 @@ _COMPARABLE = (
 class DoseLevel(_Value):
     """A named, ordered combination of doses, one per agent."""
 
-    level: Annotated[int, Field(ge=1)]
+    level: Annotated[int, Field(ge=1, strict=True)]
     doses: Annotated[tuple[AgentDose, ...], Field(min_length=1)]
+    # New protocols: at most NOTE_MAX characters (protocol_from_mapping); stored ones replay as is.
     note: str | None = None
 
     @property
@@ -148,9 +154,9 @@ class DoseLevel(_Value):
 class Schedule(_Value):
     """Cycle length and on/off pattern (3 weeks on / 1 week off, or continuous)."""
 
-    cycle_length_days: Annotated[int, Field(ge=1, le=365)]
-    days_on: Annotated[int, Field(ge=1, le=365)]
-    days_off: Annotated[int, Field(ge=0, le=365)] = 0
+    cycle_length_days: Annotated[int, Field(ge=1, le=365, strict=True)]
+    days_on: Annotated[int, Field(ge=1, le=365, strict=True)]
+    days_off: Annotated[int, Field(ge=0, le=365, strict=True)] = 0
 
     @model_validator(mode="after")
     def _on_plus_off_is_cycle(self) -> Schedule:
@@ -171,10 +177,10 @@ class Design(_Value):
     """The dose-escalation design; only 3+3 is supported."""
 
     kind: Literal["3+3"] = "3+3"
-    deescalate: bool = True
+    deescalate: Annotated[bool, Field(strict=True)] = True
     cohort_size: Literal[3] = 3
     max_patients_per_level: Literal[6] = 6
-    starting_level: Annotated[int, Field(ge=1)] = 1
+    starting_level: Annotated[int, Field(ge=1, strict=True)] = 1
 
 
 class Protocol(_Value):
@@ -190,8 +196,8 @@ class Protocol(_Value):
     )
     ladder_exhausted: Literal["discontinue_all_agents", "discontinue_agent"] = "discontinue_agent"
     schedule: Schedule
-    dlt_window_days: Annotated[int, Field(ge=1, le=365)]
-    evaluability_min_dose_fraction: Annotated[float, Field(gt=0, le=1)] = 0.75
+    dlt_window_days: Annotated[int, Field(ge=1, le=365, strict=True)]
+    evaluability_min_dose_fraction: Annotated[float, Field(gt=0, le=1, strict=True)] = 0.75
     dlt_criteria: DltCriteria = DltCriteria()
     design: Design = Design()
     # None: no automatic dose recommendations (domain.rules.recommend_dose refuses).
@@ -226,7 +232,7 @@ class Protocol(_Value):
     default_site_time_zone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
     # **Protocol default** (§7a): a follow-up eye exam counts for cycle k when dated within
     # this many days either side of the last day of cycle k.
-    eye_exam_window_days: Annotated[int, Field(ge=0, le=60)] = 7
+    eye_exam_window_days: Annotated[int, Field(ge=0, le=60, strict=True)] = 7
 
     @field_validator("default_site_time_zone")
     @classmethod
@@ -370,8 +376,41 @@ class Protocol(_Value):
         return self.dose_levels[level - 1]
 
 
+def _text_problem(value: Any, where: str) -> tuple[str, str] | None:
+    """The first string of a new protocol that is too long or holds control characters."""
+    if isinstance(value, str):
+        if len(value) > NOTE_MAX:
+            return where, f"{len(value)} characters; at most {NOTE_MAX} are accepted"
+        problem = plain_text_problem(value)
+        return (where, problem) if problem else None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            here = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and (len(key) > KEY_MAX or plain_text_problem(key)):
+                why = plain_text_problem(key) or f"at most {KEY_MAX} characters are accepted"
+                return where or "(top level)", f"key {key[:40]!r}: {why}"
+            found = _text_problem(item, here)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _text_problem(item, f"{where}.{i}")
+            if found:
+                return found
+    return None
+
+
 def protocol_from_mapping(data: Mapping[str, Any], *, source: str = "protocol") -> Protocol:
-    """Validate a new protocol given as plain data (ordered levels too); errors name the field."""
+    """Validate a new protocol given as plain data (ordered levels too); errors name the field.
+
+    Beyond the model: every string at most NOTE_MAX characters and every key at most KEY_MAX,
+    none with control characters (checked here, not in the model, so that a protocol stored
+    before these limits still replays).
+    """
+    found = _text_problem(data, "")
+    if found:
+        where, why = found
+        raise InvalidInput(f"{source}: {where}: {why}", field=where)
     try:
         protocol = Protocol.model_validate(data)
     except ValidationError as exc:

@@ -1,34 +1,98 @@
-"""Request bodies (validated strictly) and response shapes of the API."""
+"""Request bodies (validated strictly) and response shapes of the API.
+
+Bodies are strict: an integer field takes only a JSON integer (not ``true``, ``2.0`` or
+``"2"``), a boolean only ``true``/``false``, a number only a JSON number; dates only ISO 8601
+calendar dates (``YYYY-MM-DD``). Every string has a maximum length and refuses control
+characters; free text (findings, reasons, descriptions) may hold line breaks.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from domain.reminders import ReminderKind
+from domain.strict_input import free_text_problem, plain_text_problem
+
+NAME_MAX = 200
+"""The longest name, term, location, or other short text."""
+FREE_TEXT_MAX = 2000
+"""The longest free text: findings, reasons, descriptions."""
+
+
+def _plain(value: str) -> str:
+    problem = plain_text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _free(value: str) -> str:
+    problem = free_text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _json_type(value: Any, kinds: tuple[type, ...], accepted: str) -> Any:
+    # type(), not isinstance(): True is an int to Python, not a grade to a clinician.
+    if type(value) not in kinds:
+        raise ValueError(f"expected {accepted}, got {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value)[:40]
+
+
+Int = Annotated[int, BeforeValidator(lambda v: _json_type(v, (int,), "a whole number such as 3"))]
+"""A JSON integer: not true/false, not 2.0, not "2"."""
+Number = Annotated[
+    float, BeforeValidator(lambda v: _json_type(v, (int, float), "a JSON number such as 1.5"))
+]
+"""A JSON number: not true/false, not "1.5"."""
+Bool = Annotated[
+    bool, BeforeValidator(lambda v: _json_type(v, (bool,), "true or false (a JSON boolean)"))
+]
+"""A JSON boolean: not "yes", not 1."""
+PlainText = Annotated[str, AfterValidator(_plain)]
+"""One line of text: no control characters at all."""
+FreeText = Annotated[str, AfterValidator(_free)]
+"""Free text: line breaks allowed, no other control characters."""
+Id = Annotated[UUID, Field(strict=False)]
+"""A UUID, given as its JSON string (strict mode would want a UUID object)."""
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RegisterTrial(_Body):
     """Register a trial from a template id or a full protocol."""
 
-    template_id: str | None = Field(None, examples=["defactinib-avutometinib"])
+    template_id: PlainText | None = Field(
+        None, min_length=1, max_length=64, examples=["defactinib-avutometinib"]
+    )
     protocol: dict[str, Any] | None = Field(None, description="A full protocol (see templates)")
-    name: str = Field("", max_length=200)
+    name: PlainText = Field("", max_length=NAME_MAX)
 
 
 class EnrolPatient(_Body):
     """Enrol a patient into the trial's open cohort."""
 
-    site_id: str = Field(..., min_length=1, max_length=32, examples=["S01"])
-    subject_id: str | None = Field(None, max_length=40, description="Pseudonymous; never a name")
-    site_time_zone: str | None = Field(
+    site_id: PlainText = Field(..., min_length=1, max_length=32, examples=["S01"])
+    subject_id: PlainText | None = Field(
+        None, max_length=40, description="Pseudonymous; never a name"
+    )
+    site_time_zone: PlainText | None = Field(
         None,
         min_length=1,
         max_length=64,
@@ -46,19 +110,19 @@ class EnrolPatient(_Body):
 class SignDecision(_Body):
     """The safety review committee's signed decision on the open cohort."""
 
-    cohort: int = Field(..., ge=1)
+    cohort: Int = Field(..., ge=1)
     decision: Literal["escalate", "expand", "de-escalate", "declare_mtd", "stop_no_mtd"]
-    mtd_level: int | None = Field(None, ge=1)
-    meaning: str = Field("approval", min_length=1, max_length=100)
-    reason: str | None = Field(None, max_length=2000)
+    mtd_level: Int | None = Field(None, ge=1)
+    meaning: PlainText = Field("approval", min_length=1, max_length=100)
+    reason: FreeText | None = Field(None, max_length=FREE_TEXT_MAX)
 
 
 class ReviewDecision(_Body):
     """The SRC's signed re-review of a decision that a correction flagged."""
 
     outcome: Literal["decision_stands", "decision_revised"]
-    reason: str = Field(..., min_length=1, max_length=2000)
-    meaning: str = Field("review", min_length=1, max_length=100)
+    reason: FreeText = Field(..., min_length=1, max_length=FREE_TEXT_MAX)
+    meaning: PlainText = Field("review", min_length=1, max_length=100)
 
 
 class Problem(BaseModel):
@@ -72,15 +136,17 @@ class Problem(BaseModel):
     rule: str | None = None
 
 
+_CALENDAR_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _iso_date(value: Any) -> Any:
-    # Lax pydantic would take numbers as dates; clinical dates are ISO strings only.
+    # Lax pydantic would take numbers as dates, and Python's fromisoformat week dates
+    # (2026-W46-3) and ordinal dates (2026-318): clinical dates are calendar dates only.
     if not isinstance(value, str):
-        raise ValueError("a date is an ISO 8601 string, YYYY-MM-DD")
-    return dt.date.fromisoformat(value) if len(value) == 10 else _bad_date(value)
-
-
-def _bad_date(value: str) -> Any:
-    raise ValueError(f"'{value}' is not a date (YYYY-MM-DD)")
+        raise ValueError("a date is an ISO 8601 calendar date string, YYYY-MM-DD")
+    if not _CALENDAR_DATE.fullmatch(value):
+        raise ValueError(f"'{value[:40]}' is not a date (YYYY-MM-DD)")
+    return dt.date.fromisoformat(value)
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
@@ -107,16 +173,16 @@ class EyeExam(_Body):
 
     clinical_date: IsoDate
     purpose: Literal["baseline", "follow_up", "referral"] = "baseline"
-    bcva_right: str = Field(..., min_length=1, max_length=20, examples=["20/20"])
-    bcva_left: str = Field(..., min_length=1, max_length=20, examples=["20/25"])
-    slit_lamp_findings: str = Field("", max_length=2000)
+    bcva_right: PlainText = Field(..., min_length=1, max_length=20, examples=["20/20"])
+    bcva_left: PlainText = Field(..., min_length=1, max_length=20, examples=["20/25"])
+    slit_lamp_findings: FreeText = Field("", max_length=FREE_TEXT_MAX)
 
 
 class SkinExam(_Body):
     """The baseline skin examination."""
 
     clinical_date: IsoDate
-    findings: str = Field(..., min_length=1, max_length=2000)
+    findings: FreeText = Field(..., min_length=1, max_length=FREE_TEXT_MAX)
 
 
 class ClinicalDate(_Body):
@@ -130,14 +196,14 @@ class DoseGiven(_Body):
     deviation: refused unless ``deviation_reason`` records why it was given."""
 
     clinical_date: IsoDate
-    deviation_reason: str = Field("", max_length=2000)
+    deviation_reason: FreeText = Field("", max_length=FREE_TEXT_MAX)
 
 
 class MissedDose(_Body):
     """A planned dose that was not taken (it lowers the share of planned doses)."""
 
     clinical_date: IsoDate
-    reason: str = Field("", max_length=2000)
+    reason: FreeText = Field("", max_length=FREE_TEXT_MAX)
 
 
 class Correction(_Body):
@@ -145,12 +211,12 @@ class Correction(_Body):
     onset, attribution or seriousness) or a dose (``ref`` its date: a new ``clinical_date``)."""
 
     fact: Literal["adverse_event", "dose"]
-    ref: str = Field(..., min_length=1, max_length=40, examples=["2026-03-14"])
-    reason: str = Field(..., min_length=1, max_length=2000)
-    grade: int | None = Field(None, ge=1, le=5)
+    ref: PlainText = Field(..., min_length=1, max_length=40, examples=["2026-03-14"])
+    reason: FreeText = Field(..., min_length=1, max_length=FREE_TEXT_MAX)
+    grade: Int | None = Field(None, ge=1, le=5)
     onset: IsoDate | None = None
     attribution: Literal["unrelated", "unlikely", "possible", "probable", "definite"] | None = None
-    serious: bool | None = None
+    serious: Bool | None = None
     clinical_date: IsoDate | None = None
 
 
@@ -158,69 +224,69 @@ class EnteredInError(_Body):
     """A recorded AE, dose or missed dose that should never have been recorded."""
 
     fact: Literal["adverse_event", "dose", "missed_dose"]
-    ref: str = Field(..., min_length=1, max_length=40)
-    reason: str = Field(..., min_length=1, max_length=2000)
+    ref: PlainText = Field(..., min_length=1, max_length=40)
+    reason: FreeText = Field(..., min_length=1, max_length=FREE_TEXT_MAX)
 
 
 class SkinAssessmentBody(_Body):
     """A study visit's skin assessment."""
 
     clinical_date: IsoDate
-    location: str = Field("", max_length=200)
-    bsa_percent: float = Field(..., ge=0, le=100)
+    location: PlainText = Field("", max_length=NAME_MAX)
+    bsa_percent: Number = Field(..., ge=0, le=100)
     symptoms: Literal["none", "mild", "moderate", "severe"]
     ctcae_version: Literal["4.0", "5.0"] | None = Field(
         None, description="The CTCAE version that grades it (default: the protocol's for the term)"
     )
-    ctcae_version_reason: str = Field(
-        "", max_length=2000, description="Why another version than the protocol's is used"
+    ctcae_version_reason: FreeText = Field(
+        "", max_length=FREE_TEXT_MAX, description="Why another version than the protocol's is used"
     )
-    life_threatening: bool = False
+    life_threatening: Bool = False
     attribution: Literal["unrelated", "unlikely", "possible", "probable", "definite"] = "possible"
-    intolerable: bool = False
+    intolerable: Bool = False
 
 
 class Measurement(_Body):
     """A lab value with its reference limit (ULN for increases, LLN for decreases)."""
 
-    value: float = Field(..., ge=0)
-    uln: float | None = Field(None, gt=0)
-    lln: float | None = Field(None, gt=0)
-    baseline: float | None = Field(None, ge=0)
+    value: Number = Field(..., ge=0)
+    uln: Number | None = Field(None, gt=0)
+    lln: Number | None = Field(None, gt=0)
+    baseline: Number | None = Field(None, ge=0)
 
 
 class AdverseEventBody(_Body):
     """An adverse event as the investigator reports it."""
 
-    term: str = Field(..., min_length=1, max_length=200, examples=["CPK increased"])
-    grade: int | None = Field(None, ge=1, le=5)
+    term: PlainText = Field(..., min_length=1, max_length=NAME_MAX, examples=["CPK increased"])
+    grade: Int | None = Field(None, ge=1, le=5)
     onset: IsoDate
     attribution: Literal["unrelated", "unlikely", "possible", "probable", "definite"]
     ctcae_version: Literal["4.0", "5.0"] | None = Field(
         None, description="The CTCAE version that grades it (default: the protocol's for the term)"
     )
-    ctcae_version_reason: str = Field(
-        "", max_length=2000, description="Why another version than the protocol's is used"
+    ctcae_version_reason: FreeText = Field(
+        "", max_length=FREE_TEXT_MAX, description="Why another version than the protocol's is used"
     )
-    serious: bool = False
+    serious: Bool = False
     measurement: Measurement | None = None
-    intolerable: bool = False
+    intolerable: Bool = False
     eye: Literal["right", "left"] | None = None
-    bcva: str | None = Field(None, max_length=20)
-    clinically_significant: bool = True
-    with_bleeding: bool = False
-    duration_days: int | None = Field(None, ge=0, le=3650)
+    bcva: PlainText | None = Field(None, max_length=20)
+    clinically_significant: Bool = True
+    with_bleeding: Bool = False
+    duration_days: Int | None = Field(None, ge=0, le=3650)
 
 
 class GradeChange(_Body):
     """A new grade for an open AE (0 = resolved), by grade, measurement or BCVA."""
 
     clinical_date: IsoDate
-    grade: int | None = Field(None, ge=0, le=5)
+    grade: Int | None = Field(None, ge=0, le=5)
     measurement: Measurement | None = None
-    bcva: str | None = Field(None, max_length=20)
-    reason: str = Field("", max_length=2000)
-    intolerable: bool = False
+    bcva: PlainText | None = Field(None, max_length=20)
+    reason: FreeText = Field("", max_length=FREE_TEXT_MAX)
+    intolerable: Bool = False
 
 
 class DoseAction(_Body):
@@ -228,9 +294,9 @@ class DoseAction(_Body):
 
     action: Literal["hold", "reduce", "resume", "discontinue"]
     clinical_date: IsoDate
-    ae_id: UUID | None = None
+    ae_id: Id | None = None
     at: Literal["same", "reduced"] | None = None
-    reason: str = Field("", max_length=2000)
+    reason: FreeText = Field("", max_length=FREE_TEXT_MAX)
 
 
 class DltOutcome(_Body):
@@ -238,32 +304,32 @@ class DltOutcome(_Body):
 
     outcome: Literal["dlt", "no_dlt", "not_evaluable"]
     clinical_date: IsoDate
-    description: str = Field("", max_length=2000)
-    reason: str = Field("", max_length=2000)
-    doses_taken_fraction: float | None = Field(None, ge=0, le=1)
+    description: FreeText = Field("", max_length=FREE_TEXT_MAX)
+    reason: FreeText = Field("", max_length=FREE_TEXT_MAX)
+    doses_taken_fraction: Number | None = Field(None, ge=0, le=1)
 
 
 class DltAdjudication(_Body):
     """An SRC member confirms or rejects a DLT candidate."""
 
-    patient_id: UUID
-    ae_id: UUID
-    confirmed: bool
-    reason: str = Field(..., min_length=1, max_length=2000)
+    patient_id: Id
+    ae_id: Id
+    confirmed: Bool
+    reason: FreeText = Field(..., min_length=1, max_length=FREE_TEXT_MAX)
 
 
 class Subscribe(_Body):
     """Subscribe an app to issued reminders (all of them, or some kinds, or one trial's)."""
 
-    url: str = Field(
+    url: PlainText = Field(
         ...,
         min_length=1,
-        max_length=2000,
+        max_length=FREE_TEXT_MAX,
         description="Where reminders are POSTed: an absolute http(s) URL",
         examples=["https://edc.example.org/hooks/doseledger"],
     )
-    name: str = Field(..., min_length=1, max_length=200, examples=["Site 01 EDC"])
+    name: PlainText = Field(..., min_length=1, max_length=NAME_MAX, examples=["Site 01 EDC"])
     kinds: list[ReminderKind] | None = Field(
         None, min_length=1, description="Only these reminder kinds (default: every kind)"
     )
-    trial_id: UUID | None = Field(None, description="Only this trial's reminders")
+    trial_id: Id | None = Field(None, description="Only this trial's reminders")
