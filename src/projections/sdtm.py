@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from domain.site_time import plus_days
+from projections.csv_cells import write_csv
 
 AE_VARIABLES = (
     "STUDYID",
@@ -231,9 +230,6 @@ def ex_rows(
 
 
 def to_csv(rows: Sequence[dict[str, Any]], variables: Sequence[str]) -> str:
-    """A dataset as CSV with its standard variable names as the header."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(variables), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    """A dataset as CSV with its standard variable names as the header (text cells
+    neutralised: csv_cells)."""
+    return write_csv(rows, variables)

@@ -19,6 +19,12 @@ router = APIRouter(tags=["read models"], responses=ERRORS)
 Auditor = Annotated[Principal, Depends(allow("auditor"))]
 TrialReader = Annotated[Principal, Depends(allow(*(r for r in READERS if r != "investigator")))]
 MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson", "html": "text/html"}
+_DISPOSITION = {
+    "Content-Disposition": {
+        "description": 'A download: attachment; filename="<trial id>-<kind>.<extension>"',
+        "schema": {"type": "string"},
+    }
+}
 
 
 async def _models(request: Request) -> LiveReadModels:
@@ -72,26 +78,41 @@ def replay(trial_id: UUID, ledger: Ledger, who: TrialReader, as_of: AsOf = None)
     "/trials/{trial_id}/exports/audit",
     summary="Export the audit trail (auditors)",
     response_class=PlainTextResponse,
-    responses={200: {"content": {m: {} for m in MEDIA.values()}}},
+    responses={200: {"content": {m: {} for m in MEDIA.values()}, "headers": _DISPOSITION}},
 )
 def export_audit(
     trial_id: UUID, ledger: Ledger, who: Auditor, format: Literal["csv", "jsonl", "html"] = "csv"
 ) -> Response:
-    """The audit trail as CSV, JSON lines, or a self-contained printable HTML report."""
-    return Response(ledger.audit_export(trial_id, format), media_type=MEDIA[format])
+    """The audit trail as CSV, JSON lines, or a self-contained printable HTML report; a download
+    named ``<trial id>-audit.<format>``."""
+    return Response(
+        ledger.audit_export(trial_id, format),
+        media_type=MEDIA[format],
+        headers=_attachment(f"{trial_id}-audit.{format}"),
+    )
 
 
 @router.get(
     "/trials/{trial_id}/exports/sdtm/{domain}",
     summary="SDTM AE or EX (auditors)",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}, "headers": _DISPOSITION}},
 )
 def export_sdtm(
     trial_id: UUID, domain: Literal["AE", "EX"], ledger: Ledger, who: Auditor
 ) -> Response:
-    """A CDISC SDTM-style dataset of the trial as CSV."""
-    return Response(ledger.sdtm(trial_id, domain), media_type="text/csv")
+    """A CDISC SDTM-style dataset of the trial as CSV; a download named
+    ``<trial id>-sdtm-<domain>.csv``."""
+    return Response(
+        ledger.sdtm(trial_id, domain),
+        media_type="text/csv",
+        headers=_attachment(f"{trial_id}-sdtm-{domain.lower()}.csv"),
+    )
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    # The name is built from a UUID and fixed words: nothing to quote or escape.
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
