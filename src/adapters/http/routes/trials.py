@@ -17,6 +17,7 @@ from adapters.http.deps import (
     check_if_match,
     etag,
 )
+from adapters.http.pages import After, Limit, position
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import (
     DltAdjudication,
@@ -61,10 +62,14 @@ def register_trial(body: RegisterTrial, ledger: Ledger, who: Admin, response: Re
     return trial
 
 
-@router.get("", summary="List trials")
-def list_trials(ledger: Ledger, who: Reader) -> list[dict[str, Any]]:
-    """Every trial: id, protocol, status, current level, MTD."""
-    return ledger.trials()
+@router.get("", summary="List trials, a page at a time")
+def list_trials(
+    ledger: Ledger, who: Reader, after: After = None, limit: Limit = 100
+) -> dict[str, Any]:
+    """Trials in registration order (id, name, protocol, status, current level, MTD):
+    `{"trials": [...], "next": ...}`; pass `next` as `after` for the next page (null: none)."""
+    rows, following = ledger.trial_page(position(after), limit)
+    return {"trials": rows, "next": None if following is None else str(following)}
 
 
 @router.get("/{trial_id}", summary="One trial")
