@@ -722,20 +722,27 @@ class DoseLedger(Application[UUID]):
 
     def trials(self) -> list[dict[str, Any]]:
         """Every trial: id, protocol, status, current level, MTD."""
-        rows = []
-        for trial_id in self.trial_ids():
-            trial = self._get(Trial, trial_id)
-            rows.append(
-                {
-                    "id": str(trial.id),
-                    "name": trial.name,
-                    "protocol": trial.protocol.id,
-                    "status": trial.status,
-                    "current_level": trial.current_level,
-                    "mtd": trial.mtd,
-                }
-            )
-        return rows
+        return [self._trial_row(trial_id) for trial_id in self.trial_ids()]
+
+    def trial_page(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        """Up to ``limit`` trials registered after store position ``after``, in registration
+        order, and the position to pass as ``after`` for the next page (None: no more)."""
+        page = self.recorder.select_notifications(
+            after, limit + 1, topics=[Trial.Registered.TOPIC], inclusive_of_start=False
+        )
+        rows = [self._trial_row(n.originator_id) for n in page[:limit]]
+        return rows, page[limit - 1].id if len(page) > limit else None
+
+    def _trial_row(self, trial_id: UUID) -> dict[str, Any]:
+        trial = self._get(Trial, trial_id)
+        return {
+            "id": str(trial.id),
+            "name": trial.name,
+            "protocol": trial.protocol.id,
+            "status": trial.status,
+            "current_level": trial.current_level,
+            "mtd": trial.mtd,
+        }
 
     # ----------------------------------------------------------------- plumbing
 

@@ -78,13 +78,9 @@ def test_metrics_count_requests_by_route_template_and_events_appended(api: Api) 
     record_demo_trial(api.ledger)
     trial = api.call("POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"})
     tid = trial.json()["id"]
-    api.call(
-        "POST",
-        f"/trials/{tid}/patients",
-        "admin",
-        201,
-        json=enrolling("S01"),
-    )
+    # Enrolment records a patient: a site's investigator does it, never an admin.
+    api.call("POST", f"/trials/{tid}/patients", "admin", 403, json=enrolling("S01"))
+    api.call("POST", f"/trials/{tid}/patients", "investigator", 201, json=enrolling("S01"))
     api.call("GET", f"/trials/{tid}", "monitor", 200)
     api.call("GET", f"/trials/{tid}", "auditor", 200)
     api.call("GET", f"/trials/{uuid4()}", "monitor", 404)
@@ -100,6 +96,7 @@ def test_metrics_count_requests_by_route_template_and_events_appended(api: Api) 
     assert value(samples, requests, method="POST", route="/trials", status="201") == 1
     enrol = "/trials/{trial_id}/patients"
     assert value(samples, requests, method="POST", route=enrol, status="201") == 1
+    assert value(samples, requests, method="POST", route=enrol, status="403") == 1
     assert value(samples, requests, method="GET", route="/trials/{trial_id}", status="200") == 2
     assert value(samples, requests, method="GET", route="/trials/{trial_id}", status="404") == 1
     assert value(samples, requests, method="GET", route="/trials", status="401") == 1

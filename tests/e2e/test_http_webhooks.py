@@ -65,8 +65,12 @@ def test_subscribe_list_read_cancel(api: Api) -> None:
 
     shown = api.call("GET", f"/webhooks/{sid}", "edc", 200).json()
     assert "secret" not in shown and shown["name"] == "EDC"
-    assert [s["id"] for s in api.call("GET", "/webhooks", "edc", 200).json()] == [sid]
-    assert [s["id"] for s in api.call("GET", "/webhooks", "admin", 200).json()] == [
+    assert [s["id"] for s in api.call("GET", "/webhooks", "edc", 200).json()["subscriptions"]] == [
+        sid
+    ]
+    assert [
+        s["id"] for s in api.call("GET", "/webhooks", "admin", 200).json()["subscriptions"]
+    ] == [
         sid,
         other["id"],
     ]
@@ -121,7 +125,9 @@ def test_the_secret_is_shown_once_and_never_stored(api: Api) -> None:
     again = api.call("POST", "/webhooks", "edc", 409, json=body, headers={"Idempotency-Key": "k"})
     assert again.headers["location"] == first.headers["location"]
     assert secret not in again.text
-    assert len(api.call("GET", "/webhooks", "edc", 200).json()) == 1  # subscribed once
+    assert (
+        len(api.call("GET", "/webhooks", "edc", 200).json()["subscriptions"]) == 1
+    )  # subscribed once
     stored = api.ledger.recorder.select_notifications(None, 10_000)
     assert not any(secret.encode() in n.state for n in stored)
 

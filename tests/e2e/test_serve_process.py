@@ -59,7 +59,9 @@ def test_served_demo_prints_a_key_that_works(served: tuple[str, dict[str, str], 
     base, env, output = served
     key = output.split("shown once: ")[1].split(")")[0]
     assert f"{base}/docs" in output
-    trials = httpx.get(f"{base}/trials", headers={"Authorization": f"Bearer {key}"}).json()
+    trials = httpx.get(f"{base}/trials", headers={"Authorization": f"Bearer {key}"}).json()[
+        "trials"
+    ]
     assert len(trials) == 1 and trials[0]["mtd"] == 1
     assert httpx.get(f"{base}/trials").status_code == 401
     assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "doseledger"

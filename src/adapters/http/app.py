@@ -8,22 +8,26 @@ from contextlib import asynccontextmanager
 import structlog
 from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
 from adapters.http import idempotency, metrics, problems
 from adapters.http.keys import KeyRing
+from adapters.http.operation_ids import operation_id
 from adapters.http.request_ids import RequestIds
-from adapters.http.routes import feed, health, patients, reads, reminders, trials, webhooks
+from adapters.http.routes import (
+    feed,
+    health,
+    patients,
+    protocols,
+    reads,
+    reminders,
+    trials,
+    webhooks,
+)
 from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
 from adapters.webhooks import Webhooks
 
 log = structlog.get_logger("doseledger.http")
-
-
-def _operation_id(route: APIRoute) -> str:
-    # Clean names for generated clients: "trials-register_trial".
-    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
 def create_app(
@@ -61,7 +65,7 @@ def create_app(
         title="doseledger",
         version="0.1.0",
         summary="Event-sourced phase I dose escalation (3+3) and toxicity management.",
-        generate_unique_id_function=_operation_id,
+        generate_unique_id_function=operation_id,
         lifespan=lifespan,
     )
     app.state.ledger = ledger
@@ -75,6 +79,7 @@ def create_app(
     app.add_middleware(RequestIds)
 
     app.include_router(health.router)
+    app.include_router(protocols.router)
     app.include_router(trials.router)
     app.include_router(patients.router)
     app.include_router(reads.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.http.keys import ApiKey, KeyRing
 from domain.actors import Actor
+from domain.errors import NotFound
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer dl_...`")
 READERS = ("investigator", "src_member", "monitor", "auditor", "integration", "admin")
@@ -51,13 +53,20 @@ class Principal:
             self._unconfirmed_by = None
 
     def check_site(self, site_id: str) -> None:
-        """Investigators act only on their own site's patients."""
+        """Investigators enrol only at their own site (403: the site is named by the caller)."""
         if self.role == "investigator" and self.key.site_id != site_id:
             raise HTTPException(
                 403,
                 f"an investigator of site {self.key.site_id} may not act "
                 f"on site {site_id}'s patients",
             )
+
+    def check_patient(self, patient_id: UUID, site_id: str) -> None:
+        """Investigators see and act on their own site's patients only. Another site's patient
+        is answered exactly as an unknown id (the ledger's own NotFound: 404), so that a key
+        learns nothing about the patients of other sites, not even that they exist."""
+        if self.role == "investigator" and self.key.site_id != site_id:
+            raise NotFound(f"no patient {patient_id}", kind="patient", ident=str(patient_id))
 
 
 def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:

@@ -19,11 +19,13 @@ async def _ledger(request: Request) -> DoseLedger:
 Ledger = Annotated[DoseLedger, Depends(_ledger)]
 Reader = Annotated[Principal, Depends(allow(*READERS))]
 Admin = Annotated[Principal, Depends(allow("admin"))]
-SiteWriter = Annotated[Principal, Depends(allow("investigator", "admin"))]
+# Clinical data (enrolment and everything recorded about a patient) is recorded by the sites'
+# investigators only: admins manage trials, sites and keys, never clinical data (separation
+# of duties), and the other roles read.
+CLINICAL_WRITERS = ("investigator",)
+SiteWriter = Annotated[Principal, Depends(allow(*CLINICAL_WRITERS))]
 # The same callers, for routes that confirm the key in their own worker thread (who.confirm()).
-SiteWriterToConfirm = Annotated[
-    Principal, Depends(allow("investigator", "admin", confirm_in_route=True))
-]
+SiteWriterToConfirm = Annotated[Principal, Depends(allow(*CLINICAL_WRITERS, confirm_in_route=True))]
 SrcMember = Annotated[Principal, Depends(allow("src_member"))]
 IfMatch = Annotated[str | None, Header(description="The ETag you last saw; 412 if stale")]
 
@@ -36,7 +38,11 @@ def check_if_match(
         return
     tags = {t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")}
     if str(version) not in tags:
-        raise HTTPException(412, f'the resource changed: current ETag is "{version}"')
+        raise HTTPException(
+            412,
+            f'the resource changed: current ETag is "{version}"',
+            headers={"ETag": etag(version)},
+        )
     # The command loads the aggregate again: it must still be this version then.
     ledger.expect_version(aggregate_id, version)
 

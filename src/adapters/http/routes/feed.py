@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger
+from adapters.http.keys import KeyRing
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem
 from adapters.services import DoseLedger
@@ -49,6 +50,9 @@ POLL_SECONDS = 0.5
 # reconnects with Last-Event-ID, so a revoked key is cut off within this time, and a server
 # shutting down waits at most this long for its streams.
 STREAM_SECONDS = 300.0
+# How often an open stream asks the store whether its key was revoked since (per app:
+# app.state.feed_key_check_seconds); a revoked key's stream ends within this time.
+KEY_CHECK_SECONDS = 5.0
 RETRY_MILLISECONDS = 2000
 _ENVELOPE = ("originator_id", "originator_version", "timestamp")
 
@@ -157,15 +161,24 @@ async def follow(
     max_events: int | None = None,
     poll_seconds: float = POLL_SECONDS,
     max_seconds: float | None = None,
+    still_allowed: Callable[[], bool] | None = None,
+    check_seconds: float = KEY_CHECK_SECONDS,
 ) -> AsyncIterator[dict[str, Any]]:
     """The events after ``after``, then each new one, polling the store while there are none.
 
     ``read(after, limit)`` blocks on the store, so it runs in a worker thread. A backlog is
-    read on without waiting. Ends after ``max_events`` events or ``max_seconds``, if given.
+    read on without waiting. Ends after ``max_events`` events or ``max_seconds``, if given,
+    and as soon as ``still_allowed()`` (a blocking store read, asked at most every
+    ``check_seconds``, and never less often) is false: the caller's key was revoked.
     """
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    checked = time.monotonic()
     sent = 0
     while True:
+        if still_allowed is not None and time.monotonic() - checked >= check_seconds:
+            if not await run_in_threadpool(still_allowed):
+                return
+            checked = time.monotonic()
         want = STREAM_BATCH if max_events is None else min(STREAM_BATCH, max_events - sent)
         events = await run_in_threadpool(read, after, want)
         for event in events:
@@ -178,7 +191,10 @@ async def follow(
         if left <= 0:
             return
         if len(events) < want:
-            await anyio.sleep(min(poll_seconds, left))
+            wait = min(poll_seconds, left)
+            if still_allowed is not None:  # wake up in time for the next key check
+                wait = min(wait, max(0.0, checked + check_seconds - time.monotonic()))
+            await anyio.sleep(wait)
 
 
 def sse_event(event: dict[str, Any]) -> ServerSentEvent:
@@ -243,16 +259,20 @@ async def stream_feed(
 ) -> AsyncIterator[ServerSentEvent]:
     """Every trial and patient event after the resume position, then each new one as it is
     recorded (the store is polled every 0.5 s). The stream ends when the client disconnects,
-    after `max_events`, or after 5 minutes: EventSource then reconnects by itself with
-    `Last-Event-ID` (and the key is checked again)."""
+    after `max_events`, after 5 minutes, or within 5 s of the key's revocation (the key is
+    checked against the store every 5 s): EventSource then reconnects by itself with
+    `Last-Event-ID`, and the key is checked again (a revoked key then meets a 401)."""
     yield ServerSentEvent(retry=RETRY_MILLISECONDS)
     state = request.app.state
+    keys: KeyRing = state.keys
     events = follow(
         lambda position, limit: read_events(ledger, position, limit),
         start,
         max_events=max_events,
         poll_seconds=float(getattr(state, "feed_poll_seconds", POLL_SECONDS)),
         max_seconds=float(getattr(state, "feed_stream_seconds", STREAM_SECONDS)),
+        still_allowed=lambda: keys.still_live(who.key),
+        check_seconds=float(getattr(state, "feed_key_check_seconds", KEY_CHECK_SECONDS)),
     )
     async for event in events:
         yield sse_event(event)

@@ -50,7 +50,7 @@ def _guarded(
     who.confirm()
     with ledger.unit_of_work():
         patient = ledger.patient_aggregate(patient_id)
-        who.check_site(patient.site_id)
+        who.check_patient(patient_id, patient.site_id)
         check_if_match(if_match, patient.version, ledger, patient_id)
         yield
 
@@ -65,7 +65,7 @@ def _answer(ledger: DoseLedger, patient_id: UUID, extra: Extra) -> JSONResponse:
 def get_patient(patient_id: UUID, ledger: Ledger, who: Reader, response: Response) -> Any:
     """The patient's current state (investigators: their own site only)."""
     patient = ledger.patient(patient_id)
-    who.check_site(patient["site_id"])
+    who.check_patient(patient_id, patient["site_id"])
     response.headers["ETag"] = etag(patient["version"])
     return patient
 

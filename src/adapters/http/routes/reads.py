@@ -58,7 +58,7 @@ def timeline(
     who: Annotated[Principal, Depends(allow(*READERS))],
 ) -> Any:
     """Doses, AEs and grades, holds and resumptions, exams, recommendations, in order."""
-    who.check_site(ledger.patient(patient_id)["site_id"])
+    who.check_patient(patient_id, ledger.patient(patient_id)["site_id"])
     return models.read(lambda p: p.patient_timeline(patient_id))
 
 

@@ -17,6 +17,7 @@ from adapters.http.deps import (
     check_if_match,
     etag,
 )
+from adapters.http.pages import After, Limit, position
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import (
     DltAdjudication,
@@ -61,10 +62,14 @@ def register_trial(body: RegisterTrial, ledger: Ledger, who: Admin, response: Re
     return trial
 
 
-@router.get("", summary="List trials")
-def list_trials(ledger: Ledger, who: Reader) -> list[dict[str, Any]]:
-    """Every trial: id, protocol, status, current level, MTD."""
-    return ledger.trials()
+@router.get("", summary="List trials, a page at a time")
+def list_trials(
+    ledger: Ledger, who: Reader, after: After = None, limit: Limit = 100
+) -> dict[str, Any]:
+    """Trials in registration order (id, name, protocol, status, current level, MTD):
+    `{"trials": [...], "next": ...}`; pass `next` as `after` for the next page (null: none)."""
+    rows, following = ledger.trial_page(position(after), limit)
+    return {"trials": rows, "next": None if following is None else str(following)}
 
 
 @router.get("/{trial_id}", summary="One trial")
@@ -87,12 +92,13 @@ def adjudicate_dlt(
     if_match: IfMatch = None,
 ) -> Any:
     """An SRC member confirms (a DLT on the cohort) or rejects a DLT candidate, with a reason."""
-    check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
-    ledger.adjudicate_dlt(
-        trial_id, body.patient_id, body.ae_id, body.confirmed, who.actor, reason=body.reason
-    )
-    trial = ledger.trial(trial_id)
-    response.headers["ETag"] = etag(trial["version"])
+    with ledger.unit_of_work():  # the trial checked is the one changed and answered
+        check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
+        ledger.adjudicate_dlt(
+            trial_id, body.patient_id, body.ae_id, body.confirmed, who.actor, reason=body.reason
+        )
+        trial = ledger.trial(trial_id)
+        response.headers["ETag"] = etag(trial["version"])
     return trial
 
 
@@ -105,21 +111,25 @@ def enrol_patient(
     response: Response,
     if_match: IfMatch = None,
 ) -> Any:
-    """Enrol a patient into the open cohort (investigators: their own site only)."""
+    """Enrol a patient into the open cohort (investigators: their own site only).
+
+    The answer is the new patient (its `version` in the body, its URL in `Location`); as on
+    every route, `If-Match` and the answer's `ETag` are those of the resource the URL names:
+    here the trial, at its version after the enrolment."""
     who.check_site(body.site_id)
-    check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
-    patient_id = ledger.enrol_patient(
-        trial_id,
-        body.site_id,
-        who.actor,
-        subject_id=body.subject_id,
-        site_time_zone=body.site_time_zone,
-        enrolment_date=body.enrolment_date,
-    )
-    patient = ledger.patient(patient_id)
-    response.headers["ETag"] = etag(patient["version"])
+    with ledger.unit_of_work():  # one load of the trial: checked, enrolled into, answered
+        check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
+        patient_id = ledger.enrol_patient(
+            trial_id,
+            body.site_id,
+            who.actor,
+            subject_id=body.subject_id,
+            site_time_zone=body.site_time_zone,
+            enrolment_date=body.enrolment_date,
+        )
+        response.headers["ETag"] = etag(ledger.trial_aggregate(trial_id).version)
     response.headers["Location"] = f"/patients/{patient_id}"
-    return patient
+    return ledger.patient(patient_id)
 
 
 @router.post(
@@ -138,12 +148,13 @@ def review_decision(
 ) -> Any:
     """A correction changed the DLT count of a decided cohort: the SRC re-reviews its decision
     (it stands, or is revised by the next decisions); clears the src_rereview reminder."""
-    check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
-    ledger.review_decision(
-        trial_id, cohort, body.outcome, who.actor, reason=body.reason, meaning=body.meaning
-    )
-    trial = ledger.trial(trial_id)
-    response.headers["ETag"] = etag(trial["version"])
+    with ledger.unit_of_work():  # the trial checked is the one changed and answered
+        check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
+        ledger.review_decision(
+            trial_id, cohort, body.outcome, who.actor, reason=body.reason, meaning=body.meaning
+        )
+        trial = ledger.trial(trial_id)
+        response.headers["ETag"] = etag(trial["version"])
     return trial
 
 
@@ -157,16 +168,17 @@ def sign_decision(
     if_match: IfMatch = None,
 ) -> Any:
     """The safety review committee's signed decision on the open cohort."""
-    check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
-    ledger.sign_decision(
-        trial_id,
-        body.cohort,
-        body.decision,
-        who.actor,
-        meaning=body.meaning,
-        mtd_level=body.mtd_level,
-        reason=body.reason,
-    )
-    trial = ledger.trial(trial_id)
-    response.headers["ETag"] = etag(trial["version"])
+    with ledger.unit_of_work():  # the trial checked is the one changed and answered
+        check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
+        ledger.sign_decision(
+            trial_id,
+            body.cohort,
+            body.decision,
+            who.actor,
+            meaning=body.meaning,
+            mtd_level=body.mtd_level,
+            reason=body.reason,
+        )
+        trial = ledger.trial(trial_id)
+        response.headers["ETag"] = etag(trial["version"])
     return trial

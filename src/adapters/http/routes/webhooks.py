@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger
+from adapters.http.pages import After, Limit, page_of
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem, Subscribe
 from adapters.webhooks import Subscriptions, Webhooks
@@ -56,10 +57,14 @@ def subscribe(body: Subscribe, ledger: Ledger, who: Integrator, response: Respon
     return {**view, "secret": secret, "signature": SIGNATURE}
 
 
-@router.get("", summary="List webhook subscriptions")
-def list_subscriptions(ledger: Ledger, who: Integrator) -> list[dict[str, Any]]:
-    """The caller's subscriptions (an admin: every one), cancelled ones included, oldest first."""
-    return Subscriptions(ledger).list(owner=_owner(who))
+@router.get("", summary="List webhook subscriptions, a page at a time")
+def list_subscriptions(
+    ledger: Ledger, who: Integrator, after: After = None, limit: Limit = 100
+) -> dict[str, Any]:
+    """The caller's subscriptions (an admin: every one), cancelled ones included, oldest first:
+    `{"subscriptions": [...], "next": ...}`; pass `next` as `after` for the next page."""
+    rows = Subscriptions(ledger).list(owner=_owner(who))
+    return page_of(rows, after, limit, "subscriptions")
 
 
 @router.get("/{subscription_id}", summary="One webhook subscription")

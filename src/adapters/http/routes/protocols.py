@@ -1,0 +1,33 @@
+"""Protocol templates: the protocols a trial can be registered from (``template_id``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from adapters.http.deps import Reader
+from adapters.http.problems import problem_responses
+from adapters.http.schemas import Problem
+from domain.protocol import TEMPLATE_IDS, template
+
+ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
+    {
+        401: {"model": Problem, "description": "No valid API key"},
+        404: {"model": Problem, "description": "No such protocol template"},
+    }
+)
+router = APIRouter(prefix="/protocols", tags=["protocols"], responses=ERRORS)
+
+
+@router.get("", summary="List the protocol templates")
+def list_protocols(who: Reader) -> list[dict[str, Any]]:
+    """Every shipped template: its id (a `template_id` for `POST /trials`) and title."""
+    return [{"id": ident, "title": template(ident).title} for ident in TEMPLATE_IDS]
+
+
+@router.get("/{template_id}", summary="One protocol template")
+def get_protocol(template_id: str, who: Reader) -> Any:
+    """The template's full protocol: agents, dose levels, reduction ladders, schedule, DLT
+    window and criteria, design and rule set (the shape `POST /trials` takes as `protocol`)."""
+    return template(template_id).model_dump(mode="json")
