@@ -49,10 +49,18 @@ def require_postgres() -> None:
         pytest.skip(message)
 
 
+TEST_AUDIT_KEY = "test-audit-key-of-the-suite-0123456789"
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A database URL whose events live in a schema of their own, dropped afterwards."""
+def postgres_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A database URL whose events live in a schema of their own, dropped afterwards.
+
+    PostgreSQL needs DOSELEDGER_AUDIT_KEY: the suite's own key, unless one is set already.
+    """
     require_postgres()
+    if not os.environ.get("DOSELEDGER_AUDIT_KEY"):
+        monkeypatch.setenv("DOSELEDGER_AUDIT_KEY", TEST_AUDIT_KEY)
     schema = f"test_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(_postgres_conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
