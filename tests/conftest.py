@@ -49,16 +49,27 @@ def require_postgres() -> None:
         pytest.skip(message)
 
 
+TEST_AUDIT_KEY = "test-audit-key-of-the-suite-0123456789"
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A database URL whose events live in a schema of their own, dropped afterwards."""
+    """A database URL whose events live in a schema of their own, dropped afterwards.
+
+    PostgreSQL needs DOSELEDGER_AUDIT_KEY: the suite's own key, unless one is set already (set
+    apart from the test's ``monkeypatch``, whose ``undo()`` mid-test must not drop it).
+    """
     require_postgres()
+    key = pytest.MonkeyPatch()
+    if not os.environ.get("DOSELEDGER_AUDIT_KEY"):
+        key.setenv("DOSELEDGER_AUDIT_KEY", TEST_AUDIT_KEY)
     schema = f"test_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(_postgres_conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
         yield f"{POSTGRES_URL}?schema={schema}"
     finally:
+        key.undo()
         with psycopg.connect(_postgres_conninfo(), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 

@@ -1,7 +1,12 @@
-"""A real local HTTP receiver of webhooks (``http.server`` in a thread on 127.0.0.1)."""
+"""A real local HTTP receiver of webhooks (``http.server`` in a thread on 127.0.0.1).
+
+Webhooks go only to public https addresses unless allowed: a test that delivers here calls
+``allow_local_receiver(monkeypatch)`` (http, and 127.0.0.1 exempt from the address checks).
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -12,6 +17,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
+
+from adapters.webhooks.targets import ALLOW_HTTP_VAR, ALLOWED_HOSTS_VAR
+
+
+def allow_local_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let webhooks reach this module's receiver (http on 127.0.0.1) for one test."""
+    monkeypatch.setenv(ALLOW_HTTP_VAR, "1")
+    monkeypatch.setenv(ALLOWED_HOSTS_VAR, "127.0.0.1")
 
 
 @dataclass
@@ -26,9 +41,18 @@ class Received:
         return json.loads(self.body)
 
     def signed_with(self, secret: str) -> bool:
-        """The receiver's check: HMAC-SHA256 of the raw body, compared in constant time."""
-        expected = "sha256=" + hmac.new(secret.encode(), self.body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, self.headers["x-doseledger-signature"])
+        """The Standard Webhooks signature check, without the timestamp's age (tests run on
+        fixed clocks): HMAC-SHA256 of ``{id}.{timestamp}.{body}`` under the decoded secret."""
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        signed = (
+            f"{self.headers['webhook-id']}.{self.headers['webhook-timestamp']}.".encode()
+            + self.body
+        )
+        expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+        return any(
+            hmac.compare_digest(f"v1,{expected}", given)
+            for given in self.headers["webhook-signature"].split()
+        )
 
 
 @dataclass

@@ -50,6 +50,12 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
         )
     else:
         print(f"API docs: {base}/docs", flush=True)
+    if (where := audit_key_file(ledger)) is not None:
+        print(
+            f"Audit key: {where} (generated once, mode 0600; set DOSELEDGER_AUDIT_KEY to keep "
+            "it elsewhere)",
+            flush=True,
+        )
     scheduler = functools.partial(
         build_scheduler, ledger, tick_seconds=_tick_seconds(args), extra_jobs=SERVICE_JOBS
     )
@@ -64,6 +70,17 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
         access_log=False,
         timeout_graceful_shutdown=5,  # open event streams must not hold up a shutdown
     )
+
+
+def audit_key_file(ledger: DoseLedger) -> str | None:
+    """The file the audit key was read from: a SQLite store without DOSELEDGER_AUDIT_KEY."""
+    from adapters.audit_chain import AUDIT_KEY_VAR, key_file
+
+    dbname = ledger.env.get("SQLITE_DBNAME")
+    if ledger.env.get(AUDIT_KEY_VAR) or not dbname:
+        return None
+    path = key_file(dbname)
+    return None if path is None else str(path)
 
 
 def cmd_scheduler(args: argparse.Namespace, ledger: DoseLedger) -> None:

@@ -17,7 +17,6 @@ DEFAULT_DATABASE_URL = "sqlite:///./doseledger.db"
 SQLITE_FACTORY = "adapters.audit_chain:ChainedSQLiteFactory"
 POSTGRES_FACTORY = "adapters.audit_chain:ChainedPostgresFactory"
 AUDIT_KEY_VAR = "DOSELEDGER_AUDIT_KEY"
-WEBHOOK_KEY_VAR = "DOSELEDGER_WEBHOOK_KEY"
 
 
 class Settings(BaseSettings):
@@ -29,7 +28,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     postgres_pool_size: int = 5
     postgres_lock_timeout_seconds: int = 10
-    # HMAC key of the audit chain; unset: the embedded demo store's documented, public default.
+    # HMAC key of the audit chain; unset: on SQLite a random key kept beside the database file
+    # (PATH.audit-key, mode 0600), on PostgreSQL nothing starts without it.
     audit_key: str | None = Field(default=None, min_length=16)
     # Seconds between two ticks of the scheduler (reminders and other periodic jobs).
     tick_seconds: int = Field(default=60, ge=1, le=86_400)
@@ -37,8 +37,10 @@ class Settings(BaseSettings):
     # on from in real time (unset: the real UTC time).
     clock_start: str | None = None
 
-    # Key the webhook signing secrets are derived from; unset: the audit key (or its default).
-    webhook_key: str | None = Field(default=None, min_length=16)
+    # Webhook targets (read where used, see adapters.webhooks.targets): accept http URLs, and
+    # hosts (host or host:port, comma-separated) whose addresses are not checked.
+    webhook_allow_http: bool = False
+    webhook_allowed_hosts: str = ""
 
     def clock(self) -> Clock:
         """The ledger's clock: the real UTC time, or one running on from DOSELEDGER_CLOCK_START."""
@@ -61,7 +63,6 @@ class Settings(BaseSettings):
             pool_size=self.postgres_pool_size,
             lock_timeout=self.postgres_lock_timeout_seconds,
             audit_key=self.audit_key,
-            webhook_key=self.webhook_key,
         )
 
 
@@ -71,13 +72,10 @@ def persistence_env(
     pool_size: int = 5,
     lock_timeout: int = 10,
     audit_key: str | None = None,
-    webhook_key: str | None = None,
 ) -> dict[str, str]:
     """Map ``sqlite:///PATH`` or ``postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=S]``."""
     parts = urlsplit(url)
     key = {AUDIT_KEY_VAR: audit_key} if audit_key else {}
-    if webhook_key:
-        key[WEBHOOK_KEY_VAR] = webhook_key
     if parts.scheme == "sqlite":
         return {"PERSISTENCE_MODULE": SQLITE_FACTORY, "SQLITE_DBNAME": _sqlite_path(url), **key}
     if parts.scheme in ("postgresql", "postgres"):

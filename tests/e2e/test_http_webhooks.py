@@ -12,7 +12,7 @@ import pytest
 from adapters.reminders import Reminder
 from adapters.services import DoseLedger
 from http_api import Api
-from webhook_receiver import receiver
+from webhook_receiver import allow_local_receiver, receiver
 
 T0 = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -60,7 +60,7 @@ def test_subscribe_list_read_cancel(api: Api) -> None:
     )
     assert created["kinds"] == ["dlt_window_end", "hold_unresolved"]
     other = api.call(
-        "POST", "/webhooks", "crm", 201, json={"url": "http://crm.local/x", "name": "CRM"}
+        "POST", "/webhooks", "crm", 201, json={"url": "https://crm.example.com/x", "name": "CRM"}
     ).json()
 
     shown = api.call("GET", f"/webhooks/{sid}", "edc", 200).json()
@@ -91,6 +91,8 @@ def test_subscribe_list_read_cancel(api: Api) -> None:
     ("body", "field"),
     [
         ({"url": "ftp://edc.example.org/x", "name": "EDC"}, "url"),
+        ({"url": "http://edc.example.org/x", "name": "EDC"}, "url"),
+        ({"url": "https://127.0.0.1:8711/trials", "name": "EDC"}, "url"),
         ({"url": "edc.example.org/hooks", "name": "EDC"}, "url"),
         ({"url": "https://", "name": "EDC"}, "url"),
         ({"url": "https://user:pw@edc.example.org/", "name": "EDC"}, "url"),
@@ -132,7 +134,8 @@ def test_the_secret_is_shown_once_and_never_stored(api: Api) -> None:
     assert not any(secret.encode() in n.state for n in stored)
 
 
-def test_delivery_attempts_are_visible(api: Api) -> None:
+def test_delivery_attempts_are_visible(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    allow_local_receiver(monkeypatch)
     with receiver([500]) as app:
         created = api.call(
             "POST", "/webhooks", "edc", 201, json={"url": app.url, "name": "EDC"}

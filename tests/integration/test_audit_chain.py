@@ -19,7 +19,6 @@ from psycopg import sql
 
 import adapters.audit_chain as audit_chain
 from adapters.audit_chain import (
-    DEFAULT_AUDIT_KEY,
     AuditResult,
     ChainedPostgresApplicationRecorder,
     ChainedSQLiteApplicationRecorder,
@@ -398,10 +397,10 @@ def test_the_key_comes_from_the_settings_and_a_wrong_key_is_reported(
     assert env[AUDIT_KEY_VAR] == secret
     monkeypatch.delenv(AUDIT_KEY_VAR)
     keyed = DoseLedger(env=env)
-    default = DoseLedger(env=persistence_env(database_url))
+    default = DoseLedger(env=persistence_env(database_url, audit_key="another-key-0123456789"))
     try:
         assert keyed.recorder.audit_key == secret.encode()  # type: ignore[attr-defined]
-        assert default.recorder.audit_key == DEFAULT_AUDIT_KEY.encode()  # type: ignore[attr-defined]
+        assert default.recorder.audit_key != secret.encode()  # type: ignore[attr-defined]
         keyed.register_trial(template("defactinib-paclitaxel"), ADMIN)
         assert verify(keyed.recorder).ok
         wrong = verify(default.recorder)

@@ -26,6 +26,8 @@ from projections.store import SQLiteStore
 from support import INVESTIGATOR
 
 STORE = Path(__file__).parent.parent / "data" / "store-written-at-0183fb4.sqlite"
+# Its audit chain was written with the public demo key of that time (there is none any more).
+OLD_DEMO_KEY = "doseledger-demo-audit-key-NOT-A-SECRET"
 LONG_TRIAL = "Old store: long patient"
 
 
@@ -34,7 +36,7 @@ def old(tmp_path: Path) -> DoseLedger:
     copy = tmp_path / "old.sqlite"
     shutil.copyfile(STORE, copy)
     ledger = DoseLedger(
-        env=persistence_env(f"sqlite:///{copy}"),
+        env=persistence_env(f"sqlite:///{copy}", audit_key=OLD_DEMO_KEY),
         clock=lambda: dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC),
     )
     yield ledger

@@ -2,48 +2,45 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
-from uuid import uuid4
 
 import pytest
 
-from adapters.audit_chain import DEFAULT_AUDIT_KEY
-from adapters.settings import Settings
 from adapters.webhooks.dispatch import RetryPolicy, sign
-from adapters.webhooks.subscriptions import check_kinds, check_url, signing_secret, webhook_key
+from adapters.webhooks.subscriptions import check_kinds, check_url, new_secret
+from adapters.webhooks.targets import TargetPolicy
 from domain.errors import InvalidInput
 
 
-def test_the_signature_is_the_hmac_of_the_raw_body() -> None:
+def test_the_signature_is_the_standard_webhooks_hmac_of_id_timestamp_and_body() -> None:
+    secret = new_secret()
     body = b'{"reminder_id":"r"}'
-    expected = hmac.new(b"whsec_x", body, hashlib.sha256).hexdigest()
-    assert sign("whsec_x", body) == f"sha256={expected}"
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    expected = hmac.new(key, b"msg_1.1700000000." + body, hashlib.sha256).digest()
+    assert sign(secret, "msg_1", 1_700_000_000, body) == "v1," + base64.b64encode(expected).decode()
 
 
-def test_secrets_are_derived_per_subscription_and_key() -> None:
-    a, b = uuid4(), uuid4()
-    assert signing_secret(b"k" * 16, a) == signing_secret(b"k" * 16, str(a))
-    assert signing_secret(b"k" * 16, a) != signing_secret(b"k" * 16, b)
-    assert signing_secret(b"k" * 16, a) != signing_secret(b"j" * 16, a)
-    assert signing_secret(b"k" * 16, a).startswith("whsec_")
+def test_secrets_are_random_whsec_base64_of_32_bytes() -> None:
+    a, b = new_secret(), new_secret()
+    assert a != b and a.startswith("whsec_")
+    assert len(base64.b64decode(a.removeprefix("whsec_"), validate=True)) == 32
 
 
-def test_the_webhook_key_falls_back_to_the_audit_key_then_the_demo_default() -> None:
-    assert webhook_key({"DOSELEDGER_WEBHOOK_KEY": "w" * 16, "DOSELEDGER_AUDIT_KEY": "a" * 16}) == (
-        b"w" * 16
+def test_the_webhook_target_settings_are_read_from_the_environment() -> None:
+    policy = TargetPolicy.from_env(
+        {
+            "DOSELEDGER_WEBHOOK_ALLOW_HTTP": "1",
+            "DOSELEDGER_WEBHOOK_ALLOWED_HOSTS": " hooks.lan , 10.0.0.7:8443,[::1]:9000",
+        }
     )
-    assert webhook_key({"DOSELEDGER_AUDIT_KEY": "a" * 16}) == b"a" * 16
-    assert webhook_key({}) == DEFAULT_AUDIT_KEY.encode()
-
-
-def test_the_webhook_key_setting_reaches_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOSELEDGER_WEBHOOK_KEY", "hooks-key-0123456789")
-    assert Settings().persistence_env()["DOSELEDGER_WEBHOOK_KEY"] == "hooks-key-0123456789"
-    monkeypatch.setenv("DOSELEDGER_WEBHOOK_KEY", "short")
-    with pytest.raises(ValueError, match="webhook_key"):
-        Settings()
+    assert policy.allow_http
+    assert policy.allows_host("HOOKS.lan", 1) and policy.allows_host("10.0.0.7", 8443)
+    assert not policy.allows_host("10.0.0.7", 443)
+    assert policy.allows_host("::1", 9000) and not policy.allows_host("::1", 9001)
+    assert TargetPolicy.from_env({}) == TargetPolicy()
 
 
 def test_backoff_doubles_from_ten_seconds_up_to_the_cap() -> None:

@@ -1,7 +1,8 @@
 """Webhooks: issued reminders pushed to subscribed apps, signed, retried, at least once.
 
 - ``subscriptions``: the ``WebhookSubscription`` aggregate (in the ledger's store) and its
-  service; signing secrets are derived from ``DOSELEDGER_WEBHOOK_KEY``, never stored.
+  service; signing secrets are random, kept in a table of their own (never in an event).
+- ``targets``: https to public addresses only, checked at subscription and at every delivery.
 - ``outbox``: a read model of its own that turns each ``Reminder.Issued`` into one delivery per
   matching active subscription, exactly once.
 - ``dispatch``: leases due deliveries, POSTs them signed, records every attempt, retries.
@@ -21,7 +22,7 @@ from adapters.clock import Clock
 from adapters.services import DoseLedger
 from adapters.webhooks.dispatch import EPOCH, DeliveryReport, Dispatcher, Outcome, RetryPolicy
 from adapters.webhooks.outbox import ATTEMPTS, DELIVERIES, Outbox
-from adapters.webhooks.subscriptions import Subscriptions, webhook_key
+from adapters.webhooks.subscriptions import Subscriptions
 from projections.base import loads
 from projections.follower import Projections
 from projections.store import open_store
@@ -59,9 +60,7 @@ class Webhooks:
         if self._projections is None or self._dispatcher is None:
             store = open_store(self.ledger.env)
             self._projections = Projections(self.ledger, store, read_models=lambda s: [Outbox(s)])
-            self._dispatcher = Dispatcher(
-                store, webhook_key(self.ledger.env), self.clock, self.policy
-            )
+            self._dispatcher = Dispatcher(store, self.clock, self.policy)
         return self._projections, self._dispatcher
 
     def catch_up(self) -> int:

@@ -1,17 +1,18 @@
 """Webhook subscriptions: an event-sourced aggregate in the ledger's store, and their service.
 
-A subscription names where issued reminders are pushed (an http(s) URL), optionally only some
-kinds or one trial's. Its signing secret is never stored: it is derived from the server's
-webhook key and the subscription id (``signing_secret``), shown once when subscribing, and
-derived again for every delivery. Rotating the key changes every subscription's secret.
+A subscription names where issued reminders are pushed (an https URL to a public address, see
+``adapters.webhooks.targets``), optionally only some kinds or one trial's. Its signing secret
+(Standard Webhooks: ``whsec_`` and the base64 of 32 random bytes) is generated when subscribing,
+shown once, and kept in a table of its own in the store (``webhook_secrets``), never in an
+event: events are hash-chained and exported with the audit trail, and must not carry it.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-import hashlib
-import hmac
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
@@ -19,16 +20,22 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
-from adapters.audit_chain import DEFAULT_AUDIT_KEY
-from adapters.settings import AUDIT_KEY_VAR, WEBHOOK_KEY_VAR
+from adapters.webhooks.targets import TargetPolicy, check_target
 from domain.actors import Actor
 from domain.errors import CommandRefused, InvalidInput, NotFound
 from domain.reminders import KINDS
 from domain.state_copy import clone_aggregate
+from projections.store import Store, Table, open_store
 
 MAX_URL_LENGTH = 2000
-# Domain separation: the same key may also be the audit chain's.
-_SECRET_DOMAIN = b"doseledger-webhook-secret\x00"
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32
+# Beside the read models (``rm_webhook_secrets``), but no read model's: never rebuilt or dropped.
+SECRETS = Table(
+    "webhook_secrets",
+    (("subscription_id", "text"), ("secret", "text"), ("created_at", "text")),
+    key=("subscription_id",),
+)
 
 
 class WebhookSubscription(Aggregate):
@@ -118,16 +125,28 @@ def _iso(instant: dt.datetime) -> str:
     return instant.astimezone(dt.UTC).isoformat()
 
 
-def webhook_key(env: Mapping[str, str]) -> bytes:
-    """DOSELEDGER_WEBHOOK_KEY, else DOSELEDGER_AUDIT_KEY, else the public demo default."""
-    key = env.get(WEBHOOK_KEY_VAR) or env.get(AUDIT_KEY_VAR) or DEFAULT_AUDIT_KEY
-    return key.encode()
+def new_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` and the base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def signing_secret(key: bytes, subscription_id: UUID | str) -> str:
-    """The subscription's signing secret: HMAC-SHA256(key, domain ‖ id), as ``whsec_<hex>``."""
-    mac = hmac.new(key, _SECRET_DOMAIN + str(subscription_id).encode(), hashlib.sha256)
-    return "whsec_" + mac.hexdigest()
+def ensure_secrets_table(store: Store) -> None:
+    """Create the signing secrets' table when missing."""
+    with store.transaction() as tx:
+        store.schema_lock(tx)
+        for statement in store.create_statements(SECRETS):
+            tx.execute(statement)
+
+
+def store_secret(store: Store, subscription_id: UUID, secret: str, at: dt.datetime) -> None:
+    """Keep a subscription's signing secret (before its Subscribed event is saved)."""
+    ensure_secrets_table(store)
+    with store.transaction() as tx:
+        tx.execute(
+            f"INSERT INTO {store.qualified(SECRETS.name)} (subscription_id, secret, created_at) "
+            "VALUES (?, ?, ?)",
+            (str(subscription_id), secret, _iso(at)),
+        )
 
 
 def check_url(url: str) -> str:
@@ -177,9 +196,9 @@ class Subscriptions:
 
     TOPICS = (WebhookSubscription.Subscribed.TOPIC,)
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, policy: TargetPolicy | None = None) -> None:
         self.app = app
-        self.key = webhook_key(app.env)
+        self.policy = policy
 
     def subscribe(
         self,
@@ -194,15 +213,22 @@ class Subscriptions:
         """A new subscription: returns its signing secret (shown once) and its description."""
         if not name.strip():
             raise InvalidInput("a subscription needs a name (which app receives it)", field="name")
-        url = check_url(url)
+        url = check_target(check_url(url), self.policy)
         checked = check_kinds(kinds)
         if trial_id is not None:
             try:
                 self.app.trial_aggregate(trial_id)
             except NotFound:
                 raise InvalidInput(f"no trial {trial_id}", field="trial_id") from None
+        ident = uuid4()
+        secret = new_secret()
+        store = open_store(self.app.env)
+        try:
+            store_secret(store, ident, secret, dt.datetime.now(dt.UTC))
+        finally:
+            store.close()
         subscription = WebhookSubscription(
-            id=uuid4(),
+            id=ident,
             name=name.strip(),
             url=url,
             kinds=checked,
@@ -211,7 +237,7 @@ class Subscriptions:
             actor=actor.as_record(),
         )
         self.app._save(subscription)
-        return signing_secret(self.key, subscription.id), subscription.view()
+        return secret, subscription.view()
 
     def cancel(
         self, ident: UUID, reason: str, actor: Actor, *, owner: str | None

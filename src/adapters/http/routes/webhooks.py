@@ -25,7 +25,10 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
 )
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=ERRORS)
 Integrator = Annotated[Principal, Depends(allow("integration", "admin"))]
-SIGNATURE = "X-Doseledger-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with secret>"
+SIGNATURE = (
+    "Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature: v1,<base64 "
+    "HMAC-SHA256 of '{id}.{timestamp}.{body}' keyed by the base64-decoded secret after whsec_>"
+)
 
 
 async def _webhooks(request: Request) -> Webhooks:
