@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # on from in real time (unset: the real UTC time).
     clock_start: str | None = None
 
+    # The largest request body accepted (bytes); a larger one is a 413.
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+
     # Key the webhook signing secrets are derived from; unset: the audit key (or its default).
     webhook_key: str | None = Field(default=None, min_length=16)
 
