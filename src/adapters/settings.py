@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # on from in real time (unset: the real UTC time).
     clock_start: str | None = None
 
+    # Idempotency-Key records: kept this long (seconds) after the first request; a claim of a
+    # request in progress is taken over by a retry after its lease (a process that died).
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
+    idempotency_lease_seconds: int = Field(default=30, ge=1)
     # The largest request body accepted (bytes); a larger one is a 413.
     max_body_bytes: int = Field(default=1_048_576, ge=1)
 

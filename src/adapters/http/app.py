@@ -40,7 +40,8 @@ def create_app(
     ``follow_read_models`` keeps the read models current in a background thread while the app
     runs (``doseledger serve``); either way a read catches up before it answers. ``scheduler``
     builds a background scheduler (the reminders tick) to run while the app runs.
-    ``settings`` (default: from the environment) give the largest request body.
+    ``settings`` (default: from the environment) give the Idempotency-Key expiry and lease and
+    the largest request body.
     """
     settings = settings or Settings()
     read_models = LiveReadModels(ledger)
@@ -61,6 +62,7 @@ def create_app(
                 running.shutdown(wait=True)  # lets a tick in progress finish
             read_models.close()
             outbox.close()
+            app.state.idempotency.close()
 
     app = FastAPI(
         title="doseledger",
@@ -74,10 +76,15 @@ def create_app(
     app.state.read_models = read_models
     app.state.webhooks = outbox
     app.state.projection_positions = read_models.positions
+    app.state.idempotency = idempotency.IdempotencyStore(
+        ledger.env,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        lease_seconds=settings.idempotency_lease_seconds,
+    )
     problems.install(app)
     # Innermost first. A crash becomes a 500 problem inside the Idempotency-Key middleware (so
-    # it sees the answer); that runs after the body guard and inside the request-id middleware
-    # (replays and refusals get an id too).
+    # it sees the answer, and whether the request committed); that runs after the body guard
+    # and inside the request-id middleware (replays and refusals get an id too).
     app.add_middleware(Crashes)
     app.add_middleware(idempotency.IdempotencyKeys)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
