@@ -44,6 +44,8 @@ _expected_versions: ContextVar[dict[UUID, int] | None] = ContextVar(
 )
 # Aggregates loaded in the current unit of work (see DoseLedger.unit_of_work), by id.
 _loaded: ContextVar[dict[UUID, Aggregate] | None] = ContextVar("loaded", default=None)
+# Events saved in the current context, counted once watch_commits() starts (per HTTP request).
+_commits: ContextVar[list[int] | None] = ContextVar("commits", default=None)
 log = structlog.get_logger("doseledger.services")
 
 
@@ -70,10 +72,10 @@ class DoseLedger(Application[UUID]):
     }
 
     def __init__(self, env: Mapping[str, str] | None = None, *, clock: Clock = utc_now) -> None:
-        # The store also holds the records of API keys, idempotent requests, reminders and
-        # webhook subscriptions: import their aggregates so that any process (a projections
-        # worker too) can decode every topic it reads. Imported here, not at the top, because
-        # they import this module.
+        # The store also holds the records of API keys, reminders, webhook subscriptions and
+        # (older stores only) idempotent requests: import their aggregates so that any process
+        # (a projections worker too) can decode every topic it reads. Imported here, not at the
+        # top, because they import this module.
         import adapters.http.idempotency
         import adapters.http.keys
         import adapters.reminders
@@ -103,6 +105,9 @@ class DoseLedger(Application[UUID]):
                 processing_event.collect_events(obj)
         processing_event.saved_kwargs.update(kwargs)
         recordings = self._record(processing_event)
+        committed = _commits.get()
+        if committed is not None:
+            committed.append(len(recordings))
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings
@@ -814,6 +819,17 @@ class DoseLedger(Application[UUID]):
             aggregate_ids=[str(a.id) for a in aggregates],
             position=recordings[-1].notification.id if recordings else None,
         )
+
+
+def watch_commits() -> list[int]:
+    """Count what the current context saves from now on: one entry (events saved) per commit.
+
+    The Idempotency-Key middleware starts it per request: a request that committed anything
+    keeps its key's claim whatever its response (a retry must not record it twice).
+    """
+    committed: list[int] = []
+    _commits.set(committed)
+    return committed
 
 
 def _record(recommendation: DoseRecommendation | None) -> dict[str, Any] | None:

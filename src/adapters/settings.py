@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     # hosts (host or host:port, comma-separated) whose addresses are not checked.
     webhook_allow_http: bool = False
     webhook_allowed_hosts: str = ""
+    # Idempotency-Key records: kept this long (seconds) after the first request; a claim of a
+    # request in progress is taken over by a retry after its lease (a process that died).
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
+    idempotency_lease_seconds: int = Field(default=30, ge=1)
+    # The largest request body accepted (bytes); a larger one is a 413.
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
 
     def clock(self) -> Clock:
         """The ledger's clock: the real UTC time, or one running on from DOSELEDGER_CLOCK_START."""

@@ -10,6 +10,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
 
 from adapters.http import idempotency, metrics, problems
+from adapters.http.guards import BodyGuard, Crashes
 from adapters.http.keys import KeyRing
 from adapters.http.operation_ids import operation_id
 from adapters.http.request_ids import RequestIds
@@ -25,6 +26,7 @@ from adapters.http.routes import (
 )
 from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
+from adapters.settings import Settings
 from adapters.webhooks import Webhooks
 
 log = structlog.get_logger("doseledger.http")
@@ -35,13 +37,17 @@ def create_app(
     *,
     follow_read_models: bool = False,
     scheduler: Callable[[], BaseScheduler] | None = None,
+    settings: Settings | None = None,
 ) -> FastAPI:
     """The API over one DoseLedger (its store also holds the API keys and the read models).
 
     ``follow_read_models`` keeps the read models current in a background thread while the app
     runs (``doseledger serve``); either way a read catches up before it answers. ``scheduler``
     builds a background scheduler (the reminders tick) to run while the app runs.
+    ``settings`` (default: from the environment) give the Idempotency-Key expiry and lease and
+    the largest request body.
     """
+    settings = settings or Settings()
     read_models = LiveReadModels(ledger)
     outbox = Webhooks(ledger)
 
@@ -60,6 +66,7 @@ def create_app(
                 running.shutdown(wait=True)  # lets a tick in progress finish
             read_models.close()
             outbox.close()
+            app.state.idempotency.close()
 
     app = FastAPI(
         title="doseledger",
@@ -73,9 +80,18 @@ def create_app(
     app.state.read_models = read_models
     app.state.webhooks = outbox
     app.state.projection_positions = read_models.positions
+    app.state.idempotency = idempotency.IdempotencyStore(
+        ledger.env,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        lease_seconds=settings.idempotency_lease_seconds,
+    )
     problems.install(app)
-    # Added first, so it runs inside the request-id middleware (replays get an id too).
+    # Innermost first. A crash becomes a 500 problem inside the Idempotency-Key middleware (so
+    # it sees the answer, and whether the request committed); that runs after the body guard
+    # and inside the request-id middleware (replays and refusals get an id too).
+    app.add_middleware(Crashes)
     app.add_middleware(idempotency.IdempotencyKeys)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIds)
 
     app.include_router(health.router)

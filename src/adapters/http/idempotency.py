@@ -1,36 +1,68 @@
 """``Idempotency-Key`` on POST commands: the same key and body give the same response, once.
 
-Each key (scoped to the API key that sent it) is an event-sourced record in the ledger's store.
-A request first *claims* the key: the claim is the record's first event, so of two parallel
-requests with one key exactly one saves its claim (the other loses the optimistic-concurrency
-race), runs the command, and stores the response; the other waits for that response and
-replays it. The same key with another body is refused (422). A 5xx releases the claim so that
-the client may retry.
+Only an authenticated caller whose role the route admits gets here: the key is scoped to the
+caller's API key (its id), so another key with the same Idempotency-Key is another request,
+and a request that fails authentication or its role check writes nothing (a refusal found
+inside the route, such as another site's patient, releases its claim). The records are
+operational data, not audit facts: they live in a table of their own next to the events
+(``idempotency_keys`` in the SQLite file, ``doseledger_idempotency_keys`` in the PostgreSQL
+schema), never in the event store, and expire (``DOSELEDGER_IDEMPOTENCY_TTL_SECONDS``).
+
+A request first *claims* its key (an insert that only one of parallel requests wins) for a
+lease (``DOSELEDGER_IDEMPOTENCY_LEASE_SECONDS``, renewed while it runs); the others wait for its
+answer and replay it. A claim whose lease ran out (its process died) is taken over by the next
+retry, which then runs the request. Two bodies are the same when their JSON is (parsed and
+written again with sorted keys): whitespace and key order do not matter; the same key with
+another body is a 422.
+
+Only answers that do not depend on anything the client can fix are kept: 2xx, and the request
+validation errors of the request itself (400, 422; the handlers mark them). Anything else (401,
+403, 404, 409, 412, a domain refusal) releases the claim, so that a corrected retry runs. A
+request that committed events never releases its claim, whatever its answer: a 500 after a
+commit is kept and replayed, so a retry never records twice.
+
+``IdempotentRequest`` was the event-sourced record of earlier versions: old stores hold its
+events, so its topics stay decodable; nothing new is written to the event store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+import json
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
+import structlog
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import IntegrityError
 from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.http.problems import problem
+from adapters.services import watch_commits
 from domain.state_copy import clone_aggregate
+from projections.store import Store, Tx, open_store
 
 HEADER = "idempotency-key"
-_NAMESPACE = uuid5(NAMESPACE_URL, "https://doseledger/idempotency")
 _KEPT_HEADERS = ("etag", "location", "content-type", "cache-control")
 WAIT_SECONDS = 10.0
+POLL_SECONDS = 0.05
+TTL_SECONDS = 86_400
+LEASE_SECONDS = 30
+# Set on the request's state by the request-validation problem handlers: an answer about the
+# request itself, which the same request always gets again (kept for a replay).
+STORABLE = "idempotency_storable"
+log = structlog.get_logger("doseledger.http")
 
 
 class IdempotentRequest(Aggregate):
@@ -89,59 +121,193 @@ class IdempotentRequest(Aggregate):
         self.state = "claimed"
 
 
-def record_id(authorization: str, key: str) -> UUID:
-    """The record of one Idempotency-Key, scoped to the credentials that sent it."""
-    scope = hashlib.sha256(authorization.encode()).hexdigest()
-    return uuid5(_NAMESPACE, f"{scope}:{key}")
+def canonical_body(body: bytes) -> bytes:
+    """The body as compared: JSON parsed and written again with sorted keys (whitespace and
+    key order do not matter); a body that is not JSON, as it is."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
-    """What makes two requests 'the same': method, path and body."""
-    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    """What makes two requests 'the same': method, path, query and canonical body."""
+    head = f"{method} {path}?{query}\n".encode()
+    return hashlib.sha256(head + canonical_body(body)).hexdigest()
 
 
-class Idempotency:
-    """Claims, answers and replays through the ledger's store (blocking calls)."""
+@dataclass(frozen=True)
+class Record:
+    """One key's row: the request it stands for and, once answered, its response."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    fingerprint: str
+    state: str  # "claimed" or "answered"
+    token: str
+    lease_until: float
+    expires_at: float
+    status: int | None
+    body: str | None
+    headers: dict[str, str]
 
-    def load(self, ident: UUID) -> IdempotentRequest | None:
-        try:
-            record = self.app.repository.get(ident)
-        except AggregateNotFoundError:
+
+_COLUMNS = "fingerprint, state, token, lease_until, expires_at, status, body, headers"
+
+
+class IdempotencyStore:
+    """The idempotency table in the ledger's database (blocking calls, thread-safe).
+
+    Opened on first use (most apps never see an Idempotency-Key); the table is created
+    idempotently then.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        *,
+        ttl_seconds: float = TTL_SECONDS,
+        lease_seconds: float = LEASE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.env = dict(env)
+        self.ttl = ttl_seconds
+        self.lease = lease_seconds
+        self.clock = clock
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def table(self) -> str:
+        """The table's SQL name (schema-qualified in PostgreSQL)."""
+        store = self._open()
+        if store.dialect == "postgres":
+            return f'"{getattr(store, "schema", "public")}"."doseledger_idempotency_keys"'
+        return "idempotency_keys"
+
+    def _open(self) -> Store:
+        if self._store is None:
+            store = open_store(self.env)
+            self._store = store
+            real = "DOUBLE PRECISION" if store.dialect == "postgres" else "REAL"
+            with self._tx() as tx:
+                store.schema_lock(tx)
+                tx.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self.table} ("
+                    "principal TEXT NOT NULL, idem_key TEXT NOT NULL, fingerprint TEXT NOT NULL, "
+                    f"state TEXT NOT NULL, token TEXT NOT NULL, lease_until {real} NOT NULL, "
+                    f"expires_at {real} NOT NULL, status INTEGER, body TEXT, headers TEXT, "
+                    "PRIMARY KEY (principal, idem_key))"
+                )
+        return self._store
+
+    @contextmanager
+    def _tx(self) -> Iterator[Tx]:
+        assert self._store is not None
+        with self._lock, self._store.transaction() as tx:
+            yield tx
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction on the table's database (``?`` placeholders)."""
+        self._open()
+        with self._tx() as tx:
+            yield tx
+
+    def load(self, principal: str, key: str) -> Record | None:
+        """The unexpired record of a key, if any."""
+        with self.transaction() as tx:
+            return self._select(tx, principal, key)
+
+    def _select(self, tx: Tx, principal: str, key: str, *, live: bool = True) -> Record | None:
+        row = tx.fetchone(
+            f"SELECT {_COLUMNS} FROM {self.table} WHERE principal = ? AND idem_key = ?",
+            (principal, key),
+        )
+        if row is None or (live and row[4] < self.clock()):
             return None
-        return record if isinstance(record, IdempotentRequest) else None
+        return Record(
+            row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7] or "{}")
+        )
 
-    def claim(self, ident: UUID, print_: str) -> bool:
-        """True when this request now owns the key (a new or released record)."""
-        record = self.load(ident)
-        try:
-            if record is None:
-                self.app.save(IdempotentRequest(id=ident, fingerprint=print_))
-            elif record.state == "released":
-                record.reclaim(print_)
-                self.app.save(record)
-            else:
-                return False
-        except IntegrityError:
-            return False
-        return True
+    def claim(self, principal: str, key: str, print_: str) -> str | Record:
+        """A token when this request now owns the key (a new key, an expired record, or a
+        claim whose lease ran out, with the same body); else the key's record."""
+        now = self.clock()
+        token = uuid.uuid4().hex
+        with self.transaction() as tx:
+            tx.execute(f"DELETE FROM {self.table} WHERE expires_at < ?", (now,))
+            tx.execute(
+                f"INSERT INTO {self.table} (principal, idem_key, fingerprint, state, token, "
+                "lease_until, expires_at) VALUES (?, ?, ?, 'claimed', ?, ?, ?) "
+                "ON CONFLICT (principal, idem_key) DO NOTHING",
+                (principal, key, print_, token, now + self.lease, now + self.ttl),
+            )
+            if tx.cursor.rowcount == 1:
+                return token
+            # It exists: the INSERT conflicted, after expired rows were purged.
+            record = self._select(tx, principal, key, live=False)
+            assert record is not None
+            if (
+                record.state == "claimed"
+                and record.lease_until < now
+                and record.fingerprint == print_
+            ):
+                tx.execute(
+                    f"UPDATE {self.table} SET token = ?, lease_until = ? "
+                    "WHERE principal = ? AND idem_key = ? AND token = ?",
+                    (token, now + self.lease, principal, key, record.token),
+                )
+                if tx.cursor.rowcount == 1:
+                    log.warning("idempotency claim taken over after its lease", key=key)
+                    return token
+            return record
 
-    def finish(self, ident: UUID, status: int, body: bytes, headers: dict[str, str]) -> None:
-        record = self.load(ident)
-        if record is None or record.state != "claimed":
-            return
-        if status >= 500:
-            record.release(status)
-        else:
-            record.answer(status, body.decode("utf-8", "replace"), headers)
-        self.app.save(record)
+    def answer(
+        self, principal: str, key: str, token: str, status: int, body: str, headers: dict[str, str]
+    ) -> None:
+        """Keep the response of a claimed key (for the claim's owner only)."""
+        with self.transaction() as tx:
+            tx.execute(
+                f"UPDATE {self.table} SET state = 'answered', status = ?, body = ?, headers = ? "
+                "WHERE principal = ? AND idem_key = ? AND token = ?",
+                (status, body, json.dumps(headers), principal, key, token),
+            )
+            if tx.cursor.rowcount != 1:
+                log.warning("idempotency claim lost before its answer was kept", key=key)
+
+    def extend(self, principal: str, key: str, token: str) -> None:
+        """Renew the lease of a claim still running (its owner is alive)."""
+        with self.transaction() as tx:
+            tx.execute(
+                f"UPDATE {self.table} SET lease_until = ? "
+                "WHERE principal = ? AND idem_key = ? AND token = ? AND state = 'claimed'",
+                (self.clock() + self.lease, principal, key, token),
+            )
+
+    def release(self, principal: str, key: str, token: str) -> None:
+        """Give a claimed key up (nothing was committed): the next request with it runs."""
+        with self.transaction() as tx:
+            tx.execute(
+                f"DELETE FROM {self.table} WHERE principal = ? AND idem_key = ? AND token = ?",
+                (principal, key, token),
+            )
+
+    def count(self) -> int:
+        """How many rows the table holds (expired ones included)."""
+        with self.transaction() as tx:
+            row = tx.fetchone(f"SELECT COUNT(*) FROM {self.table}")
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        """Close the connection, if one was opened."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
 
-def _replay(record: IdempotentRequest) -> Response:
-    assert record.response is not None
-    headers = dict(record.response["headers"])
+def _replay(record: Record) -> Response:
+    headers = dict(record.headers)
     headers["Idempotent-Replayed"] = "true"
     if "no-store" in headers.get("cache-control", ""):
         return problem(
@@ -152,15 +318,59 @@ def _replay(record: IdempotentRequest) -> Response:
             kind="conflict",
             headers={k: v for k, v in headers.items() if k != "content-type"},
         )
-    return Response(record.response["body"], status_code=record.response["status"], headers=headers)
+    assert record.status is not None
+    return Response(record.body or "", status_code=record.status, headers=headers)
+
+
+def _flat(routes: list[Any]) -> Iterator[Any]:
+    # FastAPI keeps included routers as nodes; their routes carry the router's prefix.
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _flat(included.routes)
+        else:
+            yield route
+
+
+def _roles(request: Request) -> tuple[str, ...] | None:
+    """The roles the matched route admits (None: no route, or one that needs no key)."""
+    for route in _flat(request.app.routes):
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] == Match.FULL:
+            pending = list(route.dependant.dependencies)
+            while pending:
+                dependant = pending.pop()
+                roles = getattr(dependant.call, "roles", None)
+                if roles is not None:
+                    return tuple(roles)
+                pending.extend(dependant.dependencies)
+            return None
+    return None
+
+
+async def _caller(request: Request) -> str | None:
+    """The id of the caller's live API key when its role may use the route, else None (the
+    route then answers 401 or 403 itself, and nothing is written here)."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    roles = _roles(request)
+    if roles is None:
+        return None
+    key = await run_in_threadpool(request.app.state.keys.authenticate, secret.strip())
+    if key is None or key.role not in roles:
+        return None
+    return str(key.id)
 
 
 async def middleware(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Apply Idempotency-Key to POST requests that carry one."""
+    """Apply Idempotency-Key to POST requests that carry one (authenticated callers only)."""
     key = request.headers.get(HEADER)
     if request.method != "POST" or key is None:
+        return await call_next(request)
+    principal = await _caller(request)
+    if principal is None:
         return await call_next(request)
     if not 1 <= len(key) <= 200 or not key.isprintable():
         return problem(
@@ -170,32 +380,15 @@ async def middleware(
             kind="invalid-request",
             field="Idempotency-Key",
         )
-    store = Idempotency(request.app.state.ledger)
+    store: IdempotencyStore = request.app.state.idempotency
     body = await request.body()
-    ident = record_id(request.headers.get("authorization", ""), key)
-    print_ = fingerprint(request.method, request.url.path, body)
-    if not await run_in_threadpool(store.claim, ident, print_):
-        return await _answer_duplicate(store, ident, print_)
-    try:
-        response = await call_next(request)
-    except Exception:
-        await run_in_threadpool(store.finish, ident, 500, b"", {})
-        raise
-    chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
-    content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
-    kept = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
-    # A body shown once (a webhook's signing secret) is never written to the store.
-    stored = b"" if "no-store" in response.headers.get("cache-control", "") else content
-    await run_in_threadpool(store.finish, ident, response.status_code, stored, kept)
-    return Response(content, status_code=response.status_code, headers=dict(response.headers))
-
-
-async def _answer_duplicate(store: Idempotency, ident: UUID, print_: str) -> Response:
-    """A repeat: replay the stored answer, refuse another body, or wait for the first."""
+    print_ = fingerprint(request.method, request.url.path, request.url.query, body)
     waited = 0.0
     while True:
-        record = await run_in_threadpool(store.load, ident)
-        if record is not None and record.fingerprint != print_:
+        claimed = await run_in_threadpool(store.claim, principal, key, print_)
+        if isinstance(claimed, str):
+            break
+        if claimed.fingerprint != print_:
             return problem(
                 422,
                 "Idempotency-Key reused",
@@ -203,8 +396,8 @@ async def _answer_duplicate(store: Idempotency, ident: UUID, print_: str) -> Res
                 kind="idempotency-key-reused",
                 field="Idempotency-Key",
             )
-        if record is not None and record.state == "answered":
-            return _replay(record)
+        if claimed.state == "answered":
+            return _replay(claimed)
         if waited >= WAIT_SECONDS:
             return problem(
                 409,
@@ -212,8 +405,78 @@ async def _answer_duplicate(store: Idempotency, ident: UUID, print_: str) -> Res
                 "a request with this Idempotency-Key is still in progress; retry later",
                 kind="conflict",
             )
-        await asyncio.sleep(0.05)
-        waited += 0.05
+        await asyncio.sleep(POLL_SECONDS)
+        waited += POLL_SECONDS
+    return await _run(request, call_next, store, principal, key, claimed)
+
+
+async def _run(
+    request: Request,
+    call_next: Callable[[Request], Awaitable[Response]],
+    store: IdempotencyStore,
+    principal: str,
+    key: str,
+    token: str,
+) -> Response:
+    """Run the claimed request; keep its answer, or give the claim up if nothing was
+    committed and the answer may change when the client fixes something."""
+    commits = watch_commits()
+    heartbeat = asyncio.create_task(_keep_lease(store, principal, key, token))
+    try:
+        response = await call_next(request)
+    except BaseException:
+        # Not expected (the crash middleware inside answers a 500), but never lose a commit.
+        if sum(commits):
+            await run_in_threadpool(
+                store.answer, principal, key, token, 500, _lost_answer(request), {}
+            )
+        else:
+            await run_in_threadpool(store.release, principal, key, token)
+        raise
+    else:
+        chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+    finally:
+        heartbeat.cancel()
+    content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+    headers = dict(response.headers)
+    status = response.status_code
+    committed = sum(commits) > 0
+    if committed and status >= 500:
+        content = _lost_answer(request).encode()
+        headers = {"content-type": "application/problem+json"}
+    storable = 200 <= status < 300 or getattr(request.state, STORABLE, False)
+    if committed or storable:
+        kept = {k: v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
+        # A body shown once (a webhook's signing secret) is never written to the store.
+        stored = b"" if "no-store" in headers.get("cache-control", "") else content
+        await run_in_threadpool(
+            store.answer, principal, key, token, status, stored.decode("utf-8", "replace"), kept
+        )
+    else:
+        await run_in_threadpool(store.release, principal, key, token)
+    headers.pop("content-length", None)
+    return Response(content, status_code=status, headers=headers)
+
+
+async def _keep_lease(store: IdempotencyStore, principal: str, key: str, token: str) -> None:
+    """Renew a running request's lease, so that only a dead process's claim expires."""
+    while True:
+        await asyncio.sleep(store.lease / 3)
+        await run_in_threadpool(store.extend, principal, key, token)
+
+
+def _lost_answer(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    return json.dumps(
+        {
+            "type": "https://doseledger.example/problems/internal-error",
+            "title": "Internal server error",
+            "status": 500,
+            "detail": "the request was recorded, but its answer failed; this Idempotency-Key "
+            "replays this answer (it is not run again): read the resource to see its state",
+            "request_id": rid,
+        }
+    )
 
 
 class IdempotencyKeys:

@@ -39,6 +39,26 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def internal_error(request_id: str | None) -> JSONResponse:
+    """The 500 problem of an unhandled exception (logged where it was caught)."""
+    return problem(
+        500,
+        "Internal server error",
+        "an unexpected error; it was logged with this request id",
+        kind="internal-error",
+        request_id=request_id,
+    )
+
+
+# Documented on every operation with a request body (and 500 on every operation).
+_BODY_ERRORS = {
+    "400": "The body is not valid JSON",
+    "413": "The body is larger than DOSELEDGER_MAX_BODY_BYTES",
+    "415": "The body is not JSON (send Content-Type: application/json)",
+}
+_STORABLE = "idempotency_storable"  # see adapters.http.idempotency.STORABLE
+
+
 def problem_responses(errors: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
     """Error responses documented as they are sent: application/problem+json, with the Problem
     schema (given a `model`, FastAPI would list them under application/json instead)."""
@@ -65,6 +85,16 @@ def install(app: FastAPI) -> None:
         components.setdefault(
             "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         )
+        content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for item in schema.get("paths", {}).values():
+            for method, operation in item.items():
+                if method.upper() not in _METHODS or not isinstance(operation, dict):
+                    continue
+                responses = operation.setdefault("responses", {})
+                errors = dict(_BODY_ERRORS) if "requestBody" in operation else {}
+                errors["500"] = "An unexpected error (logged with the request id)"
+                for code, description in errors.items():
+                    responses.setdefault(code, {"description": description, "content": content})
         return schema
 
     app.openapi = openapi_with_problem  # type: ignore[method-assign]
@@ -102,9 +132,22 @@ def install(app: FastAPI) -> None:
     async def conflict(_: Request, exc: ConcurrencyConflict) -> JSONResponse:
         return problem(409, "Conflict", str(exc), kind="conflict")
 
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        # Outside the crash middleware (in another middleware): still a problem.
+        return internal_error(getattr(request.state, "request_id", None))
+
     @app.exception_handler(RequestValidationError)
-    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The request's own fault: the same request always gets it (an Idempotency-Key keeps it).
+        setattr(request.state, _STORABLE, True)
         errors = exc.errors()
+        broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if broken is not None:
+            loc = broken.get("loc", ())
+            at = f" at character {loc[-1]}" if len(loc) > 1 and isinstance(loc[-1], int) else ""
+            reason = (broken.get("ctx") or {}).get("error") or broken.get("msg")
+            return _not_json(f"the body is not valid JSON: {reason}{at}")
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         where = _location(first.get("loc", ()))
         detail = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
@@ -122,17 +165,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
-            # FastAPI's 400 for a body it cannot decode at all (not UTF-8): the same problem
-            # as a body that is not JSON, which FastAPI already reports as a 422.
-            detail = "body: the body is not valid JSON (UTF-8)"
-            return problem(
-                422,
-                "Invalid request",
-                detail,
-                kind="invalid-request",
-                field="body",
-                errors=[{"field": "body", "message": detail}],
-            )
+            # FastAPI's 400 for a body it cannot decode at all (not UTF-8).
+            setattr(request.state, _STORABLE, True)
+            return _not_json("the body is not valid JSON: it is not UTF-8 text")
         titles = {
             400: "Bad request",
             401: "Unauthorized",
@@ -141,6 +176,7 @@ def install(app: FastAPI) -> None:
             405: "Method not allowed",
             409: "Conflict",
             412: "Precondition failed",
+            413: "Content too large",
             415: "Unsupported media type",
             422: "Unprocessable content",
             428: "Precondition required",
@@ -157,6 +193,17 @@ def install(app: FastAPI) -> None:
             kind=title.lower().replace(" ", "-"),
             headers=headers,
         )
+
+
+def _not_json(detail: str) -> JSONResponse:
+    return problem(
+        400,
+        "Bad request",
+        detail,
+        kind="invalid-json",
+        field="body",
+        errors=[{"field": "body", "message": detail}],
+    )
 
 
 def _allowed_methods(request: Request) -> str:

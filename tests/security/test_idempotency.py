@@ -1,0 +1,315 @@
+"""Idempotency-Key: authentication first, records outside the event store, scoped to the
+caller, kept only for answers the client cannot change, never released after a commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapters.http.app import create_app
+from adapters.http.idempotency import IdempotencyStore, fingerprint
+from adapters.http.keys import KeyRing, key_id
+from adapters.services import DoseLedger
+from adapters.settings import Settings
+from http_api import OPERATOR, Api
+from support import DAY0, enrolling
+
+TRIAL = {"template_id": "defactinib-paclitaxel"}
+KEYS = {
+    "admin": ("admin", None),
+    "admin2": ("admin", None),
+    "inv": ("investigator", "S01"),
+    "monitor": ("monitor", None),
+}
+
+
+@pytest.fixture
+def api(ledger: DoseLedger) -> Api:
+    return Api(ledger, KEYS)
+
+
+def day(n: int) -> str:
+    return (DAY0 + dt.timedelta(days=n - 1)).isoformat()
+
+
+def rows(api: Api) -> list[tuple[Any, ...]]:
+    store: IdempotencyStore = api.app.state.idempotency
+    with store.transaction() as tx:
+        return tx.fetchall(f"SELECT * FROM {store.table} ORDER BY principal, idem_key")
+
+
+@contextmanager
+def nothing_written(api: Api) -> Iterator[None]:
+    """Neither the event store nor the idempotency table changes inside the block."""
+    events, table = api.ledger.recorder.max_notification_id(), rows(api)
+    yield
+    assert api.ledger.recorder.max_notification_id() == events
+    assert rows(api) == table
+
+
+def ready(api: Api) -> tuple[str, str]:
+    """A trial, and a patient of site S01 on treatment (first dose on day 1)."""
+    tid = api.call("POST", "/trials", "admin", 201, json=TRIAL).json()["id"]
+    pid = api.call("POST", f"/trials/{tid}/patients", "inv", 201, json=enrolling("S01")).json()[
+        "id"
+    ]
+    eyes = {"clinical_date": day(0), "bcva_right": "20/20", "bcva_left": "20/25"}
+    api.call("POST", f"/patients/{pid}/eye-exams", "inv", 201, json=eyes)
+    skin = {"clinical_date": day(0), "findings": "none"}
+    api.call("POST", f"/patients/{pid}/skin-exams", "inv", 201, json=skin)
+    api.call("POST", f"/patients/{pid}/dosing", "inv", 201, json={"clinical_date": day(1)})
+    return tid, pid
+
+
+def test_a_request_without_a_valid_key_writes_nothing(api: Api) -> None:
+    api.call("POST", "/trials", "admin", 201, json=TRIAL, headers={"Idempotency-Key": "a1"})
+    with nothing_written(api):
+        anonymous = api.call(
+            "POST", "/trials", None, 401, json=TRIAL, headers={"Idempotency-Key": "a1"}
+        )
+        assert "idempotent-replayed" not in anonymous.headers
+        api.call(
+            "POST",
+            "/trials",
+            None,
+            401,
+            json=TRIAL,
+            headers={"Idempotency-Key": "a1", "Authorization": "Bearer dl_not-a-key"},
+        )
+
+
+def test_a_role_the_route_refuses_writes_nothing(api: Api) -> None:
+    with nothing_written(api):
+        api.call("POST", "/trials", "monitor", 403, json=TRIAL, headers={"Idempotency-Key": "m1"})
+
+
+def test_a_revoked_key_neither_records_nor_replays(api: Api) -> None:
+    headers = {"Idempotency-Key": "r1"}
+    api.call("POST", "/trials", "admin2", 201, json=TRIAL, headers=dict(headers))
+    KeyRing(api.ledger).revoke(str(key_id(api.keys["admin2"])), "left", OPERATOR)
+    with nothing_written(api):
+        again = api.call("POST", "/trials", "admin2", 401, json=TRIAL, headers=dict(headers))
+    assert "idempotent-replayed" not in again.headers
+
+
+def test_the_same_key_and_body_replay_for_the_same_caller_only(api: Api) -> None:
+    headers = {"Idempotency-Key": "t1"}
+    first = api.call("POST", "/trials", "admin", 201, json=TRIAL, headers=dict(headers))
+    assert "idempotent-replayed" not in first.headers
+    with nothing_written(api):
+        again = api.call("POST", "/trials", "admin", 201, json=TRIAL, headers=dict(headers))
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["location"] == first.headers["location"]
+    # Another API key with the same Idempotency-Key: another request.
+    other = api.call("POST", "/trials", "admin2", 201, json=TRIAL, headers=dict(headers))
+    assert "idempotent-replayed" not in other.headers
+    assert other.json()["id"] != first.json()["id"]
+
+
+def test_no_idempotency_event_reaches_the_event_store(api: Api) -> None:
+    api.call("POST", "/trials", "admin", 201, json=TRIAL, headers={"Idempotency-Key": "e1"})
+    topics = {n.topic for n in api.ledger.recorder.select_notifications(None, 1000)}
+    assert not any(t.startswith("doseledger:idempotency") for t in topics)
+    assert len(rows(api)) == 1
+
+
+def test_whitespace_and_key_order_make_the_same_body(api: Api) -> None:
+    headers = {"Idempotency-Key": "w1", "Content-Type": "application/json"}
+    body = {"template_id": "defactinib-paclitaxel", "name": "Phase I"}
+    first = api.call(
+        "POST", "/trials", "admin", 201, content=json.dumps(body), headers=dict(headers)
+    )
+    spaced = '{ "name" : "Phase I",\n  "template_id":"defactinib-paclitaxel" }'
+    with nothing_written(api):
+        again = api.call("POST", "/trials", "admin", 201, content=spaced, headers=dict(headers))
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    with nothing_written(api):
+        other = api.call(
+            "POST", "/trials", "admin", 422, json={**body, "name": "II"}, headers=dict(headers)
+        )
+    assert other.json()["field"] == "Idempotency-Key"
+
+
+def test_a_412_is_not_replayed_after_if_match_is_refreshed(api: Api) -> None:
+    _, pid = ready(api)
+    etag = api.call("GET", f"/patients/{pid}", "inv", 200).headers["etag"]
+    api.call("POST", f"/patients/{pid}/doses", "inv", 201, json={"clinical_date": day(2)})
+    dose = {"clinical_date": day(3)}
+    with nothing_written(api):
+        api.call(
+            "POST",
+            f"/patients/{pid}/doses",
+            "inv",
+            412,
+            json=dose,
+            headers={"Idempotency-Key": "d3", "If-Match": etag},
+        )
+    fresh = api.call("GET", f"/patients/{pid}", "inv", 200).headers["etag"]
+    done = api.call(
+        "POST",
+        f"/patients/{pid}/doses",
+        "inv",
+        201,
+        json=dose,
+        headers={"Idempotency-Key": "d3", "If-Match": fresh},
+    )
+    assert "idempotent-replayed" not in done.headers
+
+
+def test_a_domain_refusal_is_not_kept(api: Api) -> None:
+    _, pid = ready(api)
+    resume = {"action": "resume", "clinical_date": day(5), "at": "same"}
+    headers = {"Idempotency-Key": "resume-1"}
+    with nothing_written(api):
+        refused = api.call(
+            "POST", f"/patients/{pid}/dose-actions", "inv", 422, json=resume, headers=dict(headers)
+        )
+    assert refused.json()["type"].endswith("/command-refused")
+    hold = {"action": "hold", "clinical_date": day(4), "reason": "fatigue"}
+    api.call("POST", f"/patients/{pid}/dose-actions", "inv", 201, json=hold)
+    resumed = api.call(
+        "POST", f"/patients/{pid}/dose-actions", "inv", 201, json=resume, headers=dict(headers)
+    )
+    assert "idempotent-replayed" not in resumed.headers
+
+
+def test_a_validation_error_of_the_body_is_kept_and_replayed(api: Api) -> None:
+    headers = {"Idempotency-Key": "v1"}
+    first = api.call(
+        "POST", "/trials", "admin", 422, json={"template_id": 5}, headers=dict(headers)
+    )
+    assert len(rows(api)) == 1
+    again = api.call(
+        "POST", "/trials", "admin", 422, json={"template_id": 5}, headers=dict(headers)
+    )
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+
+
+def _dead_claim(api: Api, key: str, body: dict[str, Any], *, lease_until: float) -> None:
+    """The row a process leaves when it dies while running a request."""
+    store: IdempotencyStore = api.app.state.idempotency
+    print_ = fingerprint("POST", "/trials", "", json.dumps(body).encode())
+    principal = str(key_id(api.keys["admin"]))
+    with store.transaction() as tx:
+        tx.execute(
+            f"INSERT INTO {store.table} (principal, idem_key, fingerprint, state, token, "
+            "lease_until, expires_at) VALUES (?, ?, ?, 'claimed', 'dead', ?, ?)",
+            (principal, key, print_, lease_until, time.time() + 3600),
+        )
+
+
+def test_an_expired_lease_lets_a_retry_run_exactly_once(api: Api) -> None:
+    _dead_claim(api, "dead-1", TRIAL, lease_until=time.time() - 1)
+    before = api.ledger.recorder.max_notification_id()
+    first = api.call(
+        "POST", "/trials", "admin", 201, json=TRIAL, headers={"Idempotency-Key": "dead-1"}
+    )
+    assert "idempotent-replayed" not in first.headers
+    recorded = api.ledger.recorder.max_notification_id()
+    assert recorded > before
+    with nothing_written(api):
+        again = api.call(
+            "POST", "/trials", "admin", 201, json=TRIAL, headers={"Idempotency-Key": "dead-1"}
+        )
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+
+
+def test_a_live_claim_makes_a_retry_wait_then_409(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("adapters.http.idempotency.WAIT_SECONDS", 0.2)
+    _dead_claim(api, "busy-1", TRIAL, lease_until=time.time() + 60)
+    with nothing_written(api):
+        busy = api.call(
+            "POST", "/trials", "admin", 409, json=TRIAL, headers={"Idempotency-Key": "busy-1"}
+        )
+    assert "in progress" in busy.json()["detail"]
+
+
+def test_an_expired_record_is_forgotten(api: Api) -> None:
+    headers = {"Idempotency-Key": "x1"}
+    first = api.call("POST", "/trials", "admin", 201, json=TRIAL, headers=dict(headers))
+    store: IdempotencyStore = api.app.state.idempotency
+    later = time.time() + store.ttl + 1
+    store.clock = lambda: later
+    again = api.call("POST", "/trials", "admin", 201, json=TRIAL, headers=dict(headers))
+    assert "idempotent-replayed" not in again.headers
+    assert again.json()["id"] != first.json()["id"]
+    assert len(rows(api)) == 1  # the expired row was purged
+
+
+def test_a_500_after_commit_keeps_the_claim(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    register = DoseLedger.register_trial
+
+    def register_then_fail(self: DoseLedger, *args: Any, **kwargs: Any) -> Any:
+        register(self, *args, **kwargs)
+        raise RuntimeError("the answer failed after the commit")
+
+    monkeypatch.setattr(DoseLedger, "register_trial", register_then_fail)
+    before = api.ledger.recorder.max_notification_id()
+    failed = api.call(
+        "POST", "/trials", "admin", 500, json=TRIAL, headers={"Idempotency-Key": "c1"}
+    )
+    assert api.ledger.recorder.max_notification_id() > before
+    assert "recorded" in failed.json()["detail"]
+    monkeypatch.setattr(DoseLedger, "register_trial", register)
+    with nothing_written(api):
+        again = api.call(
+            "POST", "/trials", "admin", 500, json=TRIAL, headers={"Idempotency-Key": "c1"}
+        )
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+def test_a_500_before_any_commit_releases_the_claim(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(self: DoseLedger, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the store is down")
+
+    with nothing_written(api), monkeypatch.context() as patched:
+        patched.setattr(DoseLedger, "register_trial", fail)
+        api.call("POST", "/trials", "admin", 500, json=TRIAL, headers={"Idempotency-Key": "f1"})
+    done = api.call("POST", "/trials", "admin", 201, json=TRIAL, headers={"Idempotency-Key": "f1"})
+    assert "idempotent-replayed" not in done.headers
+
+
+def test_a_slow_request_keeps_its_claim_past_the_lease(
+    ledger: DoseLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = Api(ledger, KEYS)
+    api.client = TestClient(create_app(ledger, settings=Settings(idempotency_lease_seconds=1)))
+    api.app = api.client.app  # type: ignore[assignment]
+    register = DoseLedger.register_trial
+
+    def slow(self: DoseLedger, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.6)  # longer than the lease: its renewal keeps the retry waiting
+        return register(self, *args, **kwargs)
+
+    monkeypatch.setattr(DoseLedger, "register_trial", slow)
+    before = ledger.recorder.max_notification_id() or 0
+
+    def send(delay: float) -> Any:
+        time.sleep(delay)
+        return api.call(
+            "POST", "/trials", "admin", 201, json=TRIAL, headers={"Idempotency-Key": "slow"}
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        first, retry = pool.map(send, (0.0, 0.3))
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json()["id"] == first.json()["id"]
+    assert len(ledger.trials()) == 1
+    assert (ledger.recorder.max_notification_id() or 0) > before
