@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import structlog
 from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from adapters.http import idempotency, metrics, problems
 from adapters.http.guards import BodyGuard, Crashes
@@ -30,6 +31,8 @@ from adapters.settings import Settings
 from adapters.webhooks import Webhooks
 
 log = structlog.get_logger("doseledger.http")
+DOCS_ASSETS = "/docs-assets"
+"""Where the docs pages' Swagger UI and ReDoc scripts, styles and favicon are served."""
 
 
 def create_app(
@@ -68,7 +71,10 @@ def create_app(
             outbox.close()
             app.state.idempotency.close()
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc load their JS and CSS from the installed fastapi-offline
+    # package, served under DOCS_ASSETS: no CDN, so the docs work offline.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="doseledger",
         version="0.1.0",
         summary="Event-sourced phase I dose escalation (3+3) and toxicity management.",
