@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
+from adapters.http import views
 from adapters.http.app import DOCS_ASSETS
 from adapters.services import DoseLedger
 from http_api import Api
@@ -15,6 +18,92 @@ from http_api import Api
 @pytest.fixture
 def api(ledger: DoseLedger) -> Api:
     return Api(ledger, {"admin": ("admin", None), "monitor": ("monitor", None)})
+
+
+def _operations(api: Api) -> list[tuple[str, str, dict[str, Any]]]:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    return [
+        (method.upper(), path, operation)
+        for path, item in paths.items()
+        for method, operation in item.items()
+    ]
+
+
+def _resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref:
+        return dict(spec["components"]["schemas"][ref.rsplit("/", 1)[-1]])
+    return schema
+
+
+def test_every_json_answer_has_a_schema(api: Api) -> None:
+    """Every operation's 2xx answers with a described shape: a JSON one names its properties
+    (or its items'), never an empty or free-form schema."""
+    spec = api.client.get("/openapi.json").json()
+    for method, path, operation in _operations(api):
+        answers = {code: r for code, r in operation["responses"].items() if code.startswith("2")}
+        assert answers, (method, path)
+        for code, answer in answers.items():
+            content = answer.get("content")
+            assert content, (method, path, code)
+            for media, body in content.items():
+                # An event stream describes each of its messages (OpenAPI 3.2 itemSchema).
+                schema = body.get("itemSchema" if media == "text/event-stream" else "schema")
+                assert schema is not None, (method, path, code, media)
+                if media != "application/json":
+                    continue
+                shape = _resolve(schema, spec)
+                if shape.get("type") == "array":
+                    shape = _resolve(shape["items"], spec)
+                assert shape.get("properties"), (method, path, code, shape)
+
+
+def test_operation_ids_are_unique_camel_case(api: Api) -> None:
+    ids = [operation["operationId"] for _, _, operation in _operations(api)]
+    assert len(ids) == len(set(ids))
+    for ident in ids:
+        assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)+", ident), ident
+
+
+def test_the_headers_are_documented(api: Api) -> None:
+    """POSTs take Idempotency-Key; routes with If-Match take it; ETag and Location answers
+    are declared where the route sends them."""
+    operations = {(m, p): op for m, p, op in _operations(api)}
+    for (method, path), operation in operations.items():
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        if method == "POST":
+            assert "Idempotency-Key" in headers, path
+        if method == "POST" and path.startswith(("/trials/", "/patients/")):
+            assert "If-Match" in headers, path
+            answer = next(r for c, r in operation["responses"].items() if c.startswith("2"))
+            assert "ETag" in answer.get("headers", {}), path
+    created = {("POST", "/trials"), ("POST", "/trials/{trial_id}/patients"), ("POST", "/webhooks")}
+    for key in created:
+        assert "Location" in operations[key]["responses"]["201"]["headers"], key
+    for key in [("GET", "/trials/{trial_id}"), ("GET", "/patients/{patient_id}")]:
+        assert "ETag" in operations[key]["responses"]["200"]["headers"], key
+
+
+@pytest.mark.parametrize("model", list(views.EXAMPLES), ids=lambda m: m.__name__)
+def test_every_example_fits_its_model(model: type[BaseModel]) -> None:
+    example = views.EXAMPLES[model]
+    assert model.model_json_schema()["examples"] == [example]
+    model.model_validate(example)
+
+
+def test_the_examples_are_what_the_server_answers(api: Api) -> None:
+    """The protocol example registers a trial; the answer fits the Trial model and has every
+    field of the Trial example; the listed protocols fit theirs."""
+    body = {"protocol": views.protocol_example(), "name": "from the example"}
+    trial = api.call("POST", "/trials", "admin", 201, json=body).json()
+    views.Trial.model_validate(trial)
+    assert set(views.TRIAL_EXAMPLE) <= set(trial)
+    for row in api.call("GET", "/protocols", "monitor", 200).json():
+        views.ProtocolSummary.model_validate(row)
+    page = api.call("GET", "/trials", "monitor", 200).json()
+    views.TrialPage.model_validate(page)
+    assert set(views.TRIAL_ROW_EXAMPLE) == set(page["trials"][0])
+    assert set(views.READINESS_EXAMPLE) == set(api.call("GET", "/readyz", None, 200).json())
 
 
 class _Urls(HTMLParser):

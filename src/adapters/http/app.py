@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from apscheduler.schedulers.base import BaseScheduler
@@ -25,6 +26,7 @@ from adapters.http.routes import (
     trials,
     webhooks,
 )
+from adapters.http.views import IDEMPOTENCY_KEY
 from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
 from adapters.settings import Settings
@@ -110,4 +112,20 @@ def create_app(
     app.include_router(webhooks.router)
     # Last, so its middleware is the outermost: it counts and times every request.
     metrics.install(app)
+    _document_idempotency_keys(app)
     return app
+
+
+def _document_idempotency_keys(app: FastAPI) -> None:
+    """Every POST documents the ``Idempotency-Key`` header its middleware reads."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema["paths"].values():
+                if "post" in item:
+                    item["post"].setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]

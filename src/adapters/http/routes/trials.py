@@ -27,6 +27,7 @@ from adapters.http.schemas import (
     ReviewDecision,
     SignDecision,
 )
+from adapters.http.views import ETAG, LOCATION, Patient, Trial, TrialPage, ok
 from domain.errors import InvalidInput, NotFound
 from domain.protocol import protocol_from_mapping, template
 
@@ -43,7 +44,12 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
 router = APIRouter(prefix="/trials", tags=["trials"], responses=ERRORS)
 
 
-@router.post("", status_code=201, summary="Register a trial from a template or a protocol")
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a trial from a template or a protocol",
+    responses=ok(Trial, 201, headers=ETAG | LOCATION),
+)
 def register_trial(body: RegisterTrial, ledger: Ledger, who: Admin, response: Response) -> Any:
     """Register a trial; its first cohort opens at the protocol's starting level."""
     if (body.template_id is None) == (body.protocol is None):
@@ -62,7 +68,12 @@ def register_trial(body: RegisterTrial, ledger: Ledger, who: Admin, response: Re
     return trial
 
 
-@router.get("", summary="List trials, a page at a time")
+@router.get(
+    "",
+    summary="List trials, a page at a time",
+    response_model=None,
+    responses=ok(TrialPage),
+)
 def list_trials(
     ledger: Ledger, who: Reader, after: After = None, limit: Limit = 100
 ) -> dict[str, Any]:
@@ -72,7 +83,7 @@ def list_trials(
     return {"trials": rows, "next": None if following is None else str(following)}
 
 
-@router.get("/{trial_id}", summary="One trial")
+@router.get("/{trial_id}", summary="One trial", responses=ok(Trial, headers=ETAG))
 def get_trial(trial_id: UUID, ledger: Ledger, who: Reader, response: Response) -> Any:
     """The trial's current state; the ETag is its version."""
     trial = ledger.trial(trial_id)
@@ -81,7 +92,10 @@ def get_trial(trial_id: UUID, ledger: Ledger, who: Reader, response: Response) -
 
 
 @router.post(
-    "/{trial_id}/dlt-adjudications", status_code=201, summary="Confirm or reject a DLT candidate"
+    "/{trial_id}/dlt-adjudications",
+    status_code=201,
+    summary="Confirm or reject a DLT candidate",
+    responses=ok(Trial, 201, headers=ETAG),
 )
 def adjudicate_dlt(
     trial_id: UUID,
@@ -102,7 +116,14 @@ def adjudicate_dlt(
     return trial
 
 
-@router.post("/{trial_id}/patients", status_code=201, summary="Enrol a patient")
+@router.post(
+    "/{trial_id}/patients",
+    status_code=201,
+    summary="Enrol a patient",
+    responses=ok(
+        Patient, 201, headers=ETAG | LOCATION, description="The new patient (ETag: the trial's)"
+    ),
+)
 def enrol_patient(
     trial_id: UUID,
     body: EnrolPatient,
@@ -136,6 +157,7 @@ def enrol_patient(
     "/{trial_id}/decisions/{cohort}/reviews",
     status_code=201,
     summary="Sign the SRC's re-review of a flagged decision",
+    responses=ok(Trial, 201, headers=ETAG),
 )
 def review_decision(
     trial_id: UUID,
@@ -158,7 +180,12 @@ def review_decision(
     return trial
 
 
-@router.post("/{trial_id}/decisions", status_code=201, summary="Sign the SRC's decision")
+@router.post(
+    "/{trial_id}/decisions",
+    status_code=201,
+    summary="Sign the SRC's decision",
+    responses=ok(Trial, 201, headers=ETAG),
+)
 def sign_decision(
     trial_id: UUID,
     body: SignDecision,
