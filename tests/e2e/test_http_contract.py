@@ -135,3 +135,27 @@ def test_the_docs_pages_load_nothing_from_another_origin(api: Api, page: str) ->
     assert scripts, html
     if page == "/docs":
         assert any(u.endswith(".css") for u in parser.urls), html
+
+
+def test_register_trial_takes_a_template_or_a_protocol(api: Api) -> None:
+    """POST /trials is one of two closed shapes; both or neither is a 422 that says so."""
+    spec = api.client.get("/openapi.json").json()
+    body = spec["paths"]["/trials"]["post"]["requestBody"]["content"]["application/json"]
+    shapes = [_resolve(s, spec) for s in body["schema"]["oneOf"]]
+    assert [sorted(s["required"]) for s in shapes] == [["template_id"], ["protocol"]]
+    assert all(s["additionalProperties"] is False for s in shapes)
+    protocol = views.protocol_example()
+    api.call("POST", "/trials", "admin", 201, json={"template_id": protocol["id"]})
+    api.call("POST", "/trials", "admin", 201, json={"protocol": protocol, "name": "P"})
+    for refused in [
+        {},
+        {"name": "no protocol"},
+        {"template_id": protocol["id"], "protocol": protocol},
+        {"template_id": None, "protocol": None},
+    ]:
+        problem = api.call("POST", "/trials", "admin", 422, json=refused).json()
+        assert problem["detail"] == "body: give exactly one of template_id and protocol", refused
+    extra = {"template_id": protocol["id"], "dose_levels": []}
+    problem = api.call("POST", "/trials", "admin", 422, json=extra).json()
+    assert problem["field"] == "dose_levels", problem
+    assert api.call("GET", "/trials", "monitor", 200).json()["trials"][-1]["name"] == "P"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Response
 
 from adapters.http.deps import (
     Admin,
@@ -23,6 +23,7 @@ from adapters.http.schemas import (
     DltAdjudication,
     EnrolPatient,
     Problem,
+    RegisterFromTemplate,
     RegisterTrial,
     ReviewDecision,
     SignDecision,
@@ -52,15 +53,13 @@ router = APIRouter(prefix="/trials", tags=["trials"], responses=ERRORS)
 )
 def register_trial(body: RegisterTrial, ledger: Ledger, who: Admin, response: Response) -> Any:
     """Register a trial; its first cohort opens at the protocol's starting level."""
-    if (body.template_id is None) == (body.protocol is None):
-        raise HTTPException(422, "give exactly one of template_id and protocol")
-    if body.template_id is not None:
+    if isinstance(body, RegisterFromTemplate):
         try:
             protocol = template(body.template_id)
         except NotFound as exc:
             raise InvalidInput(exc.message, field="template_id") from None
     else:
-        protocol = protocol_from_mapping(body.protocol or {})
+        protocol = protocol_from_mapping(body.protocol)
     trial_id = ledger.register_trial(protocol, who.actor, name=body.name)
     trial = ledger.trial(trial_id)
     response.headers["ETag"] = etag(trial["version"])
