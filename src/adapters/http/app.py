@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from adapters.http import idempotency, metrics, problems
 from adapters.http.guards import BodyGuard, Crashes
@@ -24,12 +26,15 @@ from adapters.http.routes import (
     trials,
     webhooks,
 )
+from adapters.http.views import IDEMPOTENCY_KEY
 from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
 from adapters.settings import Settings
 from adapters.webhooks import Webhooks
 
 log = structlog.get_logger("doseledger.http")
+DOCS_ASSETS = "/docs-assets"
+"""Where the docs pages' Swagger UI and ReDoc scripts, styles and favicon are served."""
 
 
 def create_app(
@@ -68,7 +73,10 @@ def create_app(
             outbox.close()
             app.state.idempotency.close()
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc load their JS and CSS from the installed fastapi-offline
+    # package, served under DOCS_ASSETS: no CDN, so the docs work offline.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="doseledger",
         version="0.1.0",
         summary="Event-sourced phase I dose escalation (3+3) and toxicity management.",
@@ -104,4 +112,20 @@ def create_app(
     app.include_router(webhooks.router)
     # Last, so its middleware is the outermost: it counts and times every request.
     metrics.install(app)
+    _document_idempotency_keys(app)
     return app
+
+
+def _document_idempotency_keys(app: FastAPI) -> None:
+    """Every POST documents the ``Idempotency-Key`` header its middleware reads."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema["paths"].values():
+                if "post" in item:
+                    item["post"].setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]

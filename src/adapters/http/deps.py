@@ -27,7 +27,9 @@ SiteWriter = Annotated[Principal, Depends(allow(*CLINICAL_WRITERS))]
 # The same callers, for routes that confirm the key in their own worker thread (who.confirm()).
 SiteWriterToConfirm = Annotated[Principal, Depends(allow(*CLINICAL_WRITERS, confirm_in_route=True))]
 SrcMember = Annotated[Principal, Depends(allow("src_member"))]
-IfMatch = Annotated[str | None, Header(description="The ETag you last saw; 412 if stale")]
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description="The ETag you last saw; 412 if stale")
+]
 
 
 def check_if_match(

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adapters.http.schemas import Problem
+from adapters.http.schemas import BODY_SHAPES, Problem
 from domain.errors import (
     CommandRefused,
     ConcurrencyConflict,
@@ -70,6 +70,8 @@ def problem_responses(errors: dict[int | str, dict[str, Any]]) -> dict[int | str
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    # A body of several shapes names its shape after "body": the field path is what follows.
+    loc = [p for i, p in enumerate(loc) if not (i == 1 and loc[0] == "body" and p in BODY_SHAPES)]
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or ".".join(str(p) for p in loc)
 

@@ -13,7 +13,15 @@ import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+)
 
 from domain.reminders import ReminderKind
 from domain.strict_input import free_text_problem, plain_text_problem
@@ -75,14 +83,48 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class RegisterTrial(_Body):
-    """Register a trial from a template id or a full protocol."""
+class RegisterFromTemplate(_Body):
+    """Register a trial from a shipped protocol template (``GET /protocols``)."""
 
-    template_id: PlainText | None = Field(
-        None, min_length=1, max_length=64, examples=["defactinib-avutometinib"]
+    template_id: PlainText = Field(
+        ..., min_length=1, max_length=64, examples=["defactinib-avutometinib"]
     )
-    protocol: dict[str, Any] | None = Field(None, description="A full protocol (see templates)")
     name: PlainText = Field("", max_length=NAME_MAX)
+
+
+class RegisterFromProtocol(_Body):
+    """Register a trial from a full protocol (the shape of ``GET /protocols/{template_id}``)."""
+
+    protocol: dict[str, Any] = Field(..., description="A full protocol (see the templates)")
+    name: PlainText = Field("", max_length=NAME_MAX)
+
+
+ONE_SHAPE = "give exactly one of template_id and protocol"
+
+
+def _register_shape(body: Any) -> str | None:
+    """Which request shape a body is: by the field it gives (None: both or neither)."""
+    if not isinstance(body, dict):
+        return "from-template"  # that model says what a body must be
+    template_given = body.get("template_id") is not None
+    if template_given == (body.get("protocol") is not None):
+        return None
+    return "from-template" if template_given else "from-protocol"
+
+
+BODY_SHAPES = frozenset({"from-template", "from-protocol"})
+"""The tags of request bodies that take one of several shapes (not part of a field's path)."""
+RegisterTrial = Annotated[
+    Annotated[RegisterFromTemplate, Tag("from-template")]
+    | Annotated[RegisterFromProtocol, Tag("from-protocol")],
+    Discriminator(
+        _register_shape,
+        custom_error_type="one_shape",
+        custom_error_message=ONE_SHAPE,
+        custom_error_context={"fields": "template_id, protocol"},
+    ),
+]
+"""Register a trial from a template id or from a full protocol: one of the two, never both."""
 
 
 class EnrolPatient(_Body):

@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from adapters.http.views import Health, Readiness, ok
+
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", summary="The process is up", response_model=None, responses=ok(Health))
 def healthz() -> dict[str, str]:
     """Always 200 while the process serves requests."""
     return {"status": "ok"}
@@ -20,7 +22,10 @@ def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The store is reachable and the read models are caught up",
-    responses={503: {"description": "not ready: store unreachable or read models behind"}},
+    responses={
+        **ok(Readiness),
+        503: {"description": "not ready: store unreachable or read models behind"},
+    },
 )
 def readyz(request: Request) -> Any:
     """200 when the event store answers and the read models lag by at most the bound."""

@@ -35,9 +35,11 @@ from adapters.http.schemas import (
     SkinAssessmentBody,
     SkinExam,
 )
+from adapters.http.views import ETAG, Patient, ok
 from adapters.patient_commands import Extra, answer
 from adapters.services import DoseLedger
 
+ANSWER = ok(Patient, 201, headers=ETAG, description="The patient's state after the command")
 router = APIRouter(prefix="/patients", tags=["patients"], responses=ERRORS)
 
 
@@ -61,7 +63,7 @@ def _answer(ledger: DoseLedger, patient_id: UUID, extra: Extra) -> JSONResponse:
     return JSONResponse(body, status_code=201, headers={"ETag": etag(body["version"])})
 
 
-@router.get("/{patient_id}", summary="One patient")
+@router.get("/{patient_id}", summary="One patient", responses=ok(Patient, headers=ETAG))
 def get_patient(patient_id: UUID, ledger: Ledger, who: Reader, response: Response) -> Any:
     """The patient's current state (investigators: their own site only)."""
     patient = ledger.patient(patient_id)
@@ -70,7 +72,9 @@ def get_patient(patient_id: UUID, ledger: Ledger, who: Reader, response: Respons
     return patient
 
 
-@router.post("/{patient_id}/eye-exams", status_code=201, summary="Record an eye exam")
+@router.post(
+    "/{patient_id}/eye-exams", status_code=201, summary="Record an eye exam", responses=ANSWER
+)
 def record_eye_exam(
     patient_id: UUID,
     body: EyeExam,
@@ -85,7 +89,12 @@ def record_eye_exam(
         return _answer(ledger, patient_id, extra)
 
 
-@router.post("/{patient_id}/skin-exams", status_code=201, summary="Record the baseline skin exam")
+@router.post(
+    "/{patient_id}/skin-exams",
+    status_code=201,
+    summary="Record the baseline skin exam",
+    responses=ANSWER,
+)
 def record_skin_exam(
     patient_id: UUID,
     body: SkinExam,
@@ -99,7 +108,7 @@ def record_skin_exam(
         return _answer(ledger, patient_id, extra)
 
 
-@router.post("/{patient_id}/dosing", status_code=201, summary="Start dosing")
+@router.post("/{patient_id}/dosing", status_code=201, summary="Start dosing", responses=ANSWER)
 def start_dosing(
     patient_id: UUID,
     body: ClinicalDate,
@@ -113,7 +122,9 @@ def start_dosing(
         return _answer(ledger, patient_id, extra)
 
 
-@router.post("/{patient_id}/doses", status_code=201, summary="Record a dose given")
+@router.post(
+    "/{patient_id}/doses", status_code=201, summary="Record a dose given", responses=ANSWER
+)
 def record_dose(
     patient_id: UUID,
     body: DoseGiven,
@@ -128,7 +139,9 @@ def record_dose(
         return _answer(ledger, patient_id, extra)
 
 
-@router.post("/{patient_id}/missed-doses", status_code=201, summary="Record a missed dose")
+@router.post(
+    "/{patient_id}/missed-doses", status_code=201, summary="Record a missed dose", responses=ANSWER
+)
 def record_missed_dose(
     patient_id: UUID,
     body: MissedDose,
@@ -142,7 +155,12 @@ def record_missed_dose(
         return _answer(ledger, patient_id, extra)
 
 
-@router.post("/{patient_id}/corrections", status_code=201, summary="Correct a recorded fact")
+@router.post(
+    "/{patient_id}/corrections",
+    status_code=201,
+    summary="Correct a recorded fact",
+    responses=ANSWER,
+)
 def correct(
     patient_id: UUID,
     body: Correction,
@@ -158,7 +176,10 @@ def correct(
 
 
 @router.post(
-    "/{patient_id}/entered-in-error", status_code=201, summary="Mark a fact entered in error"
+    "/{patient_id}/entered-in-error",
+    status_code=201,
+    summary="Mark a fact entered in error",
+    responses=ANSWER,
 )
 def mark_in_error(
     patient_id: UUID,
@@ -174,7 +195,12 @@ def mark_in_error(
         return _answer(ledger, patient_id, extra)
 
 
-@router.post("/{patient_id}/adverse-events", status_code=201, summary="Record an adverse event")
+@router.post(
+    "/{patient_id}/adverse-events",
+    status_code=201,
+    summary="Record an adverse event",
+    responses=ANSWER,
+)
 def record_adverse_event(
     patient_id: UUID,
     body: AdverseEventBody,
@@ -192,6 +218,7 @@ def record_adverse_event(
     "/{patient_id}/adverse-events/{ae_id}/grades",
     status_code=201,
     summary="Record an AE's new grade (0 = resolved)",
+    responses=ANSWER,
 )
 def change_grade(
     patient_id: UUID,
@@ -208,7 +235,10 @@ def change_grade(
 
 
 @router.post(
-    "/{patient_id}/skin-assessments", status_code=201, summary="Record a visit's skin assessment"
+    "/{patient_id}/skin-assessments",
+    status_code=201,
+    summary="Record a visit's skin assessment",
+    responses=ANSWER,
 )
 def record_skin_assessment(
     patient_id: UUID,
@@ -224,7 +254,10 @@ def record_skin_assessment(
 
 
 @router.post(
-    "/{patient_id}/dose-actions", status_code=201, summary="Hold, reduce, resume or discontinue"
+    "/{patient_id}/dose-actions",
+    status_code=201,
+    summary="Hold, reduce, resume or discontinue",
+    responses=ANSWER,
 )
 def record_dose_action(
     patient_id: UUID,
@@ -239,7 +272,12 @@ def record_dose_action(
         return _answer(ledger, patient_id, extra)
 
 
-@router.post("/{patient_id}/dlt-outcome", status_code=201, summary="Record the DLT-window outcome")
+@router.post(
+    "/{patient_id}/dlt-outcome",
+    status_code=201,
+    summary="Record the DLT-window outcome",
+    responses=ANSWER,
+)
 def record_dlt_outcome(
     patient_id: UUID,
     body: DltOutcome,

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from adapters.http.deps import Reader
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem
+from adapters.http.views import ProtocolSummary, ProtocolView, ok, protocol_example
 from domain.protocol import TEMPLATE_IDS, template
 
 ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
@@ -20,13 +21,22 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
 router = APIRouter(prefix="/protocols", tags=["protocols"], responses=ERRORS)
 
 
-@router.get("", summary="List the protocol templates")
+@router.get(
+    "",
+    summary="List the protocol templates",
+    response_model=None,
+    responses=ok(list[ProtocolSummary]),
+)
 def list_protocols(who: Reader) -> list[dict[str, Any]]:
     """Every shipped template: its id (a `template_id` for `POST /trials`) and title."""
     return [{"id": ident, "title": template(ident).title} for ident in TEMPLATE_IDS]
 
 
-@router.get("/{template_id}", summary="One protocol template")
+@router.get(
+    "/{template_id}",
+    summary="One protocol template",
+    responses=ok(ProtocolView, example=protocol_example()),
+)
 def get_protocol(template_id: str, who: Reader) -> Any:
     """The template's full protocol: agents, dose levels, reduction ladders, schedule, DLT
     window and criteria, design and rule set (the shape `POST /trials` takes as `protocol`)."""

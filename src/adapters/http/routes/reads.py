@@ -13,12 +13,21 @@ from adapters.http.auth import READERS, Principal, allow
 from adapters.http.deps import Ledger
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
+from adapters.http.views import (
+    AuditRow,
+    CohortSummary,
+    PatientTimeline,
+    Replay,
+    SafetyTable,
+    ok,
+)
 from adapters.read_models import LiveReadModels
 
 router = APIRouter(tags=["read models"], responses=ERRORS)
 Auditor = Annotated[Principal, Depends(allow("auditor"))]
 TrialReader = Annotated[Principal, Depends(allow(*(r for r in READERS if r != "investigator")))]
 MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson", "html": "text/html"}
+_TEXT = {"schema": {"type": "string"}}  # a download: CSV, JSON lines or HTML text
 _DISPOSITION = {
     "Content-Disposition": {
         "description": 'A download: attachment; filename="<trial id>-<kind>.<extension>"',
@@ -38,19 +47,31 @@ AsOf = Annotated[
 ]
 
 
-@router.get("/trials/{trial_id}/cohorts", summary="Cohort summary (read model)")
+@router.get(
+    "/trials/{trial_id}/cohorts",
+    summary="Cohort summary (read model)",
+    responses=ok(CohortSummary),
+)
 def cohorts(trial_id: UUID, models: Models, who: TrialReader) -> Any:
     """Per cohort and dose level: enrolled, evaluable, DLTs, recommendation, SRC decision."""
     return models.read(lambda p: p.cohort_summary(trial_id))
 
 
-@router.get("/trials/{trial_id}/safety-table", summary="Safety table (read model)")
+@router.get(
+    "/trials/{trial_id}/safety-table",
+    summary="Safety table (read model)",
+    responses=ok(SafetyTable),
+)
 def safety_table(trial_id: UUID, models: Models, who: TrialReader) -> Any:
     """Patients by AE term × worst CTCAE grade × dose level."""
     return models.read(lambda p: p.safety_table(trial_id))
 
 
-@router.get("/patients/{patient_id}/timeline", summary="Patient timeline (read model)")
+@router.get(
+    "/patients/{patient_id}/timeline",
+    summary="Patient timeline (read model)",
+    responses=ok(PatientTimeline),
+)
 def timeline(
     patient_id: UUID,
     ledger: Ledger,
@@ -62,13 +83,21 @@ def timeline(
     return models.read(lambda p: p.patient_timeline(patient_id))
 
 
-@router.get("/trials/{trial_id}/audit", summary="Audit trail (read model)")
+@router.get(
+    "/trials/{trial_id}/audit",
+    summary="Audit trail (read model)",
+    responses=ok(list[AuditRow]),
+)
 def audit(trial_id: UUID, models: Models, who: TrialReader, as_of: AsOf = None) -> Any:
     """One row per event: who, role, when recorded, clinical date, change, reason, client."""
     return models.read(lambda p: p.audit_trail(trial_id, _utc(as_of)))
 
 
-@router.get("/trials/{trial_id}/replay", summary="The trial as recorded at an instant")
+@router.get(
+    "/trials/{trial_id}/replay",
+    summary="The trial as recorded at an instant",
+    responses=ok(Replay),
+)
 def replay(trial_id: UUID, ledger: Ledger, who: TrialReader, as_of: AsOf = None) -> Any:
     """Rebuilt from events (not from read models): the trial and its patients at ``as_of``."""
     return ledger.replay(trial_id, _utc(as_of))
@@ -78,7 +107,7 @@ def replay(trial_id: UUID, ledger: Ledger, who: TrialReader, as_of: AsOf = None)
     "/trials/{trial_id}/exports/audit",
     summary="Export the audit trail (auditors)",
     response_class=PlainTextResponse,
-    responses={200: {"content": {m: {} for m in MEDIA.values()}, "headers": _DISPOSITION}},
+    responses={200: {"content": {m: _TEXT for m in MEDIA.values()}, "headers": _DISPOSITION}},
 )
 def export_audit(
     trial_id: UUID, ledger: Ledger, who: Auditor, format: Literal["csv", "jsonl", "html"] = "csv"
@@ -96,7 +125,7 @@ def export_audit(
     "/trials/{trial_id}/exports/sdtm/{domain}",
     summary="SDTM AE or EX (auditors)",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/csv": {}}, "headers": _DISPOSITION}},
+    responses={200: {"content": {"text/csv": _TEXT}, "headers": _DISPOSITION}},
 )
 def export_sdtm(
     trial_id: UUID, domain: Literal["AE", "EX"], ledger: Ledger, who: Auditor

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Response
 
 from adapters.http.deps import (
     Admin,
@@ -23,10 +23,12 @@ from adapters.http.schemas import (
     DltAdjudication,
     EnrolPatient,
     Problem,
+    RegisterFromTemplate,
     RegisterTrial,
     ReviewDecision,
     SignDecision,
 )
+from adapters.http.views import ETAG, LOCATION, Patient, Trial, TrialPage, ok
 from domain.errors import InvalidInput, NotFound
 from domain.protocol import protocol_from_mapping, template
 
@@ -43,18 +45,21 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
 router = APIRouter(prefix="/trials", tags=["trials"], responses=ERRORS)
 
 
-@router.post("", status_code=201, summary="Register a trial from a template or a protocol")
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a trial from a template or a protocol",
+    responses=ok(Trial, 201, headers=ETAG | LOCATION),
+)
 def register_trial(body: RegisterTrial, ledger: Ledger, who: Admin, response: Response) -> Any:
     """Register a trial; its first cohort opens at the protocol's starting level."""
-    if (body.template_id is None) == (body.protocol is None):
-        raise HTTPException(422, "give exactly one of template_id and protocol")
-    if body.template_id is not None:
+    if isinstance(body, RegisterFromTemplate):
         try:
             protocol = template(body.template_id)
         except NotFound as exc:
             raise InvalidInput(exc.message, field="template_id") from None
     else:
-        protocol = protocol_from_mapping(body.protocol or {})
+        protocol = protocol_from_mapping(body.protocol)
     trial_id = ledger.register_trial(protocol, who.actor, name=body.name)
     trial = ledger.trial(trial_id)
     response.headers["ETag"] = etag(trial["version"])
@@ -62,7 +67,12 @@ def register_trial(body: RegisterTrial, ledger: Ledger, who: Admin, response: Re
     return trial
 
 
-@router.get("", summary="List trials, a page at a time")
+@router.get(
+    "",
+    summary="List trials, a page at a time",
+    response_model=None,
+    responses=ok(TrialPage),
+)
 def list_trials(
     ledger: Ledger, who: Reader, after: After = None, limit: Limit = 100
 ) -> dict[str, Any]:
@@ -72,7 +82,7 @@ def list_trials(
     return {"trials": rows, "next": None if following is None else str(following)}
 
 
-@router.get("/{trial_id}", summary="One trial")
+@router.get("/{trial_id}", summary="One trial", responses=ok(Trial, headers=ETAG))
 def get_trial(trial_id: UUID, ledger: Ledger, who: Reader, response: Response) -> Any:
     """The trial's current state; the ETag is its version."""
     trial = ledger.trial(trial_id)
@@ -81,7 +91,10 @@ def get_trial(trial_id: UUID, ledger: Ledger, who: Reader, response: Response) -
 
 
 @router.post(
-    "/{trial_id}/dlt-adjudications", status_code=201, summary="Confirm or reject a DLT candidate"
+    "/{trial_id}/dlt-adjudications",
+    status_code=201,
+    summary="Confirm or reject a DLT candidate",
+    responses=ok(Trial, 201, headers=ETAG),
 )
 def adjudicate_dlt(
     trial_id: UUID,
@@ -102,7 +115,14 @@ def adjudicate_dlt(
     return trial
 
 
-@router.post("/{trial_id}/patients", status_code=201, summary="Enrol a patient")
+@router.post(
+    "/{trial_id}/patients",
+    status_code=201,
+    summary="Enrol a patient",
+    responses=ok(
+        Patient, 201, headers=ETAG | LOCATION, description="The new patient (ETag: the trial's)"
+    ),
+)
 def enrol_patient(
     trial_id: UUID,
     body: EnrolPatient,
@@ -136,6 +156,7 @@ def enrol_patient(
     "/{trial_id}/decisions/{cohort}/reviews",
     status_code=201,
     summary="Sign the SRC's re-review of a flagged decision",
+    responses=ok(Trial, 201, headers=ETAG),
 )
 def review_decision(
     trial_id: UUID,
@@ -158,7 +179,12 @@ def review_decision(
     return trial
 
 
-@router.post("/{trial_id}/decisions", status_code=201, summary="Sign the SRC's decision")
+@router.post(
+    "/{trial_id}/decisions",
+    status_code=201,
+    summary="Sign the SRC's decision",
+    responses=ok(Trial, 201, headers=ETAG),
+)
 def sign_decision(
     trial_id: UUID,
     body: SignDecision,

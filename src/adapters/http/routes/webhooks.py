@@ -12,6 +12,14 @@ from adapters.http.deps import Ledger
 from adapters.http.pages import After, Limit, page_of
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem, Subscribe
+from adapters.http.views import (
+    LOCATION,
+    Delivery,
+    NewSubscription,
+    Subscription,
+    SubscriptionPage,
+    ok,
+)
 from adapters.webhooks import Subscriptions, Webhooks
 
 ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
@@ -44,7 +52,12 @@ def _owner(who: Principal) -> str | None:
     return None if who.role == "admin" else str(who.key.id)
 
 
-@router.post("", status_code=201, summary="Subscribe to issued reminders")
+@router.post(
+    "",
+    status_code=201,
+    summary="Subscribe to issued reminders",
+    responses=ok(NewSubscription, 201, headers=LOCATION),
+)
 def subscribe(body: Subscribe, ledger: Ledger, who: Integrator, response: Response) -> Any:
     """A new subscription; the answer shows its signing secret, once."""
     secret, view = Subscriptions(ledger).subscribe(
@@ -60,7 +73,12 @@ def subscribe(body: Subscribe, ledger: Ledger, who: Integrator, response: Respon
     return {**view, "secret": secret, "signature": SIGNATURE}
 
 
-@router.get("", summary="List webhook subscriptions, a page at a time")
+@router.get(
+    "",
+    summary="List webhook subscriptions, a page at a time",
+    response_model=None,
+    responses=ok(SubscriptionPage),
+)
 def list_subscriptions(
     ledger: Ledger, who: Integrator, after: After = None, limit: Limit = 100
 ) -> dict[str, Any]:
@@ -70,13 +88,17 @@ def list_subscriptions(
     return page_of(rows, after, limit, "subscriptions")
 
 
-@router.get("/{subscription_id}", summary="One webhook subscription")
+@router.get("/{subscription_id}", summary="One webhook subscription", responses=ok(Subscription))
 def get_subscription(subscription_id: UUID, ledger: Ledger, who: Integrator) -> Any:
     """The subscription (never its secret)."""
     return Subscriptions(ledger).get(subscription_id, owner=_owner(who)).view()
 
 
-@router.delete("/{subscription_id}", summary="Cancel a webhook subscription")
+@router.delete(
+    "/{subscription_id}",
+    summary="Cancel a webhook subscription",
+    responses=ok(Subscription, description="The cancelled subscription"),
+)
 def cancel_subscription(
     subscription_id: UUID,
     ledger: Ledger,
@@ -87,7 +109,12 @@ def cancel_subscription(
     return Subscriptions(ledger).cancel(subscription_id, reason, who.actor, owner=_owner(who))
 
 
-@router.get("/{subscription_id}/deliveries", summary="Deliveries and their attempts")
+@router.get(
+    "/{subscription_id}/deliveries",
+    summary="Deliveries and their attempts",
+    response_model=None,
+    responses=ok(list[Delivery]),
+)
 def deliveries(
     subscription_id: UUID,
     ledger: Ledger,
