@@ -122,9 +122,16 @@ class AuditTrail(ReadModel):
 
 
 def audit_trail(
-    tx: Tx, store: Store, trial_id: UUID, as_of: dt.datetime | None = None
+    tx: Tx,
+    store: Store,
+    trial_id: UUID,
+    as_of: dt.datetime | None = None,
+    *,
+    after: int = 0,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The trial's trail (its events and its patients'), in log order, up to ``as_of`` (UTC)."""
+    """The trial's trail (its events and its patients'), in log order, up to ``as_of`` (UTC);
+    a page: at most ``limit`` rows after the position ``after``."""
     table = store.qualified("audit")
     if tx.fetchone(f"SELECT 1 FROM {table} WHERE trial_id = ? LIMIT 1", (str(trial_id),)) is None:
         raise NotFound(f"no trial {trial_id}", kind="trial", ident=str(trial_id))
@@ -136,5 +143,11 @@ def audit_trail(
         sql += " AND recorded_at <= ?"
         stamp = as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=UTC)
         params.append(stamp.astimezone(UTC).isoformat())
+    if after:
+        sql += " AND position > ?"
+        params.append(after)
     sql += " ORDER BY position"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
     return [dict(zip(COLUMNS, row, strict=True)) for row in tx.fetchall(sql, params)]

@@ -772,10 +772,20 @@ class Projections:
         with self._reading() as tx:
             return safety_queries.safety_table(tx, self.store, trial_id)
 
-    def audit_trail(self, trial_id: UUID, as_of: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """One row per event of the trial and its patients (up to ``as_of``, UTC)."""
+    def audit_trail(
+        self,
+        trial_id: UUID,
+        as_of: dt.datetime | None = None,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """One row per event of the trial and its patients (up to ``as_of``, UTC); at most
+        ``limit`` after the position ``after``."""
         with self._reading() as tx:
-            return audit_queries.audit_trail(tx, self.store, trial_id, as_of)
+            return audit_queries.audit_trail(
+                tx, self.store, trial_id, as_of, after=after, limit=limit
+            )
 
     def reminders(self, *, at: dt.datetime, **filters: Any) -> list[dict[str, Any]]:
         """Reminders by trial, patient, kind, state, due time or site (``find_reminders``)."""

@@ -1,34 +1,42 @@
-"""Cursor pagination of GET /trials and GET /webhooks: after, limit, next."""
+"""Cursor pagination of every list: trials, webhooks, audit trail, timeline, reminders,
+deliveries: after, limit, next."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from test_http_story import ready
 
 from adapters.services import DoseLedger
 from http_api import Api
+from support import enrolling
+
+KEYS: dict[str, tuple[str, str | None]] = {
+    "admin": ("admin", None),
+    "monitor": ("monitor", None),
+    "auditor": ("auditor", None),
+    "edc": ("integration", None),
+    "crm": ("integration", None),
+}
 
 
 @pytest.fixture
 def api(ledger: DoseLedger) -> Api:
-    return Api(
-        ledger,
-        {
-            "admin": ("admin", None),
-            "monitor": ("monitor", None),
-            "edc": ("integration", None),
-            "crm": ("integration", None),
-        },
-    )
+    return Api(ledger, KEYS)
 
 
-def pages(api: Api, path: str, key: str, name: str, limit: int) -> list[list[dict[str, Any]]]:
+def pages(
+    api: Api, path: str, key: str, name: str, limit: int, **query: Any
+) -> list[list[dict[str, Any]]]:
     found, after = [], None
     while True:
-        params: dict[str, Any] = {"limit": limit} | ({} if after is None else {"after": after})
+        params: dict[str, Any] = query | {"limit": limit}
+        if after is not None:
+            params["after"] = after
         page = api.call("GET", path, key, 200, params=params).json()
-        assert set(page) == {name, "next"}
+        assert {name, "next"} <= set(page)
         found.append(page[name])
         after = page["next"]
         if after is None:
@@ -76,3 +84,52 @@ def test_webhook_subscriptions_page_by_cursor(api: Api) -> None:
     for bad in (theirs, "not-a-cursor"):
         problem = api.call("GET", "/webhooks", "edc", 422, params={"after": bad}).json()
         assert problem["field"] == "after"
+
+
+def paged_as_whole(
+    api: Api, path: str, key: str, name: str, whole: dict[str, Any], **query: Any
+) -> None:
+    """Pages of 1, 2 and 3 items hold the whole list's items, in order, once each; the last
+    page's ``next`` is null; a bad cursor or limit is a 422."""
+    assert whole["next"] is None and len(whole[name]) >= 3
+    for limit in (1, 2, 3):
+        found = pages(api, path, key, name, limit, **query)
+        assert all(0 < len(p) <= limit for p in found)
+        assert [item for p in found for item in p] == whole[name]
+    (one,) = pages(api, path, key, name, len(whole[name]), **query)
+    assert one == whole[name]
+    for bad in ("x", "-1", "1" * 30, "1.2.3.4"):
+        problem = api.call("GET", path, key, 422, params=query | {"after": bad}).json()
+        assert problem["field"] == "after"
+    for bad_limit in (0, 1001):
+        api.call("GET", path, key, 422, params=query | {"limit": bad_limit})
+    api.call("GET", path, key, 200, params=query | {"limit": 1000})
+
+
+@pytest.fixture
+def story(ledger: DoseLedger) -> Iterator[tuple[Api, str, str]]:
+    """A trial with a patient enrolled, examined and dosed at S01, and one enrolled at S02."""
+    api = Api(ledger, KEYS | {"inv": ("investigator", "S01"), "inv2": ("investigator", "S02")})
+    tid = api.call(
+        "POST", "/trials", "admin", 201, json={"template_id": "defactinib-avutometinib"}
+    ).json()["id"]
+    pid = ready(api, tid)  # type: ignore[arg-type]  # the same calls as its Api
+    api.call("POST", f"/trials/{tid}/patients", "inv2", 201, json=enrolling("S02"))
+    yield api, tid, pid
+
+
+def test_audit_trail_pages_by_position(story: tuple[Api, str, str]) -> None:
+    api, tid, _ = story
+    path = f"/trials/{tid}/audit"
+    whole = api.call("GET", path, "auditor", 200).json()
+    assert set(whole) == {"rows", "next"}
+    positions = [row["position"] for row in whole["rows"]]
+    assert positions == sorted(set(positions))
+    paged_as_whole(api, path, "auditor", "rows", whole)
+    # as_of and paging together: the pages of the trail as it was.
+    cut = whole["rows"][3]["recorded_at"]
+    earlier = api.call("GET", path, "auditor", 200, params={"as_of": cut}).json()
+    assert earlier["rows"] == [r for r in whole["rows"] if r["recorded_at"] <= cut]
+    paged_as_whole(api, path, "auditor", "rows", earlier, as_of=cut)
+    first = api.call("GET", path, "auditor", 200, params={"limit": 2}).json()
+    assert first["rows"] == whole["rows"][:2] and first["next"] == str(positions[1])

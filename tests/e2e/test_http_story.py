@@ -356,7 +356,7 @@ def test_read_models_exports_and_replay_over_http(api: Api, ledger: DoseLedger) 
     assert timeline and "Fatigue" in str(timeline)
     api.call("GET", f"/patients/{pid}/timeline", "inv2", 404)
     api.call("GET", f"/trials/{tid}/cohorts", "inv", 403)
-    audit = api.call("GET", f"/trials/{tid}/audit", "auditor", 200).json()
+    audit = api.call("GET", f"/trials/{tid}/audit", "auditor", 200).json()["rows"]
     assert any(row["event"] == "AEGraded" and row["change"] == "grade 2 → 3" for row in audit)
     api.call("GET", f"/trials/{tid}/exports/audit?format=csv", "monitor", 403)
     csv_text = api.call("GET", f"/trials/{tid}/exports/audit?format=csv", "auditor", 200)

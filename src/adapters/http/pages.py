@@ -1,14 +1,20 @@
-"""Cursor pagination of lists (``GET /trials``, ``GET /webhooks``): ``after``, ``limit``,
-``next``.
+"""Cursor pagination of every list: ``after``, ``limit``, ``next``.
 
 A page is ``{"<items>": [...], "next": CURSOR | null}``: pass ``next`` back as ``after`` for the
-following page; ``null`` means this was the last. Cursors are opaque strings (a store position
-for trials, the last item's id for webhook subscriptions); an unknown cursor is a 422 naming
-``after``. Pages never repeat or skip an item that existed when the first was read.
+following page; ``null`` means this was the last. Cursors are opaque strings: the key of the
+page's last item in the list's order, as dot-separated decimal numbers (a store position for
+trials, the audit trail and webhook deliveries; position and sequence for a timeline; due time
+in µs and reminder id for reminders), or the last item's id (webhook subscriptions). A cursor
+the list did not hand out is a 422 naming ``after``. Pages never repeat or skip an item that
+existed, unchanged, when the first was read.
+
+Lists read by SQL fetch ``limit + 1`` rows after the cursor's key (``WHERE key > ? ORDER BY key
+LIMIT ?``); ``page`` makes the answer of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -33,13 +39,36 @@ def bad_cursor(after: str) -> InvalidInput:
     )
 
 
+def key(after: str | None, width: int = 1) -> tuple[int, ...] | None:
+    """A cursor of ``width`` dot-separated non-negative integers (None: from the first item)."""
+    if after is None:
+        return None
+    parts = after.split(".")
+    if len(parts) != width or not all(
+        part.isascii() and part.isdigit() and len(part) <= 19 for part in parts
+    ):
+        raise bad_cursor(after)
+    return tuple(int(part) for part in parts)
+
+
 def position(after: str | None) -> int:
     """A store-position cursor as an int (0: from the start)."""
-    if after is None:
-        return 0
-    if not (after.isascii() and after.isdigit()) or len(after) > 19:
-        raise bad_cursor(after)
-    return int(after)
+    found = key(after)
+    return 0 if found is None else found[0]
+
+
+def cursor(*parts: int) -> str:
+    """The cursor of a key: its numbers, dot-separated (what ``key`` reads back)."""
+    return ".".join(str(part) for part in parts)
+
+
+def page(
+    rows: list[Any], limit: int, name: str, key_of: Callable[[Any], tuple[int, ...]]
+) -> dict[str, Any]:
+    """The page of up to ``limit + 1`` ``rows`` read after a cursor in the list's order (the
+    extra row only says there is more): ``{name: rows[:limit], "next": cursor | None}``."""
+    items = rows[:limit]
+    return {name: items, "next": cursor(*key_of(items[-1])) if len(rows) > limit else None}
 
 
 def page_of(rows: list[dict[str, Any]], after: str | None, limit: int, name: str) -> dict[str, Any]:

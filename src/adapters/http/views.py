@@ -306,6 +306,15 @@ class AuditRow(BaseModel):
     summary: str | None
 
 
+class AuditPage(BaseModel):
+    """A page of the audit trail; ``next`` is the ``after`` of the following page (null: the
+    last)."""
+
+    model_config = _closed({"rows": [AUDIT_ROW_EXAMPLE], "next": "1"})
+    rows: list[AuditRow]
+    next: str | None
+
+
 class Replay(BaseModel):
     """The trial and its patients as recorded at ``as_of`` (null: now)."""
 

@@ -11,10 +11,11 @@ from fastapi.responses import PlainTextResponse, Response
 
 from adapters.http.auth import READERS, Principal, allow
 from adapters.http.deps import Ledger
+from adapters.http.pages import After, Limit, page, position
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
 from adapters.http.views import (
-    AuditRow,
+    AuditPage,
     CohortSummary,
     PatientTimeline,
     Replay,
@@ -85,12 +86,22 @@ def timeline(
 
 @router.get(
     "/trials/{trial_id}/audit",
-    summary="Audit trail (read model)",
-    responses=ok(list[AuditRow]),
+    summary="Audit trail (read model), a page at a time",
+    responses=ok(AuditPage),
 )
-def audit(trial_id: UUID, models: Models, who: TrialReader, as_of: AsOf = None) -> Any:
-    """One row per event: who, role, when recorded, clinical date, change, reason, client."""
-    return models.read(lambda p: p.audit_trail(trial_id, _utc(as_of)))
+def audit(
+    trial_id: UUID,
+    models: Models,
+    who: TrialReader,
+    as_of: AsOf = None,
+    after: After = None,
+    limit: Limit = 100,
+) -> Any:
+    """One row per event, in log order: who, role, when recorded, clinical date, change, reason,
+    client: `{"rows": [...], "next": ...}`; pass `next` as `after` for the next page."""
+    start = position(after)
+    rows = models.read(lambda p: p.audit_trail(trial_id, _utc(as_of), after=start, limit=limit + 1))
+    return page(rows, limit, "rows", lambda row: (row["position"],))
 
 
 @router.get(
