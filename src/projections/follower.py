@@ -762,10 +762,19 @@ class Projections:
         with self._reading() as tx:
             return overview_queries.trial_overviews(tx, self.store)
 
-    def patient_timeline(self, patient_id: UUID) -> dict[str, Any]:
-        """Every clinical happening of one patient."""
+    def patient_timeline(
+        self,
+        patient_id: UUID,
+        *,
+        after: tuple[int, int] | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Every clinical happening of one patient (at most ``limit`` after the key
+        (position, seq) ``after``)."""
         with self._reading() as tx:
-            return timeline_queries.patient_timeline(tx, self.store, patient_id)
+            return timeline_queries.patient_timeline(
+                tx, self.store, patient_id, after=after, limit=limit
+            )
 
     def safety_table(self, trial_id: UUID) -> dict[str, Any]:
         """Patients by AE term × worst grade × dose level."""

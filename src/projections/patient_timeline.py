@@ -448,18 +448,33 @@ def _outcome_revised(event: Any, info: PatientInfo) -> Entries:
 # ----------------------------------------------------------------- query
 
 
-def patient_timeline(tx: Tx, store: Store, patient_id: UUID) -> dict[str, Any]:
-    """The patient's timeline, in the order the happenings were recorded, or NotFound."""
+def patient_timeline(
+    tx: Tx,
+    store: Store,
+    patient_id: UUID,
+    *,
+    after: tuple[int, int] | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """The patient's timeline, in the order the happenings were recorded, or NotFound; its
+    ``entries`` a page: at most ``limit`` after the key (position, seq) ``after``."""
     info = patient_row(tx, store, patient_id)
     if info is None:
         raise NotFound(f"no patient {patient_id}", kind="patient", ident=str(patient_id))
-    rows = tx.fetchall(
+    sql = (
         f"SELECT {', '.join(COLUMNS)} FROM {store.qualified('timeline')} WHERE patient_id = ? "
         "UNION ALL SELECT position, 0, patient_id, clinical_date, 'dose', NULL, NULL, NULL, "
-        f"summary, NULL, user_id FROM {store.qualified('timeline_doses')} WHERE patient_id = ? "
-        "ORDER BY position, seq",
-        (str(patient_id), str(patient_id)),
+        f"summary, NULL, user_id FROM {store.qualified('timeline_doses')} WHERE patient_id = ?"
     )
+    params: list[Any] = [str(patient_id), str(patient_id)]
+    if after is not None:
+        sql = f"SELECT * FROM ({sql}) t WHERE position > ? OR (position = ? AND seq > ?)"
+        params += [after[0], after[0], after[1]]
+    sql += " ORDER BY position, seq"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    rows = tx.fetchall(sql, params)
     entries = []
     for found in rows:
         row = dict(zip(COLUMNS, found, strict=True))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_http_story import ready
+from test_http_story import day, ready
 
 from adapters.services import DoseLedger
 from http_api import Api
@@ -114,6 +114,8 @@ def story(ledger: DoseLedger) -> Iterator[tuple[Api, str, str]]:
         "POST", "/trials", "admin", 201, json={"template_id": "defactinib-avutometinib"}
     ).json()["id"]
     pid = ready(api, tid)  # type: ignore[arg-type]  # the same calls as its Api
+    for n in (2, 3):
+        api.call("POST", f"/patients/{pid}/doses", "inv", 201, json={"clinical_date": day(n)})
     api.call("POST", f"/trials/{tid}/patients", "inv2", 201, json=enrolling("S02"))
     yield api, tid, pid
 
@@ -133,3 +135,22 @@ def test_audit_trail_pages_by_position(story: tuple[Api, str, str]) -> None:
     paged_as_whole(api, path, "auditor", "rows", earlier, as_of=cut)
     first = api.call("GET", path, "auditor", 200, params={"limit": 2}).json()
     assert first["rows"] == whole["rows"][:2] and first["next"] == str(positions[1])
+
+
+def test_patient_timeline_pages_its_entries(story: tuple[Api, str, str]) -> None:
+    api, _, pid = story
+    path = f"/patients/{pid}/timeline"
+    whole = api.call("GET", path, "inv", 200).json()
+    keys = [(e["position"], e["seq"]) for e in whole["entries"]]
+    assert keys == sorted(set(keys)) and len(keys) >= 5
+    assert "dose" in {e["kind"] for e in whole["entries"]}  # the doses' rows merged in
+    paged_as_whole(api, path, "inv", "entries", whole)
+    first = api.call("GET", path, "inv", 200, params={"limit": 2}).json()
+    assert {k: v for k, v in first.items() if k not in ("entries", "next")} == {
+        k: v for k, v in whole.items() if k not in ("entries", "next")
+    }
+    assert first["next"] == "{}.{}".format(*keys[1])
+    for bad in ("1", "1.x", "1.2.3"):
+        problem = api.call("GET", path, "inv", 422, params={"after": bad}).json()
+        assert problem["field"] == "after"
+    api.call("GET", path, "inv2", 404, params={"after": "x"})  # not the caller's: no answer

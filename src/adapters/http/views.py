@@ -240,6 +240,7 @@ TIMELINE_EXAMPLE = {
             "user_id": "inv-s01",
         }
     ],
+    "next": "7.0",
 }
 AUDIT_ROW_EXAMPLE = {
     "position": 1,
@@ -282,12 +283,14 @@ class SafetyTable(BaseModel):
 
 
 class PatientTimeline(BaseModel):
-    """A patient's events in clinical order."""
+    """A patient and a page of its timeline's entries, in the order they were recorded;
+    ``next`` is the ``after`` of the following page (null: the last)."""
 
     model_config = _open(TIMELINE_EXAMPLE)
     patient_id: str = Field(json_schema_extra={"format": "uuid"})
     trial_id: str = Field(json_schema_extra={"format": "uuid"})
     entries: list[dict[str, Any]]
+    next: str | None
 
 
 class AuditRow(BaseModel):

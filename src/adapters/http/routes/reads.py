@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from adapters.http.auth import READERS, Principal, allow
 from adapters.http.deps import Ledger
-from adapters.http.pages import After, Limit, page, position
+from adapters.http.pages import After, Limit, key, page, position
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
 from adapters.http.views import (
@@ -70,7 +70,7 @@ def safety_table(trial_id: UUID, models: Models, who: TrialReader) -> Any:
 
 @router.get(
     "/patients/{patient_id}/timeline",
-    summary="Patient timeline (read model)",
+    summary="Patient timeline (read model), its entries a page at a time",
     responses=ok(PatientTimeline),
 )
 def timeline(
@@ -78,10 +78,21 @@ def timeline(
     ledger: Ledger,
     models: Models,
     who: Annotated[Principal, Depends(allow(*READERS))],
+    after: After = None,
+    limit: Limit = 100,
 ) -> Any:
-    """Doses, AEs and grades, holds and resumptions, exams, recommendations, in order."""
+    """Doses, AEs and grades, holds and resumptions, exams, recommendations, in order: the
+    patient and a page of its `entries`, with `next`; pass `next` as `after` for the next page."""
     who.check_patient(patient_id, ledger.patient(patient_id)["site_id"])
-    return models.read(lambda p: p.patient_timeline(patient_id))
+    start = key(after, 2)
+    found = models.read(
+        lambda p: p.patient_timeline(
+            patient_id, after=None if start is None else (start[0], start[1]), limit=limit + 1
+        )
+    )
+    return found | page(
+        found["entries"], limit, "entries", lambda row: (row["position"], row["seq"])
+    )
 
 
 @router.get(
