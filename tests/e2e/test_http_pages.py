@@ -3,16 +3,20 @@ deliveries: after, limit, next."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from test_http_story import day, ready
 
+from adapters.reminders import Reminder
 from adapters.services import DoseLedger
 from http_api import Api
 from support import enrolling
 
+T0 = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 KEYS: dict[str, tuple[str, str | None]] = {
     "admin": ("admin", None),
     "monitor": ("monitor", None),
@@ -154,3 +158,23 @@ def test_patient_timeline_pages_its_entries(story: tuple[Api, str, str]) -> None
         problem = api.call("GET", path, "inv", 422, params={"after": bad}).json()
         assert problem["field"] == "after"
     api.call("GET", path, "inv2", 404, params={"after": "x"})  # not the caller's: no answer
+
+
+def test_webhook_deliveries_page_newest_first(api: Api) -> None:
+    body = {"url": "https://edc.example.org/hooks", "name": "EDC"}
+    sid = api.call("POST", "/webhooks", "edc", 201, json=body).json()["id"]
+    path = f"/webhooks/{sid}/deliveries"
+    assert api.call("GET", path, "edc", 200).json() == {"deliveries": [], "next": None}
+    issued = []
+    for n in range(5):
+        at = T0 + dt.timedelta(hours=n)
+        reminder = Reminder(
+            id=uuid4(), kind="src_decision_due", patient_id=None, trial_id=uuid4(), due_at=at,
+            fired_at=at,
+        )  # fmt: skip
+        api.ledger._save(reminder)
+        issued.append(str(reminder.id))
+    whole = api.call("GET", path, "edc", 200).json()
+    assert [d["reminder_id"] for d in whole["deliveries"]] == issued[::-1]
+    paged_as_whole(api, path, "edc", "deliveries", whole)
+    api.call("GET", path, "crm", 404, params={"after": "x"})  # not the caller's: no answer

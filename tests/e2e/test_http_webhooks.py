@@ -150,7 +150,7 @@ def test_delivery_attempts_are_visible(api: Api, monkeypatch: pytest.MonkeyPatch
             fired_at=T0,
         )
         api.ledger._save(reminder)
-        (pending,) = api.call("GET", f"/webhooks/{sid}/deliveries", "edc", 200).json()
+        (pending,) = api.call("GET", f"/webhooks/{sid}/deliveries", "edc", 200).json()["deliveries"]
         assert (pending["status"], pending["attempts"]) == ("pending", [])
         webhooks = api.app.state.webhooks
         webhooks.run(T0)
@@ -158,7 +158,7 @@ def test_delivery_attempts_are_visible(api: Api, monkeypatch: pytest.MonkeyPatch
         (got,) = {r.headers["x-doseledger-reminder-id"] for r in app.received}
         assert got == str(reminder.id)
         assert app.received[-1].signed_with(created["secret"])
-    (delivery,) = api.call("GET", f"/webhooks/{sid}/deliveries", "admin", 200).json()
+    (delivery,) = api.call("GET", f"/webhooks/{sid}/deliveries", "admin", 200).json()["deliveries"]
     assert delivery["reminder_id"] == str(reminder.id)
     assert (delivery["kind"], delivery["patient_id"]) == ("src_decision_due", None)
     assert delivery["status"] == "delivered"

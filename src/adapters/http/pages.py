@@ -82,3 +82,9 @@ def page_of(rows: list[dict[str, Any]], after: str | None, limit: int, name: str
     items = rows[start : start + limit]
     more = start + limit < len(rows)
     return {name: items, "next": str(items[-1]["id"]) if more and items else None}
+
+
+def page_at(name: str, rows: list[Any], following: int | None) -> dict[str, Any]:
+    """The page of ``rows`` read by a store whose next page starts after ``following`` (its
+    key; None: this was the last)."""
+    return {name: rows, "next": None if following is None else cursor(following)}

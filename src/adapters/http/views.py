@@ -395,6 +395,15 @@ class Delivery(BaseModel):
     attempts: list[dict[str, Any]]
 
 
+class DeliveryPage(BaseModel):
+    """A page of a subscription's deliveries, newest first; ``next`` is the ``after`` of the
+    following (older) page (null: the last)."""
+
+    model_config = _closed({"deliveries": [DELIVERY_EXAMPLE], "next": None})
+    deliveries: list[Delivery]
+    next: str | None
+
+
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     Health: HEALTH_EXAMPLE,
     Readiness: READINESS_EXAMPLE,

@@ -85,19 +85,28 @@ class Webhooks:
 
     def deliveries(self, subscription_id: UUID, *, limit: int = 100) -> list[dict[str, Any]]:
         """A subscription's deliveries, newest first, each with its attempts (caught up first)."""
+        return self.delivery_page(subscription_id, limit=max(1, min(limit, MAX_LISTED)))[0]
+
+    def delivery_page(
+        self, subscription_id: UUID, *, before: int | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Up to ``limit`` of a subscription's deliveries, newest first, older than the log
+        position ``before`` (None: from the newest), and the position to pass as ``before`` for
+        the next page (None: no more). Caught up first."""
         self.catch_up()
-        limit = max(1, min(limit, MAX_LISTED))
         with self._lock:
             projections, _ = self._open()
             store = projections.store
             d, a = store.qualified(DELIVERIES.name), store.qualified(ATTEMPTS.name)
             with store.snapshot() as tx:
-                rows = tx.fetchall(
+                older = "" if before is None else " AND position < ?"
+                found = tx.fetchall(
                     f"SELECT id, reminder, status, next_attempt_at, enqueued_at, "
-                    f"finished_at FROM {d} WHERE subscription_id = ? ORDER BY position DESC "
-                    "LIMIT ?",
-                    (str(subscription_id), limit),
+                    f"finished_at, position FROM {d} WHERE subscription_id = ?{older} "
+                    "ORDER BY position DESC LIMIT ?",
+                    (str(subscription_id), *(() if before is None else (before,)), limit + 1),
                 )
+                rows = found[:limit]
                 attempts: dict[str, list[dict[str, Any]]] = {row[0]: [] for row in rows}
                 if rows:
                     for row in tx.fetchall(
@@ -107,7 +116,8 @@ class Webhooks:
                         [row[0] for row in rows],
                     ):
                         attempts[row[0]].append(_attempt(row))
-        return [_delivery(row, attempts[row[0]]) for row in rows]
+        following = rows[-1][6] if len(found) > limit else None
+        return [_delivery(row[:6], attempts[row[0]]) for row in rows], following
 
     def close(self) -> None:
         """Close the outbox's store connection."""

@@ -17,7 +17,7 @@ from adapters.http.deps import (
     check_if_match,
     etag,
 )
-from adapters.http.pages import After, Limit, cursor, position
+from adapters.http.pages import After, Limit, page_at, position
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import (
     DltAdjudication,
@@ -79,7 +79,7 @@ def list_trials(
     """Trials in registration order (id, name, protocol, status, current level, MTD):
     `{"trials": [...], "next": ...}`; pass `next` as `after` for the next page (null: none)."""
     rows, following = ledger.trial_page(position(after), limit)
-    return {"trials": rows, "next": None if following is None else cursor(following)}
+    return page_at("trials", rows, following)
 
 
 @router.get("/{trial_id}", summary="One trial", responses=ok(Trial, headers=ETAG))

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger
-from adapters.http.pages import After, Limit, page_of
+from adapters.http.pages import After, Limit, key, page_at, page_of
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem, Subscribe
 from adapters.http.views import (
     LOCATION,
-    Delivery,
+    DeliveryPage,
     NewSubscription,
     Subscription,
     SubscriptionPage,
@@ -111,17 +111,23 @@ def cancel_subscription(
 
 @router.get(
     "/{subscription_id}/deliveries",
-    summary="Deliveries and their attempts",
+    summary="Deliveries and their attempts, a page at a time",
     response_model=None,
-    responses=ok(list[Delivery]),
+    responses=ok(DeliveryPage),
 )
 def deliveries(
     subscription_id: UUID,
     ledger: Ledger,
     webhooks: Outbox,
     who: Integrator,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
-    """Newest first: the reminder, status, next attempt, and every attempt's outcome."""
+    after: After = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    """Newest first: the reminder, status, next attempt, and every attempt's outcome:
+    `{"deliveries": [...], "next": ...}`; pass `next` as `after` for the next (older) page."""
     Subscriptions(ledger).get(subscription_id, owner=_owner(who))
-    return webhooks.deliveries(subscription_id, limit=limit)
+    before = key(after)
+    rows, following = webhooks.delivery_page(
+        subscription_id, before=None if before is None else before[0], limit=limit
+    )
+    return page_at("deliveries", rows, following)
