@@ -159,3 +159,85 @@ def test_register_trial_takes_a_template_or_a_protocol(api: Api) -> None:
     problem = api.call("POST", "/trials", "admin", 422, json=extra).json()
     assert problem["field"] == "dose_levels", problem
     assert api.call("GET", "/trials", "monitor", 200).json()["trials"][-1]["name"] == "P"
+
+
+def _pointer(body: Any, expression: str) -> Any:
+    """The value a ``$response.body#/a/b`` expression names in an answer."""
+    prefix = "$response.body#/"
+    assert expression.startswith(prefix), expression
+    for part in expression.removeprefix(prefix).split("/"):
+        body = body[int(part)] if isinstance(body, list) else body[part]
+    return body
+
+
+def test_links_name_operations_their_parameters_and_real_ids(ledger: DoseLedger) -> None:
+    """Every link names an existing operationId and only path parameters it has; on real
+    answers (a trial, a patient, an AE, a subscription) each expression names a UUID that the
+    linked operation answers 2xx for."""
+    api = Api(
+        ledger,
+        {"admin": ("admin", None), "inv": ("investigator", "S01"), "auditor": ("auditor", None)},
+    )
+    spec = api.client.get("/openapi.json").json()
+    by_id = {op["operationId"]: (m, p, op) for m, p, op in _operations(api)}
+    links = {
+        op["operationId"]: answer["links"]
+        for _, _, op in _operations(api)
+        for answer in op["responses"].values()
+        if "links" in answer
+    }
+    assert set(links) >= {"registerTrial", "enrolPatient", "recordAdverseEvent"}
+    for source, named in links.items():
+        for name, link in named.items():
+            assert link["operationId"] in by_id, (source, name)
+            _, path, target = by_id[link["operationId"]]
+            params = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+            # Path parameters the link does not give (a cohort) are the client's to choose; a
+            # link without any gives the body (registerTrial from a template or a protocol).
+            assert link.get("parameters") or link.get("requestBody"), (source, name)
+            assert set(link.get("parameters", {})) <= params, (source, name)
+    assert "links" in spec["paths"]["/trials"]["post"]["responses"]["201"]
+
+    trial = api.call("POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"})
+    patient = api.call(
+        "POST", f"/trials/{trial.json()['id']}/patients", "inv", 201, json={"site_id": "S01"}
+    )
+    pid, today = patient.json()["id"], patient.json()["enrolment_date"]
+    for path, body in (
+        ("eye-exams", {"clinical_date": today, "bcva_right": "20/20", "bcva_left": "20/20"}),
+        ("skin-exams", {"clinical_date": today, "findings": "none"}),
+        ("dosing", {"clinical_date": today}),
+    ):
+        api.call("POST", f"/patients/{pid}/{path}", "inv", 201, json=body)
+    ae = api.call(
+        "POST",
+        f"/patients/{pid}/adverse-events",
+        "inv",
+        201,
+        json={"term": "Nausea", "onset": today, "grade": 1, "attribution": "possible"},
+    )
+    subscription = api.call(
+        "POST", "/webhooks", "admin", 201, json={"name": "n", "url": "https://example.org/h"}
+    )
+    protocols = api.call("GET", "/protocols", "admin", 200).json()
+    registering = links["listProtocols"]["registerTrial"]["requestBody"]
+    body = {field: _pointer(protocols, e) for field, e in registering.items()}
+    api.call("POST", "/trials", "admin", 201, json=body)
+    read = api.call("GET", f"/protocols/{protocols[0]['id']}", "admin", 200).json()
+    assert links["getProtocol"]["registerTrial"]["requestBody"] == {"protocol": "$response.body"}
+    api.call("POST", "/trials", "admin", 201, json={"protocol": read})
+    answers = {
+        "registerTrial": trial.json(),
+        "enrolPatient": patient.json(),
+        "recordAdverseEvent": ae.json(),
+        "createSubscription": subscription.json(),
+    }
+    for source, body in answers.items():
+        for link in links[source].values():
+            method, path, target = by_id[link["operationId"]]
+            values = {p: _pointer(body, e) for p, e in link["parameters"].items()}
+            assert all(re.fullmatch(r"[0-9a-f-]{36}", str(v)) for v in values.values()), values
+            params = {p["name"] for p in target["parameters"] if p["in"] == "path"}
+            if method == "GET" and set(values) == params:
+                key = "auditor" if "/exports/" in path else "admin"
+                api.call("GET", path.format(**values), key, 200)

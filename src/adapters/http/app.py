@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 from adapters.http import idempotency, metrics, problems
 from adapters.http.guards import BodyGuard, Crashes
 from adapters.http.keys import KeyRing
+from adapters.http.links import add_links
 from adapters.http.operation_ids import operation_id
 from adapters.http.request_ids import RequestIds
 from adapters.http.routes import (
@@ -112,12 +113,13 @@ def create_app(
     app.include_router(webhooks.router)
     # Last, so its middleware is the outermost: it counts and times every request.
     metrics.install(app)
-    _document_idempotency_keys(app)
+    _finish_schema(app)
     return app
 
 
-def _document_idempotency_keys(app: FastAPI) -> None:
-    """Every POST documents the ``Idempotency-Key`` header its middleware reads."""
+def _finish_schema(app: FastAPI) -> None:
+    """What the schema adds to the routes', once, by operation: every POST documents the
+    ``Idempotency-Key`` header its middleware reads, and the answers their links."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -126,6 +128,7 @@ def _document_idempotency_keys(app: FastAPI) -> None:
             for item in schema["paths"].values():
                 if "post" in item:
                     item["post"].setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+            add_links(schema)
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
