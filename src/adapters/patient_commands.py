@@ -27,7 +27,6 @@ from adapters.services import DoseLedger
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment
 from domain.errors import InvalidInput
-from projections.patient_state import plain_record
 
 Extra = dict[str, Any]
 
@@ -108,7 +107,7 @@ def correct(ledger: DoseLedger, patient_id: UUID, body: Correction, actor: Actor
         attribution=body.attribution,
         serious=body.serious,
     )
-    return {"recommendation": plain_record(result["recommendation"])}
+    return {"recommendation": result["recommendation"]}
 
 
 def mark_in_error(
@@ -116,7 +115,7 @@ def mark_in_error(
 ) -> Extra:
     """A recorded fact marked entered in error; the answer adds any new ``recommendation``."""
     result = ledger.mark_in_error(patient_id, body.fact, body.ref, actor, reason=body.reason)
-    return {"recommendation": plain_record(result["recommendation"])}
+    return {"recommendation": result["recommendation"]}
 
 
 _AE_FIELDS = ("grade", "onset", "attribution", "serious")

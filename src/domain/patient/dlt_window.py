@@ -72,9 +72,8 @@ def dose_share(
 ) -> DoseShare:
     """Count the window's planned dosing days, and those withheld or recorded as missed."""
     holds = list(holds)
-    last = window_last_day(first_dose, window_days)
-    days = [first_dose + dt.timedelta(days=i) for i in range(window_days)]
-    planned = [d for d in days if is_dosing_day(schedule, first_dose, d)]
+    days = (first_dose + dt.timedelta(days=i) for i in range(window_days))
+    planned = {d for d in days if is_dosing_day(schedule, first_dose, d)}
     withheld = {d for d in planned if any(h.covers(d) for h in holds)}
-    missed_days = {d for d in missed if first_dose <= d <= last and d in set(planned)} - withheld
+    missed_days = (set(missed) & planned) - withheld
     return DoseShare(len(planned), len(withheld), len(missed_days))
