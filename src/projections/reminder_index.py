@@ -556,13 +556,17 @@ def find_reminders(
     state: str | None = None,
     due_before: dt.datetime | None = None,
     site_id: str | None = None,
+    after: tuple[dt.datetime, UUID] | None = None,
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
     """Reminders by trial, patient, kind, state (``open``, ``due``, ``issued``, ``cleared``),
-    due before an instant, or a site's patients; in due order.
+    due before an instant, or a site's patients; in the order shown (due time, then id), up to
+    ``limit`` after the reminder keyed ``after`` (its due time as shown and its id).
 
     ``due`` means open and due at ``at``. An open follow-up eye exam shows the cycle current
-    at ``at`` (the one a tick would issue).
+    at ``at`` (the one a tick would issue), which may fall due later than its row says: those
+    rows (``moved``, at most one per patient on treatment) are read whole and placed where they
+    show; every other row shows as stored and is read a page at a time in SQL.
     """
     table = store.qualified(REMINDERS.name)
     where, params = [], []
@@ -584,25 +588,43 @@ def find_reminders(
         join = f" JOIN {store.qualified('patients')} p ON p.patient_id = r.patient_id"
         where.append("p.site_id = ?")
         params.append(site_id)
-    sql = (
+    moved = "COALESCE(r.state = 'open' AND r.current_until <= ?, FALSE)"
+    select = (
         "SELECT r.reminder_id, r.kind, r.trial_id, r.patient_id, r.due_at, "
-        "r.state = 'open' AND r.current_until <= ?, r.detail, r.state, r.fired_at "
-        f"FROM {table} r{join}"
-        + (f" WHERE {' AND '.join(where)}" if where else "")
-        + " ORDER BY r.due_at, r.reminder_id LIMIT ?"
+        f"{moved}, r.detail, r.state, r.fired_at FROM {table} r{join} WHERE "
     )
+    stamp = due_text(at)
+    shown_as_stored, stored_params = [*where, f"NOT {moved}"], [*params, stamp]
+    if after is not None:
+        shown_as_stored.append("(r.due_at > ? OR (r.due_at = ? AND r.reminder_id > ?))")
+        stored_params += [due_text(after[0]), due_text(after[0]), str(after[1])]
+    rows = tx.fetchall(
+        select + " AND ".join(shown_as_stored) + " ORDER BY r.due_at, r.reminder_id LIMIT ?",
+        [stamp, *stored_params, limit + 1],
+    )
+    rows += tx.fetchall(select + " AND ".join([*where, moved]), [stamp, *params, stamp])
     found = []
-    for row in tx.fetchall(sql, [due_text(at), *params, limit]):
+    for row in rows:
         reminder = as_reminder(row, at)
         if state == "due" and reminder.due_at > at:
             continue
         if due_before is not None and reminder.due_at >= due_before:
             continue
+        if after is not None and shown_key(reminder) <= after:
+            continue
         is_open = row[7] == "open"
         found.append(
-            reminder.as_record()
-            | {"state": "due" if is_open and reminder.due_at <= at else row[7]}
-            | {"fired_at": row[8]}
+            (
+                shown_key(reminder),
+                reminder.as_record()
+                | {"state": "due" if is_open and reminder.due_at <= at else row[7]}
+                | {"fired_at": row[8]},
+            )
         )
-    # An open follow-up row shows its current cycle, which may fall due later than the row.
-    return sorted(found, key=lambda r: (r["due_at"], r["id"]))
+    found.sort(key=lambda item: item[0])
+    return [record for _, record in found[: limit + 1]]
+
+
+def shown_key(reminder: OpenReminder) -> tuple[dt.datetime, UUID]:
+    """Where a reminder stands in a list: its due time as shown, then its id."""
+    return reminder.due_at.astimezone(dt.UTC), reminder.id

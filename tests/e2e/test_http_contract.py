@@ -98,7 +98,7 @@ def test_the_examples_are_what_the_server_answers(api: Api) -> None:
     trial = api.call("POST", "/trials", "admin", 201, json=body).json()
     views.Trial.model_validate(trial)
     assert set(views.TRIAL_EXAMPLE) <= set(trial)
-    for row in api.call("GET", "/protocols", "monitor", 200).json():
+    for row in api.call("GET", "/protocols", "monitor", 200).json()["protocols"]:
         views.ProtocolSummary.model_validate(row)
     page = api.call("GET", "/trials", "monitor", 200).json()
     views.TrialPage.model_validate(page)
@@ -223,7 +223,7 @@ def test_links_name_operations_their_parameters_and_real_ids(ledger: DoseLedger)
     registering = links["listProtocols"]["registerTrial"]["requestBody"]
     body = {field: _pointer(protocols, e) for field, e in registering.items()}
     api.call("POST", "/trials", "admin", 201, json=body)
-    read = api.call("GET", f"/protocols/{protocols[0]['id']}", "admin", 200).json()
+    read = api.call("GET", f"/protocols/{protocols['protocols'][0]['id']}", "admin", 200).json()
     assert links["getProtocol"]["registerTrial"]["requestBody"] == {"protocol": "$response.body"}
     api.call("POST", "/trials", "admin", 201, json={"protocol": read})
     answers = {

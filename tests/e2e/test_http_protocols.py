@@ -22,7 +22,7 @@ def api(ledger: DoseLedger) -> Api:
 
 def test_every_role_reads_the_protocol_templates(api: Api) -> None:
     for role in KEY_ROLES:
-        listed = api.call("GET", "/protocols", role, 200).json()
+        listed = api.call("GET", "/protocols", role, 200).json()["protocols"]
         assert [p["id"] for p in listed] == list(TEMPLATE_IDS)
         assert all(p["title"] == template(p["id"]).title for p in listed)
         one = api.call("GET", "/protocols/defactinib-paclitaxel", role, 200).json()
@@ -46,3 +46,18 @@ def test_operation_ids_are_verb_noun_camel_case_and_unique(api: Api) -> None:
     assert paths["/patients/{patient_id}/adverse-events"]["post"]["operationId"] == (
         "recordAdverseEvent"
     )
+
+
+def test_the_templates_page_like_every_list(api: Api) -> None:
+    found, after = [], None
+    while True:
+        params = {"limit": 1} | ({} if after is None else {"after": after})
+        page = api.call("GET", "/protocols", "monitor", 200, params=params).json()
+        assert len(page["protocols"]) <= 1
+        found += [p["id"] for p in page["protocols"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert found == list(TEMPLATE_IDS)
+    problem = api.call("GET", "/protocols", "monitor", 422, params={"after": "nope"}).json()
+    assert problem["field"] == "after"

@@ -21,7 +21,9 @@ def api(ledger: DoseLedger) -> Iterator[Api]:
 
 
 def listing(api: Api, key: str = "monitor", **params: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = api.call("GET", "/reminders", key, 200, params=params).json()
+    page = api.call("GET", "/reminders", key, 200, params=params).json()
+    assert page["next"] is None, "a listing here fits one page"
+    found: list[dict[str, Any]] = page["reminders"]
     return found
 
 
@@ -143,7 +145,63 @@ def test_bad_eye_exams_and_bad_filters_are_4xx_and_append_nothing(
         {"due_before": "soon"},
         {"due_before": "0.5"},
         {"limit": 0},
+        {"after": "7"},
+        {"after": "1.x"},
+        {"after": f"1.{2**128}"},
     ):
         problem = api.call("GET", "/reminders", "monitor", 422, params=params).json()
         assert next(iter(params)) in str(problem)
     api.call("GET", "/reminders", None, 401)
+
+
+def walk(api: Api, limit: int, **params: Any) -> list[dict[str, Any]]:
+    """Every reminder read ``limit`` at a time, following ``next``."""
+    found: list[dict[str, Any]] = []
+    after = None
+    while True:
+        query = params | {"limit": limit} | ({} if after is None else {"after": after})
+        page = api.call("GET", "/reminders", "monitor", 200, params=query).json()
+        assert len(page["reminders"]) <= limit
+        found += page["reminders"]
+        after = page["next"]
+        if after is None:
+            return found
+
+
+def test_reminders_page_in_the_order_shown_even_where_a_follow_up_moved_on(api: Api) -> None:
+    """A dosed patient's open follow-up row is stored at its first cycle but shows the cycle
+    current now (months later): pages follow the order shown, never the stored one."""
+    dosed = []
+    for _ in range(2):  # two trials of a full first cohort: two dosed, one waiting
+        tid = api.call(
+            "POST", "/trials", "admin", 201, json={"template_id": "defactinib-avutometinib"}
+        ).json()["id"]
+        dosed += [ready(api, tid) for _ in range(2)]
+        api.call("POST", f"/trials/{tid}/patients", "inv", 201, json=enrolling("S01"))
+    whole = listing(api)
+    shown = [(dt.datetime.fromisoformat(r["due_at"]), r["id"]) for r in whole]
+    assert shown == sorted(shown) and len(set(shown)) == len(shown)
+    follow_ups = [r for r in whole if r["kind"] == "ophthalmology_follow_up"]
+    assert {r["patient_id"] for r in follow_ups} == set(dosed)
+    # Moved on: the rows are stored at the first cycle (March), they show the current one.
+    assert all(r["due_at"] > "2026-04" for r in follow_ups)
+    for limit in (1, 2, 3, len(whole)):
+        assert walk(api, limit) == whole
+    assert walk(api, 2, state="open") == listing(api, state="open")
+    # A cursor past the end is an empty last page.
+    last = whole[-1]
+    page = api.call(
+        "GET",
+        "/reminders",
+        "monitor",
+        200,
+        params={"limit": 1, "after": walk_cursor(api, len(whole) - 1)},
+    ).json()
+    assert page["reminders"] == [last] and page["next"] is None
+
+
+def walk_cursor(api: Api, count: int) -> str:
+    """The cursor after the first ``count`` reminders."""
+    page = api.call("GET", "/reminders", "monitor", 200, params={"limit": count}).json()
+    cursor: str = page["next"]
+    return cursor

@@ -68,11 +68,11 @@ def _links() -> dict[str, tuple[str, dict[str, Any]]]:
             {
                 "getProtocol": {
                     "operationId": "getProtocol",
-                    "parameters": {"template_id": "$response.body#/0/id"},
+                    "parameters": {"template_id": "$response.body#/protocols/0/id"},
                 },
                 "registerTrial": {
                     "operationId": "registerTrial",
-                    "requestBody": {"template_id": "$response.body#/0/id"},
+                    "requestBody": {"template_id": "$response.body#/protocols/0/id"},
                 },
             },
         ),

@@ -3,10 +3,11 @@
 A page is ``{"<items>": [...], "next": CURSOR | null}``: pass ``next`` back as ``after`` for the
 following page; ``null`` means this was the last. Cursors are opaque strings: the key of the
 page's last item in the list's order, as dot-separated decimal numbers (a store position for
-trials, the audit trail and webhook deliveries; position and sequence for a timeline; due time
-in µs and reminder id for reminders), or the last item's id (webhook subscriptions). A cursor
-the list did not hand out is a 422 naming ``after``. Pages never repeat or skip an item that
-existed, unchanged, when the first was read.
+trials, the audit trail and webhook deliveries; position and sequence for a timeline; the due
+time shown, in µs since 0001-01-01 UTC, and the id as an integer for reminders), or the last
+item's id (webhook subscriptions, protocol templates). A cursor the list did not hand out is a
+422 naming ``after``. Pages never repeat or skip an item that existed, unchanged, when the
+first was read.
 
 Lists read by SQL fetch ``limit + 1`` rows after the cursor's key (``WHERE key > ? ORDER BY key
 LIMIT ?``); ``page`` makes the answer of them.
@@ -39,13 +40,14 @@ def bad_cursor(after: str) -> InvalidInput:
     )
 
 
-def key(after: str | None, width: int = 1) -> tuple[int, ...] | None:
-    """A cursor of ``width`` dot-separated non-negative integers (None: from the first item)."""
+def key(after: str | None, width: int = 1, digits: int = 19) -> tuple[int, ...] | None:
+    """A cursor of ``width`` dot-separated non-negative integers of at most ``digits`` digits
+    (None: from the first item)."""
     if after is None:
         return None
     parts = after.split(".")
     if len(parts) != width or not all(
-        part.isascii() and part.isdigit() and len(part) <= 19 for part in parts
+        part.isascii() and part.isdigit() and len(part) <= digits for part in parts
     ):
         raise bad_cursor(after)
     return tuple(int(part) for part in parts)

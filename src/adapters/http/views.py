@@ -9,11 +9,14 @@ domain (a patient's state, a read model's rows) allow more fields than they list
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.protocol import Protocol, template
+from domain.reminders import ReminderKind
 
 TRIAL_ID = "8f40be97-5b34-4405-bfcf-819da22ab57b"
 PATIENT_ID = "b5ab6ca5-7378-402a-8c3d-7be1424a5902"
@@ -63,6 +66,14 @@ class ProtocolSummary(BaseModel):
     model_config = _closed(PROTOCOL_SUMMARY_EXAMPLE)
     id: str
     title: str
+
+
+class ProtocolPage(BaseModel):
+    """A page of protocol templates; ``next`` is the ``after`` of the following page."""
+
+    model_config = _closed({"protocols": [PROTOCOL_SUMMARY_EXAMPLE], "next": None})
+    protocols: list[ProtocolSummary]
+    next: str | None
 
 
 def protocol_example() -> dict[str, Any]:
@@ -404,6 +415,41 @@ class DeliveryPage(BaseModel):
     next: str | None
 
 
+# ---------------------------------------------------------------------- reminders
+
+REMINDER_EXAMPLE = {
+    "id": "0b8c7f1e-5d6a-4c1b-9e3f-2a7d8c9b0e1f",
+    "kind": "dlt_window_end",
+    "trial_id": "5f0c3e2a-1b4d-4e6f-8a9b-0c1d2e3f4a5b",
+    "patient_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "due_at": "2026-03-30T23:00:00+00:00",
+    "state": "open",
+    "fired_at": None,
+}
+
+
+class ReminderView(BaseModel):
+    """One reminder: what, for whom, when due, and where it stands."""
+
+    model_config = _closed(REMINDER_EXAMPLE)
+    id: UUID
+    kind: ReminderKind
+    trial_id: UUID
+    patient_id: UUID | None
+    due_at: dt.datetime
+    state: Literal["open", "due", "issued", "cleared"]
+    fired_at: dt.datetime | None
+
+
+class ReminderPage(BaseModel):
+    """A page of reminders in the order shown (due time, then id); ``next`` is the ``after``
+    of the following page (null: the last)."""
+
+    model_config = _closed({"reminders": [REMINDER_EXAMPLE], "next": "63911138400000000.1"})
+    reminders: list[ReminderView]
+    next: str | None
+
+
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     Health: HEALTH_EXAMPLE,
     Readiness: READINESS_EXAMPLE,
@@ -417,6 +463,7 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     AuditRow: AUDIT_ROW_EXAMPLE,
     Subscription: SUBSCRIPTION_EXAMPLE,
     Delivery: DELIVERY_EXAMPLE,
+    ReminderView: REMINDER_EXAMPLE,
 }
 """Each model's example (tests check every example against its model's schema)."""
 

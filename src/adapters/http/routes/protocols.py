@@ -6,16 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from adapters.http import pages
 from adapters.http.deps import Reader
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem
-from adapters.http.views import ProtocolSummary, ProtocolView, ok, protocol_example
+from adapters.http.views import ProtocolPage, ProtocolView, ok, protocol_example
 from domain.protocol import TEMPLATE_IDS, template
 
 ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
     {
         401: {"model": Problem, "description": "No valid API key"},
         404: {"model": Problem, "description": "No such protocol template"},
+        422: {"model": Problem, "description": "A bad `after` or `limit`"},
     }
 )
 router = APIRouter(prefix="/protocols", tags=["protocols"], responses=ERRORS)
@@ -25,11 +27,13 @@ router = APIRouter(prefix="/protocols", tags=["protocols"], responses=ERRORS)
     "",
     summary="List the protocol templates",
     response_model=None,
-    responses=ok(list[ProtocolSummary]),
+    responses=ok(ProtocolPage),
 )
-def list_protocols(who: Reader) -> list[dict[str, Any]]:
-    """Every shipped template: its id (a `template_id` for `POST /trials`) and title."""
-    return [{"id": ident, "title": template(ident).title} for ident in TEMPLATE_IDS]
+def list_protocols(who: Reader, after: pages.After = None, limit: pages.Limit = 100) -> Any:
+    """The shipped templates, a page at a time: their ids (a `template_id` for `POST /trials`)
+    and titles, ``{"protocols": [...], "next"}`` (the cursor is the last template's id)."""
+    rows = [{"id": ident, "title": template(ident).title} for ident in TEMPLATE_IDS]
+    return pages.page_of(rows, after, limit, "protocols")
 
 
 @router.get(

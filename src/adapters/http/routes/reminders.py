@@ -7,32 +7,25 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 
+from adapters.http import pages
 from adapters.http.auth import READERS, Principal, allow
 from adapters.http.deps import Ledger
 from adapters.http.routes.reads import Models
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
+from adapters.http.views import ReminderPage, ok
 from domain.reminders import KINDS, ReminderKind
 
 router = APIRouter(tags=["reminders"], responses=ERRORS)
-MAX_LIMIT = 1000
 
 
-class ReminderView(BaseModel):
-    """One reminder: what, for whom, when due, and where it stands."""
-
-    id: UUID
-    kind: ReminderKind
-    trial_id: UUID
-    patient_id: UUID | None
-    due_at: dt.datetime
-    state: Literal["open", "due", "issued", "cleared"]
-    fired_at: dt.datetime | None
-
-
-@router.get("/reminders", summary="Reminders (read model)", response_model=list[ReminderView])
+@router.get(
+    "/reminders",
+    summary="Reminders (read model), a page at a time",
+    response_model=None,
+    responses=ok(ReminderPage),
+)
 def reminders(
     ledger: Ledger,
     models: Models,
@@ -47,9 +40,11 @@ def reminders(
     due_before: Annotated[
         IsoInstant | None, Query(description="ISO 8601 instant with offset; due strictly before")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    after: pages.After = None,
+    limit: pages.Limit = 100,
 ) -> Any:
-    """Reminders in due order. Investigators see their own site's patients' reminders only.
+    """Reminders in due order (then by id), a page at a time: ``{"reminders": [...], "next"}``.
+    Investigators see their own site's patients' reminders only.
 
     ``state=due`` is what the next scheduler tick would issue; an open follow-up eye exam
     shows the cycle current now. ``fired_at`` is when a tick issued it.
@@ -57,7 +52,7 @@ def reminders(
     site = who.key.site_id if who.role == "investigator" else None
     now = ledger.clock()
     before = None if due_before is None else _utc(due_before)
-    return models.read(
+    rows = models.read(
         lambda p: p.reminders(
             at=now,
             trial_id=trial_id,
@@ -66,9 +61,31 @@ def reminders(
             state=state,
             due_before=before,
             site_id=site,
+            after=_reminder_key(after),
             limit=limit,
         )
     )
+    return pages.page(rows, limit, "reminders", _cursor_key)
+
+
+def _reminder_key(after: str | None) -> tuple[dt.datetime, UUID] | None:
+    """A cursor (µs since 0001-01-01 UTC of the due time shown, the id as an integer) read back."""
+    found = pages.key(after, width=2, digits=39)
+    if found is None:
+        return None
+    micros, ident = found
+    try:
+        return _EPOCH + dt.timedelta(microseconds=micros), UUID(int=ident)
+    except (OverflowError, ValueError):
+        raise pages.bad_cursor(str(after)) from None
+
+
+def _cursor_key(row: dict[str, Any]) -> tuple[int, int]:
+    due = dt.datetime.fromisoformat(row["due_at"]).astimezone(dt.UTC)
+    return (due - _EPOCH) // dt.timedelta(microseconds=1), UUID(row["id"]).int
+
+
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _utc(instant: dt.datetime) -> dt.datetime:
