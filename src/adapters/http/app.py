@@ -27,6 +27,7 @@ from adapters.http.routes import (
     trials,
     webhooks,
 )
+from adapters.http.schemas import bound_protocol_text
 from adapters.http.views import IDEMPOTENCY_KEY
 from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
@@ -129,6 +130,7 @@ def _finish_schema(app: FastAPI) -> None:
                 if "post" in item:
                     item["post"].setdefault("parameters", []).append(IDEMPOTENCY_KEY)
             add_links(schema)
+            bound_protocol_text(schema)
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]

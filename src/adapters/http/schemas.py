@@ -20,9 +20,13 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetJsonSchemaHandler,
     Tag,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
+from domain.protocol import NOTE_MAX
 from domain.reminders import ReminderKind
 from domain.strict_input import free_text_problem, plain_text_problem
 
@@ -71,9 +75,33 @@ Bool = Annotated[
     bool, BeforeValidator(lambda v: _json_type(v, (bool,), "true or false (a JSON boolean)"))
 ]
 """A JSON boolean: not "yes", not 1."""
-PlainText = Annotated[str, AfterValidator(_plain)]
+
+
+class _Pattern:
+    """Says in the JSON schema what a validator accepts, as an ECMA-262 ``pattern`` (the
+    validator stays the one that checks, with its own message). ``(?![\\s\\S])`` is the end
+    of the text in every regex dialect; a ``$`` would also match before a final line break in
+    Python's."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        found["pattern"] = self.pattern
+        return found
+
+
+PLAIN_TEXT_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])"
+"""One line: no C0 or C1 control character, no DEL (``strict_input.plain_text_problem``)."""
+FREE_TEXT_PATTERN = r"^(?:[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]|\r\n)*(?![\s\S])"
+"""Text with line breaks (LF or CR LF) and no other control character
+(``strict_input.free_text_problem``)."""
+PlainText = Annotated[str, AfterValidator(_plain), _Pattern(PLAIN_TEXT_PATTERN)]
 """One line of text: no control characters at all."""
-FreeText = Annotated[str, AfterValidator(_free)]
+FreeText = Annotated[str, AfterValidator(_free), _Pattern(FREE_TEXT_PATTERN)]
 """Free text: line breaks allowed, no other control characters."""
 Id = Annotated[UUID, Field(strict=False)]
 """A UUID, given as its JSON string (strict mode would want a UUID object)."""
@@ -375,3 +403,44 @@ class Subscribe(_Body):
         None, min_length=1, description="Only these reminder kinds (default: every kind)"
     )
     trial_id: Id | None = Field(None, description="Only this trial's reminders")
+
+
+def bound_protocol_text(schema: dict[str, Any]) -> None:
+    """Say in an OpenAPI ``schema`` that ``POST /trials`` takes a ``Protocol`` and what a new
+    protocol's text may be: every string of the
+    ``Protocol`` component and those it refers to is plain text of at most ``NOTE_MAX``
+    characters (``protocol_from_mapping`` checks it; the model does not, so that protocols
+    stored before the limits still replay)."""
+    components = schema.get("components", {}).get("schemas", {})
+    if "Protocol" in components and "RegisterFromProtocol" in components:
+        # The body's protocol is read as data (errors name the field), but it is a Protocol.
+        shape = components["RegisterFromProtocol"]["properties"]["protocol"]
+        components["RegisterFromProtocol"]["properties"]["protocol"] = {
+            "$ref": "#/components/schemas/Protocol",
+            "description": shape.get("description", ""),
+        }
+    seen: set[str] = set()
+    waiting = ["Protocol"] if "Protocol" in components else []
+    while waiting:
+        name = waiting.pop()
+        if name not in seen:
+            seen.add(name)
+            waiting += _bound_strings(components[name])
+
+
+def _bound_strings(node: Any) -> list[str]:
+    """Bound every free string under ``node``; the components it refers to."""
+    refs: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not {"enum", "const", "format"} & set(node):
+            node["pattern"] = PLAIN_TEXT_PATTERN
+            node["maxLength"] = min(node.get("maxLength", NOTE_MAX), NOTE_MAX)
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            refs.append(ref.rsplit("/", 1)[-1])
+        for value in node.values():
+            refs += _bound_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            refs += _bound_strings(value)
+    return refs
