@@ -34,6 +34,7 @@ import hmac
 import os
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ from psycopg.errors import DuplicateObject
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from adapters.claim_fence import KWARG as CLAIM
+from adapters.claim_fence import ClaimFence, ClaimLost
 from domain.errors import InvalidInput
 
 AUDIT_KEY_VAR = "DOSELEDGER_AUDIT_KEY"
@@ -320,6 +323,10 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             raise  # the library's transaction rolls back, and maps sqlite3 errors
         except Exception as exc:
             raise _not_written(exc) from exc
+        fence: ClaimFence | None = kwargs.get(CLAIM)
+        if fence is not None:
+            c.execute(fence.statement("?"), fence.parameters(stored_events, time.time()))
+            fence.check(c.sqlite_cursor.rowcount)  # else the transaction rolls back
         return notification_ids
 
     @contextmanager
@@ -501,6 +508,18 @@ class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecor
                 c.executemany(self._insert_chain, [_values(r) for r in rows])
         except Exception as exc:
             raise _ChainNotWritten(exc) from exc
+        fence: ClaimFence | None = kwargs.get(CLAIM)
+        if fence is not None:
+            with curs.connection.cursor() as c:
+                # RETURNING: in the library's pipeline, fetching is what waits for the row.
+                c.execute(
+                    SQL(fence.statement("%s") + " RETURNING 1"),  # type: ignore[arg-type]
+                    fence.parameters(stored_events, time.time()),
+                )
+                try:
+                    fence.check(len(c.fetchall()))
+                except ClaimLost as lost:  # a BaseException: the library's transaction rolls back
+                    raise _ChainNotWritten(lost) from lost
         return notification_ids
 
     def insert_events(
@@ -509,7 +528,7 @@ class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecor
         try:
             notification_ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
         except _ChainNotWritten as failed:
-            if isinstance(failed.cause, PersistenceError):
+            if isinstance(failed.cause, PersistenceError | ClaimLost):
                 raise failed.cause from None
             raise _not_written(failed.cause) from failed.cause
         return notification_ids

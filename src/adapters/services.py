@@ -17,6 +17,8 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording, Transcoder
 
+from adapters.claim_fence import KWARG as CLAIM
+from adapters.claim_fence import ClaimFence
 from adapters.clock import Clock, utc_now
 from adapters.transcodings import DateAsISO
 from domain.actors import SYSTEM, Actor
@@ -45,7 +47,7 @@ _expected_versions: ContextVar[dict[UUID, int] | None] = ContextVar(
 # Aggregates loaded in the current unit of work (see DoseLedger.unit_of_work), by id.
 _loaded: ContextVar[dict[UUID, Aggregate] | None] = ContextVar("loaded", default=None)
 # Events saved in the current context, counted once watch_commits() starts (per HTTP request).
-_commits: ContextVar[list[int] | None] = ContextVar("commits", default=None)
+_commits: ContextVar[Commits | None] = ContextVar("commits", default=None)
 log = structlog.get_logger("doseledger.services")
 
 
@@ -104,8 +106,10 @@ class DoseLedger(Application[UUID]):
             else:
                 processing_event.collect_events(obj)
         processing_event.saved_kwargs.update(kwargs)
-        recordings = self._record(processing_event)
         committed = _commits.get()
+        if committed is not None and committed.fence is not None:
+            processing_event.saved_kwargs.setdefault(CLAIM, committed.fence)
+        recordings = self._record(processing_event)
         if committed is not None:
             committed.append(len(recordings))
         self._take_snapshots(processing_event)
@@ -821,13 +825,23 @@ class DoseLedger(Application[UUID]):
         )
 
 
-def watch_commits() -> list[int]:
+class Commits(list[int]):
+    """Events saved per commit in a context (one entry per commit), and the Idempotency-Key
+    claim each commit checks and marks in its transaction (``adapters.claim_fence``)."""
+
+    def __init__(self, fence: ClaimFence | None) -> None:
+        super().__init__()
+        self.fence = fence
+
+
+def watch_commits(fence: ClaimFence | None = None) -> Commits:
     """Count what the current context saves from now on: one entry (events saved) per commit.
 
-    The Idempotency-Key middleware starts it per request: a request that committed anything
-    keeps its key's claim whatever its response (a retry must not record it twice).
+    The Idempotency-Key middleware starts it per request, with its claim: a request that
+    committed anything keeps its key's claim whatever its response (a retry must not record
+    it twice), and each commit marks the claim in its own transaction.
     """
-    committed: list[int] = []
+    committed = Commits(fence)
     _commits.set(committed)
     return committed
 

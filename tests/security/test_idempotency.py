@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -313,3 +314,74 @@ def test_a_slow_request_keeps_its_claim_past_the_lease(
     assert retry.json()["id"] == first.json()["id"]
     assert len(ledger.trials()) == 1
     assert (ledger.recorder.max_notification_id() or 0) > before
+
+
+def test_a_process_that_died_after_its_commit_is_never_run_again(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit marks the claim in its own transaction: when the process stops before it
+    keeps its answer (here: the answer is never written), a retry after the lease learns the
+    request was recorded, and what it recorded; it does not record it again."""
+    tid = api.call("POST", "/trials", "admin", 201, json=TRIAL).json()["id"]
+    before = api.ledger.recorder.max_notification_id()
+    with monkeypatch.context() as dying:
+        dying.setattr(IdempotencyStore, "answer", lambda *args, **kwargs: None)
+        api.call(
+            "POST",
+            f"/trials/{tid}/patients",
+            "inv",
+            201,
+            json=enrolling("S01"),
+            headers={"Idempotency-Key": "k-dies"},
+        )
+    recorded = api.ledger.recorder.max_notification_id()
+    assert recorded > before
+    (row,) = [r for r in rows(api) if r[1] == "k-dies"]
+    assert row[3] == "committed"
+    store: IdempotencyStore = api.app.state.idempotency
+    later = time.time() + store.lease + 1
+    monkeypatch.setattr(store, "clock", lambda: later)
+    with nothing_written(api):
+        retry = api.call(
+            "POST",
+            f"/trials/{tid}/patients",
+            "inv",
+            409,
+            json=enrolling("S01"),
+            headers={"Idempotency-Key": "k-dies"},
+        ).json()
+    assert retry["type"].endswith("/request-recorded")
+    ids = {entry["aggregate_id"] for entry in retry["recorded"]}
+    assert tid in ids  # the trial's cohort, and the new patient
+    (patient,) = ids - {tid}
+    assert api.call("GET", f"/patients/{patient}", "inv", 200).json()["site_id"] == "S01"
+    assert len(api.ledger.trial_aggregate(UUID(tid)).patient_cohort) == 1
+
+
+def test_a_request_whose_claim_was_taken_over_cannot_commit(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stalled request whose lease ran out and was taken over by a retry holds a stale
+    token: its commit is refused in the same transaction (409), nothing of it is recorded."""
+    store: IdempotencyStore = api.app.state.idempotency
+    register = DoseLedger.register_trial
+    principal = str(key_id(api.keys["admin"]))
+
+    def taken_over_then_register(self: DoseLedger, *args: Any, **kwargs: Any) -> Any:
+        with store.transaction() as tx:  # another process's retry took the claim over
+            tx.execute(
+                f"UPDATE {store.table} SET token = 'the-retry' "
+                "WHERE principal = ? AND idem_key = ?",
+                (principal, "stalled"),
+            )
+        return register(self, *args, **kwargs)
+
+    monkeypatch.setattr(DoseLedger, "register_trial", taken_over_then_register)
+    before = api.ledger.recorder.max_notification_id()
+    refused = api.call(
+        "POST", "/trials", "admin", 409, json=TRIAL, headers={"Idempotency-Key": "stalled"}
+    ).json()
+    assert "taken over" in refused["detail"]
+    assert api.ledger.recorder.max_notification_id() == before
+    (row,) = [r for r in rows(api) if r[1] == "stalled"]
+    assert (row[3], row[4]) == ("claimed", "the-retry")  # the retry's claim stands

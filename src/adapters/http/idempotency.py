@@ -19,7 +19,12 @@ Only answers that do not depend on anything the client can fix are kept: 2xx, an
 validation errors of the request itself (400, 422; the handlers mark them). Anything else (401,
 403, 404, 409, 412, a domain refusal) releases the claim, so that a corrected retry runs. A
 request that committed events never releases its claim, whatever its answer: a 500 after a
-commit is kept and replayed, so a retry never records twice.
+commit is kept and replayed, so a retry never records twice. Each commit marks the claim in its
+own transaction (``adapters.claim_fence``): a process that dies between its commit and keeping
+its answer leaves the key ``committed``, and a retry after the lease is told the request was
+recorded (409 ``request-recorded``, with the aggregates and versions it recorded), never runs it
+again; a process whose lease was taken over while it stalled cannot commit (its events roll
+back, 409).
 
 ``IdempotentRequest`` was the event-sourced record of earlier versions: old stores hold its
 events, so its topics stay decodable; nothing new is written to the event store.
@@ -48,6 +53,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapters.claim_fence import ClaimFence
 from adapters.http.problems import problem
 from adapters.services import watch_commits
 from domain.state_copy import clone_aggregate
@@ -280,7 +286,8 @@ class IdempotencyStore:
         with self.transaction() as tx:
             tx.execute(
                 f"UPDATE {self.table} SET lease_until = ? "
-                "WHERE principal = ? AND idem_key = ? AND token = ? AND state = 'claimed'",
+                "WHERE principal = ? AND idem_key = ? AND token = ? "
+                "AND state IN ('claimed', 'committed')",
                 (self.clock() + self.lease, principal, key, token),
             )
 
@@ -320,6 +327,21 @@ def _replay(record: Record) -> Response:
         )
     assert record.status is not None
     return Response(record.body or "", status_code=record.status, headers=headers)
+
+
+def _recorded_unanswered(record: Record) -> Response:
+    """The answer to a retry of a request that committed but whose process stopped before it
+    answered (its lease ran out): not run again; what it recorded, to read."""
+    recorded = json.loads(record.body or "{}").get("recorded", [])
+    return problem(
+        409,
+        "Request already recorded",
+        "this Idempotency-Key's request was recorded, but the process that ran it stopped "
+        "before answering; it is not run again: read the aggregates it recorded",
+        kind="request-recorded",
+        headers={"Idempotent-Replayed": "true"},
+        recorded=recorded,
+    )
 
 
 def _flat(routes: list[Any]) -> Iterator[Any]:
@@ -398,6 +420,8 @@ async def middleware(
             )
         if claimed.state == "answered":
             return _replay(claimed)
+        if claimed.state == "committed" and claimed.lease_until < store.clock():
+            return _recorded_unanswered(claimed)
         if waited >= WAIT_SECONDS:
             return problem(
                 409,
@@ -420,7 +444,9 @@ async def _run(
 ) -> Response:
     """Run the claimed request; keep its answer, or give the claim up if nothing was
     committed and the answer may change when the client fixes something."""
-    commits = watch_commits()
+    commits = watch_commits(
+        ClaimFence(store.table, principal, key, token, lease_seconds=store.lease)
+    )
     heartbeat = asyncio.create_task(_keep_lease(store, principal, key, token))
     try:
         response = await call_next(request)
