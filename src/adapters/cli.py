@@ -22,9 +22,10 @@ from adapters import (
     cli_rules,
     cli_serve,
 )
+from adapters.access import SRC_SIGNATURE, TRIAL_MANAGEMENT
 from adapters.bootstrap import build_ledger
 from adapters.cli_reminders import add_commands as add_reminders_commands
-from adapters.cli_types import actor, print_json, store_command, uuid_arg
+from adapters.cli_types import actor, print_json, refusal, store_command, uuid_arg
 from adapters.demo import find_demo_trial, record_demo_trial
 from adapters.logging import configure_logging
 from adapters.services import DoseLedger
@@ -134,7 +135,8 @@ def build_parser() -> Parser:
         "--role",
         default=os.environ.get("DOSELEDGER_ROLE", "admin"),
         choices=ROLES,
-        help="role recorded on events (default: $DOSELEDGER_ROLE)",
+        help="role recorded on events; a command that records refuses a role the HTTP API "
+        "refuses (default: $DOSELEDGER_ROLE or admin)",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -165,9 +167,20 @@ def build_parser() -> Parser:
         help="replay the store's demo trial if it has one instead of recording anew",
     )
 
-    trial = sub.add_parser("trial", help="register, show and decide on trials")
+    trial = sub.add_parser(
+        "trial",
+        help="register, show and decide on trials",
+        description="Register (--role admin), show (any role), and sign the SRC's decisions and "
+        "re-reviews (--role src_member).",
+    )
     tsub = trial.add_subparsers(dest="trial_command", required=True, parser_class=Parser)
-    p = store_command(tsub, "register", cmd_trial_register, "register a trial from a protocol")
+    p = store_command(
+        tsub,
+        "register",
+        cmd_trial_register,
+        "register a trial from a protocol",
+        duty=TRIAL_MANAGEMENT,
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--template", choices=TEMPLATE_IDS)
     source.add_argument("--protocol-file", metavar="FILE")
@@ -180,6 +193,7 @@ def build_parser() -> Parser:
         "decide",
         cmd_trial_decide,
         "sign the safety review committee's decision on the open cohort",
+        duty=SRC_SIGNATURE,
     )
     p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--cohort", type=int, required=True)
@@ -193,6 +207,7 @@ def build_parser() -> Parser:
         "review-decision",
         cmd_trial_review,
         "sign the SRC's re-review of a decision a correction flagged (src_rereview)",
+        duty=SRC_SIGNATURE,
     )
     p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--cohort", type=int, required=True)
@@ -224,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     structlog.contextvars.bind_contextvars(request_id=args.request_id, command=args.command)
     if getattr(args, "check_args", None):
         args.check_args(parser, args)
+    if (refused := refusal(args)) is not None:
+        _fail(refused)  # separation of duties, as over HTTP: nothing opened, nothing recorded
     try:
         settings = Settings()
         configure_logging(os.environ.get("DOSELEDGER_LOG_LEVEL", "WARNING"))

@@ -5,6 +5,9 @@ route's request body from their options, validate it with the route's own schema
 function the route calls (``adapters.patient_commands``) and print the route's answer. Each option
 is one body field (``_option``); an option not given is a field not sent, so the schema's default
 applies. To add one: a function in ``patient_commands``, then ``_recorder`` and its options here.
+
+Every command but ``show`` records clinical data: it names the duty ``CLINICAL_DATA``, so it runs
+with the roles the HTTP routes admit (``adapters.access``: investigators), whatever the client.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from adapters import patient_commands as commands
+from adapters.access import CLINICAL_DATA
 from adapters.cli_types import actor, date_arg, print_json, store_command, uuid_arg
 from adapters.http.schemas import (
     AdverseEventBody,
@@ -175,7 +179,7 @@ def _recorder(
 ) -> argparse.ArgumentParser:
     """``patient NAME patient_id``: sends ``schema`` to ``command``, prints the patient's state
     plus what the command adds (the HTTP route's 201 body); ``path`` names positional ids."""
-    parser = store_command(psub, name, _recording(schema, command, path), help_)
+    parser = store_command(psub, name, _recording(schema, command, path), help_, duty=CLINICAL_DATA)
     parser.add_argument("patient_id", type=uuid_arg, help="the patient's id")
     return parser
 
@@ -247,12 +251,19 @@ def add_commands(sub: Any) -> None:
     patient = sub.add_parser(
         "patient",
         help="enrol patients and record their events",
-        description="Enrol patients and record their events. show, ae, grade, skin, dose and "
+        description="Enrol patients and record their events: clinical data, recorded with "
+        "--role investigator only (show: any role). show, ae, grade, skin, dose and "
         "dose-action take the HTTP API's fields and print its answer: the patient's state "
         "(GET /patients/{id}) plus what the command adds.",
     )
     psub = patient.add_subparsers(dest="patient_command", required=True, parser_class=type(patient))
-    p = store_command(psub, "enrol", cmd_patient_enrol, "enrol a patient in the open cohort")
+    p = store_command(
+        psub,
+        "enrol",
+        cmd_patient_enrol,
+        "enrol a patient in the open cohort",
+        duty=CLINICAL_DATA,
+    )
     p.add_argument("trial_id", type=uuid_arg)
     p.add_argument("--site", required=True)
     p.add_argument("--subject-id")
@@ -266,7 +277,9 @@ def add_commands(sub: Any) -> None:
         type=date_arg,
         help="YYYY-MM-DD (default: the site's today; never after it, nor over 730 days before)",
     )
-    p = store_command(psub, "eye-exam", cmd_patient_eye_exam, "record an eye exam")
+    p = store_command(
+        psub, "eye-exam", cmd_patient_eye_exam, "record an eye exam", duty=CLINICAL_DATA
+    )
     p.add_argument("patient_id", type=uuid_arg)
     p.add_argument("--date", type=date_arg, required=True)
     p.add_argument(
@@ -279,14 +292,24 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--bcva-left", required=True)
     p.add_argument("--slit-lamp")
     p = store_command(
-        psub, "skin-exam", cmd_patient_skin_exam, "record the baseline skin examination"
+        psub,
+        "skin-exam",
+        cmd_patient_skin_exam,
+        "record the baseline skin examination",
+        duty=CLINICAL_DATA,
     )
     p.add_argument("patient_id", type=uuid_arg)
     p.add_argument("--date", type=date_arg, required=True)
     p.add_argument(
         "--findings", required=True, help="pre-existing dermatologic conditions, or 'none'"
     )
-    p = store_command(psub, "start-dosing", cmd_patient_start_dosing, "record the first dose")
+    p = store_command(
+        psub,
+        "start-dosing",
+        cmd_patient_start_dosing,
+        "record the first dose",
+        duty=CLINICAL_DATA,
+    )
     p.add_argument("patient_id", type=uuid_arg)
     p.add_argument("--date", type=date_arg, required=True)
     p = store_command(
@@ -294,6 +317,7 @@ def add_commands(sub: Any) -> None:
         "dlt-outcome",
         cmd_patient_outcome,
         "record the DLT-window outcome (dlt, no_dlt, not_evaluable)",
+        duty=CLINICAL_DATA,
     )
     p.add_argument("patient_id", type=uuid_arg)
     p.add_argument("outcome", choices=("dlt", "no_dlt", "not_evaluable"))

@@ -8,7 +8,8 @@ import json
 import os
 from typing import Any
 
-from adapters.cli_types import seconds_arg
+from adapters.access import KEY_MANAGEMENT
+from adapters.cli_types import requires, seconds_arg
 from adapters.http.keys import KEY_ROLES, KeyRing
 from adapters.services import DoseLedger
 from adapters.settings import Settings
@@ -162,16 +163,24 @@ def add_commands(sub: Any) -> None:
     _add_tick_seconds(p)
     p.set_defaults(store_handler=cmd_scheduler)
 
-    keys = sub.add_parser("keys", help="create, revoke and list API keys")
+    keys = sub.add_parser(
+        "keys",
+        help="create, revoke and list API keys",
+        description="Create and revoke API keys as an admin (doseledger --role admin keys ...; "
+        "admin is the default role), list them with any role. The --role of 'keys create' is "
+        "the new key's role.",
+    )
     ksub = keys.add_subparsers(dest="keys_command", required=True, parser_class=type(keys))
     p = ksub.add_parser("create", help="issue a key (printed once)")
     p.add_argument("--role", dest="key_role", choices=KEY_ROLES, required=True)
     p.add_argument("--site", help="the site of an investigator key")
     p.add_argument("--name", required=True, help="who or what uses the key")
     p.set_defaults(store_handler=cmd_keys_create)
+    requires(p, KEY_MANAGEMENT)
     p = ksub.add_parser("revoke", help="revoke a key")
     p.add_argument("key_id")
     p.add_argument("--reason", default="revoked by an administrator")
     p.set_defaults(store_handler=cmd_keys_revoke)
+    requires(p, KEY_MANAGEMENT)
     p = ksub.add_parser("list", help="list keys")
     p.set_defaults(store_handler=cmd_keys_list)

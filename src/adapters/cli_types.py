@@ -1,5 +1,6 @@
 """What the CLI's command modules share: argparse value types (each error is one line, exit 2),
-the registration of a command that works on the store, the actor, and JSON output."""
+the registration of a command that works on the store, the role a command that records needs,
+the actor, and JSON output."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from adapters.access import Duty
 from adapters.services import DoseLedger
 from domain.actors import Actor
 
@@ -19,14 +21,31 @@ def store_command(
     name: str,
     handler: Callable[[argparse.Namespace, DoseLedger], None],
     help_: str,
+    *,
+    duty: Duty | None = None,
     **parser_options: Any,
 ) -> argparse.ArgumentParser:
-    """Add a subcommand whose handler gets the parsed arguments and a ledger on the store."""
+    """Add a subcommand whose handler gets the parsed arguments and a ledger on the store; one
+    that records names its ``duty``, which only the duty's roles may run (``requires``)."""
     parser: argparse.ArgumentParser = sub.add_parser(
         name, help=help_, description=help_, **parser_options
     )
     parser.set_defaults(store_handler=handler)
+    if duty is not None:
+        requires(parser, duty)
     return parser
+
+
+def requires(parser: argparse.ArgumentParser, duty: Duty) -> None:
+    """Only ``duty``'s roles (``adapters.access``: the HTTP routes' own sets) may run the command:
+    ``main`` refuses any other --role before it opens the store (``refusal``)."""
+    parser.set_defaults(duty=duty, duty_command=parser.prog.removeprefix("doseledger "))
+
+
+def refusal(args: argparse.Namespace) -> str | None:
+    """Why the command may not run with this --role (one line), or None when it may."""
+    duty: Duty | None = getattr(args, "duty", None)
+    return None if duty is None else duty.refusal(args.duty_command, args.role)
 
 
 def actor(args: argparse.Namespace) -> Actor:

@@ -15,6 +15,8 @@ from adapters.services import DoseLedger
 from adapters.settings import persistence_env
 from cli_runner import StoreCli
 
+INV = ("--role", "investigator")
+
 
 @pytest.fixture
 def cli(
@@ -63,9 +65,13 @@ def test_three_plus_three_prints_exactly_three_keys(cli: StoreCli) -> None:
         (["trial", "register", "--template", "nope"], "nope"),
         (["trial", "show", "not-a-uuid"], "not a UUID"),
         (["trial", "show", "00000000-0000-0000-0000-000000000000"], "no trial"),
-        (["patient", "enrol", "00000000-0000-0000-0000-000000000000", "--site", "S1"], "no trial"),
+        (
+            [*INV, "patient", "enrol", "00000000-0000-0000-0000-000000000000", "--site", "S1"],
+            "no trial",
+        ),
         (
             [
+                *INV,
                 "patient",
                 "start-dosing",
                 "00000000-0000-0000-0000-000000000000",
@@ -78,6 +84,7 @@ def test_three_plus_three_prints_exactly_three_keys(cli: StoreCli) -> None:
         (["protocols", "--validate", "/no/such/file.yaml"], "No such file"),
         (
             [
+                *INV,
                 "patient",
                 "skin-exam",
                 "00000000-0000-0000-0000-000000000000",
@@ -88,6 +95,7 @@ def test_three_plus_three_prints_exactly_three_keys(cli: StoreCli) -> None:
         ),
         (
             [
+                *INV,
                 "patient",
                 "skin-exam",
                 "00000000-0000-0000-0000-000000000000",
@@ -146,9 +154,10 @@ def test_trial_lifecycle_through_the_cli(cli: StoreCli) -> None:
     )
     first = patients[0]
     assert "no baseline eye exam" in cli.refused(
-        "patient", "start-dosing", first, "--date", "2026-04-01"
+        *INV, "patient", "start-dosing", first, "--date", "2026-04-01"
     )
     assert "20/0" in cli.refused(
+        *INV,
         "patient",
         "eye-exam",
         first,
@@ -161,6 +170,7 @@ def test_trial_lifecycle_through_the_cli(cli: StoreCli) -> None:
     )
     for pid in patients:
         cli.json(
+            *INV,
             "patient",
             "eye-exam",
             pid,
@@ -172,14 +182,15 @@ def test_trial_lifecycle_through_the_cli(cli: StoreCli) -> None:
             "20/32",
         )
         assert "no baseline skin exam" in cli.refused(
-            "patient", "start-dosing", pid, "--date", "2026-04-02"
+            *INV, "patient", "start-dosing", pid, "--date", "2026-04-02"
         )
-        cli.json("patient", "skin-exam", pid, "--date", "2026-04-01", "--findings", "none")
-        cli.json("patient", "start-dosing", pid, "--date", "2026-04-02")
+        cli.json(*INV, "patient", "skin-exam", pid, "--date", "2026-04-01", "--findings", "none")
+        cli.json(*INV, "patient", "start-dosing", pid, "--date", "2026-04-02")
     assert "a DLT needs a description" in cli.refused(
-        "patient", "dlt-outcome", first, "dlt", "--date", "2026-04-10"
+        *INV, "patient", "dlt-outcome", first, "dlt", "--date", "2026-04-10"
     )
     cli.json(
+        *INV,
         "patient",
         "dlt-outcome",
         first,
@@ -191,10 +202,19 @@ def test_trial_lifecycle_through_the_cli(cli: StoreCli) -> None:
     )
     for pid in patients[1:]:
         cli.json(
-            "patient", "dlt-outcome", pid, "no_dlt", "--date", "2026-05-01", "--doses-taken", "1"
+            *INV,
+            "patient",
+            "dlt-outcome",
+            pid,
+            "no_dlt",
+            "--date",
+            "2026-05-01",
+            "--doses-taken",
+            "1",
         )
-    assert "src_member" in cli.refused(
-        "trial", "decide", trial_id, "--cohort", "1", "--decision", "expand"
+    assert cli.refused("trial", "decide", trial_id, "--cohort", "1", "--decision", "expand") == (
+        "doseledger: error: trial decide signs for the safety review committee: "
+        "--role admin may not (allowed: src_member)"
     )
     assert "a reason is required" in cli.refused(
         "--role",

@@ -36,8 +36,28 @@ from domain.protocol import template
 from http_api import Api
 
 SITE_INVESTIGATOR = Actor(user_id="inv-setup", role="investigator")
+INV = ("--role", "investigator")  # the CLI records clinical data as an investigator only
 BASE = dt.date.today() - dt.timedelta(days=60)
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+# The ``patient`` command of each HTTP patient route (None: a read model, no command).
+PATIENT_COMMANDS: dict[tuple[str, str], str | None] = {
+    ("GET", "/patients/{patient_id}"): "show",
+    ("POST", "/patients/{patient_id}/eye-exams"): "eye-exam",
+    ("POST", "/patients/{patient_id}/skin-exams"): "skin-exam",
+    ("POST", "/patients/{patient_id}/dosing"): "start-dosing",
+    ("POST", "/patients/{patient_id}/doses"): "dose",
+    ("POST", "/patients/{patient_id}/missed-doses"): "missed-dose",
+    ("POST", "/patients/{patient_id}/corrections"): "correct",
+    ("POST", "/patients/{patient_id}/entered-in-error"): "in-error",
+    ("POST", "/patients/{patient_id}/adverse-events"): "ae",
+    ("POST", "/patients/{patient_id}/adverse-events/{ae_id}/grades"): "grade",
+    ("POST", "/patients/{patient_id}/skin-assessments"): "skin",
+    ("POST", "/patients/{patient_id}/dose-actions"): "dose-action",
+    ("POST", "/patients/{patient_id}/dlt-outcome"): "dlt-outcome",
+    ("GET", "/patients/{patient_id}/timeline"): None,  # a read model, not a command
+}
 
 
 def day(n: int) -> str:
@@ -82,7 +102,7 @@ class Twins:
 
     def record(self, command: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """``patient COMMAND`` for one, ``POST /patients/{id}PATH`` for the other: same answer."""
-        ran = self.cli.json("patient", *(self._fill("cli", a) for a in shlex.split(command)))
+        ran = self.cli.json(*INV, "patient", *(self._fill("cli", a) for a in shlex.split(command)))
         answered = self._post("http", path, body, 201)
         assert masked(ran) == masked(answered)
         for side, answer in (("cli", ran), ("http", answered)):
@@ -92,7 +112,8 @@ class Twins:
 
     def refused(self, command: str, path: str, body: dict[str, Any]) -> str:
         """Refused by both, the CLI's one line being the HTTP problem's detail."""
-        line = self.cli.refused("patient", *(self._fill("cli", a) for a in shlex.split(command)))
+        words = (self._fill("cli", a) for a in shlex.split(command))
+        line = self.cli.refused(*INV, "patient", *words)
         assert line == f"doseledger: error: {self._post('http', path, body, 422)['detail']}"
         return line
 
@@ -281,7 +302,7 @@ def test_bad_input_exits_2_with_one_line_and_records_nothing(
     if argv[0] == "ae" and "--attribution" not in argv:
         argv = [*argv, "--attribution", "possible"]
     filled = [a.format(patient=patient_id, day=day(5)) for a in argv]
-    assert fragment in cli.refused("patient", *filled)
+    assert fragment in cli.refused(*INV, "patient", *filled)
 
 
 def test_every_http_patient_route_has_a_cli_command_with_every_body_field(
@@ -298,26 +319,10 @@ def test_every_http_patient_route_has_a_cli_command_with_every_body_field(
         if path.startswith("/patients/")
         for method in operations
     }
-    commands = {
-        ("GET", "/patients/{patient_id}"): "show",
-        ("POST", "/patients/{patient_id}/eye-exams"): "eye-exam",
-        ("POST", "/patients/{patient_id}/skin-exams"): "skin-exam",
-        ("POST", "/patients/{patient_id}/dosing"): "start-dosing",
-        ("POST", "/patients/{patient_id}/doses"): "dose",
-        ("POST", "/patients/{patient_id}/missed-doses"): "missed-dose",
-        ("POST", "/patients/{patient_id}/corrections"): "correct",
-        ("POST", "/patients/{patient_id}/entered-in-error"): "in-error",
-        ("POST", "/patients/{patient_id}/adverse-events"): "ae",
-        ("POST", "/patients/{patient_id}/adverse-events/{ae_id}/grades"): "grade",
-        ("POST", "/patients/{patient_id}/skin-assessments"): "skin",
-        ("POST", "/patients/{patient_id}/dose-actions"): "dose-action",
-        ("POST", "/patients/{patient_id}/dlt-outcome"): "dlt-outcome",
-        ("GET", "/patients/{patient_id}/timeline"): None,  # a read model, not a command
-    }
-    assert routes == set(commands)
+    assert routes == set(PATIENT_COMMANDS)
     patient = _subcommands(build_parser())["patient"]
     cli_commands = _subcommands(patient)
-    assert {c for c in commands.values() if c} <= set(cli_commands)
+    assert {c for c in PATIENT_COMMANDS.values() if c} <= set(cli_commands)
     measured = set(Measurement.model_fields)
     for name, schema in [
         ("ae", AdverseEventBody),

@@ -13,6 +13,7 @@ from domain.protocol import template
 from support import INVESTIGATOR, ae, day, dosing
 
 FIELDS = {"id", "kind", "patient_id", "trial_id", "due_at"}
+INV = ("--role", "investigator")
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_an_on_treatment_eye_exam_clears_the_referral_and_bad_input_exits_2(
         ledger.close()
     at = ("--at", "2026-04-01T00:00:00Z")  # the referral fell due on 2026-03-29
     assert "ophthalmology_referral" in {r["kind"] for r in cli.json("reminders", "due", *at)}
-    exam = ("patient", "eye-exam", str(pid), "--bcva-right", "20/20", "--bcva-left", "20/40")
+    exam = (*INV, "patient", "eye-exam", str(pid), "--bcva-right", "20/20", "--bcva-left", "20/40")
     before = _notifications(sqlite_url)
     for bad in (
         ("--date", "2026-03-22", "--purpose", "yearly"),  # unknown purpose

@@ -11,12 +11,12 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from adapters.access import READERS as READERS  # the routes import it from here too
 from adapters.http.keys import ApiKey, KeyRing
 from domain.actors import Actor
 from domain.errors import NotFound
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer dl_...`")
-READERS = ("investigator", "src_member", "monitor", "auditor", "integration", "admin")
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="doseledger"'}
 
 

@@ -7,7 +7,8 @@ from uuid import UUID
 
 from fastapi import Depends, Header, HTTPException, Request
 
-from adapters.http.auth import READERS, Principal, allow
+from adapters.access import ADMINS, CLINICAL_WRITERS, READERS, SRC
+from adapters.http.auth import Principal, allow
 from adapters.services import DoseLedger
 
 
@@ -18,15 +19,14 @@ async def _ledger(request: Request) -> DoseLedger:
 
 Ledger = Annotated[DoseLedger, Depends(_ledger)]
 Reader = Annotated[Principal, Depends(allow(*READERS))]
-Admin = Annotated[Principal, Depends(allow("admin"))]
+Admin = Annotated[Principal, Depends(allow(*ADMINS))]
 # Clinical data (enrolment and everything recorded about a patient) is recorded by the sites'
 # investigators only: admins manage trials, sites and keys, never clinical data (separation
-# of duties), and the other roles read.
-CLINICAL_WRITERS = ("investigator",)
+# of duties), and the other roles read. The role sets are adapters.access's, the CLI's too.
 SiteWriter = Annotated[Principal, Depends(allow(*CLINICAL_WRITERS))]
 # The same callers, for routes that confirm the key in their own worker thread (who.confirm()).
 SiteWriterToConfirm = Annotated[Principal, Depends(allow(*CLINICAL_WRITERS, confirm_in_route=True))]
-SrcMember = Annotated[Principal, Depends(allow("src_member"))]
+SrcMember = Annotated[Principal, Depends(allow(*SRC))]
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", description="The ETag you last saw; 412 if stale")
 ]

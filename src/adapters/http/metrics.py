@@ -22,13 +22,13 @@ from prometheus_client.registry import Collector
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.access import OBSERVERS
 from adapters.http.auth import Principal, allow
 from adapters.http.routes.feed import problem_responses
 from adapters.http.schemas import Problem
 from adapters.services import DoseLedger
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-METRICS_ROLES = ("integration", "monitor", "auditor", "admin")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 ProjectionPositions = Callable[[], dict[str, int]]
@@ -196,7 +196,7 @@ router = APIRouter(
 )
 def metrics(
     request: Request,
-    who: Annotated[Principal, Depends(allow(*METRICS_ROLES))],
+    who: Annotated[Principal, Depends(allow(*OBSERVERS))],
 ) -> Any:
     """Request counts and latency by route template, events appended, store head position,
     open event streams, and (once wired) read-model positions and projection lag."""

@@ -24,6 +24,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from adapters.access import OBSERVERS
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger
 from adapters.http.keys import KeyRing
@@ -34,8 +35,6 @@ from domain.patient import Patient
 from domain.reminders import Reminder
 from domain.trial import Trial
 
-# Who may follow every site's events (investigators see only their own site's patients).
-FEED_ROLES = ("integration", "monitor", "auditor", "admin")
 AGGREGATES: dict[str, Literal["trial", "patient", "reminder"]] = {
     "doseledger:trial.": "trial",
     "doseledger:patient.": "patient",
@@ -132,7 +131,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 router = APIRouter(prefix="/events", tags=["feed"], responses=problem_responses(ERRORS))
-Consumer = Annotated[Principal, Depends(allow(*FEED_ROLES))]
+# Who may follow every site's events (investigators see only their own site's patients).
+Consumer = Annotated[Principal, Depends(allow(*OBSERVERS))]
 After = Annotated[
     int,
     Query(ge=0, le=MAX_POSITION, description="Return the events after this position"),

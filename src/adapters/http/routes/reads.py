@@ -9,7 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from adapters.http.auth import READERS, Principal, allow
+from adapters.access import AUDITORS, READERS, TRIAL_READERS
+from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger
 from adapters.http.pages import After, Limit, key, page, position
 from adapters.http.routes.trials import ERRORS
@@ -25,8 +26,8 @@ from adapters.http.views import (
 from adapters.read_models import LiveReadModels
 
 router = APIRouter(tags=["read models"], responses=ERRORS)
-Auditor = Annotated[Principal, Depends(allow("auditor"))]
-TrialReader = Annotated[Principal, Depends(allow(*(r for r in READERS if r != "investigator")))]
+Auditor = Annotated[Principal, Depends(allow(*AUDITORS))]
+TrialReader = Annotated[Principal, Depends(allow(*TRIAL_READERS))]
 MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson", "html": "text/html"}
 _TEXT = {"schema": {"type": "string"}}  # a download: CSV, JSON lines or HTML text
 _DISPOSITION = {

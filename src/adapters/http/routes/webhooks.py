@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from adapters.access import INTEGRATORS
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger
 from adapters.http.pages import After, Limit, key, page_at, page_of
@@ -32,7 +33,7 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
     }
 )
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=ERRORS)
-Integrator = Annotated[Principal, Depends(allow("integration", "admin"))]
+Integrator = Annotated[Principal, Depends(allow(*INTEGRATORS))]
 SIGNATURE = (
     "Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature: v1,<base64 "
     "HMAC-SHA256 of '{id}.{timestamp}.{body}' keyed by the base64-decoded secret after whsec_>"
