@@ -24,9 +24,9 @@ from adapters.transcodings import DateAsISO
 from domain.actors import SYSTEM, Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment, graded
 from domain.ctcae import CtcaeCatalogue
-from domain.dlt_reporting import apply_dlt_verdict, apply_outcome_change
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, VersionMismatch
 from domain.patient import Patient
+from domain.policies import apply_dlt_verdict, apply_outcome_change
 from domain.protocol import Protocol
 from domain.rules import DoseRecommendation
 from domain.site_time import check_enrolment_date, local_date

@@ -5,7 +5,7 @@ without an AE, with or without a reason), resumes (same, reduced, with or withou
 reductions, discontinuations, doses (with or without a deviation reason), missed doses and
 DLT-window outcomes, on dates that mostly move forward and sometimes go back (late entries),
 are applied to a Patient and its Trial as the application service applies them (the DLT
-verdict reaches the cohort through ``domain.dlt_reporting``). After every step:
+verdict reaches the cohort through ``domain.policies``). After every step:
 
 - no dose day (a DoseAdministered or DoseDeviationRecorded) lies inside a hold period;
 - no dose lies after the discontinuation of every agent, or after death (a grade 5 AE);
@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from domain.ctcae import CtcaeCatalogue
-from domain.dlt_reporting import apply_dlt_verdict
 from domain.errors import CommandRefused, InvalidInput
 from domain.patient import RASH, Patient
+from domain.policies import apply_dlt_verdict
 from domain.protocol import template
 from domain.trial import Trial
 from support import ADMIN, DAY0, INVESTIGATOR, SCHEDULE, TODAY

@@ -9,9 +9,9 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.ctcae import CtcaeCatalogue
-from domain.dlt_reporting import apply_dlt_verdict
 from domain.errors import CommandRefused
 from domain.patient import Patient
+from domain.policies import apply_dlt_verdict
 from domain.protocol import template
 from domain.trial import Trial
 from support import DAY0, INVESTIGATOR, SCHEDULE, SRC, TODAY, replay

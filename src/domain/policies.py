@@ -1,13 +1,18 @@
-"""An AE's DLT verdict reaching the cohort: the Patient and its Trial change together.
+"""Cross-aggregate domain policies: what a fact on a Patient means for its Trial's cohort.
 
-A domain service (pure, no I/O): the application loads both aggregates, calls one of these and
-saves both in one ``save``. A DLT dated inside the window always reaches the cohort, even when
+Domain services (pure, no I/O): the application loads both aggregates, calls one of these and
+saves both in one ``save``, so the Patient and its Trial change together or not at all. An AE's
+DLT verdict becomes the cohort's outcome or an SRC candidate; a correction that changes the
+window's outcome revises the cohort's and flags a decision already signed on it.
+
+A DLT dated inside the window always reaches the cohort, even when
 it is entered after the window closed without one (the outcome is revised, and a decision
 already signed on the cohort is flagged for re-review).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from uuid import UUID
 
 from domain.actors import Actor
@@ -71,3 +76,47 @@ def apply_outcome_change(
         )
     else:
         apply_dlt_verdict(trial, patient, change.ae_id, actor)
+
+
+def apply_window_outcome(
+    trial: Trial,
+    patient: Patient,
+    clinical_date: dt.date,
+    actor: Actor,
+    *,
+    description: str = "",
+    reason: str = "",
+) -> None:
+    """The DLT window the patient just closed, recorded on its cohort with the same outcome
+    (a window closed without one counts as not evaluable)."""
+    trial.record_outcome(
+        patient.id,
+        patient.dlt_outcome or "not_evaluable",
+        clinical_date,
+        actor,
+        description=description,
+        reason=reason,
+    )
+
+
+def adjudicate_dlt_candidate(
+    trial: Trial, patient: Patient, ae_id: UUID, confirmed: bool, signer: Actor, *, reason: str
+) -> None:
+    """The SRC's adjudication of a DLT candidate, on the patient and its cohort together: a
+    confirmed candidate closes the window with a DLT (the cohort's DLT dated the AE's onset); a
+    rejected one leaves the candidate list of both."""
+    if confirmed:
+        description = patient.confirm_dlt_candidate(ae_id, signer)
+        onset = patient.adverse_events[ae_id].onset
+        trial.adjudicate_dlt_candidate(
+            patient.id,
+            ae_id,
+            True,
+            signer,
+            reason=reason,
+            clinical_date=onset,
+            description=description,
+        )
+    else:
+        trial.adjudicate_dlt_candidate(patient.id, ae_id, False, signer, reason=reason)
+        patient.reject_dlt_candidate(ae_id, reason, signer)
