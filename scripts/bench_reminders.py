@@ -5,7 +5,7 @@
    ``DoseLedger``: baseline exams pending or done, dosing, grade 3 CPK holds, visual adverse
    events, DLT-window outcomes and cohorts awaiting the SRC's decision; first doses spread
    over a year) is cloned under fresh ids until the store holds that many patients, then the
-   reminder index (``projections.reminder_index``) catches up with every event (progress
+   reminder index (``projections.models.reminder_index``) catches up with every event (progress
    shown).
 2. At several instants (from a few reminders due to a backlog of months) it times:
    - the tick's search: ``Reminders.search(at)``, exactly what ``tick`` runs before it fires
@@ -44,7 +44,7 @@ from domain.actors import Actor
 from domain.ae_report import AdverseEventReport
 from domain.protocol import template
 from domain.reminders import start_of
-from projections.reminder_index import due_text
+from projections.models.reminder_index import due_text
 
 DEFAULT_PATIENTS = 100_000
 TEMPLATE_TRIALS = 60  # 180 patients, each a copy apart
