@@ -24,7 +24,7 @@ T = TypeVar("T")
 log = structlog.get_logger("doseledger.read_models")
 # Without a wake-up from another process (SQLite has none), the runner looks for their events
 # this often; on PostgreSQL their NOTIFY wakes it, and this is a safety net only.
-SQLITE_POLL_SECONDS = 1.0
+SQLITE_POLL_SECONDS = 0.5
 POSTGRES_POLL_SECONDS = 5.0
 
 
