@@ -9,7 +9,7 @@
    (every id in every payload remapped, recording times shifted) and written through the
    application's recorder in large batches (so the audit chain stays consistent) until the store
    holds the requested number; last, the patients whose load times are measured.
-2. Times ``Projections.rebuild()`` (every read model, from zero) against reading and decoding
+2. Times ``ReadModels.rebuild()`` (every read model, from zero) against reading and decoding
    the same notifications with the bare library (``recorder.select_notifications`` pages and
    ``mapper.to_domain_event``), each in a fresh process, at two history sizes, and prints both
    rates, their ratio and the peak RSS of the rebuild's processes.
@@ -1017,10 +1017,10 @@ def phase_bare(url: str, until: int, page: int) -> dict[str, Any]:
 
 
 def phase_rebuild(url: str, until: int, workers: int | None) -> dict[str, Any]:
-    """``Projections.rebuild()`` of every read model up to ``until``, as the CLI runs it."""
-    from adapters.read_models import build_projections
+    """``ReadModels.rebuild()`` of every read model up to ``until``, as the CLI runs it."""
+    from adapters.read_models import build_read_models
 
-    projections = build_projections(url)
+    projections = build_read_models(url)
     rss_ready = _status_mb("VmRSS")
     with bar(until, "rebuild") as progress:
 
@@ -1049,9 +1049,9 @@ def phase_drop(url: str) -> dict[str, Any]:
     rebuild() drops them too, but dropping a million rows is not what is measured; and it is
     done in a process of its own, since it fills that process's page cache (its peak RSS).
     """
-    from adapters.read_models import build_projections
+    from adapters.read_models import build_read_models
 
-    projections = build_projections(url)
+    projections = build_read_models(url)
     with projections.store.transaction() as tx:
         for table in projections.tables:
             for statement in projections.store.drop_statements(table):
@@ -1309,8 +1309,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--page",
         type=int,
         default=1000,
-        help="notifications per page of the bare baseline (default 1000, the "
-        "follower's batch size)",
+        help="notifications per page of the bare baseline (default 1000, the runner's batch size)",
     )
     parser.add_argument(
         "--workers",
@@ -1357,7 +1356,7 @@ def main(argv: list[str] | None = None) -> int:
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(
         f"doseledger read-model benchmark: a store of {args.events} events; the rebuild of every "
-        f"read model (Projections.rebuild) against bare read + decode (select_notifications "
+        f"read model (ReadModels.rebuild) against bare read + decode (select_notifications "
         f"pages of {args.page} + mapper.to_domain_event), each in a fresh process, "
         f"{args.rounds} round(s), best of each; cold patient loads, median of {args.repeats}\n"
     )

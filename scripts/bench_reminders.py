@@ -5,8 +5,8 @@
    ``DoseLedger``: baseline exams pending or done, dosing, grade 3 CPK holds, visual adverse
    events, DLT-window outcomes and cohorts awaiting the SRC's decision; first doses spread
    over a year) is cloned under fresh ids until the store holds that many patients, then the
-   reminder index (``projections.reminder_index``) catches up with every event (progress
-   shown).
+   read models (the reminder index among them, ``projections.models.reminder_index``) catch up
+   with every event (progress shown).
 2. At several instants (from a few reminders due to a backlog of months) it times:
    - the tick's search: ``Reminders.search(at)``, exactly what ``tick`` runs before it fires
      anything (the index's catch-up check, the indexed query, and the follow-up eye exam of
@@ -44,7 +44,7 @@ from domain.actors import Actor
 from domain.ae_report import AdverseEventReport
 from domain.protocol import template
 from domain.reminders import start_of
-from projections.reminder_index import due_text
+from projections.models.reminder_index import due_text
 
 DEFAULT_PATIENTS = 100_000
 TEMPLATE_TRIALS = 60  # 180 patients, each a copy apart
@@ -129,14 +129,16 @@ def catch_up(url: str) -> int:
     ledger = DoseLedger(env=persistence_env(url))
     try:
         head = ledger.recorder.max_notification_id() or 0
-        with Reminders(ledger) as reminders, bar(head, "reminder index catching up") as progress:
+        # The reminder index is fed by the process's one runner, with every other read model.
+        with Reminders(ledger) as reminders, bar(head, "read models catching up") as progress:
+            read_models = reminders.index.read_models
             started = time.perf_counter()
-            result = reminders.index.catch_up(lambda n, at, last: progress.update(n - progress.n))
+            result = read_models.catch_up(lambda n, at, last: progress.update(n - progress.n))
             done = int(result["processed"])
             if done:
                 rate = done / (time.perf_counter() - started)
-                print(f"reminder index: caught up {done} events ({rate:,.0f} events/s)")
-            with reminders.index.store.snapshot() as tx:
+                print(f"read models: caught up {done} events ({rate:,.0f} events/s)")
+            with read_models.store.snapshot() as tx:
                 row = tx.fetchone("SELECT COUNT(*), COUNT(DISTINCT patient_id) FROM rm_reminders")
         assert row is not None
         print(f"reminders in the index: {row[0]:,} for {row[1]:,} patients")
@@ -159,7 +161,7 @@ def measure(url: str, repeats: int) -> list[dict[str, Any]]:
     results = []
     try:
         with Reminders(ledger) as reminders:
-            store = reminders.index.store
+            store = reminders.index.read_models.store
             plain = (
                 f"SELECT reminder_id, kind, trial_id, patient_id, due_at, detail "
                 f"FROM {store.qualified('reminders')} WHERE state = 'open' AND due_at <= ?"

@@ -13,10 +13,11 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 
 from adapters.cli_types import instant_arg, uuid_arg
-from adapters.read_models import build_projections
+from adapters.read_models import build_read_models
 from adapters.settings import Settings
 from domain.errors import InvalidInput
-from projections.follower import Progress, Projections
+from projections.read_models import ReadModels
+from projections.runner import Progress
 
 VIEWS = ("cohorts", "overview", "safety", "timeline", "audit")
 EXIT_DIFFERENT = 1
@@ -28,10 +29,10 @@ def _print(data: Any) -> None:
 
 
 @contextmanager
-def _projections() -> Iterator[Projections]:
+def _projections() -> Iterator[ReadModels]:
     """The read models of the configured store; database failures become one-line errors."""
     try:
-        projections = build_projections(Settings())
+        projections = build_read_models(Settings())
     except Exception as exc:
         if _is_store_error(exc):
             _fail(f"cannot open the store: {_first_line(exc)}")
@@ -115,15 +116,15 @@ def cmd_show(args: argparse.Namespace) -> None:
         if not args.no_catch_up:
             projections.catch_up()
         shows: dict[str, Callable[[], Any]] = {
-            "cohorts": lambda: projections.cohort_summary(args.id),
+            "cohorts": lambda: projections.queries.cohort_summary(args.id),
             "overview": lambda: (
-                projections.trial_overviews()
+                projections.queries.trial_overviews()
                 if args.id is None
-                else projections.trial_overview(args.id)
+                else projections.queries.trial_overview(args.id)
             ),
-            "safety": lambda: projections.safety_table(args.id),
-            "timeline": lambda: projections.patient_timeline(args.id),
-            "audit": lambda: projections.audit_trail(args.id, args.as_of),
+            "safety": lambda: projections.queries.safety_table(args.id),
+            "timeline": lambda: projections.queries.patient_timeline(args.id),
+            "audit": lambda: projections.queries.audit_trail(args.id, args.as_of),
         }
         _print(shows[args.view]())
 

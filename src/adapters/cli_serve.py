@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 from typing import Any
@@ -28,9 +27,11 @@ def _port(text: str) -> int:
 def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Run the API under uvicorn until interrupted."""
     import uvicorn
+    from apscheduler.schedulers.base import BaseScheduler
 
     from adapters.demo import find_demo_trial, record_demo_trial
     from adapters.http.app import create_app
+    from adapters.read_models import LiveReadModels
     from adapters.scheduler import SERVICE_JOBS, build_scheduler
     from projections.trial_state import render_cohort_table
 
@@ -57,9 +58,16 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
             "it elsewhere)",
             flush=True,
         )
-    scheduler = functools.partial(
-        build_scheduler, ledger, tick_seconds=_tick_seconds(args), extra_jobs=SERVICE_JOBS
-    )
+
+    def scheduler(read_models: LiveReadModels) -> BaseScheduler:
+        # The tick reads the reminder index from the app's runner: one follower of the log.
+        return build_scheduler(
+            ledger,
+            tick_seconds=_tick_seconds(args),
+            extra_jobs=SERVICE_JOBS,
+            read_models=read_models,
+        )
+
     uvicorn.run(
         create_app(
             ledger, follow_read_models=True, scheduler=None if args.no_scheduler else scheduler

@@ -1,7 +1,9 @@
 """Firing reminders exactly once: each one issued is a ``Reminder`` aggregate in the ledger's store.
 
 What is open comes from the domain's derivation (``domain.reminders``), kept per reminder in
-the reminder index read model (``projections.reminder_index``), which a tick catches up first.
+the reminder index read model (``projections.models.reminder_index``), which a tick catches up
+first: through the process's read-model runner (``adapters.read_models.LiveReadModels``), the
+one that feeds every read model; a process without one (a CLI tick) opens one for the tick.
 Firing a due reminder saves a ``Reminder`` whose id is the reminder's own deterministic id, as
 its first (and only) event, ``Issued``. Of two processes firing the same reminder, one finds it
 already recorded and skips it, or loses the optimistic-concurrency race on version 1
@@ -24,54 +26,52 @@ from uuid import UUID
 import structlog
 
 from adapters.clock import Clock
+from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
 from domain.errors import ConcurrencyConflict
 from domain.reminders import OpenReminder, Reminder
 from domain.site_time import local_date
-from projections.base import ReadModel
-from projections.cohort_summary import CohortSummary
-from projections.follower import Projections
-from projections.reminder_index import ReminderIndex, Row, as_reminder, due_rows, open_rows
-from projections.store import Store, open_store
+from projections.models.reminder_queries import Row, as_reminder
 
 log = structlog.get_logger("doseledger.reminders")
 REVIEW_ATTEMPTS = 3
 
 
-def reminder_models(store: Store) -> list[ReadModel]:
-    """The read models a tick follows: the reminder index, after the cohort summary it reads."""
-    cohorts = CohortSummary(store)
-    return [cohorts, ReminderIndex(store, cohorts)]
-
-
 class Reminders:
     """Open, due and issued reminders of one ledger's store, on an injectable clock.
 
-    What is open or due is read from the reminder index (``projections.reminder_index``),
-    caught up with the store first: one indexed query, however many patients the store holds.
-    Close it (or use it as a context manager) to close the index's connection.
+    What is open or due is read from the reminder index (``projections.models.reminder_index``),
+    caught up with the store first by ``read_models``, the process's runner (by default one
+    of its own, opened on first use): one indexed query, however many patients the store
+    holds. Close it (or use it as a context manager) to close a runner of its own.
     """
 
-    def __init__(self, ledger: DoseLedger, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        ledger: DoseLedger,
+        clock: Clock | None = None,
+        *,
+        read_models: LiveReadModels | None = None,
+    ) -> None:
         self.ledger = ledger
         self.clock = clock or ledger.clock
-        self._projections: Projections | None = None
+        self._shared = read_models
+        self._own: LiveReadModels | None = None
 
     @property
-    def index(self) -> Projections:
-        """The reminder index and the cohort summary it follows, opened on first use."""
-        if self._projections is None:
-            env = dict(self.ledger.env)
-            self._projections = Projections(
-                self.ledger, open_store(env), read_models=reminder_models, env=env
-            )
-        return self._projections
+    def index(self) -> LiveReadModels:
+        """The read models holding the reminder index: the process's, or its own."""
+        if self._shared is not None:
+            return self._shared
+        if self._own is None:
+            self._own = LiveReadModels(self.ledger)
+        return self._own
 
     def close(self) -> None:
-        """Close the index's connection (the ledger stays open)."""
-        if self._projections is not None:
-            self._projections.store.close()
-            self._projections = None
+        """Close the runner of its own, if it opened one (the ledger stays open)."""
+        if self._own is not None:
+            self._own.close()
+            self._own = None
 
     def __enter__(self) -> Reminders:
         return self
@@ -82,10 +82,8 @@ class Reminders:
     def open(self, at: dt.datetime | None = None) -> list[OpenReminder]:
         """Every uncleared, unissued reminder in the store (due or not), as of ``at``."""
         at = self._instant(at)
-        index = self.index
-        index.catch_up()
-        with index.store.snapshot() as tx:
-            found = [as_reminder(row, at) for row in open_rows(tx, index.store, at)]
+        rows = self.index.read(lambda queries: queries.open_reminders(at))
+        found = [as_reminder(row, at) for row in rows]
         return sorted(found, key=lambda r: (r.due_at, str(r.id)))
 
     def due(self, at: dt.datetime | None = None) -> list[OpenReminder]:
@@ -96,10 +94,7 @@ class Reminders:
 
     def search(self, at: dt.datetime) -> list[Row]:
         """A tick's search: the index caught up, then its rows of what is due at ``at``."""
-        index = self.index
-        index.catch_up()
-        with index.store.snapshot() as tx:
-            return due_rows(tx, index.store, at)
+        return self.index.read(lambda queries: queries.due_reminders(at))
 
     def issued(self, reminder_id: UUID) -> bool:
         """True when the reminder has been fired (by any process)."""

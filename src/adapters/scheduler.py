@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from adapters.clock import Clock
+from adapters.read_models import LiveReadModels
 from adapters.reminders import Reminders
 from adapters.services import DoseLedger
 
@@ -45,10 +47,16 @@ class PeriodicJob:
     seconds: int | None = None  # None: the scheduler's tick interval
 
 
-def issue_due_reminders(ledger: DoseLedger, clock: Clock) -> None:
-    """Issue every reminder due by the clock's now and not yet issued (by any process); log them."""
+def issue_due_reminders(
+    ledger: DoseLedger, clock: Clock, read_models: LiveReadModels | None = None
+) -> None:
+    """Issue every reminder due by the clock's now and not yet issued (by any process); log them.
+
+    ``read_models``: the process's read-model runner (``serve``); without one, the tick opens
+    its own and catches it up.
+    """
     at = clock()
-    with Reminders(ledger, clock) as reminders:
+    with Reminders(ledger, clock, read_models=read_models) as reminders:
         issued = reminders.tick(at)
     log.info(
         "reminders tick",
@@ -84,16 +92,23 @@ def build_scheduler(
     tick_seconds: int,
     extra_jobs: Iterable[PeriodicJob] = (),
     blocking: bool = False,
+    read_models: LiveReadModels | None = None,
 ) -> BaseScheduler:
     """A scheduler (not started) running the reminders tick and ``extra_jobs`` on one clock.
 
     ``clock`` defaults to the ledger's; ``blocking`` gives a BlockingScheduler (its ``start``
     runs until shut down) instead of a BackgroundScheduler (a thread of its own).
+    ``read_models``: the process's read-model runner, which the tick reads the reminder index
+    from (``serve``); without one, each tick opens its own.
     """
     if tick_seconds < 1:
         raise ValueError(f"tick_seconds must be at least 1, not {tick_seconds}")
     clock = clock or ledger.clock
-    jobs = [REMINDERS, *extra_jobs]
+    reminders = REMINDERS
+    if read_models is not None:
+        run = functools.partial(issue_due_reminders, read_models=read_models)
+        reminders = dataclasses.replace(REMINDERS, run=run)
+    jobs = [reminders, *extra_jobs]
     scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
     scheduler: BaseScheduler = scheduler_class(
         jobstores={"default": MemoryJobStore()},  # this process's own: never shared

@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
@@ -90,6 +90,8 @@ class DoseLedger(Application[UUID]):
         # Domain events this instance appended (read by the HTTP /metrics counter).
         self.events_appended = 0
         self._appended_lock = threading.Lock()
+        # Called after each commit of this instance: wakes the process's read-model runner.
+        self.after_commit: list[Callable[[], None]] = []
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """The library's save, collecting our aggregates' events with a nominal type check.
@@ -115,6 +117,10 @@ class DoseLedger(Application[UUID]):
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        for listener in list(self.after_commit):
+            listener()
 
     def _take_snapshots(self, processing_event: Any) -> None:
         # Snapshots are taken after the events are committed: a failure here must not turn a

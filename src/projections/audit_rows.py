@@ -3,8 +3,8 @@
 What depends only on the event's class (its aggregate kind, its name, how to word its summary
 and its change) is worked out once per class and kept (:func:`_plan`): a rebuild writes one row
 per stored event, so per-event work is only what differs between events. Rows are worded from
-a :class:`projections.stored.Stored` (the stored JSON, typed values decoded as they are read),
-so the trail never needs the domain event itself; :func:`audit_row` words a domain event.
+a :class:`projections.undecoded.UndecodedEvent` (the stored JSON, typed values decoded as they
+are read), so the trail never needs the domain event itself; :func:`audit_row` words a domain event.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from eventsourcing.domain import DomainEventProtocol
 
-from projections.stored import Stored
+from projections.undecoded import UndecodedEvent
 
 AGGREGATE_KINDS = {"doseledger:trial": "trial", "doseledger:patient": "patient"}
 AUDIT_COLUMNS = (
@@ -166,7 +166,7 @@ def _plan(cls: type) -> _ClassPlan:
     return plan
 
 
-def audit_values(position: int, stored: Stored) -> tuple[Any, ...]:
+def audit_values(position: int, stored: UndecodedEvent) -> tuple[Any, ...]:
     """The audit-trail row of one stored event, as values in ``AUDIT_COLUMNS`` order."""
     plan = _PLANS.get(stored.cls) or _plan(stored.cls)
     get = stored.get
@@ -192,5 +192,5 @@ def audit_values(position: int, stored: Stored) -> tuple[Any, ...]:
 
 def audit_row(position: int, event: DomainEventProtocol[Any]) -> dict[str, Any]:
     """The audit-trail row of one domain event."""
-    values = audit_values(position, Stored.of_event(event))
+    values = audit_values(position, UndecodedEvent.of_event(event))
     return dict(zip(AUDIT_COLUMNS, values, strict=True))

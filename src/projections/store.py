@@ -7,7 +7,7 @@ the store qualifies table names (``rm_`` in SQLite, where the library's own tabl
 ``POSTGRES_SCHEMA`` or ``public``) and turns ``?`` into ``%s`` for psycopg.
 
 Every write goes through :meth:`Store.transaction`: one database transaction that takes the
-write lock up front (``BEGIN IMMEDIATE`` in SQLite; in PostgreSQL the follower locks its tracking
+write lock up front (``BEGIN IMMEDIATE`` in SQLite; in PostgreSQL the runner locks its tracking
 rows with ``SELECT ... FOR UPDATE``), commits on success and rolls back on any exception.
 """
 
@@ -61,7 +61,7 @@ class Table:
 TRACKING = Table("tracking", (("name", "text"), ("position", "int")), key=("name",))
 
 
-class Tx:
+class Transaction:
     """One open transaction: execute, executemany and fetch, with ``?`` placeholders."""
 
     def __init__(self, store: Store, cursor: Any) -> None:
@@ -118,16 +118,16 @@ class Store(ABC):
 
     @abstractmethod
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self) -> Iterator[Transaction]:
         """A write transaction: committed when the block ends, rolled back on any exception."""
 
     @abstractmethod
     @contextmanager
-    def snapshot(self) -> Iterator[Tx]:
+    def snapshot(self) -> Iterator[Transaction]:
         """A read-only transaction that sees one consistent state of every table."""
 
     @abstractmethod
-    def stream(self, tx: Tx, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    def stream(self, tx: Transaction, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         """Yield a query's rows a page at a time."""
 
     @abstractmethod
@@ -143,9 +143,9 @@ class Store(ABC):
     def _column_type(self, kind: ColumnType) -> str: ...
 
     def insert(
-        self, tx: Tx, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+        self, tx: Transaction, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
-        """``INSERT`` rows with ``executemany`` (see :meth:`Tx.insert`)."""
+        """``INSERT`` rows with ``executemany`` (see :meth:`Transaction.insert`)."""
         names = ", ".join(columns)
         tx.executemany(
             f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows
@@ -160,7 +160,7 @@ class Store(ABC):
         """Appended to a SELECT that must lock the rows it reads until the transaction ends."""
         return ""
 
-    def schema_lock(self, tx: Tx) -> None:  # noqa: B027 (SQLite: its write lock is enough)
+    def schema_lock(self, tx: Transaction) -> None:  # noqa: B027 (SQLite: its write lock is enough)
         """Serialise creating tables with other processes until the transaction ends."""
 
     # ----------------------------------------------------------------- schema (DDL)
@@ -224,7 +224,7 @@ class SQLiteStore(Store):
         return {"text": "TEXT", "int": "INTEGER"}[kind]
 
     def insert(
-        self, tx: Tx, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+        self, tx: Transaction, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
         """Multi-row ``INSERT ... VALUES (...), (...)`` statements of INSERT_ROWS rows.
 
@@ -244,11 +244,11 @@ class SQLiteStore(Store):
             tx.cursor.executemany(f"INSERT INTO {table} ({names}) VALUES {one}", rows[full:])
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self) -> Iterator[Transaction]:
         cursor = self.connection.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:
-            yield Tx(self, cursor)
+            yield Transaction(self, cursor)
         except BaseException:
             self.connection.rollback()
             raise
@@ -258,16 +258,16 @@ class SQLiteStore(Store):
             cursor.close()
 
     @contextmanager
-    def snapshot(self) -> Iterator[Tx]:
+    def snapshot(self) -> Iterator[Transaction]:
         cursor = self.connection.cursor()
         cursor.execute("BEGIN")  # deferred: a WAL read snapshot from the first SELECT on
         try:
-            yield Tx(self, cursor)
+            yield Transaction(self, cursor)
         finally:
             self.connection.rollback()
             cursor.close()
 
-    def stream(self, tx: Tx, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    def stream(self, tx: Transaction, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         cursor = self.connection.cursor()
         try:
             cursor.execute(sql, params)
@@ -286,9 +286,7 @@ class SQLiteStore(Store):
         OFF a checkpoint copies WAL frames into the file without syncing the WAL before or
         the file after, the frames of events recorded meanwhile included; a power loss could
         then lose or corrupt recorded events. And in WAL mode NORMAL syncs at checkpoints
-        only: no commit waits for the disk. (Measured on a million events: OFF, or fewer
-        checkpoints with a larger ``wal_autocheckpoint``, changed a rebuild by less than the
-        noise between runs.)
+        only: no commit waits for the disk (docs/benchmarks.md: OFF gained nothing measurable).
 
         Page cache: a commit by another connection (the other process of a parallel rebuild
         commits after each of its batches) empties this connection's cache, so a rebuild only
@@ -323,6 +321,7 @@ class PostgresStore(Store):
 
         self.prefix = POSTGRES_PREFIX
         self.schema = schema or "public"
+        self.conninfo = dict(conninfo)  # for a connection of its own (LISTEN: wakeups)
         self.connection = psycopg.connect(**conninfo, autocommit=True)
         self._cursors = 0
 
@@ -346,21 +345,21 @@ class PostgresStore(Store):
     def lock_clause(self) -> str:
         return " FOR UPDATE"
 
-    def schema_lock(self, tx: Tx) -> None:
+    def schema_lock(self, tx: Transaction) -> None:
         # Two sessions running CREATE TABLE IF NOT EXISTS at once can both go ahead and one
         # fails on the catalogue's unique key (pg_type): an advisory lock per schema orders them.
         tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"doseledger-rm:{self.schema}",))
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self) -> Iterator[Transaction]:
         with self.connection.transaction(), self.connection.cursor() as cursor:
-            yield Tx(self, cursor)
+            yield Transaction(self, cursor)
 
     @contextmanager
-    def snapshot(self) -> Iterator[Tx]:
+    def snapshot(self) -> Iterator[Transaction]:
         with self.connection.transaction(force_rollback=True), self.connection.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield Tx(self, cur)
+            yield Transaction(self, cur)
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
@@ -377,7 +376,7 @@ class PostgresStore(Store):
         finally:
             self.connection.execute("RESET synchronous_commit")
 
-    def stream(self, tx: Tx, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    def stream(self, tx: Transaction, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         # A server-side cursor: the client holds one page at a time, not the whole table.
         self._cursors += 1
         with self.connection.cursor(name=f"doseledger_rm_stream_{self._cursors}") as cursor:

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.read_models import build_projections
+from adapters.read_models import build_read_models
 from cli_runner import CliRunner
 
 
@@ -88,7 +88,7 @@ def test_check_is_0_when_equal_and_1_after_a_row_is_corrupted(
     report = cli.json("projections", "check")
     assert report["equal"] is True and report["differences"] == 0 and report["rows_compared"]
 
-    projections = build_projections(database_url)
+    projections = build_read_models(database_url)
     try:
         with projections.store.transaction() as tx:
             tx.execute(

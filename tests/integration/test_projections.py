@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.demo import record_demo_trial
-from adapters.read_models import build_projections
+from adapters.read_models import build_read_models
 from adapters.services import DoseLedger
 from domain.actors import Actor
 from domain.errors import NotFound
@@ -19,8 +19,9 @@ from domain.patient import Patient
 from domain.protocol import template
 from domain.trial import Trial
 from projections.audit_rows import audit_row
-from projections.follower import SECOND_GROUP, Projections, default_read_models
-from projections.store import SQLiteStore, Tx
+from projections.parallel_rebuild import SECOND_GROUP
+from projections.read_models import ReadModels, default_read_models
+from projections.store import SQLiteStore, Transaction
 from support import ADMIN, DAY0, INVESTIGATOR, SRC, ae, day, dosing
 
 AVU = "defactinib-avutometinib"
@@ -83,10 +84,10 @@ def stories(ledger: DoseLedger) -> dict[str, UUID]:
 
 @pytest.fixture
 def open_projections(database_url: str) -> Iterator[Any]:
-    opened: list[Projections] = []
+    opened: list[ReadModels] = []
 
-    def make(batch_size: int = 1000) -> Projections:
-        projections = build_projections(database_url, batch_size=batch_size)
+    def make(batch_size: int = 1000) -> ReadModels:
+        projections = build_read_models(database_url, batch_size=batch_size)
         opened.append(projections)
         return projections
 
@@ -95,9 +96,9 @@ def open_projections(database_url: str) -> Iterator[Any]:
         projections.close()
 
 
-def scratch(ledger: DoseLedger, folder: Path, *, batch_size: int = 1000) -> Projections:
+def scratch(ledger: DoseLedger, folder: Path, *, batch_size: int = 1000) -> ReadModels:
     """Read models of the same events in a separate SQLite file."""
-    return Projections(ledger, SQLiteStore(str(folder / "scratch.db")), batch_size=batch_size)
+    return ReadModels(ledger, SQLiteStore(str(folder / "scratch.db")), batch_size=batch_size)
 
 
 # ----------------------------------------------------------------- follower
@@ -170,7 +171,7 @@ def test_a_failure_inside_a_batch_moves_neither_the_view_nor_the_tracking(
 ) -> None:
     projections = open_projections(batch_size=50)
     if fault == "handler":  # mid-batch, after other models already queued their rows
-        audit = next(m for m in projections.read_models if m.name == "audit_trail")
+        audit = next(m for m in projections.models if m.name == "audit_trail")
         original = audit.handle_stored
 
         def failing(position: int, stored: Any) -> None:
@@ -180,14 +181,14 @@ def test_a_failure_inside_a_batch_moves_neither_the_view_nor_the_tracking(
 
         monkeypatch.setattr(audit, "handle_stored", failing)
     else:  # every view written in the transaction; then the tracking update fails
-        original_many = Tx.executemany
+        original_many = Transaction.executemany
 
-        def failing_many(self: Tx, sql: str, rows: Any) -> None:
+        def failing_many(self: Transaction, sql: str, rows: Any) -> None:
             if "tracking" in sql and "UPDATE" in sql and rows and rows[0][0] > 60:
                 raise RuntimeError("injected")
             original_many(self, sql, rows)
 
-        monkeypatch.setattr(Tx, "executemany", failing_many)
+        monkeypatch.setattr(Transaction, "executemany", failing_many)
     projections.catch_up(until=60)
     before = projections.dump()
 
@@ -261,17 +262,17 @@ def test_an_event_stored_by_an_older_class_version_is_upcast_for_the_stored_mode
     )
     projections = open_projections()
     projections.catch_up()
-    timeline = projections.patient_timeline(stories["p1"])
+    timeline = projections.queries.patient_timeline(stories["p1"])
     doses = [e["summary"] for e in timeline["entries"] if e["kind"] == "dose"]
     assert doses and all(summary.endswith(", upcast") for summary in doses)
-    assert all(r["summary"].endswith(", upcast") for r in projections.audit_trail(
+    assert all(r["summary"].endswith(", upcast") for r in projections.queries.audit_trail(
         stories["toxic"]) if r["event"] == "DoseAdministered")  # fmt: skip
     # A follower of the second group alone (a parallel rebuild's second process) decodes no
     # domain event otherwise, and reads the ids as stored: the mapper takes those too.
-    alone = Projections(
+    alone = ReadModels(
         projections.source,
         projections.store,
-        read_models=lambda store: [m for m in default_read_models(store) if m.name in SECOND_GROUP],
+        models=lambda store: [m for m in default_read_models(store) if m.name in SECOND_GROUP],
     )
     alone.rebuild(workers=1)
     rows = alone.dump()["timeline_doses"]
@@ -285,12 +286,12 @@ def test_events_recorded_later_are_caught_up(
     projections.catch_up()
     trial_id = ledger.register_trial(template(AVU), ADMIN)
     assert projections.catch_up()["processed"] == 1
-    assert projections.trial_overview(trial_id)["patients"] == 0
+    assert projections.queries.trial_overview(trial_id)["patients"] == 0
     pid = ledger.enrol_patient(trial_id, "S02", INVESTIGATOR, enrolment_date=DAY0)
     # trial.SiteTimeZoneRecorded (S02's first enrolment), trial.PatientEnrolled, patient.Enrolled
     assert projections.catch_up()["processed"] == 3
-    assert projections.trial_overview(trial_id)["patients"] == 1
-    assert projections.patient_timeline(pid)["entries"][0]["kind"] == "enrolled"
+    assert projections.queries.trial_overview(trial_id)["patients"] == 1
+    assert projections.queries.patient_timeline(pid)["entries"][0]["kind"] == "enrolled"
     assert projections.check().equal
 
 
@@ -301,7 +302,7 @@ def test_postgres_position_gaps_are_followed(
     from adapters.settings import persistence_env
 
     app = DoseLedger(env=persistence_env(postgres_url))
-    projections = build_projections(postgres_url, batch_size=10)
+    projections = build_read_models(postgres_url, batch_size=10)
     try:
         trial_id, _ = dosing(app, template(AVU), count=2)
         with projections.store.transaction() as tx:  # burn ids: a gap, as a rollback leaves
@@ -315,8 +316,8 @@ def test_postgres_position_gaps_are_followed(
         ids = [n.id for n in app.recorder.select_notifications(None, 1000)]
         assert ids[-1] - ids[-4] > 100  # the gap is there (S02's zone, then the enrolment)
         projections.catch_up()
-        assert len(projections.audit_trail(trial_id)) == len(ids)
-        assert projections.patient_timeline(pid)["trial_id"] == str(trial_id)
+        assert len(projections.queries.audit_trail(trial_id)) == len(ids)
+        assert projections.queries.patient_timeline(pid)["trial_id"] == str(trial_id)
         assert projections.check().equal
     finally:
         projections.close()
@@ -333,15 +334,15 @@ def test_cohort_summary_equals_the_trial_aggregate(
     projections.catch_up()
     for trial_id in (stories["demo"], stories["toxic"]):
         trial = ledger.trial(trial_id)
-        summary = projections.cohort_summary(trial_id)
+        summary = projections.queries.cohort_summary(trial_id)
         assert len(summary["cohorts"]) == len(trial["cohorts"])
         for ours, theirs in zip(summary["cohorts"], trial["cohorts"], strict=True):
             assert {k: ours[k] for k in COHORT_FIELDS} == {k: theirs[k] for k in COHORT_FIELDS}
         assert summary["levels"] == trial["levels"]
-    demo = projections.cohort_summary(stories["demo"])["cohorts"]
+    demo = projections.queries.cohort_summary(stories["demo"])["cohorts"]
     assert [c["decision"] for c in demo] == ["escalate", "expand", "de-escalate", "declare_mtd"]
     assert demo[0]["signed_by"] == "src-chair" and demo[0]["meaning"] == "approval"
-    open_cohort = projections.cohort_summary(stories["toxic"])["cohorts"][0]
+    open_cohort = projections.queries.cohort_summary(stories["toxic"])["cohorts"][0]
     assert (open_cohort["recommendation"], open_cohort["decision"]) == ("expand", None)
 
 
@@ -356,7 +357,7 @@ def test_the_live_recommendation_waits_for_pending_candidates_and_follows_decisi
 
     def check() -> dict[str, Any]:
         projections.catch_up()
-        ours = projections.cohort_summary(trial_id)["cohorts"]
+        ours = projections.queries.cohort_summary(trial_id)["cohorts"]
         theirs = ledger.trial(trial_id)["cohorts"]
         assert [{k: c[k] for k in COHORT_FIELDS} for c in ours] == [
             {k: c[k] for k in COHORT_FIELDS} for c in theirs
@@ -370,7 +371,7 @@ def test_the_live_recommendation_waits_for_pending_candidates_and_follows_decisi
     ledger.sign_decision(trial_id, 1, "escalate", SRC)
     last = check()
     assert (last["cohort"], last["level"], last["recommendation"]) == (2, 2, None)
-    overview = projections.trial_overview(trial_id)
+    overview = projections.queries.trial_overview(trial_id)
     assert (overview["current_level"], overview["cohorts"], overview["status"]) == (
         2,
         2,
@@ -383,7 +384,7 @@ def test_trial_overview_counts(
 ) -> None:
     projections = open_projections()
     projections.catch_up()
-    demo = projections.trial_overview(stories["demo"])
+    demo = projections.queries.trial_overview(stories["demo"])
     assert {k: demo[k] for k in ("status", "mtd", "patients", "dlts", "cohorts")} == {
         "status": "mtd_declared",
         "mtd": ledger.trial(stories["demo"])["mtd"],
@@ -393,10 +394,10 @@ def test_trial_overview_counts(
     }
     assert demo["mtd_dose"] == ledger.trial(stories["demo"])["mtd_dose"]
     assert demo["version"] == ledger.trial(stories["demo"])["version"]
-    listed = [o["trial_id"] for o in projections.trial_overviews()]
+    listed = [o["trial_id"] for o in projections.queries.trial_overviews()]
     assert listed == [str(stories["demo"]), str(stories["toxic"])]
     with pytest.raises(NotFound):
-        projections.trial_overview(uuid4())
+        projections.queries.trial_overview(uuid4())
 
 
 def test_safety_table_counts_each_patient_once_per_term_at_the_worst_grade(
@@ -404,7 +405,7 @@ def test_safety_table_counts_each_patient_once_per_term_at_the_worst_grade(
 ) -> None:
     projections = open_projections()
     projections.catch_up()
-    table = projections.safety_table(stories["toxic"])
+    table = projections.queries.safety_table(stories["toxic"])
     terms = {t["term"]: t for t in table["terms"]}
     (fatigue,) = terms["Fatigue"]["levels"]  # p1: 2 → 3 → resolved, then 2 again; p3: 1
     assert fatigue["level"] == 1
@@ -416,13 +417,13 @@ def test_safety_table_counts_each_patient_once_per_term_at_the_worst_grade(
         "dose": ledger.trial(stories["toxic"])["levels"][0]["dose"],
         "patients": 3,
     }
-    demo = {t["term"]: t for t in projections.safety_table(stories["demo"])["terms"]}
+    demo = {t["term"]: t for t in projections.queries.safety_table(stories["demo"])["terms"]}
     cpk = {row["level"]: row["grades"] for row in demo["CPK increased"]["levels"]}
     assert (cpk[2]["4"], cpk[1]["3"]) == (1, 1)  # the DLT of cohort 2; cohort 4's cycle 2
     assert demo["Blurred vision"]["levels"][0]["grades"]["1"] == 1
     assert demo["Rash acneiform"]["levels"][0]["grades"]["3"] == 1
     with pytest.raises(NotFound):
-        projections.safety_table(uuid4())
+        projections.queries.safety_table(uuid4())
 
 
 def test_patient_timeline_has_each_clinical_happening(
@@ -430,7 +431,7 @@ def test_patient_timeline_has_each_clinical_happening(
 ) -> None:
     projections = open_projections()
     projections.catch_up()
-    timeline = projections.patient_timeline(stories["p1"])
+    timeline = projections.queries.patient_timeline(stories["p1"])
     assert timeline["trial_id"] == str(stories["toxic"])
     kinds = [e["kind"] for e in timeline["entries"]]
     assert kinds[:5] == [
@@ -454,10 +455,10 @@ def test_patient_timeline_has_each_clinical_happening(
     assert window["detail"] == {"first_day": day(1).isoformat(), "last_day": day(28).isoformat()}
     positions = [(e["position"], e["seq"]) for e in timeline["entries"]]
     assert positions == sorted(positions)
-    candidate = projections.patient_timeline(stories["p2"])
+    candidate = projections.queries.patient_timeline(stories["p2"])
     assert "dlt_candidate" in [e["kind"] for e in candidate["entries"]]
     with pytest.raises(NotFound):
-        projections.patient_timeline(uuid4())
+        projections.queries.patient_timeline(uuid4())
 
 
 def test_audit_trail_has_one_row_per_event_with_who_and_the_request_id(
@@ -466,9 +467,11 @@ def test_audit_trail_has_one_row_per_event_with_who_and_the_request_id(
     projections = open_projections(batch_size=10)
     projections.catch_up()
     events = all_events(ledger)
-    assert sum(len(projections.audit_trail(stories[k])) for k in ("demo", "toxic")) == len(events)
+    assert sum(len(projections.queries.audit_trail(stories[k])) for k in ("demo", "toxic")) == len(
+        events
+    )
     toxic = stories["toxic"]
-    trail = projections.audit_trail(toxic)
+    trail = projections.queries.audit_trail(toxic)
     mine = {toxic, *ledger.trial_aggregate(toxic).patient_cohort}
     assert trail == [
         {"trial_id": str(toxic), **audit_row(position, event)}
@@ -491,13 +494,13 @@ def test_audit_trail_as_of_a_time(
 ) -> None:
     projections = open_projections()
     projections.catch_up()
-    trail = projections.audit_trail(stories["toxic"])
+    trail = projections.queries.audit_trail(stories["toxic"])
     cut = dt.datetime.fromisoformat(trail[9]["recorded_at"])
-    earlier = projections.audit_trail(stories["toxic"], as_of=cut)
+    earlier = projections.queries.audit_trail(stories["toxic"], as_of=cut)
     assert earlier == [r for r in trail if dt.datetime.fromisoformat(r["recorded_at"]) <= cut]
     assert 10 <= len(earlier) < len(trail)
     naive = cut.astimezone(dt.UTC).replace(tzinfo=None)  # a naive time is taken as UTC
-    assert projections.audit_trail(stories["toxic"], as_of=naive) == earlier
-    assert projections.audit_trail(stories["toxic"], as_of=cut - dt.timedelta(days=1)) == []
+    assert projections.queries.audit_trail(stories["toxic"], as_of=naive) == earlier
+    assert projections.queries.audit_trail(stories["toxic"], as_of=cut - dt.timedelta(days=1)) == []
     with pytest.raises(NotFound):
-        projections.audit_trail(uuid4())
+        projections.queries.audit_trail(uuid4())

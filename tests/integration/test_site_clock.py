@@ -262,7 +262,7 @@ def test_a_new_cpk_ae_with_a_value_at_or_below_the_uln_is_still_refused(
 def test_a_first_dose_stored_near_date_max_breaks_no_read_model_nor_the_tick(
     ledger: DoseLedger, database_url: str
 ) -> None:
-    from adapters.read_models import build_projections
+    from adapters.read_models import build_read_models
     from domain.patient import Patient
 
     healthy = dosed_at(ledger, LOS_ANGELES)
@@ -285,14 +285,14 @@ def test_a_first_dose_stored_near_date_max_breaks_no_read_model_nor_the_tick(
     assert never.due_at == dt.datetime.max.replace(tzinfo=dt.UTC)
     assert ledger.patient(broken)["dlt_window_last_day"] == "9999-12-31"
 
-    projections = build_projections(database_url)
+    projections = build_read_models(database_url)
     try:
         projections.catch_up()
-        timeline = projections.patient_timeline(healthy)
+        timeline = projections.queries.patient_timeline(healthy)
         assert any(row["kind"] == "dlt_window_opened" for row in timeline["entries"])
-        assert projections.patient_timeline(broken)["entries"]
-        assert projections.cohort_summary(trial_id)["cohorts"]
-        assert projections.reminders(at=NOW, patient_id=broken, kind="dlt_window_end")
+        assert projections.queries.patient_timeline(broken)["entries"]
+        assert projections.queries.cohort_summary(trial_id)["cohorts"]
+        assert projections.queries.reminders(at=NOW, patient_id=broken, kind="dlt_window_end")
     finally:
         projections.close()
     assert "9999-12-20" in ledger.sdtm(trial_id, "EX")

@@ -21,7 +21,7 @@ from adapters.demo import DEMO_NAME
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
 from domain.patient import Patient
-from projections.follower import Projections
+from projections.read_models import ReadModels
 from projections.store import SQLiteStore
 from support import INVESTIGATOR
 
@@ -70,7 +70,7 @@ def test_every_aggregate_of_the_old_store_loads_and_its_audit_chain_holds(
         assert summary["site_time_zone"] == "UTC"
         assert summary["enrolment_date"] is None  # not recorded then: no bound on old dates
     assert verify(old.recorder).ok
-    projections = Projections(old, SQLiteStore(str(tmp_path / "views.db")))
+    projections = ReadModels(old, SQLiteStore(str(tmp_path / "views.db")))
     try:
         assert projections.catch_up()["position"] == old.recorder.max_notification_id()
         assert projections.check().equal

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.read_models import build_projections
+from adapters.read_models import build_read_models
 from adapters.reminders import Reminder, Reminders
 from adapters.services import DoseLedger
 from adapters.webhooks import RetryPolicy, Subscriptions, Webhooks, run_webhooks
@@ -288,7 +288,7 @@ def test_a_read_model_rebuild_sends_nothing_again(
         subscribe(ledger, app.url)
         issue(ledger)
         assert webhooks.run().delivered == 1
-        with build_projections(database_url) as projections:
+        with build_read_models(database_url) as projections:
             assert "webhook_outbox" not in projections.names
             projections.rebuild(workers=1)
         assert webhooks.run().attempted == 0

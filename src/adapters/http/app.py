@@ -43,14 +43,15 @@ def create_app(
     ledger: DoseLedger,
     *,
     follow_read_models: bool = False,
-    scheduler: Callable[[], BaseScheduler] | None = None,
+    scheduler: Callable[[LiveReadModels], BaseScheduler] | None = None,
     settings: Settings | None = None,
 ) -> FastAPI:
     """The API over one DoseLedger (its store also holds the API keys and the read models).
 
     ``follow_read_models`` keeps the read models current in a background thread while the app
     runs (``doseledger serve``); either way a read catches up before it answers. ``scheduler``
-    builds a background scheduler (the reminders tick) to run while the app runs.
+    builds a background scheduler (the reminders tick) to run while the app runs, given the
+    app's read models: the tick reads the reminder index from the same runner.
     ``settings`` (default: from the environment) give the Idempotency-Key expiry and lease and
     the largest request body.
     """
@@ -63,7 +64,7 @@ def create_app(
         if follow_read_models:
             read_models.follow()
         # A new one each start: a scheduler that was shut down does not start again.
-        running = scheduler() if scheduler else None
+        running = scheduler(read_models) if scheduler else None
         try:
             if running:
                 running.start()

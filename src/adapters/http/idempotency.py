@@ -57,7 +57,7 @@ from adapters.claim_fence import ClaimFence
 from adapters.http.problems import problem
 from adapters.services import watch_commits
 from domain.state_copy import clone_aggregate
-from projections.store import Store, Tx, open_store
+from projections.store import Store, Transaction, open_store
 
 HEADER = "idempotency-key"
 _KEPT_HEADERS = ("etag", "location", "content-type", "cache-control")
@@ -207,13 +207,13 @@ class IdempotencyStore:
         return self._store
 
     @contextmanager
-    def _tx(self) -> Iterator[Tx]:
+    def _tx(self) -> Iterator[Transaction]:
         assert self._store is not None
         with self._lock, self._store.transaction() as tx:
             yield tx
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self) -> Iterator[Transaction]:
         """A write transaction on the table's database (``?`` placeholders)."""
         self._open()
         with self._tx() as tx:
@@ -224,7 +224,9 @@ class IdempotencyStore:
         with self.transaction() as tx:
             return self._select(tx, principal, key)
 
-    def _select(self, tx: Tx, principal: str, key: str, *, live: bool = True) -> Record | None:
+    def _select(
+        self, tx: Transaction, principal: str, key: str, *, live: bool = True
+    ) -> Record | None:
         row = tx.fetchone(
             f"SELECT {_COLUMNS} FROM {self.table} WHERE principal = ? AND idem_key = ?",
             (principal, key),

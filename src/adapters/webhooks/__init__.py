@@ -23,8 +23,8 @@ from adapters.services import DoseLedger
 from adapters.webhooks.dispatch import EPOCH, DeliveryReport, Dispatcher, Outcome, RetryPolicy
 from adapters.webhooks.outbox import ATTEMPTS, DELIVERIES, Outbox
 from adapters.webhooks.subscriptions import Subscriptions
-from projections.base import loads
-from projections.follower import Projections
+from projections.models.base import loads
+from projections.read_models import ReadModels
 from projections.store import open_store
 
 __all__ = [
@@ -52,14 +52,14 @@ class Webhooks:
         self.clock = clock or ledger.clock
         self.policy = policy or RetryPolicy()
         self._lock = threading.Lock()
-        self._projections: Projections | None = None
+        self._projections: ReadModels | None = None
         self._dispatcher: Dispatcher | None = None
 
-    def _open(self) -> tuple[Projections, Dispatcher]:
+    def _open(self) -> tuple[ReadModels, Dispatcher]:
         # Opened on first use (and again after close()), like the live read models.
         if self._projections is None or self._dispatcher is None:
             store = open_store(self.ledger.env)
-            self._projections = Projections(self.ledger, store, read_models=lambda s: [Outbox(s)])
+            self._projections = ReadModels(self.ledger, store, models=lambda s: [Outbox(s)])
             self._dispatcher = Dispatcher(store, self.clock, self.policy)
         return self._projections, self._dispatcher
 

@@ -1,10 +1,11 @@
 """The webhook outbox: one delivery per issued reminder and matching subscription, exactly once.
 
 A read model of its own (not one of ``default_read_models``: a ``projections rebuild`` must never
-send old reminders again), followed by its own ``Projections``. It reads the subscriptions'
-events and ``Reminder.Issued`` in log order, so an issued reminder goes to the subscriptions
-active at that point of the log: none made later, none cancelled before. The delivery rows and
-the outbox's tracking position commit in one transaction (the follower's exactly-once), and a
+send old reminders again), followed by a runner of its own (``ReadModels``). It reads the
+subscriptions' events and ``Reminder.Issued`` in log order, so an issued reminder goes to the
+subscriptions active at that point of the log: none made later, none cancelled before. The
+delivery rows and
+the outbox's tracking position commit in one transaction (the runner's exactly-once), and a
 delivery's id is derived from subscription and reminder, so even a repeated insert adds nothing.
 
 Cancelling a subscription also cancels its deliveries not yet made. The dispatcher
@@ -21,8 +22,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from adapters.reminders import Reminder
 from adapters.webhooks.subscriptions import WebhookSubscription
-from projections.base import Handler, ReadModel, dumps, iso, recorded_at
-from projections.store import Store, Table, Tx
+from projections.models.base import Handler, ReadModel, dumps, iso, recorded_at
+from projections.store import Store, Table, Transaction
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://doseledger/webhook-deliveries")
 
@@ -116,7 +117,8 @@ class Outbox(ReadModel):
         """Every subscription the outbox knows (few: read once, kept between batches)."""
         if self._subscriptions is None:
             rows = self.tx.fetchall(
-                f"SELECT id, url, kinds, trial_id, active FROM {self.t['webhook_subscriptions']}"
+                "SELECT id, url, kinds, trial_id, active "
+                f"FROM {self.sql_names['webhook_subscriptions']}"
             )
             self._subscriptions = {
                 ident: _Subscription(url, json.loads(kinds) if kinds else None, trial, bool(active))
@@ -171,11 +173,11 @@ class Outbox(ReadModel):
                     )
                 )
 
-    def flush(self, tx: Tx) -> None:
+    def flush(self, tx: Transaction) -> None:
         subscriptions = self.subscriptions() if self._changed else {}
         columns = SUBSCRIPTIONS.column_names
         tx.executemany(
-            f"INSERT INTO {self.t['webhook_subscriptions']} ({', '.join(columns)}) "
+            f"INSERT INTO {self.sql_names['webhook_subscriptions']} ({', '.join(columns)}) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET active = excluded.active",
             [
                 (
@@ -190,14 +192,15 @@ class Outbox(ReadModel):
             ],
         )
         tx.executemany(
-            f"INSERT INTO {self.t['webhook_deliveries']} ({', '.join(DELIVERIES.column_names)}) "
+            f"INSERT INTO {self.sql_names['webhook_deliveries']} "
+            f"({', '.join(DELIVERIES.column_names)}) "
             f"VALUES ({', '.join('?' * len(DELIVERIES.columns))}) ON CONFLICT (id) DO NOTHING",
             self._deliveries,
         )
         # Cancelled after the inserts: a reminder issued before the cancel in this very batch
         # is not sent either.
         tx.executemany(
-            f"UPDATE {self.t['webhook_deliveries']} SET status = 'cancelled' "
+            f"UPDATE {self.sql_names['webhook_deliveries']} SET status = 'cancelled' "
             "WHERE subscription_id = ? AND status = 'pending'",
             [(ident,) for ident in self._cancelled],
         )

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.services import DoseLedger
-from projections.stored import Stored, StoredDecoder, id_text
+from projections.undecoded import StoredJsonDecoder, UndecodedEvent, id_text
 
 
 def transcoder() -> JSONTranscoder:
@@ -26,7 +26,7 @@ def transcoder() -> JSONTranscoder:
 
 
 TRANSCODER = transcoder()
-DECODER = StoredDecoder(Mapper(transcoder=TRANSCODER))
+DECODER = StoredJsonDecoder(Mapper(transcoder=TRANSCODER))
 
 offsets = st.sampled_from(
     [dt.UTC, dt.timezone(dt.timedelta(hours=2)), dt.timezone(-dt.timedelta(hours=5, minutes=30))]
@@ -57,12 +57,12 @@ values = st.recursive(
 )
 
 
-def stored_of(state: dict[str, Any]) -> tuple[Stored, dict[str, Any]]:
+def stored_of(state: dict[str, Any]) -> tuple[UndecodedEvent, dict[str, Any]]:
     """The same state read as stored, and as the mapper decodes it."""
     encoded = TRANSCODER.encode(state)
     data = DECODER.data(encoded)
     assert data is not None
-    return Stored(object, id_text("0" * 32), 1, data, DECODER), TRANSCODER.decode(encoded)
+    return UndecodedEvent(object, id_text("0" * 32), 1, data, DECODER), TRANSCODER.decode(encoded)
 
 
 # (Data holding a dict of exactly "_type_" and "_data_" cannot be stored by the library at all.)
@@ -93,7 +93,7 @@ def test_a_decoded_event_reads_the_same_as_its_stored_state() -> None:
         "doses": [{"agent": "defactinib", "amount": Decimal("200.5")}],
     }
     stored, decoded = stored_of(state)
-    event = Stored(object, "x", 1, decoded, None)  # what Stored.of_event builds
+    event = UndecodedEvent(object, "x", 1, decoded, None)  # what UndecodedEvent.of_event builds
     for key in state:
         assert stored.get(key) == event.get(key) == state[key]
     assert (
@@ -124,7 +124,7 @@ class PickleTranscoder(Transcoder):
 
 
 def test_a_state_that_is_not_json_is_left_to_the_mapper() -> None:
-    decoder = StoredDecoder(Mapper(transcoder=PickleTranscoder()))
+    decoder = StoredJsonDecoder(Mapper(transcoder=PickleTranscoder()))
     assert decoder.data(pickle.dumps({"a": 1})) is None
     assert DECODER.data(TRANSCODER.encode({"a": 1})) == {"a": 1}
 

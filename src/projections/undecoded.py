@@ -3,15 +3,15 @@
 The audit trail writes a row for every event, and the timeline's dose rows are three events in
 five. Decoding a domain event (the mapper: the JSON parsed with the transcoder's object hook,
 then an event object) costs several times what these rows need. A model that declares
-``stored_handlers`` (or ``takes_all_stored``) gets a :class:`Stored` instead: the state parsed
-by the C JSON parser alone, values the transcoder wrote as ``{"_type_": ..., "_data_": ...}``
-left as they are until a handler reads them with :meth:`Stored.get`, which decodes them as the
-transcoder's object hook would (bottom-up, with the same transcodings), so a model words its
-rows exactly as from the domain event. Dates and UTC timestamps are read as their stored ISO
-text (:meth:`Stored.date_text`, :meth:`Stored.utc_text`) when the transcoding that wrote them
-is ``isoformat()``.
+``stored_handlers`` (or ``takes_all_stored``) gets an :class:`UndecodedEvent` instead: the state
+parsed by the C JSON parser alone, values the transcoder wrote as ``{"_type_": ...,
+"_data_": ...}`` left as they are until a handler reads them with :meth:`UndecodedEvent.get`,
+which decodes them as the transcoder's object hook would (bottom-up, with the same
+transcodings), so a model words its rows exactly as from the domain event. Dates and UTC
+timestamps are read as their stored ISO text (:meth:`UndecodedEvent.date_text`,
+:meth:`UndecodedEvent.utc_text`) when the transcoding that wrote them is ``isoformat()``.
 
-When some other model of the same follower decodes the event anyway, the stored models get the
+When some other model of the same runner decodes the event anyway, the stored models get the
 event's own attributes (already decoded) instead: same rows, one decode.
 """
 
@@ -34,7 +34,7 @@ _SAMPLES: tuple[dt.date, ...] = (
 )
 
 
-class StoredDecoder:
+class StoredJsonDecoder:
     """Stored states to plain JSON data, and typed values decoded on demand."""
 
     def __init__(self, mapper: Mapper[Any]) -> None:
@@ -109,7 +109,7 @@ def _writes_isoformat(transcoding: Transcoding) -> bool:
         return False
 
 
-class Stored:
+class UndecodedEvent:
     """One stored event, for a model's stored handler."""
 
     __slots__ = ("_decoded", "cls", "data", "decoder", "originator_id", "version")
@@ -120,7 +120,7 @@ class Stored:
         originator_id: str,
         version: int,
         data: dict[str, Any],
-        decoder: StoredDecoder | None,
+        decoder: StoredJsonDecoder | None,
     ) -> None:
         self.cls = cls
         self.originator_id = originator_id  # str(UUID)
@@ -130,7 +130,7 @@ class Stored:
         self._decoded: dict[str, Any] | None = None  # containers get() has decoded
 
     @classmethod
-    def of_event(cls, event: Any) -> Stored:
+    def of_event(cls, event: Any) -> UndecodedEvent:
         """A decoded domain event, as a stored handler takes it."""
         return cls(type(event), str(event.originator_id), event.originator_version,
                    event.__dict__, None)  # fmt: skip
@@ -172,7 +172,7 @@ class Stored:
         return (stamp if stamp.tzinfo is UTC else stamp.astimezone(UTC)).isoformat()
 
 
-def _iso_text(value: dict[str, Any], decoder: StoredDecoder) -> str | None:
+def _iso_text(value: dict[str, Any], decoder: StoredJsonDecoder) -> str | None:
     """The text of a value an isoformat() transcoding wrote (as the object hook takes it)."""
     if value.get("_type_") in decoder.iso_names and len(value) == 2:
         text = value.get("_data_")

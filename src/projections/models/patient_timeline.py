@@ -14,7 +14,7 @@ kind-specific JSON.
 
 Doses given, three events in five, are rows of their own table (:class:`TimelineDoses`,
 ``timeline_doses``), merged into the timeline when it is read. They need nothing but the
-patient → trial map of the audit trail (:class:`projections.audit_trail.AuditPatients`) and a
+patient → trial map of the audit trail (:class:`projections.models.audit_trail.AuditPatients`) and a
 few fields of the stored event, so a parallel rebuild writes them in the audit trail's process,
 which reads events as stored, and the other process never decodes a dose event.
 """
@@ -30,11 +30,11 @@ from domain.errors import NotFound
 from domain.patient import Patient
 from domain.reminders import Reminder
 from domain.site_time import plus_days
-from projections.audit_trail import AuditPatients
-from projections.base import Handler, ReadModel, StoredHandler, dumps, iso, loads
-from projections.directory import PatientDirectory, PatientInfo, patient_row
-from projections.store import Store, Table, Tx
-from projections.stored import Stored
+from projections.models.audit_trail import AuditPatients
+from projections.models.base import Handler, ReadModel, UndecodedHandler, dumps, iso, loads
+from projections.models.directory import PatientDirectory, PatientInfo, patient_row
+from projections.store import Store, Table, Transaction
+from projections.undecoded import UndecodedEvent
 
 TIMELINE = Table(
     "timeline",
@@ -216,8 +216,8 @@ class PatientTimeline(ReadModel):
             {"old_grade": event.old_grade},
         )
 
-    def flush(self, tx: Tx) -> None:
-        tx.insert(self.t["timeline"], COLUMNS, self.rows)
+    def flush(self, tx: Transaction) -> None:
+        tx.insert(self.sql_names["timeline"], COLUMNS, self.rows)
         self.rows.clear()
 
     def reset(self) -> None:
@@ -235,10 +235,10 @@ class TimelineDoses(ReadModel):
         self.patients = patients
         self.rows: list[tuple[Any, ...]] = []
 
-    def stored_handlers(self) -> Mapping[type, StoredHandler]:
+    def stored_handlers(self) -> Mapping[type, UndecodedHandler]:
         return {Patient.DoseAdministered: self._dose_given}
 
-    def _dose_given(self, position: int, stored: Stored) -> None:
+    def _dose_given(self, position: int, stored: UndecodedEvent) -> None:
         if self.patients.trial_of(stored.originator_id) is None:
             return  # a patient event without its enrolment: nothing to attach it to
         get = stored.get
@@ -253,8 +253,8 @@ class TimelineDoses(ReadModel):
             )
         )
 
-    def flush(self, tx: Tx) -> None:
-        tx.insert(self.t["timeline_doses"], DOSE_COLUMNS, self.rows)
+    def flush(self, tx: Transaction) -> None:
+        tx.insert(self.sql_names["timeline_doses"], DOSE_COLUMNS, self.rows)
         self.rows.clear()
 
     def reset(self) -> None:
@@ -449,7 +449,7 @@ def _outcome_revised(event: Any, info: PatientInfo) -> Entries:
 
 
 def patient_timeline(
-    tx: Tx,
+    tx: Transaction,
     store: Store,
     patient_id: UUID,
     *,

@@ -17,9 +17,9 @@ from uuid import UUID
 
 from domain.errors import NotFound
 from domain.patient import Patient
-from projections.base import Handler, ReadModel, dumps, loads
-from projections.directory import PatientDirectory
-from projections.store import Store, Table, Tx
+from projections.models.base import Handler, ReadModel, dumps, loads
+from projections.models.directory import PatientDirectory
+from projections.store import Store, Table, Transaction
 
 SAFETY = Table(
     "safety_by_ae",
@@ -65,7 +65,7 @@ class SafetyTable(ReadModel):
         self.directory = directory
         self.changes: dict[str, Change] = {}
         self.deviations: list[tuple[Any, ...]] = []
-        table = self.t["safety_by_ae"]
+        table = self.sql_names["safety_by_ae"]
         columns = "(trial_id, level, term, patient_id, ae_id, worst_grade)"
         self._keep_worst = (
             f"INSERT INTO {table} {columns} VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ae_id) "
@@ -78,7 +78,7 @@ class SafetyTable(ReadModel):
         )
         self._delete = f"DELETE FROM {table} WHERE ae_id = ?"
         self._insert_deviation = (
-            f"INSERT INTO {self.t['safety_deviations']} (trial_id, level, patient_id, "
+            f"INSERT INTO {self.sql_names['safety_deviations']} (trial_id, level, patient_id, "
             "subject_id, clinical_date, reason, requirements) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (patient_id, clinical_date) DO NOTHING"
         )
@@ -139,7 +139,7 @@ class SafetyTable(ReadModel):
             exact = before[5]
         self.changes[key] = (info.trial_id, info.level, term, info.patient_id, grade, exact)
 
-    def flush(self, tx: Tx) -> None:
+    def flush(self, tx: Transaction) -> None:
         keep, exact, gone = [], [], []
         for ae_id, change in self.changes.items():
             if change is None:
@@ -159,7 +159,7 @@ class SafetyTable(ReadModel):
         self.deviations.clear()
 
 
-def safety_table(tx: Tx, store: Store, trial_id: UUID) -> dict[str, Any]:
+def safety_table(tx: Transaction, store: Store, trial_id: UUID) -> dict[str, Any]:
     """Patients per term, dose level and worst grade (with 'any grade' and 'grade 3+')."""
     found = tx.fetchone(
         f"SELECT dose_levels FROM {store.qualified('trials')} WHERE trial_id = ?",

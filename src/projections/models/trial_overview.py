@@ -9,8 +9,8 @@ from uuid import UUID
 from domain.errors import NotFound
 from domain.protocol import DoseLevel
 from domain.trial import Trial
-from projections.base import Handler, Lru, ReadModel, dumps, loads, recorded_at
-from projections.store import Store, Table, Tx
+from projections.models.base import Handler, Lru, ReadModel, dumps, loads, recorded_at
+from projections.store import Store, Table, Transaction
 
 TRIALS = Table(
     "trials",
@@ -62,10 +62,12 @@ class TrialOverview(ReadModel):
         super().__init__(store)
         self.cache: Lru[UUID, dict[str, Any]] = Lru(capacity)
         self.dirty: set[UUID] = set()
-        self._select = f"SELECT {', '.join(COLUMNS)} FROM {self.t['trials']} WHERE trial_id = ?"
+        self._select = (
+            f"SELECT {', '.join(COLUMNS)} FROM {self.sql_names['trials']} WHERE trial_id = ?"
+        )
         updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
         self._upsert = (
-            f"INSERT INTO {self.t['trials']} ({', '.join(COLUMNS)}) "
+            f"INSERT INTO {self.sql_names['trials']} ({', '.join(COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(COLUMNS))}) "
             f"ON CONFLICT (trial_id) DO UPDATE SET {updates}"
         )
@@ -138,7 +140,7 @@ class TrialOverview(ReadModel):
             self.cache.put(trial_id, row)
         return row
 
-    def flush(self, tx: Tx) -> None:
+    def flush(self, tx: Transaction) -> None:
         rows = []
         for trial_id in self.dirty:
             row = self.cache.data[trial_id]
@@ -191,7 +193,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def trial_overview(tx: Tx, store: Store, trial_id: UUID) -> dict[str, Any]:
+def trial_overview(tx: Transaction, store: Store, trial_id: UUID) -> dict[str, Any]:
     """One trial's overview, or NotFound."""
     row = tx.fetchone(
         f"SELECT {', '.join(COLUMNS)} FROM {store.qualified('trials')} WHERE trial_id = ?",
@@ -202,7 +204,7 @@ def trial_overview(tx: Tx, store: Store, trial_id: UUID) -> dict[str, Any]:
     return _public(dict(zip(COLUMNS, row, strict=True)))
 
 
-def trial_overviews(tx: Tx, store: Store) -> list[dict[str, Any]]:
+def trial_overviews(tx: Transaction, store: Store) -> list[dict[str, Any]]:
     """Every trial's overview, in registration order."""
     rows = tx.fetchall(
         f"SELECT {', '.join(COLUMNS)} FROM {store.qualified('trials')} ORDER BY registered_position"

@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.patient import Patient
-from projections.base import Handler, Lru, ReadModel
-from projections.store import Store, Table, Tx
+from projections.models.base import Handler, Lru, ReadModel
+from projections.store import Store, Table, Transaction
 
 PATIENTS = Table(
     "patients",
@@ -68,16 +68,17 @@ class PatientDirectory(ReadModel):
         self.new_patients: list[PatientInfo] = []
         self.new_aes: list[tuple[str, str, str]] = []
         self._select_patient = (
-            f"SELECT {', '.join(PATIENTS.column_names)} FROM {self.t['patients']} "
+            f"SELECT {', '.join(PATIENTS.column_names)} FROM {self.sql_names['patients']} "
             "WHERE patient_id = ?"
         )
-        self._select_term = f"SELECT term FROM {self.t['adverse_events']} WHERE ae_id = ?"
+        self._select_term = f"SELECT term FROM {self.sql_names['adverse_events']} WHERE ae_id = ?"
         self._insert_patient = (
-            f"INSERT INTO {self.t['patients']} ({', '.join(PATIENTS.column_names)}) "
+            f"INSERT INTO {self.sql_names['patients']} ({', '.join(PATIENTS.column_names)}) "
             f"VALUES ({', '.join('?' * len(PATIENTS.columns))})"
         )
         self._insert_ae = (
-            f"INSERT INTO {self.t['adverse_events']} (ae_id, patient_id, term) VALUES (?, ?, ?)"
+            f"INSERT INTO {self.sql_names['adverse_events']} (ae_id, patient_id, term) "
+            "VALUES (?, ?, ?)"
         )
 
     def handlers(self) -> Mapping[type, Handler]:
@@ -127,7 +128,7 @@ class PatientDirectory(ReadModel):
 
     # ----------------------------------------------------------------- batch
 
-    def flush(self, tx: Tx) -> None:
+    def flush(self, tx: Transaction) -> None:
         tx.executemany(self._insert_patient, self.new_patients)
         tx.executemany(self._insert_ae, self.new_aes)
         self.new_patients.clear()
@@ -142,8 +143,8 @@ class PatientDirectory(ReadModel):
         self.new_aes.clear()
 
 
-def patient_row(tx: Tx, store: Store, patient_id: UUID) -> PatientInfo | None:
-    """A patient's directory entry, read outside the follower (queries)."""
+def patient_row(tx: Transaction, store: Store, patient_id: UUID) -> PatientInfo | None:
+    """A patient's directory entry, read outside the runner (queries)."""
     row = tx.fetchone(
         f"SELECT {', '.join(PATIENTS.column_names)} FROM {store.qualified('patients')} "
         "WHERE patient_id = ?",

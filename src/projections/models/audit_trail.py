@@ -11,7 +11,7 @@ cache in front, from ``Patient.Enrolled``), not the shared directory: the trail 
 other read model, so a rebuild can follow it in a process of its own, in parallel with the rest
 (with the timeline's dose rows, which use the same map).
 
-Both read events as stored (``projections.stored``): the trail takes a few fields of every
+Both read events as stored (``projections.undecoded``): the trail takes a few fields of every
 event, and its process then decodes no domain event at all.
 """
 
@@ -25,9 +25,9 @@ from uuid import UUID
 from domain.errors import NotFound
 from domain.patient import Patient
 from projections.audit_rows import AUDIT_COLUMNS, audit_values
-from projections.base import UTC, Lru, ReadModel, StoredHandler
-from projections.store import Store, Table, Tx
-from projections.stored import Stored
+from projections.models.base import UTC, Lru, ReadModel, UndecodedHandler
+from projections.store import Store, Table, Transaction
+from projections.undecoded import UndecodedEvent
 
 _INT_COLUMNS = {"position", "version"}
 AUDIT = Table(
@@ -57,14 +57,14 @@ class AuditPatients(ReadModel):
         super().__init__(store)
         self.cache: Lru[str, str] = Lru(capacity)  # str(patient id) → str(trial id)
         self.new: list[tuple[str, str]] = []
-        table = self.t["audit_patients"]
+        table = self.sql_names["audit_patients"]
         self._select = f"SELECT trial_id FROM {table} WHERE patient_id = ?"
         self._insert = f"INSERT INTO {table} (patient_id, trial_id) VALUES (?, ?)"
 
-    def stored_handlers(self) -> Mapping[type, StoredHandler]:
+    def stored_handlers(self) -> Mapping[type, UndecodedHandler]:
         return {Patient.Enrolled: self._enrolled}
 
-    def _enrolled(self, position: int, stored: Stored) -> None:
+    def _enrolled(self, position: int, stored: UndecodedEvent) -> None:
         trial_id = str(stored.get("trial_id"))
         self.cache.put(stored.originator_id, trial_id)
         self.new.append((stored.originator_id, trial_id))
@@ -80,7 +80,7 @@ class AuditPatients(ReadModel):
             self.cache.put(patient_id, trial_id)
         return trial_id
 
-    def flush(self, tx: Tx) -> None:
+    def flush(self, tx: Transaction) -> None:
         tx.executemany(self._insert, self.new)
         self.new.clear()
         self.cache.trim()
@@ -102,7 +102,7 @@ class AuditTrail(ReadModel):
         self.patients = patients
         self.rows: list[tuple[Any, ...]] = []
 
-    def handle_stored(self, position: int, stored: Stored) -> None:
+    def handle_stored(self, position: int, stored: UndecodedEvent) -> None:
         # audit_values: the audit_row's values, in AUDIT_COLUMNS order, without the dict.
         values = audit_values(position, stored)
         kind = values[2]
@@ -113,8 +113,8 @@ class AuditTrail(ReadModel):
             trial_id = values[3]
         self.rows.append((position, trial_id, *values[1:]))
 
-    def flush(self, tx: Tx) -> None:
-        tx.insert(self.t["audit"], COLUMNS, self.rows)
+    def flush(self, tx: Transaction) -> None:
+        tx.insert(self.sql_names["audit"], COLUMNS, self.rows)
         self.rows.clear()
 
     def reset(self) -> None:
@@ -122,7 +122,7 @@ class AuditTrail(ReadModel):
 
 
 def audit_trail(
-    tx: Tx,
+    tx: Transaction,
     store: Store,
     trial_id: UUID,
     as_of: dt.datetime | None = None,

@@ -1,4 +1,10 @@
-"""What every read model is: tables, handlers per event class, and a flush per batch."""
+"""What every read model is: tables, handlers per event class, and a flush per batch.
+
+The shape of the library's ``eventsourcing.projection.Projection``: the event ``topics`` a model
+takes and ``process_event``. The runner (``projections.runner``) feeds a batch of events to every
+model and commits their rows with the tracking positions in one transaction, where the library's
+runner would commit each event on its own.
+"""
 
 from __future__ import annotations
 
@@ -10,60 +16,84 @@ from collections.abc import Callable, Mapping
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Generic, TypeVar
 
-from projections.store import Store, Table, Tx
-from projections.stored import Stored
+from eventsourcing.utils import get_topic
+
+from projections.store import Store, Table, Transaction
+from projections.undecoded import UndecodedEvent
 
 K = TypeVar("K")
 V = TypeVar("V")
 Handler = Callable[[int, Any], None]
-StoredHandler = Callable[[int, Stored], None]
+UndecodedHandler = Callable[[int, UndecodedEvent], None]
 UTC = dt.UTC
 
 
 class ReadModel(ABC):
-    """A view kept up to date from the notification log by the follower.
+    """A view kept up to date from the notification log by the runner.
 
-    The follower opens one transaction per batch, calls :meth:`begin`, then a handler for each
+    The runner opens one transaction per batch, calls :meth:`begin`, then a handler for each
     event the model has not seen (by the model's tracking position), then :meth:`flush`, and
     commits the view and every tracking row together. Handlers change in-memory state and
     queue rows; :meth:`flush` writes them with ``executemany``. After a failed batch the
-    follower calls :meth:`reset`: caches are dropped and re-read from the tables on demand.
+    runner calls :meth:`reset`: caches are dropped and re-read from the tables on demand.
     """
 
     name: str
     tables: tuple[Table, ...]
     #: True for a model that takes every event as stored (the audit trail); it then implements
-    #: ``handle_stored`` (see ``projections.stored``).
+    #: ``handle_stored`` (see ``projections.undecoded``).
     takes_all_stored: bool = False
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._tx: Tx | None = None
-        self.t = {table.name: store.qualified(table.name) for table in self.tables}
+        self._tx: Transaction | None = None
+        self.sql_names = {table.name: store.qualified(table.name) for table in self.tables}
 
     @property
-    def tx(self) -> Tx:
+    def tx(self) -> Transaction:
         """The open batch transaction (for look-ups that miss the caches)."""
         assert self._tx is not None, "read models read the store only inside a batch"
         return self._tx
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The topics of the event classes the model takes (every topic: ``takes_all_stored``)."""
+        classes = {*self.handlers(), *self.stored_handlers()}
+        return tuple(sorted(event_topic(cls) for cls in classes))
+
+    def process_event(self, event: Any, position: int) -> None:
+        """Give one domain event to the model's handler of its class (inside a batch).
+
+        The runner calls the handlers itself, routed once per class, and hands undecoded events
+        to the stored handlers; this is the same for one decoded event.
+        """
+        handler = self.handlers().get(type(event))
+        if handler is not None:
+            handler(position, event)
+            return
+        on_stored = self.stored_handlers().get(type(event))
+        if on_stored is None and self.takes_all_stored:
+            on_stored = self.handle_stored
+        if on_stored is not None:
+            on_stored(position, UndecodedEvent.of_event(event))
 
     def handlers(self) -> Mapping[type, Handler]:
         """The bound handler of each event class the model reads as domain events."""
         return {}
 
-    def stored_handlers(self) -> Mapping[type, StoredHandler]:
-        """The bound handler of each event class the model reads as stored (``Stored``)."""
+    def stored_handlers(self) -> Mapping[type, UndecodedHandler]:
+        """The bound handler of each event class the model reads as stored (``UndecodedEvent``)."""
         return {}
 
-    def handle_stored(self, position: int, stored: Stored) -> None:  # noqa: B027 (optional)
+    def handle_stored(self, position: int, stored: UndecodedEvent) -> None:  # noqa: B027 (optional)
         """Any event as stored (for a model that ``takes_all_stored``)."""
 
-    def begin(self, tx: Tx) -> None:
+    def begin(self, tx: Transaction) -> None:
         """A batch starts in ``tx``."""
         self._tx = tx
 
     @abstractmethod
-    def flush(self, tx: Tx) -> None:
+    def flush(self, tx: Transaction) -> None:
         """Write what the batch changed (same transaction as the tracking rows)."""
 
     def end(self) -> None:
@@ -73,6 +103,11 @@ class ReadModel(ABC):
     @abstractmethod
     def reset(self) -> None:
         """Forget every cache and queued row (after a rollback, or when another process moved)."""
+
+
+def event_topic(cls: type) -> str:
+    """The topic an event class is stored under (ours name it explicitly)."""
+    return str(getattr(cls, "TOPIC", None) or get_topic(cls))
 
 
 class Lru(Generic[K, V]):

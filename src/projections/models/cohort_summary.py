@@ -21,9 +21,9 @@ from uuid import UUID
 from domain.designs.three_plus_three import PatientOutcome, recommend
 from domain.errors import InvalidInput, NotFound
 from domain.trial import Trial
-from projections.base import Handler, Lru, ReadModel, dumps, loads, recorded_at
-from projections.store import Store, Table, Tx
-from projections.trial_overview import dose_labels
+from projections.models.base import Handler, Lru, ReadModel, dumps, loads, recorded_at
+from projections.models.trial_overview import dose_labels
+from projections.store import Store, Table, Transaction
 
 COHORT_TRIALS = Table(
     "cohort_trials",
@@ -166,13 +166,13 @@ class CohortSummary(ReadModel):
         super().__init__(store)
         self.cache: Lru[UUID, TrialCohorts] = Lru(capacity)
         self.changed: set[UUID] = set()
-        trials, cohorts = self.t["cohort_trials"], self.t["cohorts"]
+        trials, cohorts = self.sql_names["cohort_trials"], self.sql_names["cohorts"]
         self._select_trial = f"SELECT {', '.join(TRIAL_COLUMNS)} FROM {trials} WHERE trial_id = ?"
         self._select_cohorts = (
             f"SELECT {', '.join(COHORT_COLUMNS)} FROM {cohorts} WHERE trial_id = ? ORDER BY cohort"
         )
         self._upsert_trial = _upsert(trials, TRIAL_COLUMNS, ("trial_id",))
-        reviews = self.t["cohort_reviews"]
+        reviews = self.sql_names["cohort_reviews"]
         self.flags: list[tuple[Any, ...]] = []
         self.reviews: list[tuple[Any, ...]] = []
         self._insert_flag = (
@@ -275,7 +275,7 @@ class CohortSummary(ReadModel):
             self.cache.put(trial_id, state)
         return state
 
-    def flush(self, tx: Tx) -> None:
+    def flush(self, tx: Transaction) -> None:
         trials, cohorts = [], []
         for trial_id in self.changed:
             state = self.cache.data[trial_id]
@@ -412,7 +412,7 @@ def _stopped(state: TrialCohorts, event: Any) -> None:
 # ----------------------------------------------------------------- query
 
 
-def cohort_summary(tx: Tx, store: Store, trial_id: UUID) -> dict[str, Any]:
+def cohort_summary(tx: Transaction, store: Store, trial_id: UUID) -> dict[str, Any]:
     """The trial's cohorts and dose levels, or NotFound."""
     meta = tx.fetchone(
         f"SELECT {', '.join(TRIAL_COLUMNS)} FROM {store.qualified('cohort_trials')} "

@@ -1,0 +1,158 @@
+"""A catch-up (or rebuild) in two processes: ``python -m projections.parallel_rebuild``.
+
+Each read model has its own tracking row, and the audit trail (the costliest: one ``audit_row``
+per event) and the timeline's dose rows (three events in five) depend only on their own patient
+map, so a big rebuild can follow them in a second process, which reads every event as stored,
+while this one follows the rest, which decodes only the classes they take: two readers, two
+writers, one commit per batch each. Used when the backlog exceeds ``PARALLEL_THRESHOLD`` events
+and the store can be reopened from its environment (``build_read_models``); ``workers=1`` turns
+it off.
+
+The second process is a fresh interpreter (not a fork of a process holding database connections
+and pool threads, and not a ``multiprocessing`` child that would re-import the caller's main
+module). It reads ``{"source": "module:Class", "env": {...}, "names": [...], "batch_size": n,
+"cache_size": n, "until": n | null, "bulk": bool}`` on stdin (``bulk``: a rebuild, see
+``Store.bulk_load``), follows the named read models up to ``until``, and prints
+``{"processed": n}``; on failure one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from projections.runner import Progress, ReadModelRunner
+from projections.schema import create_indexes
+
+if TYPE_CHECKING:
+    from projections.read_models import ReadModels
+
+PARALLEL_THRESHOLD = 100_000
+# The read models a parallel rebuild follows in the second process.
+SECOND_GROUP = ("audit_patients", "audit_trail", "timeline_doses")
+
+
+def can_run_in_parallel(read_models: ReadModels) -> bool:
+    """True when a second process can open the same source and store and follow SECOND_GROUP."""
+    return (
+        read_models.reopen is not None
+        and read_models.env is not None
+        and set(SECOND_GROUP) <= set(read_models.names)
+    )
+
+
+def catch_up_in_parallel(
+    read_models: ReadModels,
+    progress: Progress | None,
+    until: int | None,
+    batch_size: int,
+    bulk: bool,
+) -> int:
+    """Follow SECOND_GROUP in a second process and the other models here; events processed."""
+    assert read_models.env is not None and read_models.reopen is not None
+    first = [m for m in read_models.models if m.name not in SECOND_GROUP]
+    runner = ReadModelRunner(read_models.source, read_models.store, first, batch_size)
+    read_models.runner.stopping = runner.stopping  # stop() reaches this process's runner
+    reopen = read_models.reopen
+    request = {
+        "source": f"{reopen.__module__}:{reopen.__qualname__}",
+        "env": read_models.env,
+        "names": list(SECOND_GROUP),
+        "batch_size": batch_size,
+        "cache_size": read_models.cache_size,
+        "until": until,
+        "bulk": bulk,
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "projections.parallel_rebuild"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as worker:
+        try:
+            assert worker.stdin and worker.stdout and worker.stderr
+            worker.stdin.write(json.dumps(request))  # the environment (password): not argv
+            worker.stdin.close()
+            processed = runner.catch_up(progress, until=until)
+            if runner.stopped:
+                worker.terminate()  # its open batch rolls back; positions stay consistent
+            elif bulk:
+                # A rebuild: this process's indexes now, while the worker may still be
+                # following (it creates those of its own tables when it is done).
+                create_indexes(read_models.store, [t for m in first for t in m.tables])
+            err = worker.stderr.read()  # a line at most: no pipe fills while we read
+            out = worker.stdout.read()
+            worker.wait()
+        except BaseException:
+            worker.kill()
+            raise
+        finally:
+            read_models.runner.stopping = threading.Event()
+    if worker.returncode != 0 and not runner.stopped:
+        lines = err.strip().splitlines()
+        raise RuntimeError(
+            f"the second follower failed: {lines[-1] if lines else worker.returncode}"
+        )
+    if worker.returncode == 0:
+        # This process reads only the classes its models take; the worker reads them all.
+        processed = max(processed, int(json.loads(out)["processed"]))
+    return processed
+
+
+def _resolve(topic: str) -> Any:
+    module, _, name = topic.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in name.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def run(request: dict[str, Any]) -> int:
+    """The second process: follow the requested read models; returns the events processed."""
+    from projections.read_models import default_read_models
+    from projections.store import open_store
+
+    env = request["env"]
+    source = _resolve(request["source"])(env=env)
+    store = open_store(env)
+    try:
+        models = [
+            m
+            for m in default_read_models(store, cache_size=request["cache_size"])
+            if m.name in request["names"]
+        ]
+        runner = ReadModelRunner(source, store, models, request["batch_size"])
+        if not request.get("bulk"):
+            return runner.catch_up(until=request["until"])
+        with store.bulk_load():
+            processed = runner.catch_up(until=request["until"])
+            if not runner.stopped:
+                # A rebuild: this process's tables get their indexes now, while the other
+                # process may still be following (it creates those of its own tables).
+                create_indexes(store, [t for m in models for t in m.tables])
+            return processed
+    finally:
+        store.close()
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def main() -> None:
+    """Entry point of ``python -m projections.parallel_rebuild``."""
+    try:
+        processed = run(json.loads(sys.stdin.read()))
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        print(f"{type(exc).__name__}: {text[0] if text else ''}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(json.dumps({"processed": processed}))
+
+
+if __name__ == "__main__":
+    main()

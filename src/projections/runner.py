@@ -1,0 +1,350 @@
+"""The read-model runner: follows the notification log and feeds every read model in one batch.
+
+Every read model sees every event exactly once, in order. The runner pages through the
+application's notification log (``recorder.select_notifications(after, limit,
+inclusive_of_start=False)``) and gives each event to all its read models at the same time (see
+Decoding below). One runner per process follows the log (``adapters.read_models``).
+
+Exactly once. A batch (``batch_size`` notifications, 1,000 by default) is one database
+transaction: the runner locks its tracking rows (``BEGIN IMMEDIATE`` in SQLite,
+``SELECT ... FOR UPDATE`` in PostgreSQL), gives each read model the events after its own
+position, lets each write its rows (``executemany``), moves the tracking rows to the batch's last
+position (ignored events included) and commits. View and position commit together or not at
+all, so a crash can neither skip nor repeat an event; a runner of another process waits on the
+lock, then skips what the first one did and drops its caches.
+
+Why not the library's ``ProjectionRunner``: its ``Projection.process_event(event, tracking)``
+records each event with its tracking in a transaction of its own; a batch of a thousand events
+in one transaction is what keeps a rebuild near the cost of reading the log. The read models
+keep the library's shape (``topics``, ``process_event``) on ``ReadModel``.
+
+Positions. Pages are read *after* the last position, never by offset: PostgreSQL notification ids
+come from a sequence and have gaps (rolled-back inserts). An id cannot become visible after a
+higher one has been read: the library inserts under ``LOCK TABLE ... IN EXCLUSIVE MODE`` until
+commit, so PostgreSQL notification order is commit order (and SQLite has a single writer).
+
+Memory. One batch of events, the rows it produces, and the read models' LRU caches (patients,
+AEs, trials) of bounded size: a rebuild over any history runs in bounded memory.
+
+Decoding. A model takes domain events (``handlers``), or events as stored (``stored_handlers``,
+``takes_all_stored``: the JSON parsed without the domain decode, see ``projections.undecoded``).
+An event is decoded into a domain event only when some model of the runner takes it so; the
+stored handlers then read that event's attributes. A runner reads only the event classes its
+models take (``topics``), unless one of them takes every event.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteRecorder
+from eventsourcing.utils import resolve_topic
+
+from projections.models.base import Handler, ReadModel, UndecodedHandler
+from projections.store import TRACKING, SQLiteStore, Store, Transaction
+from projections.undecoded import StoredJsonDecoder, UndecodedEvent, id_text
+
+DEFAULT_BATCH_SIZE = 1000
+# progress(events processed so far, position reached, last position to reach)
+Progress = Callable[[int, int, int], None]
+Reader = Callable[[int, int, "int | None"], Sequence[Notification]]
+
+
+class NotificationSource(Protocol):
+    """Where events come from: the DoseLedger application (its recorder and mapper)."""
+
+    @property
+    def recorder(self) -> ApplicationRecorder: ...
+
+    @property
+    def mapper(self) -> Mapper[Any]: ...
+
+
+class SourceFactory(Protocol):
+    """Builds the source from an environment: an importable class (the DoseLedger itself)."""
+
+    __qualname__: str
+
+    def __call__(self, *, env: Mapping[str, str]) -> NotificationSource: ...
+
+
+def notification_reader(
+    source: NotificationSource, store: Store, topics: Sequence[str] = (), *, uuids: bool = True
+) -> Reader:
+    """``read(after, limit, until)``: the next page of the notification log (of ``topics``
+    only, when given: the other events are skipped by the query, never decoded).
+
+    Normally the recorder's ``select_notifications``. When the read models share the events'
+    SQLite file, the same query runs on the store's own connection instead: a SQLite connection
+    drops its page cache whenever another connection commits, so the recorder's connection
+    would re-read every page after each of our batch commits, while ours keeps its cache warm.
+    Same table, same ``rowid`` order, same Notification objects (``uuids=False``: with the
+    originator ids as stored, for a runner that decodes no domain event).
+    """
+    recorder = source.recorder
+    if (
+        isinstance(store, SQLiteStore)
+        and isinstance(recorder, SQLiteApplicationRecorder)
+        and recorder.datastore.pool.db_name == store.database
+    ):
+        only = f"AND topic IN ({', '.join('?' * len(topics))}) " if topics else ""
+        sql = (
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? {only}"
+            "ORDER BY rowid LIMIT ?"
+        )
+        convert: Callable[[str], Any] = recorder.convert_originator_id
+        if not uuids:
+            convert = str
+        elif (
+            type(recorder).convert_originator_id is SQLiteRecorder.convert_originator_id
+            and recorder.datastore.originator_id_type == "uuid"
+        ):
+            convert = UUID  # what it does with UUID ids, without its test on every row
+        connection = store.connection
+
+        def read_own(after: int, limit: int, until: int | None) -> Sequence[Notification]:
+            bound = (1 << 62) if until is None else until
+            rows = connection.execute(sql, (after, bound, *topics, limit)).fetchall()
+            # The mapper reads a notification's fields by name: a tuple with those names is
+            # a third of the cost of the library's frozen dataclass, for the same events.
+            return [_NotificationRow(r[0], convert(r[1]), r[2], r[3], r[4]) for r in rows]  # type: ignore[misc]
+
+        return read_own
+
+    def read(after: int, limit: int, until: int | None) -> Sequence[Notification]:
+        return recorder.select_notifications(
+            after, limit, stop=until, topics=topics, inclusive_of_start=False
+        )
+
+    return read
+
+
+class _NotificationRow(NamedTuple):
+    """A notification as the store's own reader returns it (the fields of ``Notification``)."""
+
+    id: int
+    originator_id: Any
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+@contextmanager
+def _young_generation_gc() -> Iterator[Callable[[], None]]:
+    """Collect only the young generations, once per batch, while following the log.
+
+    Left automatic, Python's cyclic GC keeps rescanning the long-lived objects (caches, the
+    application) as decoding allocates: a third of a rebuild's time. Events and rows hold no
+    cycles, so reference counting frees them; the per-batch young collection still bounds any
+    cyclic garbage to a few batches. The previous state is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    batches = 0
+
+    def collect() -> None:
+        nonlocal batches
+        batches += 1
+        gc.collect(1 if batches % 10 == 0 else 0)
+
+    try:
+        yield collect
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class EventRoute(NamedTuple):
+    """Which read models take the events of one class, and how (decoded or as stored)."""
+
+    cls: type
+    decoded: list[tuple[int, Handler]]  # (model index, handler of the domain event)
+    undecoded: list[tuple[int, UndecodedHandler]]  # (model index, handler of the stored event)
+    class_version: int
+
+
+class PositionsMoved(Exception):
+    """Another process moved or reset a read model (a rebuild) under this runner's feet."""
+
+
+class ReadModelRunner:
+    """Read models following the log together: one decode, one transaction per batch."""
+
+    def __init__(
+        self, source: NotificationSource, store: Store, models: Sequence[ReadModel], batch_size: int
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.models = list(models)
+        self.names = [m.name for m in self.models]
+        self.batch_size = batch_size
+        self.stopping = threading.Event()
+        self.stopped = False  # the last catch-up ended on stop() rather than at the end
+        self._handlers = [m.handlers() for m in self.models]
+        self._stored = [m.stored_handlers() for m in self.models]
+        self.decoder = StoredJsonDecoder(source.mapper)
+        # A runner of models that take a few event classes reads only those: its positions
+        # then stop at the last event it read, which is harmless.
+        self.topics: tuple[str, ...] = (
+            ()
+            if any(m.takes_all_stored for m in self.models)
+            else tuple(sorted({topic for m in self.models for topic in m.topics}))
+        )
+        decodes = any(self._handlers)
+        self._read = notification_reader(source, store, self.topics, uuids=decodes)
+        self._routes: dict[str, EventRoute] = {}
+        self._committed: list[int] | None = None
+        t = store.qualified(TRACKING.name)
+        self._select_positions = (
+            f"SELECT name, position FROM {t} WHERE name IN ({', '.join('?' * len(self.names))})"
+        )
+        self._set_position = f"UPDATE {t} SET position = ? WHERE name = ?"
+
+    def positions(self, tx: Transaction, *, lock: bool = False) -> dict[str, int]:
+        """Each read model's tracking position."""
+        sql = self._select_positions + (self.store.lock_clause if lock else "")
+        found = dict(tx.fetchall(sql, self.names))
+        return {name: int(found.get(name, 0)) for name in self.names}
+
+    def catch_up(self, progress: Progress | None = None, *, until: int | None = None) -> int:
+        """Process the events after the positions (up to ``until``); returns how many."""
+        with _young_generation_gc() as collect:
+            return self._catch_up(progress, until, collect)
+
+    def _catch_up(
+        self, progress: Progress | None, until: int | None, collect: Callable[[], None]
+    ) -> int:
+        processed = 0
+        self.stopped = False
+        try:
+            with self.store.snapshot() as tx:
+                start = min(self.positions(tx).values())
+            head = self.source.recorder.max_notification_id() or 0
+            head = head if until is None else min(head, until)
+            while not self.stopping.is_set():
+                notifications = self._read(start, self.batch_size, until)
+                if not notifications:
+                    break
+                try:
+                    self._process(notifications, start)
+                except PositionsMoved:
+                    with self.store.snapshot() as tx:
+                        start = min(self.positions(tx).values())
+                    continue
+                processed += len(notifications)
+                start = notifications[-1].id
+                last_page = len(notifications) < self.batch_size
+                del notifications
+                collect()
+                if progress is not None:
+                    progress(processed, start, max(head, start))
+                if last_page:
+                    break
+            self.stopped = self.stopping.is_set()
+        finally:
+            self.stopping.clear()
+        return processed
+
+    def _route(self, topic: str) -> EventRoute:
+        cls = resolve_topic(topic)
+        decoded: list[tuple[int, Handler]] = []
+        undecoded: list[tuple[int, UndecodedHandler]] = []
+        for index, model in enumerate(self.models):
+            handler = self._handlers[index].get(cls)
+            if handler is not None:
+                decoded.append((index, handler))
+            on_stored = self._stored[index].get(cls)
+            if on_stored is None and model.takes_all_stored:
+                on_stored = model.handle_stored
+            if on_stored is not None:
+                undecoded.append((index, on_stored))
+        route = EventRoute(cls, decoded, undecoded, getattr(cls, "class_version", 1))
+        self._routes[topic] = route
+        return route
+
+    def _undecoded(self, notification: Notification, route: EventRoute) -> UndecodedEvent:
+        """The event as stored, for stored handlers (no domain event decoded)."""
+        data = self.decoder.data(notification.state)
+        if data is None or data.get("class_version", 1) < route.class_version:
+            # Not JSON, or stored by an older version of the class: the mapper upcasts.
+            return UndecodedEvent.of_event(self.source.mapper.to_domain_event(notification))
+        return UndecodedEvent(
+            route.cls,
+            id_text(notification.originator_id),
+            notification.originator_version,
+            data,
+            self.decoder,
+        )
+
+    def _process(self, batch: Sequence[Notification], start: int) -> None:
+        """Apply one batch to every read model and move their positions, in one transaction.
+
+        The handlers run first, in a read snapshot (for look-ups that miss the caches); only
+        the writes hold the write lock: the rows and the tracking rows, in one transaction that
+        first checks that the positions are still those the handlers started from (another
+        process writing these read models would have moved them). So the events' writers, or
+        a runner of another process, wait for the writes only, never for a whole batch's work.
+        """
+        models = self.models
+        routes = self._routes
+        to_domain_event = self.source.mapper.to_domain_event
+        last = batch[-1].id
+        try:
+            with self.store.snapshot() as tx:
+                by_name = self.positions(tx)
+                positions = [by_name[name] for name in self.names]
+                if min(positions) < start:
+                    raise PositionsMoved
+                if positions != self._committed:
+                    # First batch, or another process moved the positions: caches may be stale.
+                    for model in models:
+                        model.reset()
+                for model in models:
+                    model.begin(tx)
+                # The usual case: every read model takes every event of the batch.
+                every = max(positions) <= start
+                try:
+                    for notification in batch:
+                        route = routes.get(notification.topic) or self._route(notification.topic)
+                        position = notification.id
+                        if route.decoded:
+                            event = to_domain_event(notification)
+                            for index, handler in route.decoded:
+                                if every or position > positions[index]:
+                                    handler(position, event)
+                            if not route.undecoded:
+                                continue
+                            stored = UndecodedEvent.of_event(event)
+                        elif route.undecoded:
+                            stored = self._undecoded(notification, route)
+                        else:
+                            continue
+                        for index, on_stored in route.undecoded:
+                            if every or position > positions[index]:
+                                on_stored(position, stored)
+                finally:
+                    for model in models:
+                        model.end()
+            with self.store.transaction() as tx:
+                locked = self.positions(tx, lock=True)
+                if [locked[name] for name in self.names] != positions:
+                    raise PositionsMoved
+                for model in models:
+                    model.flush(tx)
+                moved = [
+                    (last, name) for name, p in zip(self.names, positions, strict=True) if p < last
+                ]
+                tx.executemany(self._set_position, moved)
+            self._committed = [max(p, last) for p in positions]
+        except BaseException:
+            self._committed = None
+            for model in models:
+                model.reset()
+            raise
