@@ -12,7 +12,7 @@ from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
-from adapters.cli_types import instant_arg, uuid_arg
+from adapters.cli.common import instant_arg, uuid_arg
 from adapters.read_models import build_projections
 from adapters.settings import Settings
 from domain.errors import InvalidInput

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adapters.cli_types import instant_arg, uuid_arg
+from adapters.cli.common import instant_arg, uuid_arg
 from adapters.services import DoseLedger
 from domain.errors import InvalidInput
 from projections.audit_report import FORMATS

@@ -22,7 +22,7 @@ from pydantic_core import ErrorDetails
 
 from adapters import patient_commands as commands
 from adapters.access import CLINICAL_DATA
-from adapters.cli_types import actor, date_arg, print_json, store_command, uuid_arg
+from adapters.cli.common import actor, date_arg, print_json, store_command, uuid_arg
 from adapters.http.schemas import (
     AdverseEventBody,
     Correction,

@@ -13,19 +13,10 @@ from uuid import uuid4
 import structlog
 from pydantic import ValidationError
 
-from adapters import (
-    cli_audit,
-    cli_design,
-    cli_patients,
-    cli_projections,
-    cli_reports,
-    cli_rules,
-    cli_serve,
-)
 from adapters.access import SRC_SIGNATURE, TRIAL_MANAGEMENT
 from adapters.bootstrap import build_ledger
-from adapters.cli_reminders import add_commands as add_reminders_commands
-from adapters.cli_types import actor, print_json, refusal, store_command, uuid_arg
+from adapters.cli import audit, design, patients, projections, reminders, reports, rules, serve
+from adapters.cli.common import actor, print_json, refusal, store_command, uuid_arg
 from adapters.demo import find_demo_trial, record_demo_trial
 from adapters.logging import configure_logging
 from adapters.services import DoseLedger
@@ -140,13 +131,13 @@ def build_parser() -> Parser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    cli_design.add_commands(sub)
-    cli_projections.add_commands(sub)
-    cli_reports.add_commands(sub)
-    cli_rules.add_commands(sub)
-    cli_serve.add_commands(sub)
-    add_reminders_commands(sub)
-    cli_reports.add_audit_export(cli_audit.add_commands(sub))
+    design.add_commands(sub)
+    projections.add_commands(sub)
+    reports.add_commands(sub)
+    rules.add_commands(sub)
+    serve.add_commands(sub)
+    reminders.add_commands(sub)
+    reports.add_audit_export(audit.add_commands(sub))
 
     p = sub.add_parser("protocols", help="list templates, show one, or validate a protocol file")
     group = p.add_mutually_exclusive_group()
@@ -215,7 +206,7 @@ def build_parser() -> Parser:
     p.add_argument("--reason", required=True)
     p.add_argument("--meaning", default="review")
 
-    cli_patients.add_commands(sub)
+    patients.add_commands(sub)
     return parser
 
 

@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 from adapters.access import KEY_MANAGEMENT
-from adapters.cli_types import requires, seconds_arg
+from adapters.cli.common import requires, seconds_arg
 from adapters.http.keys import KEY_ROLES, KeyRing
 from adapters.services import DoseLedger
 from adapters.settings import Settings

@@ -33,7 +33,7 @@ def cmd_audit_verify(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
 def add_commands(sub: Any) -> Any:
     """Add the ``audit`` group with ``verify``; returns the group's subparsers, for more commands
-    (e.g. ``cli_reports.add_audit_export``)."""
+    (e.g. ``reports.add_audit_export``)."""
     audit: argparse.ArgumentParser = sub.add_parser(
         "audit",
         help="tamper evidence of the event store",

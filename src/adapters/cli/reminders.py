@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from adapters.cli_types import instant_arg
+from adapters.cli.common import instant_arg
 from adapters.reminders import Reminders
 from adapters.services import DoseLedger
 from domain.reminders import OpenReminder
