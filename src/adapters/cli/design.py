@@ -60,7 +60,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     print(json.dumps(result.as_json()))
 
 
-def add_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add ``three-plus-three`` and ``simulate`` to the top-level parser."""
     p = sub.add_parser(
         "three-plus-three",

@@ -246,7 +246,7 @@ def cmd_patient_outcome(args: argparse.Namespace, ledger: DoseLedger) -> None:
     print_json({"patient_id": str(args.patient_id), "recorded": args.outcome})
 
 
-def add_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add the ``patient`` command group to the top-level parser."""
     patient = sub.add_parser(
         "patient",

@@ -131,7 +131,7 @@ def cmd_show(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ parser
 
 
-def add_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Register ``projections`` and its subcommands on the top-level parser."""
     parser = sub.add_parser(
         "projections",

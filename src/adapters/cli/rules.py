@@ -249,7 +249,7 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
 
 
-def add_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add ``rules evaluate``, ``rules show`` and ``ctcae grade`` to the top-level parser."""
     rules = sub.add_parser("rules", help="dose-modification rules of a regimen")
     rsub = rules.add_subparsers(dest="rules_command", required=True, parser_class=type(rules))
