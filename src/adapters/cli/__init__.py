@@ -35,7 +35,7 @@ from adapters.cli.common import Parser, fail, refusal
 from adapters.logging import configure_logging
 from adapters.settings import Settings
 from domain.actors import ROLES
-from domain.errors import CommandRefused, ConcurrencyConflict, DomainError, InvalidInput, NotFound
+from domain.errors import DomainError
 
 # The command groups, in the order the top-level help lists their commands.
 GROUPS = (
@@ -98,10 +98,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.store_handler(args, build_ledger(settings))
         else:
             args.plain_handler(args)
-    except (InvalidInput, CommandRefused, NotFound, ConcurrencyConflict) as exc:
+    except DomainError as exc:  # a refusal, bad input, not found, a conflict
         fail(str(exc))
-    except ValidationError as exc:
+    except ValidationError as exc:  # of the settings
         error = exc.errors()[0]
         fail(f"setting DOSELEDGER_{str(error['loc'][0]).upper()}: {error['msg']}")
-    except DomainError as exc:
-        fail(str(exc))

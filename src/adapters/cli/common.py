@@ -96,6 +96,14 @@ def uuid_arg(text: str) -> UUID:
         raise argparse.ArgumentTypeError(f"'{text}' is not a UUID") from None
 
 
+def whole_arg(text: str) -> int:
+    """A whole number (a grade, a count)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+
+
 def date_arg(text: str) -> dt.date:
     """A clinical date, YYYY-MM-DD."""
     try:
