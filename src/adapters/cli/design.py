@@ -9,15 +9,13 @@ from typing import Any
 
 from tqdm import tqdm
 
+from adapters.cli.common import whole_arg
 from domain.designs.operating_characteristics import exact, parse_true_tox, simulate
 from domain.designs.three_plus_three import recommend_text
 
 
 def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    value = whole_arg(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
@@ -60,7 +58,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     print(json.dumps(result.as_json()))
 
 
-def add_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add ``three-plus-three`` and ``simulate`` to the top-level parser."""
     p = sub.add_parser(
         "three-plus-three",

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from adapters.cli_types import instant_arg
+from adapters.cli.common import instant_arg
 from adapters.reminders import Reminders
 from adapters.services import DoseLedger
 from domain.reminders import OpenReminder
@@ -28,7 +28,7 @@ def cmd_tick(args: argparse.Namespace, ledger: DoseLedger) -> None:
         _print(reminders.tick(args.at))
 
 
-def add_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add ``reminders due`` and ``reminders tick`` to the top-level parser."""
     group = sub.add_parser("reminders", help="scheduled follow-ups: list what is due, fire it")
     rsub = group.add_subparsers(dest="reminders_command", required=True, parser_class=type(group))

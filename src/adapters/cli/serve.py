@@ -1,15 +1,15 @@
-"""``doseledger serve``, ``scheduler`` and ``keys``: the HTTP service, periodic jobs, keys."""
+"""``doseledger serve`` and ``scheduler``: the long-running processes. ``serve`` runs the HTTP API
+and, unless told not to, the periodic jobs (the reminders' tick); ``scheduler`` runs the jobs alone,
+for a deployment that serves the API from processes of their own."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import Any
 
-from adapters.access import KEY_MANAGEMENT
-from adapters.cli_types import requires, seconds_arg
-from adapters.http.keys import KEY_ROLES, KeyRing
+from adapters.cli.common import actor, seconds_arg
+from adapters.http.keys import KeyRing
 from adapters.services import DoseLedger
 from adapters.settings import Settings
 
@@ -39,7 +39,7 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
     base = f"http://{args.host}:{args.port}"
     if args.demo and ledger.recorder.max_notification_id() is None:
         trial_id = record_demo_trial(ledger)
-        secret, _ = KeyRing(ledger).issue("demo admin", "admin", None, _cli_actor(args))
+        secret, _ = KeyRing(ledger).issue("demo admin", "admin", None, actor(args))
         print(render_cohort_table(ledger.trial_aggregate(trial_id)), "\n", flush=True)
         print(f"Recorded the demo trial {trial_id} on an empty store.")
         print(f"API docs: {base}/docs   (Authorize with this admin key, shown once: {secret})")
@@ -126,30 +126,8 @@ def _add_tick_seconds(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _cli_actor(args: argparse.Namespace) -> Any:
-    from domain.actors import Actor
-
-    return Actor(user_id=args.user, role=args.role, client="cli", request_id=args.request_id)
-
-
-def cmd_keys_create(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    """Issue a key and print it once."""
-    secret, view = KeyRing(ledger).issue(args.name, args.key_role, args.site, _cli_actor(args))
-    print(json.dumps({**view, "key": secret, "note": "shown once: store it now"}))
-
-
-def cmd_keys_revoke(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    """Revoke a key by id."""
-    print(json.dumps(KeyRing(ledger).revoke(args.key_id, args.reason, _cli_actor(args))))
-
-
-def cmd_keys_list(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    """List keys (never their secrets)."""
-    print(json.dumps(KeyRing(ledger).list(), indent=2))
-
-
-def add_commands(sub: Any) -> None:
-    """Add ``serve`` and ``keys`` to the top-level parser."""
+def register(sub: Any) -> None:
+    """Add ``serve`` and ``scheduler`` to the top-level parser."""
     p = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=_port, default=8000)
@@ -170,25 +148,3 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("scheduler", help=help_, description=help_)
     _add_tick_seconds(p)
     p.set_defaults(store_handler=cmd_scheduler)
-
-    keys = sub.add_parser(
-        "keys",
-        help="create, revoke and list API keys",
-        description="Create and revoke API keys as an admin (doseledger --role admin keys ...; "
-        "admin is the default role), list them with any role. The --role of 'keys create' is "
-        "the new key's role.",
-    )
-    ksub = keys.add_subparsers(dest="keys_command", required=True, parser_class=type(keys))
-    p = ksub.add_parser("create", help="issue a key (printed once)")
-    p.add_argument("--role", dest="key_role", choices=KEY_ROLES, required=True)
-    p.add_argument("--site", help="the site of an investigator key")
-    p.add_argument("--name", required=True, help="who or what uses the key")
-    p.set_defaults(store_handler=cmd_keys_create)
-    requires(p, KEY_MANAGEMENT)
-    p = ksub.add_parser("revoke", help="revoke a key")
-    p.add_argument("key_id")
-    p.add_argument("--reason", default="revoked by an administrator")
-    p.set_defaults(store_handler=cmd_keys_revoke)
-    requires(p, KEY_MANAGEMENT)
-    p = ksub.add_parser("list", help="list keys")
-    p.set_defaults(store_handler=cmd_keys_list)

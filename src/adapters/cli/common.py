@@ -1,19 +1,37 @@
-"""What the CLI's command modules share: argparse value types (each error is one line, exit 2),
-the registration of a command that works on the store, the role a command that records needs,
-the actor, and JSON output."""
+"""What the CLI's command groups share: the parser class and one-line errors (exit 2), argparse
+value types, the registration of a command that works on the store, the role a command that records
+needs (``adapters.access``), the actor, and the output of an answer (JSON, or a file for --out)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
+import sys
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 from uuid import UUID
 
 from adapters.access import Duty
 from adapters.services import DoseLedger
 from domain.actors import Actor
+from domain.errors import InvalidInput
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line on stderr (exit 2) and never print the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def fail(message: str) -> NoReturn:
+    """Refuse the command: one line on stderr, exit 2."""
+    print(f"doseledger: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
 
 
 def store_command(
@@ -58,12 +76,32 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=None if isinstance(data, dict) and len(data) <= 3 else 2))
 
 
+def write_output(text: str, out: str | None) -> None:
+    """Write a dataset or a trail to stdout, or to the file --out names (printing what it wrote)."""
+    if out is None:
+        sys.stdout.write(text)
+        return
+    path = Path(out)
+    if not path.parent.is_dir():
+        raise InvalidInput(f"--out: folder {path.parent} does not exist", field="out")
+    path.write_text(text, encoding="utf-8")
+    print(json.dumps({"written": str(path), "bytes": len(text.encode())}))
+
+
 def uuid_arg(text: str) -> UUID:
     """A trial, patient or key id."""
     try:
         return UUID(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a UUID") from None
+
+
+def whole_arg(text: str) -> int:
+    """A whole number (a grade, a count)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
 
 
 def date_arg(text: str) -> dt.date:

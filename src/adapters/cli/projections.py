@@ -12,7 +12,7 @@ from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
-from adapters.cli_types import instant_arg, uuid_arg
+from adapters.cli.common import fail, instant_arg, uuid_arg
 from adapters.read_models import build_read_models
 from adapters.settings import Settings
 from domain.errors import InvalidInput
@@ -21,7 +21,6 @@ from projections.runner import Progress
 
 VIEWS = ("cohorts", "overview", "safety", "timeline", "audit")
 EXIT_DIFFERENT = 1
-EXIT_ERROR = 2
 
 
 def _print(data: Any) -> None:
@@ -35,13 +34,13 @@ def _projections() -> Iterator[ReadModels]:
         projections = build_read_models(Settings())
     except Exception as exc:
         if _is_store_error(exc):
-            _fail(f"cannot open the store: {_first_line(exc)}")
+            fail(f"cannot open the store: {_first_line(exc)}")
         raise
     try:
         yield projections
     except Exception as exc:
         if _is_store_error(exc):
-            _fail(f"store error: {_first_line(exc)}")
+            fail(f"store error: {_first_line(exc)}")
         raise
     finally:
         projections.close()
@@ -56,11 +55,6 @@ def _is_store_error(exc: Exception) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _fail(message: str) -> Any:
-    print(f"doseledger: error: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_ERROR)
 
 
 @contextmanager
@@ -132,7 +126,7 @@ def cmd_show(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ parser
 
 
-def add_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Register ``projections`` and its subcommands on the top-level parser."""
     parser = sub.add_parser(
         "projections",

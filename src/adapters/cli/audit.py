@@ -1,4 +1,5 @@
-"""CLI commands for the audit trail: ``audit verify`` checks the event store's tamper evidence."""
+"""``doseledger audit``: the audit trail. ``verify`` checks the event store's tamper evidence (the
+audit chain), ``export`` writes a trial's audit trail for an inspector (csv, jsonl or html)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import sys
 from typing import Any
 
 from adapters.audit_chain import verify
+from adapters.cli.common import uuid_arg, write_output
 from adapters.services import DoseLedger
+from projections.audit_report import FORMATS
 
 EXIT_FAULT = 1
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -31,9 +34,13 @@ def cmd_audit_verify(args: argparse.Namespace, ledger: DoseLedger) -> None:
         raise SystemExit(EXIT_FAULT)
 
 
-def add_commands(sub: Any) -> Any:
-    """Add the ``audit`` group with ``verify``; returns the group's subparsers, for more commands
-    (e.g. ``cli_reports.add_audit_export``)."""
+def cmd_audit_export(args: argparse.Namespace, ledger: DoseLedger) -> None:
+    """Write the trial's audit trail as csv, jsonl or html."""
+    write_output(ledger.audit_export(args.trial_id, args.format), args.out)
+
+
+def register(sub: Any) -> None:
+    """Add the ``audit`` group, ``verify`` and ``export``, to the top-level parser."""
     audit: argparse.ArgumentParser = sub.add_parser(
         "audit",
         help="tamper evidence of the event store",
@@ -56,4 +63,9 @@ def add_commands(sub: Any) -> Any:
         help="a head printed earlier: fail unless it is still a link of the verified chain",
     )
     p.set_defaults(store_handler=cmd_audit_verify)
-    return commands
+
+    p = commands.add_parser("export", help="the audit trail as csv, jsonl or html")
+    p.add_argument("trial_id", type=uuid_arg)
+    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--out", metavar="FILE")
+    p.set_defaults(store_handler=cmd_audit_export)

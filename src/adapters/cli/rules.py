@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any, get_args
 
+from adapters.cli.common import whole_arg
 from domain.ctcae import CTCAE_VERSION, CtcaeCatalogue
 from domain.errors import InvalidInput
 from domain.grading import (
@@ -235,13 +236,6 @@ def _given(args: argparse.Namespace, name: str) -> bool:
 # ------------------------------------------------------------------ parser
 
 
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-
-
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -249,7 +243,7 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
 
 
-def add_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add ``rules evaluate``, ``rules show`` and ``ctcae grade`` to the top-level parser."""
     rules = sub.add_parser("rules", help="dose-modification rules of a regimen")
     rsub = rules.add_subparsers(dest="rules_command", required=True, parser_class=type(rules))
@@ -263,12 +257,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--regimen", required=True, help=f"protocol template: {regimens}")
     p.add_argument("--term", required=True, help="CTCAE v5.0 term or MedDRA code")
     given = p.add_mutually_exclusive_group(required=True)
-    given.add_argument("--grade", type=_whole, help="CTCAE grade")
+    given.add_argument("--grade", type=whole_arg, help="CTCAE grade")
     given.add_argument("--bcva", metavar="SNELLEN", help="blurred vision: BCVA, e.g. 20/80")
     p.add_argument("--baseline-bcva", metavar="SNELLEN", help="baseline BCVA (with --bcva)")
     p.add_argument(
         "--occurrence",
-        type=_whole,
+        type=whole_arg,
         default=1,
         help="occurrences of this term at this grade band, this one included (default 1)",
     )
