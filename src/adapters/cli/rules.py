@@ -293,7 +293,7 @@ def register(sub: Any) -> None:
     p.add_argument("--uln", type=_number, help="upper limit of normal")
     p.add_argument("--lln", type=_number, help="lower limit of normal")
     p.add_argument("--baseline", type=_number, help="baseline lab value (if abnormal)")
-    p.add_argument("--bsa", type=_number, metavar="PERCENT", help="% body surface area")
+    p.add_argument("--bsa", type=_number, metavar="PERCENT", help="%% body surface area")
     p.add_argument("--symptoms", choices=get_args(Symptoms))
     p.add_argument("--ctcae-version", choices=get_args(CtcaeVersion), help="default 5.0")
     p.add_argument("--life-threatening", action="store_true")
