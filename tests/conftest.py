@@ -11,8 +11,8 @@ import pytest
 from psycopg import sql
 
 from adapters.logging import configure_logging
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 
 POSTGRES_URL = os.environ.get(
     "DOSELEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -68,11 +68,11 @@ from psycopg.errors import DuplicateObject
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
-from adapters.claim_fence import KWARG as CLAIM
-from adapters.claim_fence import ClaimFence, ClaimLost
+from adapters.persistence.claim_fence import KWARG as CLAIM
+from adapters.persistence.claim_fence import ClaimFence, ClaimLost
+from adapters.persistence.environment import AUDIT_KEY_VAR
 from domain.errors import InvalidInput
 
-AUDIT_KEY_VAR = "DOSELEDGER_AUDIT_KEY"
 # Beside a SQLite file PATH, when DOSELEDGER_AUDIT_KEY is unset: PATH + this suffix (mode 0600).
 KEY_FILE_SUFFIX = ".audit-key"
 MIN_KEY_LENGTH = 16

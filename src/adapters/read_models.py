@@ -8,8 +8,9 @@ from typing import TypeVar
 
 import structlog
 
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import Settings, persistence_env
+from adapters.settings import Settings
 from projections.follower import DEFAULT_BATCH_SIZE, DEFAULT_CACHE_SIZE, Projections
 from projections.store import open_store
 

@@ -17,10 +17,10 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording, Transcoder
 
-from adapters.claim_fence import KWARG as CLAIM
-from adapters.claim_fence import ClaimFence
 from adapters.clock import Clock, utc_now
-from adapters.transcodings import DateAsISO
+from adapters.persistence.claim_fence import KWARG as CLAIM
+from adapters.persistence.claim_fence import ClaimFence
+from adapters.persistence.transcodings import DateAsISO
 from domain.actors import SYSTEM, Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment, graded
 from domain.ctcae import CtcaeCatalogue
@@ -827,7 +827,7 @@ class DoseLedger(Application[UUID]):
 
 class Commits(list[int]):
     """Events saved per commit in a context (one entry per commit), and the Idempotency-Key
-    claim each commit checks and marks in its transaction (``adapters.claim_fence``)."""
+    claim each commit checks and marks in its transaction (``adapters.persistence.claim_fence``)."""
 
     def __init__(self, fence: ClaimFence | None) -> None:
         super().__init__()

@@ -25,8 +25,9 @@ from adapters.audit_chain import (
     verify,
 )
 from adapters.demo import record_demo_trial
+from adapters.persistence.environment import AUDIT_KEY_VAR, persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import AUDIT_KEY_VAR, Settings, persistence_env
+from adapters.settings import Settings
 from domain.protocol import template
 from support import ADMIN, DAY0, INVESTIGATOR
 
@@ -425,7 +426,7 @@ def test_a_short_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_factory_topics_resolve() -> None:
     from eventsourcing.utils import resolve_topic
 
-    from adapters.settings import POSTGRES_FACTORY, SQLITE_FACTORY
+    from adapters.persistence.environment import POSTGRES_FACTORY, SQLITE_FACTORY
 
     assert resolve_topic(SQLITE_FACTORY) is audit_chain.ChainedSQLiteFactory
     assert resolve_topic(POSTGRES_FACTORY) is audit_chain.ChainedPostgresFactory

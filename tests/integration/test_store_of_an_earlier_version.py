@@ -18,8 +18,8 @@ import pytest
 
 from adapters.audit_chain import verify
 from adapters.demo import DEMO_NAME
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.patient import Patient
 from projections.follower import Projections
 from projections.store import SQLiteStore

@@ -10,8 +10,8 @@ from uuid import UUID
 import pytest
 
 from adapters.demo import record_demo_trial
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.patient import Patient
 from domain.protocol import template
 from domain.trial import Trial

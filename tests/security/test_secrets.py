@@ -11,8 +11,8 @@ from eventsourcing.utils import Environment
 
 from adapters import audit_chain
 from adapters.audit_chain import AUDIT_KEY_VAR, verify
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from adapters.webhooks import Subscriptions
 from adapters.webhooks.subscriptions import SECRETS
 from cli_runner import CliRunner

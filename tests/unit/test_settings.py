@@ -9,13 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from adapters.clock import utc_now
-from adapters.settings import (
-    DEFAULT_DATABASE_URL,
-    POSTGRES_FACTORY,
-    SQLITE_FACTORY,
-    Settings,
-    persistence_env,
-)
+from adapters.persistence.environment import POSTGRES_FACTORY, SQLITE_FACTORY, persistence_env
+from adapters.settings import DEFAULT_DATABASE_URL, Settings
 from domain.errors import InvalidInput
 
 

@@ -1,0 +1,1 @@
+"""Persistence: the eventsourcing library configured for doseledger's stores."""
