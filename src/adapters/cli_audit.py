@@ -8,7 +8,7 @@ import re
 import sys
 from typing import Any
 
-from adapters.audit_chain import verify
+from adapters.persistence.audit_verifier import verify
 from adapters.services import DoseLedger
 
 EXIT_FAULT = 1

@@ -16,8 +16,8 @@ from uuid import UUID
 
 import pytest
 
-from adapters.audit_chain import verify
 from adapters.demo import DEMO_NAME
+from adapters.persistence.audit_verifier import verify
 from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
 from domain.patient import Patient

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from domain.errors import InvalidInput
 
 # The library's factories, with the audit-chain application recorder (tamper evidence).
-SQLITE_FACTORY = "adapters.audit_chain:ChainedSQLiteFactory"
-POSTGRES_FACTORY = "adapters.audit_chain:ChainedPostgresFactory"
+SQLITE_FACTORY = "adapters.persistence.factories:ChainedSQLiteFactory"
+POSTGRES_FACTORY = "adapters.persistence.factories:ChainedPostgresFactory"
 # The audit chain's HMAC key; the same name as the setting's variable, as the library merges
 # the process environment under what it is given.
 AUDIT_KEY_VAR = "DOSELEDGER_AUDIT_KEY"
