@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.clock import Clock, starting_at, utc_now
-from adapters.persistence.environment import persistence_env
+from adapters.persistence.environment import SnapshotFailures, persistence_env
 from domain.errors import InvalidInput
 
 DEFAULT_DATABASE_URL = "sqlite:///./doseledger.db"
@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # HMAC key of the audit chain; unset: on SQLite a random key kept beside the database file
     # (PATH.audit-key, mode 0600), on PostgreSQL nothing starts without it.
     audit_key: str | None = Field(default=None, min_length=16)
+    # A snapshot that cannot be taken or read: "log" an error and go on from the events (a
+    # snapshot is a cache), or "raise" it (the test suite sets this).
+    snapshot_failures: SnapshotFailures = "log"
     # Seconds between two ticks of the scheduler (reminders and other periodic jobs).
     tick_seconds: int = Field(default=60, ge=1, le=86_400)
     # Tests and demos only: an ISO 8601 instant the ledger's clock reads at start-up and runs
@@ -65,4 +68,5 @@ class Settings(BaseSettings):
             pool_size=self.postgres_pool_size,
             lock_timeout=self.postgres_lock_timeout_seconds,
             audit_key=self.audit_key,
+            snapshot_failures=self.snapshot_failures,
         )

@@ -19,8 +19,6 @@ from domain.designs.three_plus_three import (
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import Protocol
 from domain.site_time import check_time_zone
-from domain.snapshots import AggregateSnapshot
-from domain.state_copy import clone_aggregate
 
 Decision = Literal["escalate", "expand", "de-escalate", "declare_mtd", "stop_no_mtd"]
 DECISIONS: tuple[str, ...] = get_args(Decision)
@@ -34,8 +32,7 @@ class Trial(Aggregate):
     """A dose-escalation trial, rebuilt from its events."""
 
     TOPIC = "doseledger:trial"
-    class_version = 2  # 2: site_time_zones
-    __deepcopy__ = clone_aggregate
+    class_version = 2  # of the state: a snapshot of another one is not used (2: site_time_zones)
 
     class Created(Aggregate.Created):
         TOPIC = "doseledger:trial.Created"
@@ -49,10 +46,6 @@ class Trial(Aggregate):
 
     class Event(Aggregate.Event):
         TOPIC = "doseledger:trial.Event"
-
-    class Snapshot(AggregateSnapshot):
-        TOPIC = "doseledger:trial.Snapshot"
-        class_version = 3  # 3: the state as one compact JSON text (see AggregateSnapshot)
 
     class PatientEnrolled(Event):
         TOPIC = "doseledger:trial.PatientEnrolled"
@@ -220,12 +213,6 @@ class Trial(Aggregate):
         self.flagged_for_review: list[int] = []
         self.site_time_zones: dict[str, str] = {}
         self._add_cohort(self.protocol.design.starting_level, "start")
-
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """Snapshots taken before sites had time zones: none recorded yet."""
-        state.setdefault("site_time_zones", {})
-        state.setdefault("flagged_for_review", [])
 
     @classmethod
     def register(cls, trial_id: UUID, protocol: Protocol, name: str, actor: Actor) -> Trial:

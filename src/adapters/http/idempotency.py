@@ -56,7 +56,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from adapters.http.problems import problem
 from adapters.persistence.claim_fence import ClaimFence
 from adapters.services import watch_commits
-from domain.state_copy import clone_aggregate
 from projections.store import Store, Tx, open_store
 
 HEADER = "idempotency-key"
@@ -76,7 +75,6 @@ class IdempotentRequest(Aggregate):
 
     TOPIC = "doseledger:idempotency"
     class_version = 1
-    __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
         TOPIC = "doseledger:idempotency.Created"

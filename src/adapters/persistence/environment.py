@@ -4,12 +4,15 @@ The library configures itself from one dict of variables (its own ``PERSISTENCE_
 ``SQLITE_DBNAME``, ``POSTGRES_*``, ...), which it merges over the process environment. The
 settings (``adapters.settings.Settings``) name a database URL; ``persistence_env`` maps it onto
 those variables, and adds ours that the persistence layer reads back from the application's
-environment (the audit key), so that nothing in it reads the process environment itself.
+environment (the audit key, the snapshot-failure policy), so that nothing in it reads the
+process environment itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal, cast, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from domain.errors import InvalidInput
@@ -20,6 +23,10 @@ POSTGRES_FACTORY = "adapters.persistence.factories:ChainedPostgresFactory"
 # The audit chain's HMAC key; the same name as the setting's variable, as the library merges
 # the process environment under what it is given.
 AUDIT_KEY_VAR = "DOSELEDGER_AUDIT_KEY"
+# What a failed snapshot does: "log" (production: an error line, the events stay recorded and
+# loads replay them) or "raise" (the test suite: the failure fails the test).
+SNAPSHOT_FAILURES_VAR = "DOSELEDGER_SNAPSHOT_FAILURES"
+SnapshotFailures = Literal["log", "raise"]
 
 
 def persistence_env(
@@ -28,10 +35,13 @@ def persistence_env(
     pool_size: int = 5,
     lock_timeout: int = 10,
     audit_key: str | None = None,
+    snapshot_failures: SnapshotFailures | None = None,
 ) -> dict[str, str]:
     """Map ``sqlite:///PATH`` or ``postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=S]``."""
     parts = urlsplit(url)
     ours = {AUDIT_KEY_VAR: audit_key} if audit_key else {}
+    if snapshot_failures is not None:
+        ours[SNAPSHOT_FAILURES_VAR] = snapshot_failures
     if parts.scheme == "sqlite":
         return {"PERSISTENCE_MODULE": SQLITE_FACTORY, "SQLITE_DBNAME": _sqlite_path(url), **ours}
     if parts.scheme in ("postgresql", "postgres"):
@@ -41,6 +51,17 @@ def persistence_env(
         "postgresql://USER:PASSWORD@HOST:PORT/DB",
         field="DOSELEDGER_DATABASE_URL",
     )
+
+
+def snapshot_failures(env: Mapping[str, str]) -> SnapshotFailures:
+    """The snapshot-failure policy an application's environment names (default "log")."""
+    policy = env.get(SNAPSHOT_FAILURES_VAR) or "log"
+    if policy not in get_args(SnapshotFailures):
+        raise InvalidInput(
+            f"{SNAPSHOT_FAILURES_VAR} '{policy}' is neither 'log' nor 'raise'",
+            field=SNAPSHOT_FAILURES_VAR,
+        )
+    return cast(SnapshotFailures, policy)
 
 
 def _sqlite_path(url: str) -> str:
