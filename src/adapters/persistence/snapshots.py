@@ -12,7 +12,8 @@ and carries the aggregate class's current ``class_version``. Any other snapshot 
 as if absent (logged at INFO): the aggregate is replayed from its events and snapshotted
 again at its next interval, which then serves later loads. So:
 
-- a change to an aggregate's attributes bumps the aggregate's ``class_version``;
+- a change to an aggregate's attributes bumps the aggregate's ``class_version``, and so does a
+  change to a registered pydantic model (stored as its dump, validated again when read);
 - a change to a registered dataclass's fields needs nothing more (the text names them);
 - a change to this class's fields or to the codec's text takes a new ``TOPIC``.
 
