@@ -53,8 +53,8 @@ from tqdm import tqdm
 from adapters.clock import starting_at
 from adapters.http.keys import KeyRing
 from adapters.logging import configure_logging
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from bench_append import Unreachable, store
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport

@@ -25,8 +25,8 @@ from psycopg import sql
 from tqdm import tqdm
 
 from adapters.logging import configure_logging
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.actors import Actor
 from domain.errors import InvalidInput
 from domain.protocol import Protocol, template

@@ -36,9 +36,9 @@ from typing import Any
 from uuid import UUID
 
 from adapters.logging import configure_logging
+from adapters.persistence.environment import persistence_env
 from adapters.reminders import Reminders
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from bench_projections import bar, clone_stories
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport

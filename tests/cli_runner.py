@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from adapters.cli import main
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 
 
 class CliRunner:

@@ -11,8 +11,8 @@ import pytest
 from psycopg import sql
 
 from adapters.logging import configure_logging
+from adapters.persistence.environment import SNAPSHOT_FAILURES_VAR, persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 
 POSTGRES_URL = os.environ.get(
     "DOSELEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -24,6 +24,15 @@ _unreachable: list[str] = []
 def _quiet_logs() -> None:
     """JSON logs at WARNING, as the CLI runs; tests that look at logs set their own level."""
     configure_logging("WARNING")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _snapshot_failures_fail_tests() -> Iterator[None]:
+    """A snapshot that cannot be taken or read fails the test that met it (and the CLI and
+    server processes tests start), where production logs it and replays the events."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SNAPSHOT_FAILURES_VAR, "raise")
+        yield
 
 
 def _postgres_conninfo() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import re
 import threading
@@ -13,14 +12,15 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording, Transcoder
 
-from adapters.claim_fence import KWARG as CLAIM
-from adapters.claim_fence import ClaimFence
 from adapters.clock import Clock, utc_now
-from adapters.transcodings import DateAsISO
+from adapters.persistence.caching import CachingApplication
+from adapters.persistence.claim_fence import KWARG as CLAIM
+from adapters.persistence.claim_fence import ClaimFence
+from adapters.persistence.transcodings import DateAsISO
 from domain.actors import SYSTEM, Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment, graded
 from domain.ctcae import CtcaeCatalogue
@@ -51,7 +51,7 @@ _commits: ContextVar[Commits | None] = ContextVar("commits", default=None)
 log = structlog.get_logger("doseledger.services")
 
 
-class DoseLedger(Application[UUID]):
+class DoseLedger(CachingApplication):
     """doseledger's application: every client (CLI, HTTP, demo, tests) goes through it."""
 
     name = "doseledger"
@@ -62,7 +62,7 @@ class DoseLedger(Application[UUID]):
         "AGGREGATE_CACHE_FASTFORWARD": "y",
     }
     # Snapshots: after every Nth event of a trial or patient its state at that version is stored
-    # (domain.snapshots), so a load reads the latest snapshot and fewer than N later events,
+    # (persistence.snapshots), so a load reads the latest snapshot and fewer than N later events,
     # however long the history. A patient's tail of at most 19 events keeps any load within 2x
     # of loading a 10-event patient; trial snapshots carry the whole protocol, and trials have
     # short histories. Taken with our projector (`_replay` is defined below the class, hence
@@ -121,14 +121,6 @@ class DoseLedger(Application[UUID]):
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         for listener in list(self.after_commit):
             listener()
-
-    def _take_snapshots(self, processing_event: Any) -> None:
-        # Snapshots are taken after the events are committed: a failure here must not turn a
-        # recorded command into an error for its caller (loads then replay the events).
-        try:
-            super()._take_snapshots(processing_event)
-        except Exception:
-            log.exception("snapshot failed; loads will replay events instead")
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         """Add the clinical-date transcoding to the library's defaults."""
@@ -788,8 +780,6 @@ class DoseLedger(Application[UUID]):
                 aggregate = self.repository.get(ident, version=version, projector_func=_replay)
             except AggregateNotFoundError:
                 raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident)) from None
-            if getattr(aggregate, "replay_events", False):
-                aggregate = self._from_events(ident, version)
             if loaded is not None:
                 loaded[ident] = aggregate
         if not isinstance(aggregate, cls):
@@ -804,17 +794,6 @@ class DoseLedger(Application[UUID]):
                     f"not {expectations[ident]}",
                     current=aggregate.version,
                 )
-        return aggregate
-
-    def _from_events(self, ident: UUID, version: int | None) -> Any:
-        """An aggregate whose snapshot is of a layout that lost state, rebuilt from its events;
-        a fresh snapshot replaces the old one for later loads."""
-        aggregate = _replay(None, self.events.get(ident, lte=version))
-        if version is None:
-            if self.snapshots is not None:
-                self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
-            if self.repository.cache is not None:
-                self.repository.cache.put(ident, copy.deepcopy(aggregate))
         return aggregate
 
     def _save(self, *aggregates: Aggregate) -> None:
@@ -833,7 +812,7 @@ class DoseLedger(Application[UUID]):
 
 class Commits(list[int]):
     """Events saved per commit in a context (one entry per commit), and the Idempotency-Key
-    claim each commit checks and marks in its transaction (``adapters.claim_fence``)."""
+    claim each commit checks and marks in its transaction (``adapters.persistence.claim_fence``)."""
 
     def __init__(self, fence: ClaimFence | None) -> None:
         super().__init__()

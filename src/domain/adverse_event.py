@@ -53,17 +53,3 @@ class AdverseEvent:
             self.grades.append(grade)
         self.grade = grade
         self.worst_grade = max(self.grades)
-
-
-@dataclass
-class Hold:
-    """The one hold of the patient state before several toxicities were held at once (snapshots
-    of Patient class version 1): read only to upcast such a snapshot (``Patient.upcast_v1_v2``)."""
-
-    since: dt.date
-    ae_id: UUID | None
-    resume: ResumeAt | None
-    resume_when_grade_at_most: int | None
-    resume_when_bcva_at_baseline: bool
-    deadline: dt.date | None
-    rule: str | None

@@ -58,7 +58,6 @@ from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
 from domain.site_time import DEFAULT_TIME_ZONE, local_date, plus_days, start_of_day
 from domain.site_time import start_of_day_after as after
-from domain.state_copy import clone_aggregate
 from domain.trial import Trial
 
 ReminderKind = Literal[
@@ -457,7 +456,6 @@ class Reminder(Aggregate):
 
     TOPIC = "doseledger:reminder"
     class_version = 1
-    __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
         TOPIC = "doseledger:reminder.Created"

@@ -15,8 +15,8 @@ import pytest
 from psycopg import sql
 
 from adapters.demo import record_demo_trial
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from cli_runner import CliRunner
 
 

@@ -28,8 +28,8 @@ from adapters.http.schemas import (
     Measurement,
     SkinAssessmentBody,
 )
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from cli_runner import StoreCli
 from domain.actors import Actor
 from domain.protocol import template

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from adapters.http.app import create_app
 from adapters.http.keys import KEY_ROLES, KeyRing
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.actors import Actor
 from support import enrolling
 

@@ -25,8 +25,8 @@ from adapters.demo import record_demo_trial
 from adapters.http.app import create_app
 from adapters.http.keys import KeyRing
 from adapters.http.routes import feed
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.actors import Actor
 from domain.protocol import template
 

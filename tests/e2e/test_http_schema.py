@@ -32,8 +32,8 @@ from schemathesis.generation.meta import TestPhase
 from adapters.demo import record_demo_trial
 from adapters.http.app import create_app
 from adapters.http.keys import KeyRing
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.actors import Actor
 
 OPERATOR = Actor(user_id="ops", role="admin")

@@ -38,8 +38,8 @@ from schemathesis.engine.errors import is_inconsistent_replay
 from adapters.http.app import create_app
 from adapters.http.keys import KeyRing
 from adapters.http.links import PATIENT_COMMANDS
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.actors import Actor
 
 OPERATOR = Actor(user_id="ops", role="admin")

@@ -17,16 +17,14 @@ import pytest
 from eventsourcing.persistence import PersistenceError
 from psycopg import sql
 
-import adapters.audit_chain as audit_chain
-from adapters.audit_chain import (
-    AuditResult,
-    ChainedPostgresApplicationRecorder,
-    ChainedSQLiteApplicationRecorder,
-    verify,
-)
 from adapters.demo import record_demo_trial
+from adapters.persistence import audit_verifier, factories, postgres_recorder, sqlite_recorder
+from adapters.persistence.audit_verifier import AuditResult, verify
+from adapters.persistence.environment import AUDIT_KEY_VAR, persistence_env
+from adapters.persistence.postgres_recorder import ChainedPostgresApplicationRecorder
+from adapters.persistence.sqlite_recorder import ChainedSQLiteApplicationRecorder
 from adapters.services import DoseLedger
-from adapters.settings import AUDIT_KEY_VAR, Settings, persistence_env
+from adapters.settings import Settings
 from domain.protocol import template
 from support import ADMIN, DAY0, INVESTIGATOR
 
@@ -425,11 +423,11 @@ def test_a_short_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_factory_topics_resolve() -> None:
     from eventsourcing.utils import resolve_topic
 
-    from adapters.settings import POSTGRES_FACTORY, SQLITE_FACTORY
+    from adapters.persistence.environment import POSTGRES_FACTORY, SQLITE_FACTORY
 
-    assert resolve_topic(SQLITE_FACTORY) is audit_chain.ChainedSQLiteFactory
-    assert resolve_topic(POSTGRES_FACTORY) is audit_chain.ChainedPostgresFactory
-    assert audit_chain.AUDIT_KEY_VAR == AUDIT_KEY_VAR
+    assert resolve_topic(SQLITE_FACTORY) is factories.ChainedSQLiteFactory
+    assert resolve_topic(POSTGRES_FACTORY) is factories.ChainedPostgresFactory
+    assert audit_verifier.AUDIT_KEY_VAR is AUDIT_KEY_VAR  # one constant, defined once
 
 
 # ------------------------------------------------------------------ stores without a chain
@@ -485,7 +483,8 @@ def test_a_failed_chain_write_records_nothing(
     def broken(*args: Any) -> Any:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(audit_chain, "chain_rows", broken)
+    for recorder in (sqlite_recorder, postgres_recorder):
+        monkeypatch.setattr(recorder, "chain_rows", broken)
     with pytest.raises(PersistenceError, match="nothing was recorded: disk on fire"):
         ledger.register_trial(template("defactinib-paclitaxel"), ADMIN)
     monkeypatch.undo()

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from adapters.http.app import create_app
 from adapters.http.idempotency import IdempotentRequest
 from adapters.http.keys import KeyRing
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.actors import Actor
 
 
@@ -53,7 +53,7 @@ def test_a_fresh_process_decodes_keys_idempotency_and_webhook_records(sqlite_url
     code = (
         "import sys\n"
         "from adapters.services import DoseLedger\n"
-        "from adapters.settings import persistence_env\n"
+        "from adapters.persistence.environment import persistence_env\n"
         "app = DoseLedger(env=persistence_env(sys.argv[1]))\n"
         "events = [app.mapper.to_domain_event(n)\n"
         "          for n in app.recorder.select_notifications(None, 1000)]\n"

@@ -8,8 +8,8 @@ import threading
 from uuid import UUID
 
 from adapters.http.keys import KeyRing, later_event_probe
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from support import ADMIN
 
 

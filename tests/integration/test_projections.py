@@ -299,7 +299,7 @@ def test_events_recorded_later_are_caught_up(
 def test_postgres_position_gaps_are_followed(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from adapters.settings import persistence_env
+    from adapters.persistence.environment import persistence_env
 
     app = DoseLedger(env=persistence_env(postgres_url))
     projections = build_read_models(postgres_url, batch_size=10)

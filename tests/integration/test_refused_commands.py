@@ -9,8 +9,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.ae_report import AdverseEventReport, SkinAssessment
 from domain.errors import ConcurrencyConflict, DomainError, NotFound
 from domain.patient import Patient

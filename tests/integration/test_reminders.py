@@ -8,9 +8,9 @@ from uuid import UUID
 
 import pytest
 
+from adapters.persistence.environment import persistence_env
 from adapters.reminders import Reminder, Reminders
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.patient import Patient
 from domain.protocol import template
 from domain.reminders import OpenReminder, start_of

@@ -19,10 +19,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from adapters.clock import Clock
 from adapters.logging import configure_logging
+from adapters.persistence.environment import persistence_env
 from adapters.reminders import Reminder, Reminders
 from adapters.scheduler import REMINDERS, PeriodicJob, build_scheduler
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.protocol import template
 from domain.reminders import start_of
 from support import INVESTIGATOR, ae, day, dosing

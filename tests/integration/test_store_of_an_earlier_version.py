@@ -2,9 +2,10 @@
 
 ``tests/data/store-written-at-0183fb4.sqlite`` was recorded by the code at commit 0183fb4 (the
 demo trial, and a patient with 29 events on a CPK grade 3 hold, whose state at version 20 is a
-snapshot of the one-hold, one-recommendation layout). The new code reads it through upcasters:
-the Enrolled events (no enrolment date, no site zone) and the Patient snapshot (no requirements,
-no hold periods).
+snapshot of the one-hold, one-recommendation layout). The new code reads the Enrolled events
+through their upcaster (no enrolment date, no site zone); the Patient snapshot, of an earlier
+layout, is set aside as if absent (snapshots are never upcast): the patient is replayed from its
+events until its next snapshot interval.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from uuid import UUID
 
 import pytest
 
-from adapters.audit_chain import verify
 from adapters.demo import DEMO_NAME
+from adapters.persistence.audit_verifier import verify
+from adapters.persistence.environment import persistence_env
+from adapters.persistence.snapshots import AggregateSnapshot
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.patient import Patient
 from projections.read_models import ReadModels
 from projections.store import SQLiteStore
@@ -49,10 +51,10 @@ def _long_patient(ledger: DoseLedger) -> UUID:
     return patient_id
 
 
-def _replayed(ledger: DoseLedger, patient_id: UUID) -> Patient:
-    """The patient rebuilt from its events alone (no snapshot)."""
+def _replayed(ledger: DoseLedger, patient_id: UUID, version: int | None = None) -> Patient:
+    """The patient rebuilt from its events alone (no snapshot), up to a version."""
     patient = None
-    for event in ledger.events.get(patient_id):
+    for event in ledger.events.get(patient_id, lte=version):
         patient = event.mutate(patient)  # type: ignore[attr-defined]
     assert isinstance(patient, Patient)
     return patient
@@ -78,13 +80,16 @@ def test_every_aggregate_of_the_old_store_loads_and_its_audit_chain_holds(
         projections.close()
 
 
-def test_the_old_snapshot_of_a_held_patient_upcasts_to_its_requirements(old: DoseLedger) -> None:
+def test_the_old_snapshot_of_a_held_patient_is_set_aside_and_its_events_give_its_requirements(
+    old: DoseLedger,
+) -> None:
     patient_id = _long_patient(old)
     assert old.recorder.select_events(patient_id, limit=1)  # the events are there
     assert old.snapshots is not None
-    assert [s.originator_version for s in old.snapshots.get(patient_id)] == [20]
-    loaded = old.patient_aggregate(patient_id)  # the old snapshot is set aside: events replayed
-    assert [s.originator_version for s in old.snapshots.get(patient_id)] == [20, 29]
+    (stored,) = old.snapshots.recorder.select_events(patient_id)
+    assert (stored.originator_version, stored.topic) == (20, "doseledger:patient.Snapshot")
+    assert list(old.snapshots.get(patient_id)) == []  # of an earlier layout: as if absent
+    loaded = old.patient_aggregate(patient_id)  # so the events are replayed
     replayed = _replayed(old, patient_id)
     assert old.patient(patient_id)["requirements"] == [
         r.as_record() for r in replayed.requirements.values()
@@ -98,7 +103,7 @@ def test_the_old_snapshot_of_a_held_patient_upcasts_to_its_requirements(old: Dos
         dt.date(2026, 3, 19),
     )
     assert loaded.dosing_status == "withheld"
-    again = DoseLedger(env=old.env)  # a new process loads the fresh snapshot at version 29
+    again = DoseLedger(env=old.env)  # a new process, without the cache, replays them too
     try:
         assert again.patient(patient_id) == old.patient(patient_id)
     finally:
@@ -115,3 +120,17 @@ def test_an_old_patient_takes_the_new_commands(old: DoseLedger) -> None:
     state = old.record_dose_action(patient_id, "resume", dt.date(2026, 3, 11), INVESTIGATOR)
     assert state["dosing"] == "on treatment"
     assert old.administer_dose(patient_id, dt.date(2026, 3, 12), INVESTIGATOR) is False
+    # Its next snapshot interval (every 20 events) takes a snapshot of today's layout.
+    dose_day = dt.date(2026, 3, 13)
+    while old.patient_aggregate(patient_id).version < 40:
+        old.administer_dose(patient_id, dose_day, INVESTIGATOR)
+        dose_day += dt.timedelta(days=1)
+    assert old.snapshots is not None
+    stored = old.snapshots.recorder.select_events(patient_id)
+    assert [(s.originator_version, s.topic) for s in stored] == [
+        (20, "doseledger:patient.Snapshot"),
+        (40, AggregateSnapshot.TOPIC),
+    ]
+    (snapshot,) = old.snapshots.get(patient_id)
+    rebuilt = snapshot.mutate(None)  # type: ignore[attr-defined]
+    assert vars(rebuilt) == vars(_replayed(old, patient_id, 40))

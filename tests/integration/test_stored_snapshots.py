@@ -10,8 +10,9 @@ from uuid import UUID
 import pytest
 
 from adapters.demo import record_demo_trial
+from adapters.persistence.environment import persistence_env
+from adapters.persistence.snapshots import AggregateSnapshot
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from domain.patient import Patient
 from domain.protocol import template
 from domain.trial import Trial
@@ -63,9 +64,9 @@ def test_a_long_patient_loads_from_its_latest_snapshot(
     assert ledger.snapshots is not None and fresh.snapshots is not None
     snapshots = list(ledger.snapshots.get(patient_id))
     assert [s.originator_version for s in snapshots] == [INTERVAL, 2 * INTERVAL]
-    assert {type(s) for s in snapshots} == {Patient.Snapshot}  # type: ignore[attr-defined]
     stored = ledger.snapshots.recorder.select_events(patient_id)
-    assert {s.topic for s in stored} == {"doseledger:patient.Snapshot"}
+    assert {s.topic for s in stored} == {AggregateSnapshot.TOPIC}  # one class, every aggregate
+    assert {s.topic for s in snapshots} == {"doseledger:patient"}
     assert list(ledger.snapshots.get(trial_id)) == []  # the trial has a few events only
 
     # A cold load reads the latest snapshot and only the events after it.

@@ -9,10 +9,10 @@ from uuid import UUID
 import pytest
 from eventsourcing.utils import Environment
 
-from adapters import audit_chain
-from adapters.audit_chain import AUDIT_KEY_VAR, verify
+from adapters.persistence import audit_key
+from adapters.persistence.audit_verifier import verify
+from adapters.persistence.environment import AUDIT_KEY_VAR, persistence_env
 from adapters.services import DoseLedger
-from adapters.settings import persistence_env
 from adapters.webhooks import Subscriptions
 from adapters.webhooks.subscriptions import SECRETS
 from cli_runner import CliRunner
@@ -90,9 +90,9 @@ def test_the_variable_wins_over_the_key_file(
 
 
 def test_there_is_no_public_default_key() -> None:
-    assert not hasattr(audit_chain, "DEFAULT_AUDIT_KEY")
+    assert not hasattr(audit_key, "DEFAULT_AUDIT_KEY")
     with pytest.raises(InvalidInput, match=AUDIT_KEY_VAR):
-        audit_chain.audit_key_from(Environment(env={}))
+        audit_key.audit_key_from(Environment(env={}))
 
 
 @pytest.mark.postgres

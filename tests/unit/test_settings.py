@@ -9,13 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from adapters.clock import utc_now
-from adapters.settings import (
-    DEFAULT_DATABASE_URL,
+from adapters.persistence.environment import (
     POSTGRES_FACTORY,
+    SNAPSHOT_FAILURES_VAR,
     SQLITE_FACTORY,
-    Settings,
     persistence_env,
+    snapshot_failures,
 )
+from adapters.settings import DEFAULT_DATABASE_URL, Settings
 from domain.errors import InvalidInput
 
 
@@ -25,10 +26,27 @@ def test_default_is_an_sqlite_file_in_the_working_directory(
     monkeypatch.delenv("DOSELEDGER_DATABASE_URL", raising=False)
     assert Settings().database_url == DEFAULT_DATABASE_URL == "sqlite:///./doseledger.db"
     monkeypatch.delenv("DOSELEDGER_AUDIT_KEY", raising=False)
+    monkeypatch.delenv(SNAPSHOT_FAILURES_VAR, raising=False)
     assert Settings().persistence_env() == {
         "PERSISTENCE_MODULE": SQLITE_FACTORY,  # the library's SQLite, with the audit chain
         "SQLITE_DBNAME": "doseledger.db",
+        SNAPSHOT_FAILURES_VAR: "log",  # production: a failed snapshot is logged, not raised
     }
+
+
+def test_snapshot_failures_are_logged_unless_the_settings_say_raise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(SNAPSHOT_FAILURES_VAR, raising=False)
+    assert snapshot_failures(Settings().persistence_env()) == "log"
+    assert snapshot_failures({}) == "log"
+    monkeypatch.setenv(SNAPSHOT_FAILURES_VAR, "raise")
+    assert snapshot_failures(Settings().persistence_env()) == "raise"
+    monkeypatch.setenv(SNAPSHOT_FAILURES_VAR, "ignore")
+    with pytest.raises(ValidationError):
+        Settings()
+    with pytest.raises(InvalidInput, match="neither 'log' nor 'raise'"):
+        snapshot_failures({SNAPSHOT_FAILURES_VAR: "ignore"})
 
 
 def test_sqlite_absolute_path(tmp_path: Path) -> None:

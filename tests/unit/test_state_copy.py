@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from uuid import uuid4
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapters.persistence.caching import CopyingRepository
+from adapters.persistence.state_copy import clone_aggregate
+from adapters.services import DoseLedger
 from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
 from domain.protocol import template
 from projections.patient_state import patient_summary
 from projections.trial_state import trial_summary
-from support import DAY0, INVESTIGATOR, TODAY, follow_recommendation, new_trial, run_cohort
+from support import ADMIN, DAY0, INVESTIGATOR, TODAY, follow_recommendation, new_trial, run_cohort
 
 
 @settings(max_examples=60, deadline=None)
@@ -26,7 +28,7 @@ def test_commands_on_a_copied_trial_leave_the_original_alone(letters: list[str],
         letters = letters[3:]
         follow_recommendation(trial)
     before = trial_summary(trial)
-    clone = copy.deepcopy(trial)
+    clone = clone_aggregate(trial)
     assert trial_summary(clone) == before
     if clone.status == "escalating":
         run_cohort(clone, last)
@@ -68,7 +70,7 @@ def test_commands_on_a_copied_patient_leave_the_original_alone() -> None:
     )
     patient.hold_dose(DAY0 + dt.timedelta(days=3), INVESTIGATOR, ae_id=ae_id, today=TODAY)
     before = patient_summary(patient)
-    clone = copy.deepcopy(patient)
+    clone = clone_aggregate(patient)
     clone.change_ae_grade(
         ae_id,
         1,
@@ -82,3 +84,17 @@ def test_commands_on_a_copied_patient_leave_the_original_alone() -> None:
     assert patient_summary(clone) != before
     assert patient_summary(patient) == before
     assert patient.adverse_events[ae_id].grade == 3
+
+
+def test_the_ledger_hands_out_copies_of_its_cached_aggregates() -> None:
+    ledger = DoseLedger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    try:
+        assert isinstance(ledger.repository, CopyingRepository)
+        trial_id = ledger.register_trial(template("defactinib-avutometinib"), ADMIN)
+        first, second = (ledger.repository.get(trial_id) for _ in range(2))
+        assert first is not second and vars(first) == vars(second)
+        first.cohorts[0].patients.append(uuid4())  # as a refused command might leave it
+        assert ledger.repository.get(trial_id).cohorts[0].patients == []
+        assert trial_summary(ledger.repository.get(trial_id)) == trial_summary(second)
+    finally:
+        ledger.close()

@@ -9,8 +9,8 @@ import re
 import sys
 from typing import Any
 
-from adapters.audit_chain import verify
 from adapters.cli.common import uuid_arg, write_output
+from adapters.persistence.audit_verifier import verify
 from adapters.services import DoseLedger
 from projections.audit_report import FORMATS
 

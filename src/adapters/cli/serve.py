@@ -83,7 +83,8 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
 def audit_key_file(ledger: DoseLedger) -> str | None:
     """The file the audit key was read from: a SQLite store without DOSELEDGER_AUDIT_KEY."""
-    from adapters.audit_chain import AUDIT_KEY_VAR, key_file
+    from adapters.persistence.audit_key import key_file
+    from adapters.persistence.environment import AUDIT_KEY_VAR
 
     dbname = ledger.env.get("SQLITE_DBNAME")
     if ledger.env.get(AUDIT_KEY_VAR) or not dbname:

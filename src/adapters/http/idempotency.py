@@ -20,11 +20,11 @@ validation errors of the request itself (400, 422; the handlers mark them). Anyt
 403, 404, 409, 412, a domain refusal) releases the claim, so that a corrected retry runs. A
 request that committed events never releases its claim, whatever its answer: a 500 after a
 commit is kept and replayed, so a retry never records twice. Each commit marks the claim in its
-own transaction (``adapters.claim_fence``): a process that dies between its commit and keeping
-its answer leaves the key ``committed``, and a retry after the lease is told the request was
-recorded (409 ``request-recorded``, with the aggregates and versions it recorded), never runs it
-again; a process whose lease was taken over while it stalled cannot commit (its events roll
-back, 409).
+own transaction (``adapters.persistence.claim_fence``): a process that dies between its commit
+and keeping its answer leaves the key ``committed``, and a retry after the lease is told the
+request was recorded (409 ``request-recorded``, with the aggregates and versions it recorded),
+never runs it again; a process whose lease was taken over while it stalled cannot commit (its
+events roll back, 409).
 
 ``IdempotentRequest`` was the event-sourced record of earlier versions: old stores hold its
 events, so its topics stay decodable; nothing new is written to the event store.
@@ -53,10 +53,9 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapters.claim_fence import ClaimFence
 from adapters.http.problems import problem
+from adapters.persistence.claim_fence import ClaimFence
 from adapters.services import watch_commits
-from domain.state_copy import clone_aggregate
 from projections.store import Store, Transaction, open_store
 
 HEADER = "idempotency-key"
@@ -76,7 +75,6 @@ class IdempotentRequest(Aggregate):
 
     TOPIC = "doseledger:idempotency"
     class_version = 1
-    __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
         TOPIC = "doseledger:idempotency.Created"

@@ -16,7 +16,6 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder
 
 from domain.actors import ROLES, Actor
 from domain.errors import CommandRefused, InvalidInput, NotFound
-from domain.state_copy import clone_aggregate
 
 KEY_PREFIX = "dl_"
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://doseledger/api-keys")
@@ -38,7 +37,6 @@ class ApiKey(Aggregate):
 
     TOPIC = "doseledger:api_key"
     class_version = 1
-    __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
         TOPIC = "doseledger:api_key.Created"

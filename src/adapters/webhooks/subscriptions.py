@@ -24,7 +24,6 @@ from adapters.webhooks.targets import TargetPolicy, check_target
 from domain.actors import Actor
 from domain.errors import CommandRefused, InvalidInput, NotFound
 from domain.reminders import KINDS
-from domain.state_copy import clone_aggregate
 from projections.store import Store, Table, open_store
 
 MAX_URL_LENGTH = 2000
@@ -43,7 +42,6 @@ class WebhookSubscription(Aggregate):
 
     TOPIC = "doseledger:webhook"
     class_version = 1
-    __deepcopy__ = clone_aggregate
 
     class Created(Aggregate.Created):
         TOPIC = "doseledger:webhook.Created"

@@ -31,13 +31,6 @@ from domain.patient.guards import PatientGuards
 from domain.patient.queries import PatientQueries
 from domain.patient.requirements import HoldPeriod, Requirement, requirement_from, supersede
 from domain.protocol import AgentDose
-from domain.snapshots import STATE_CODEC, AggregateSnapshot
-from domain.state_copy import clone_aggregate
-
-# The patient's state holds these (snapshots name them; never rename a registered name).
-STATE_CODEC.register_dataclass("requirement", Requirement)
-STATE_CODEC.register_dataclass("hold_period", HoldPeriod)
-STATE_CODEC.register_dataclass("day_runs", DayRuns)
 
 
 class Patient(
@@ -53,8 +46,9 @@ class Patient(
     """One study subject, identified by a pseudonymous subject id, rebuilt from its events."""
 
     TOPIC = "doseledger:patient"
-    class_version = 2  # 2: requirements per AE, hold periods, dose days as runs, grade_5_on
-    __deepcopy__ = clone_aggregate
+    # Of the state: a snapshot of another one is not used (2: requirements per AE, hold periods,
+    # dose days as runs, grade_5_on).
+    class_version = 2
 
     # The events (patient/events.py), named here for the metaclass: keep this order.
     Created = events.Created
@@ -84,9 +78,6 @@ class Patient(
     FactEnteredInError = events.FactEnteredInError
     DLTOutcomeRevised = events.DLTOutcomeRevised
 
-    class Snapshot(AggregateSnapshot):
-        TOPIC = "doseledger:patient.Snapshot"
-        class_version = 3  # 3: the state as one compact JSON text (see AggregateSnapshot)
 
     # ----------------------------------------------------------------- state (applied)
 
@@ -131,59 +122,6 @@ class Patient(
         self.skin_assessments: list[dict[str, Any]] = []
         self.grade_5_on: dict[UUID, dt.date] = {}
         """The day each AE reached grade 5 (death), when it did."""
-
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """Snapshots of the one-hold, one-recommendation state: requirements and hold periods."""
-        state.setdefault("enrolment_date", None)
-        # Such a snapshot does not hold every dose day: the application replays the events.
-        state["replay_events"] = True
-        state.setdefault("site_time_zone", "UTC")
-        first = state.get("first_dose_date")
-        last = state.pop("last_dose_date", None)
-        state["dose_days"] = DayRuns([[d, d] for d in sorted({first, last} - {None})])
-        state.setdefault("grade_5_on", {})
-        state["missed_days"] = []
-        state["dlt_outcome_ae"] = None
-        state["deviations"] = 0
-        state["discontinued_on"] = None
-        requirements: dict[UUID, Requirement] = {}
-        open_rec = state.pop("open_recommendation", None)
-        state.pop("recommendations", None)
-        if open_rec is not None and open_rec.get("ae_id") is not None:
-            req = requirement_from(open_rec["ae_id"], open_rec["date"], open_rec)
-            if req is not None:
-                requirements[req.ae_id] = req
-        hold = state.pop("hold", None)
-        holds = []
-        if hold is not None:
-            holds.append(HoldPeriod(hold.since))
-            if hold.ae_id is not None and hold.resume is not None:
-                requirements[hold.ae_id] = Requirement(
-                    ae_id=hold.ae_id,
-                    action="withhold",
-                    rule=hold.rule or "",
-                    since=hold.since,
-                    resume=hold.resume,
-                    resume_when_grade_at_most=hold.resume_when_grade_at_most,
-                    resume_when_bcva_at_baseline=hold.resume_when_bcva_at_baseline,
-                    within_days=(
-                        None if hold.deadline is None else (hold.deadline - hold.since).days
-                    ),
-                    held_since=hold.since,
-                )
-        state["requirements"] = requirements
-        state["holds"] = holds
-        for ae in state.get("adverse_events", {}).values():
-            if not ae.grades:
-                ae.grades = (
-                    [ae.worst_grade]
-                    if ae.grade == ae.worst_grade
-                    else [
-                        ae.worst_grade,
-                        ae.grade,
-                    ]
-                )
 
     @event(BaselineEyeExamRecorded)
     def _baseline_eye_exam(

@@ -25,8 +25,6 @@ from domain.designs.three_plus_three import (
 )
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import Protocol
-from domain.snapshots import AggregateSnapshot
-from domain.state_copy import clone_aggregate
 from domain.trial import events, levels
 from domain.trial.decisions import DecisionCommands
 from domain.trial.enrolment import EnrolmentCommands
@@ -39,8 +37,7 @@ class Trial(EnrolmentCommands, OutcomeCommands, DecisionCommands, Aggregate):
     """A dose-escalation trial, rebuilt from its events."""
 
     TOPIC = "doseledger:trial"
-    class_version = 2  # 2: site_time_zones
-    __deepcopy__ = clone_aggregate
+    class_version = 2  # of the state: a snapshot of another one is not used (2: site_time_zones)
 
     # The events (trial/events.py), named here for the metaclass: keep this order.
     Created = events.Created
@@ -62,9 +59,6 @@ class Trial(EnrolmentCommands, OutcomeCommands, DecisionCommands, Aggregate):
     DecisionReviewed = events.DecisionReviewed
     DecisionFlaggedForReview = events.DecisionFlaggedForReview
 
-    class Snapshot(AggregateSnapshot):
-        TOPIC = "doseledger:trial.Snapshot"
-        class_version = 3  # 3: the state as one compact JSON text (see AggregateSnapshot)
 
     # ----------------------------------------------------------------- state (applied)
 
@@ -81,12 +75,6 @@ class Trial(EnrolmentCommands, OutcomeCommands, DecisionCommands, Aggregate):
         self.flagged_for_review: list[int] = []
         self.site_time_zones: dict[str, str] = {}
         self._add_cohort(self.protocol.design.starting_level, "start")
-
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """Snapshots taken before sites had time zones: none recorded yet."""
-        state.setdefault("site_time_zones", {})
-        state.setdefault("flagged_for_review", [])
 
     @classmethod
     def register(cls, trial_id: UUID, protocol: Protocol, name: str, actor: Actor) -> Trial:

@@ -1,0 +1,173 @@
+"""The library's SQLite application recorder, writing the audit chain (``audit_hashing``).
+
+The events INSERT is the transaction's first statement and holds the database's single write
+lock (WAL) until commit, so the head read after it is the latest and the chain stays linear.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+
+from adapters.persistence.audit_hashing import ChainRow, EventRow, chain_rows, genesis_row, oid_text
+from adapters.persistence.audit_table import (
+    ChainReader,
+    as_bytes,
+    as_int,
+    chain_head,
+    chain_row,
+    chain_table_name,
+    check_key,
+    not_written,
+    row_values,
+    stored_id,
+)
+from adapters.persistence.claim_fence import KWARG as CLAIM
+from adapters.persistence.claim_fence import ClaimFence
+
+
+class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, plus one audit-chain row per event in the same transaction."""
+
+    def __init__(
+        self,
+        datastore: SQLiteDatastore,
+        events_table_name: str = "stored_events",
+        *,
+        audit_key: bytes,
+    ) -> None:
+        super().__init__(datastore, events_table_name)
+        self.audit_key = audit_key
+        self.chain_table_name = chain_table_name(events_table_name, "audit_chain")
+        table = self.chain_table_name
+        self._create_chain_statements = [
+            f"CREATE TABLE IF NOT EXISTS {table} ("
+            "seq INTEGER PRIMARY KEY, "
+            "originator_id TEXT NOT NULL, "
+            "originator_version INTEGER NOT NULL, "
+            "topic TEXT NOT NULL, "
+            "event_hash TEXT NOT NULL, "
+            "chain_hash TEXT NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {table}_originator_idx "
+            f"ON {table} (originator_id, originator_version)",
+        ]
+        self._select_head = f"SELECT seq, chain_hash FROM {table} ORDER BY seq DESC LIMIT 1"
+        self._select_genesis = f"SELECT originator_version, chain_hash FROM {table} WHERE seq=0"
+        self._key_checked = False
+        self._insert_chain = f"INSERT INTO {table} VALUES (?,?,?,?,?,?)"
+
+    def _create_table(self, c: SQLiteCursor) -> None:
+        super()._create_table(c)
+        for statement in self._create_chain_statements:
+            c.execute(statement)
+        c.execute(f"SELECT 1 FROM {self.chain_table_name} LIMIT 1")
+        if c.fetchone() is None:
+            c.execute(f"SELECT COUNT(*) FROM {self.events_table_name}")
+            genesis = genesis_row(self.audit_key, int(c.fetchone()[0]))
+            c.execute(
+                f"INSERT OR IGNORE INTO {self.chain_table_name} VALUES (?,?,?,?,?,?)",
+                row_values(genesis),
+            )
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # The events INSERT comes first: it takes SQLite's write lock, so the head read below
+        # is the latest and no other writer can commit before this transaction does.
+        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        if not stored_events:
+            return notification_ids
+        try:
+            if not self._key_checked:
+                c.execute(self._select_genesis)
+                check_key(self.audit_key, c.fetchone())
+                self._key_checked = True
+            c.execute(self._select_head)
+            rows = chain_rows(self.audit_key, chain_head(c.fetchone()), stored_events)
+            c.executemany(self._insert_chain, [row_values(r) for r in rows])
+        except (sqlite3.Error, PersistenceError):
+            raise  # the library's transaction rolls back, and maps sqlite3 errors
+        except Exception as exc:
+            raise not_written(exc) from exc
+        fence: ClaimFence | None = kwargs.get(CLAIM)
+        if fence is not None:
+            c.execute(fence.statement("?"), fence.parameters(stored_events, time.time()))
+            fence.check(c.sqlite_cursor.rowcount)  # else the transaction rolls back
+        return notification_ids
+
+    @contextmanager
+    def audit_reader(self) -> Iterator[ChainReader]:
+        """One read transaction (a WAL snapshot) over the events and the chain."""
+        with self.datastore.transaction(commit=False) as c:
+            yield _SQLiteChainReader(self, c)
+
+
+class _SQLiteChainReader:
+    def __init__(self, recorder: ChainedSQLiteApplicationRecorder, c: SQLiteCursor) -> None:
+        self.recorder = recorder
+        self.c = c
+        self.events = recorder.events_table_name
+        self.chain = recorder.chain_table_name
+
+    def chain_table_exists(self) -> bool:
+        self.c.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (self.chain,))
+        return self.c.fetchone() is not None
+
+    def events_after(self, position: int | None, limit: int) -> list[EventRow]:
+        where, params = ("WHERE rowid>? ", [position]) if position is not None else ("", [])
+        self.c.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events} {where}ORDER BY rowid LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            EventRow(
+                int(row[0]),
+                _sqlite_oid_text(self.recorder, str(row[1])),
+                as_int(row[2]),
+                str(row[3]),
+                as_bytes(row[4]),
+            )
+            for row in self.c.fetchall()
+        ]
+
+    def chain_after(self, seq: int | None, limit: int) -> list[ChainRow]:
+        where, params = ("WHERE seq>? ", [seq]) if seq is not None else ("", [])
+        self.c.execute(
+            "SELECT seq, originator_id, originator_version, topic, event_hash, chain_hash "
+            f"FROM {self.chain} {where}ORDER BY seq LIMIT ?",
+            [*params, limit],
+        )
+        return [chain_row(tuple(row)) for row in self.c.fetchall()]
+
+    def has_event(self, originator_id: str, version: int) -> bool:
+        ident = stored_id(originator_id, self.recorder.datastore.originator_id_type)
+        if ident is None:
+            return False
+        key = ident.hex if isinstance(ident, UUID) else ident
+        self.c.execute(
+            f"SELECT 1 FROM {self.events} WHERE originator_id=? AND originator_version=?",
+            (key, version),
+        )
+        return self.c.fetchone() is not None
+
+    def has_chain_row(self, originator_id: str, version: int) -> bool:
+        self.c.execute(
+            f"SELECT 1 FROM {self.chain} WHERE originator_id=? AND originator_version=?",
+            (originator_id, version),
+        )
+        return self.c.fetchone() is not None
+
+
+def _sqlite_oid_text(recorder: SQLiteApplicationRecorder, stored: str) -> str:
+    try:
+        return oid_text(recorder.convert_originator_id(stored))
+    except ValueError:  # not a UUID: written outside the ledger
+        return stored
