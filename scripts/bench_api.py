@@ -50,11 +50,11 @@ from uuid import UUID
 import httpx
 from tqdm import tqdm
 
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.clock import starting_at
-from adapters.http.keys import KeyRing
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from bench_append import Unreachable, store
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport

@@ -24,9 +24,9 @@ from eventsourcing.domain import Aggregate, event
 from psycopg import sql
 from tqdm import tqdm
 
+from adapters.application import DoseLedger
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.actors import Actor
 from domain.errors import InvalidInput
 from domain.protocol import Protocol, template

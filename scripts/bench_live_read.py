@@ -33,9 +33,9 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+from adapters.application import DoseLedger
 from adapters.logging import configure_logging
 from adapters.read_models import LiveReadModels
-from adapters.services import DoseLedger
 from adapters.settings import persistence_env
 from domain.actors import Actor
 from domain.errors import NotFound

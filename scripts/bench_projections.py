@@ -51,9 +51,9 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 from tqdm import tqdm
 
+from adapters.application import DoseLedger
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment
 from domain.errors import CommandRefused, InvalidInput

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
-from adapters.reminders import Reminders
-from adapters.services import DoseLedger
 from bench_projections import bar, clone_stories
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.cli import main
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 
 
 class CliRunner:

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from adapters.application import DoseLedger
 from adapters.logging import configure_logging
 from adapters.persistence.environment import SNAPSHOT_FAILURES_VAR, persistence_env
-from adapters.services import DoseLedger
 
 POSTGRES_URL = os.environ.get(
     "DOSELEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

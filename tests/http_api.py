@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.http.app import create_app
-from adapters.http.keys import KeyRing
-from adapters.services import DoseLedger
 from domain.actors import Actor
 
 OPERATOR = Actor(user_id="ops", role="admin")

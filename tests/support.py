@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport
 from domain.protocol import Protocol, protocol_from_mapping, template

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from adapters.settings import Settings
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from uuid import UUID
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment
 from domain.protocol import template

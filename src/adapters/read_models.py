@@ -13,8 +13,8 @@ from typing import TypeVar
 
 import structlog
 
+from adapters.application import DoseLedger
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from adapters.settings import Settings
 from projections.queries import ReadModelQueries
 from projections.read_models import DEFAULT_BATCH_SIZE, DEFAULT_CACHE_SIZE, ReadModels

@@ -3,7 +3,7 @@
 Every process runs its own scheduler with its own in-memory job store; none is shared (APScheduler
 forbids sharing a job store between schedulers). Several processes may tick the same store at
 once: exactly-once comes from the event store, where issuing a reminder is saving version 1 of
-an aggregate with the reminder's deterministic id (``adapters.reminders``).
+an aggregate with the reminder's deterministic id (``adapters.application.reminder_tick``).
 
 Each job runs at once when the scheduler starts (a reminder that fell due while nothing ran
 fires on the next start), then every ``seconds``. One run at a time per job (``max_instances``);
@@ -30,10 +30,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from adapters.clock import Clock
 from adapters.read_models import LiveReadModels
-from adapters.reminders import Reminders
-from adapters.services import DoseLedger
 
 log = structlog.get_logger("doseledger.scheduler")
 

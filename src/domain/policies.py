@@ -103,18 +103,21 @@ def adjudicate_dlt_candidate(
     trial: Trial, patient: Patient, ae_id: UUID, confirmed: bool, signer: Actor, *, reason: str
 ) -> None:
     """The SRC's adjudication of a DLT candidate, on the patient and its cohort together: a
-    confirmed candidate closes the window with a DLT (the cohort's DLT dated the AE's onset); a
-    rejected one leaves the candidate list of both."""
+    confirmed candidate closes the window with a DLT on both; a rejected one leaves the
+    candidate list of both.
+
+    The cohort's DLT is dated as the patient's: when the AE met the DLT criterion (a grade
+    change may reach it after the onset), never at the onset alone."""
     if confirmed:
         description = patient.confirm_dlt_candidate(ae_id, signer)
-        onset = patient.adverse_events[ae_id].onset
+        ae = patient.adverse_events[ae_id]
         trial.adjudicate_dlt_candidate(
             patient.id,
             ae_id,
             True,
             signer,
             reason=reason,
-            clinical_date=onset,
+            clinical_date=ae.dlt_reached_on or ae.onset,
             description=description,
         )
     else:

@@ -11,8 +11,8 @@ from uuid import UUID
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from cli_runner import StoreCli
 
 INV = ("--role", "investigator")

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from adapters.application import DoseLedger
 from adapters.demo import record_demo_trial
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from cli_runner import CliRunner
 
 

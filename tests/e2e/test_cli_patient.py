@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.cli import build_parser
 from adapters.http.app import create_app
 from adapters.http.schemas import (
@@ -29,7 +30,6 @@ from adapters.http.schemas import (
     SkinAssessmentBody,
 )
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from cli_runner import StoreCli
 from domain.actors import Actor
 from domain.protocol import template

@@ -6,8 +6,8 @@ from uuid import UUID
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from cli_runner import CliRunner
 from domain.protocol import template
 from support import INVESTIGATOR, ae, day, dosing

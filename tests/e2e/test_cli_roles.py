@@ -23,10 +23,10 @@ from adapters.access import (
     TRIAL_MANAGEMENT,
     Duty,
 )
+from adapters.application import DoseLedger
 from adapters.cli import build_parser
 from adapters.http.app import create_app
 from adapters.http.operation_ids import operation_id
-from adapters.services import DoseLedger
 from cli_runner import StoreCli
 from domain.actors import ROLES
 from domain.protocol import template

@@ -11,10 +11,11 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from adapters.application import DoseLedger
+from adapters.application.api_keys import KEY_ROLES
+from adapters.application.key_ring import KeyRing
 from adapters.http.app import create_app
-from adapters.http.keys import KEY_ROLES, KeyRing
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.actors import Actor
 from support import enrolling
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from adapters.application import DoseLedger
 from adapters.http import views
 from adapters.http.app import DOCS_ASSETS
-from adapters.services import DoseLedger
 from http_api import Api
 
 

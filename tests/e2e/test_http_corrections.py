@@ -10,7 +10,7 @@ from uuid import UUID
 
 from test_http_story import Api, api, day, ready  # noqa: F401  (the fixture)
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 
 
 def _trial(api: Api) -> str:  # noqa: F811

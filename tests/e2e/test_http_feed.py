@@ -21,12 +21,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
 
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.demo import record_demo_trial
 from adapters.http.app import create_app
-from adapters.http.keys import KeyRing
 from adapters.http.routes import feed
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.actors import Actor
 from domain.protocol import template
 

@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.demo import record_demo_trial
 from adapters.http.app import create_app
-from adapters.http.keys import KeyRing
-from adapters.services import DoseLedger
 from domain.actors import Actor
 from support import enrolling
 

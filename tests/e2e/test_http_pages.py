@@ -11,8 +11,8 @@ from uuid import uuid4
 import pytest
 from test_http_story import day, ready
 
-from adapters.reminders import Reminder
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
+from domain.reminders import Reminder
 from http_api import Api
 from support import enrolling
 
@@ -172,7 +172,7 @@ def test_webhook_deliveries_page_newest_first(api: Api) -> None:
             id=uuid4(), kind="src_decision_due", patient_id=None, trial_id=uuid4(), due_at=at,
             fired_at=at,
         )  # fmt: skip
-        api.ledger._save(reminder)
+        api.ledger.record(reminder)
         issued.append(str(reminder.id))
     whole = api.call("GET", path, "edc", 200).json()
     assert [d["reminder_id"] for d in whole["deliveries"]] == issued[::-1]

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from adapters.http.keys import KEY_ROLES
+from adapters.application import DoseLedger
+from adapters.application.api_keys import KEY_ROLES
 from adapters.http.operation_ids import VERBS
-from adapters.services import DoseLedger
 from domain.protocol import TEMPLATE_IDS, template
 from http_api import Api
 

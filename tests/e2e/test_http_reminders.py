@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from test_http_story import Api, day, ready
 
-from adapters.reminders import Reminders
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from domain.reminders import start_of
 from support import DAY0, enrolling
 

@@ -29,11 +29,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.demo import record_demo_trial
 from adapters.http.app import create_app
-from adapters.http.keys import KeyRing
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.actors import Actor
 
 OPERATOR = Actor(user_id="ops", role="admin")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from test_http_story import Api, day, ready
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 
 
 @pytest.fixture

@@ -35,11 +35,11 @@ from hypothesis.errors import Flaky
 from schemathesis import GenerationMode, checks
 from schemathesis.engine.errors import is_inconsistent_replay
 
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.http.app import create_app
-from adapters.http.keys import KeyRing
 from adapters.http.links import PATIENT_COMMANDS
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.actors import Actor
 
 OPERATOR = Actor(user_id="ops", role="admin")

@@ -11,9 +11,9 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.http.app import create_app
-from adapters.http.keys import KeyRing
-from adapters.services import DoseLedger
 from domain.actors import Actor
 from support import DAY0, enrolling
 

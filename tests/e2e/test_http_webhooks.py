@@ -9,8 +9,8 @@ from uuid import uuid4
 
 import pytest
 
-from adapters.reminders import Reminder
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
+from domain.reminders import Reminder
 from http_api import Api
 from webhook_receiver import allow_local_receiver, receiver
 
@@ -149,7 +149,7 @@ def test_delivery_attempts_are_visible(api: Api, monkeypatch: pytest.MonkeyPatch
             due_at=T0,
             fired_at=T0,
         )
-        api.ledger._save(reminder)
+        api.ledger.record(reminder)
         (pending,) = api.call("GET", f"/webhooks/{sid}/deliveries", "edc", 200).json()["deliveries"]
         assert (pending["status"], pending["attempts"]) == ("pending", [])
         webhooks = api.app.state.webhooks

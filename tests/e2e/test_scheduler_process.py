@@ -11,9 +11,9 @@ from uuid import UUID
 
 import pytest
 
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from adapters.persistence.environment import persistence_env
-from adapters.reminders import Reminders
-from adapters.services import DoseLedger
 from cli_runner import CliRunner
 from domain.patient import Patient
 from domain.protocol import template

@@ -17,13 +17,13 @@ import pytest
 from eventsourcing.persistence import PersistenceError
 from psycopg import sql
 
+from adapters.application import DoseLedger
 from adapters.demo import record_demo_trial
 from adapters.persistence import audit_verifier, factories, postgres_recorder, sqlite_recorder
 from adapters.persistence.audit_verifier import AuditResult, verify
 from adapters.persistence.environment import AUDIT_KEY_VAR, persistence_env
 from adapters.persistence.postgres_recorder import ChainedPostgresApplicationRecorder
 from adapters.persistence.sqlite_recorder import ChainedSQLiteApplicationRecorder
-from adapters.services import DoseLedger
 from adapters.settings import Settings
 from domain.protocol import template
 from support import ADMIN, DAY0, INVESTIGATOR

@@ -8,11 +8,11 @@ from uuid import uuid4
 
 from fastapi.testclient import TestClient
 
+from adapters.application import DoseLedger
+from adapters.application.idempotent_request import IdempotentRequest
+from adapters.application.key_ring import KeyRing
 from adapters.http.app import create_app
-from adapters.http.idempotency import IdempotentRequest
-from adapters.http.keys import KeyRing
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.actors import Actor
 
 
@@ -52,7 +52,7 @@ def test_a_fresh_process_decodes_keys_idempotency_and_webhook_records(sqlite_url
     ledger.close()
     code = (
         "import sys\n"
-        "from adapters.services import DoseLedger\n"
+        "from adapters.application import DoseLedger\n"
         "from adapters.persistence.environment import persistence_env\n"
         "app = DoseLedger(env=persistence_env(sys.argv[1]))\n"
         "events = [app.mapper.to_domain_event(n)\n"

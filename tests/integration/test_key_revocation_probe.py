@@ -7,9 +7,9 @@ from __future__ import annotations
 import threading
 from uuid import UUID
 
-from adapters.http.keys import KeyRing, later_event_probe
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing, later_event_probe
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from support import ADMIN
 
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from adapters.read_models import LiveReadModels
-from adapters.reminders import Reminders
 from adapters.scheduler import build_scheduler
-from adapters.services import DoseLedger
 from adapters.settings import persistence_env
 from domain.protocol import template
 from domain.reminders import start_of

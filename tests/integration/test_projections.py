@@ -10,9 +10,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.demo import record_demo_trial
 from adapters.read_models import build_read_models
-from adapters.services import DoseLedger
 from domain.actors import Actor
 from domain.errors import NotFound
 from domain.patient import Patient

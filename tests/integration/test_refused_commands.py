@@ -9,8 +9,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.ae_report import AdverseEventReport, SkinAssessment
 from domain.errors import ConcurrencyConflict, DomainError, NotFound
 from domain.patient import Patient
@@ -232,7 +232,7 @@ def test_enrolment_saves_trial_and_patient_atomically(database_url: str) -> None
             site_time_zone="UTC",
         )
         with pytest.raises(ConcurrencyConflict):
-            second._save(stale, patient)
+            second.record(stale, patient)
         assert _count(first) == before
         with pytest.raises(NotFound):
             first.patient_aggregate(patient_id)

@@ -13,8 +13,8 @@ from uuid import UUID
 
 import pytest
 
-from adapters.reminders import Reminders
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from domain.ctcae import CtcaeCatalogue
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import template

@@ -8,12 +8,12 @@ from uuid import UUID
 
 import pytest
 
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from adapters.persistence.environment import persistence_env
-from adapters.reminders import Reminder, Reminders
-from adapters.services import DoseLedger
 from domain.patient import Patient
 from domain.protocol import template
-from domain.reminders import OpenReminder, start_of
+from domain.reminders import OpenReminder, Reminder, start_of
 from support import DAY0, INVESTIGATOR, SRC, ae, day, dosing
 
 FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)

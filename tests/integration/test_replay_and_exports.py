@@ -11,8 +11,8 @@ from uuid import UUID
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.demo import record_demo_trial
-from adapters.services import DoseLedger
 from domain.errors import NotFound
 from domain.protocol import template
 from support import INVESTIGATOR, SRC, ae, day, dosing

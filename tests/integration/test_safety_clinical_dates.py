@@ -16,8 +16,8 @@ from uuid import UUID
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.errors import CommandRefused
 from domain.protocol import template
 from support import ADMIN, DAY0, INVESTIGATOR, ae, day, dosing

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from domain.errors import CommandRefused
 from domain.protocol import template
 from support import INVESTIGATOR, ae, day, dosing

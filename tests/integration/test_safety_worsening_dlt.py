@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from domain.ae_report import SkinAssessment
 from domain.errors import CommandRefused
 from domain.protocol import template

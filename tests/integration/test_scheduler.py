@@ -17,14 +17,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from adapters.clock import Clock
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
-from adapters.reminders import Reminder, Reminders
 from adapters.scheduler import REMINDERS, PeriodicJob, build_scheduler
-from adapters.services import DoseLedger
 from domain.protocol import template
-from domain.reminders import start_of
+from domain.reminders import Reminder, start_of
 from support import INVESTIGATOR, ae, day, dosing
 
 DEADLINE = 120.0  # seconds; only a bound, on a shared machine

@@ -9,8 +9,8 @@ from uuid import UUID
 
 import pytest
 
-from adapters.reminders import Reminders
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import Protocol, protocol_from_mapping, template
 from domain.reminders import OpenReminder

@@ -17,11 +17,11 @@ from uuid import UUID
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.demo import DEMO_NAME
 from adapters.persistence.audit_verifier import verify
 from adapters.persistence.environment import persistence_env
 from adapters.persistence.snapshots import AggregateSnapshot
-from adapters.services import DoseLedger
 from domain.patient import Patient
 from projections.read_models import ReadModels
 from projections.store import SQLiteStore

@@ -9,10 +9,10 @@ from uuid import UUID
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.demo import record_demo_trial
 from adapters.persistence.environment import persistence_env
 from adapters.persistence.snapshots import AggregateSnapshot
-from adapters.services import DoseLedger
 from domain.patient import Patient
 from domain.protocol import template
 from domain.trial import Trial

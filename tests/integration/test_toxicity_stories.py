@@ -6,7 +6,7 @@ from uuid import UUID
 
 import pytest
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from domain.ae_report import SkinAssessment
 from domain.errors import CommandRefused
 from domain.protocol import protocol_from_mapping, template

@@ -8,9 +8,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.application import DoseLedger
 from adapters.demo import DEMO_NAME, find_demo_trial, record_demo_trial
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.errors import CommandRefused
 from domain.protocol import template
 from domain.trial import Trial

@@ -10,14 +10,14 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from adapters.read_models import build_read_models
-from adapters.reminders import Reminder, Reminders
-from adapters.services import DoseLedger
 from adapters.webhooks import RetryPolicy, Subscriptions, Webhooks, run_webhooks
 from adapters.webhooks.outbox import delivery_id
 from domain.actors import Actor
 from domain.protocol import template
-from domain.reminders import start_of
+from domain.reminders import Reminder, start_of
 from support import ADMIN, day, dosing
 from webhook_receiver import allow_local_receiver, receiver
 
@@ -76,7 +76,7 @@ def issue(ledger: DoseLedger, kind: str = "dlt_window_end", trial_id: UUID | Non
         due_at=T0,
         fired_at=T0,
     )
-    ledger._save(reminder)
+    ledger.record(reminder)
     return reminder.id
 
 

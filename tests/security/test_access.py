@@ -12,8 +12,8 @@ from uuid import uuid4
 import pytest
 from httpx import Response
 
-from adapters.http.keys import KEY_ROLES
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
+from adapters.application.api_keys import KEY_ROLES
 from http_api import Api
 from support import DAY0, enrolling
 

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from http_api import Api
 from support import DAY0, enrolling
 

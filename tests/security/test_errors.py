@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from adapters.application import DoseLedger
 from adapters.http.app import create_app
-from adapters.services import DoseLedger
 from adapters.settings import Settings
 from http_api import Api
 

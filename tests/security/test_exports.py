@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from http_api import Api
 from projections import audit_report, sdtm
 from projections.audit_rows import AUDIT_COLUMNS

@@ -15,10 +15,11 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
+from adapters.application import DoseLedger
+from adapters.application.api_keys import key_id
+from adapters.application.key_ring import KeyRing
 from adapters.http.app import create_app
 from adapters.http.idempotency import IdempotencyStore, fingerprint
-from adapters.http.keys import KeyRing, key_id
-from adapters.services import DoseLedger
 from adapters.settings import Settings
 from http_api import OPERATOR, Api
 from support import DAY0, enrolling

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from http_api import Api
 from support import DAY0, enrolling
 

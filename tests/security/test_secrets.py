@@ -9,10 +9,10 @@ from uuid import UUID
 import pytest
 from eventsourcing.utils import Environment
 
+from adapters.application import DoseLedger
 from adapters.persistence import audit_key
 from adapters.persistence.audit_verifier import verify
 from adapters.persistence.environment import AUDIT_KEY_VAR, persistence_env
-from adapters.services import DoseLedger
 from adapters.webhooks import Subscriptions
 from adapters.webhooks.subscriptions import SECRETS
 from cli_runner import CliRunner

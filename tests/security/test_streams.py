@@ -15,10 +15,10 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.http.app import create_app
-from adapters.http.keys import KeyRing
 from adapters.http.routes.feed import KEY_CHECK_SECONDS
-from adapters.services import DoseLedger
 from domain.protocol import template
 from processes import DEADLINE_SECONDS
 from support import ADMIN

@@ -11,10 +11,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.application import DoseLedger
 from adapters.http.app import create_app
 from adapters.http.schemas import FREE_TEXT_PATTERN, PLAIN_TEXT_PATTERN
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.strict_input import free_text_problem, plain_text_problem
 
 # Mostly the characters at stake (controls, line breaks, DEL, C1), some of anything.

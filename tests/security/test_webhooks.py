@@ -11,13 +11,13 @@ from uuid import UUID, uuid4
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from adapters.reminders import Reminder
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from adapters.webhooks import Subscriptions, Webhooks
 from adapters.webhooks.dispatch import Outcome, http_post
 from adapters.webhooks.targets import TargetPolicy, check_target
 from domain.actors import Actor
 from domain.errors import InvalidInput
+from domain.reminders import Reminder
 from http_api import Api
 from webhook_receiver import allow_local_receiver, receiver
 
@@ -66,7 +66,7 @@ def issue(ledger: DoseLedger) -> UUID:
         due_at=dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
         fired_at=dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
     )
-    ledger._save(reminder)
+    ledger.record(reminder)
     return reminder.id
 
 

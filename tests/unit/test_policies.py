@@ -86,3 +86,37 @@ def test_a_rejected_candidate_leaves_both_candidate_lists_and_the_window_open() 
     adjudicate_dlt_candidate(trial, patient, ae_id, False, SRC, reason="controlled in 48 h")
     assert patient.dlt_outcome is None and not patient.dlt_candidates
     assert not trial.cohorts[0].candidates and not trial.cohorts[0].outcomes
+
+
+def test_a_confirmed_candidate_reached_by_a_later_grade_change_is_dated_when_it_was_reached() -> (
+    None
+):
+    """The DLT is dated when the DLT criterion was met (domain §6: a worsening to a DLT grade
+    counts exactly as if reported at that grade), on the patient and the cohort alike."""
+    trial, patient = enrolled()
+    ae_id = uuid4()
+    diarrhea = CATALOGUE.lookup("Diarrhea")
+    patient.record_adverse_event(
+        ae_id,
+        diarrhea,
+        2,
+        on(5),
+        INVESTIGATOR,
+        today=TODAY,
+        protocol=PROTOCOL,
+        attribution="possible",
+    )
+    change = patient.change_ae_grade(
+        ae_id, 3, on(12), INVESTIGATOR, today=TODAY, protocol=PROTOCOL, term=diarrhea
+    )
+    assert change.dlt is not None and ae_id in patient.dlt_candidates
+    apply_dlt_verdict(trial, patient, ae_id, INVESTIGATOR)
+    trial.collect_events()
+    patient.collect_events()
+
+    adjudicate_dlt_candidate(trial, patient, ae_id, True, SRC, reason="not controlled")
+
+    [closed] = [e for e in patient.collect_events() if hasattr(e, "clinical_date")]
+    [observed] = [e for e in trial.collect_events() if hasattr(e, "clinical_date")]
+    assert type(observed).__name__ == "DLTObserved"
+    assert closed.clinical_date == observed.clinical_date == on(12)

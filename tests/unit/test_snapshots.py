@@ -17,10 +17,10 @@ from eventsourcing.utils import resolve_topic
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from adapters.application import DoseLedger
 from adapters.persistence.caching import SnapshotFailed
 from adapters.persistence.environment import SNAPSHOT_FAILURES_VAR
 from adapters.persistence.snapshots import AggregateSnapshot, SnapshotStore
-from adapters.services import DoseLedger
 from domain.ctcae import CtcaeCatalogue
 from domain.errors import CommandRefused, InvalidInput
 from domain.patient import Patient

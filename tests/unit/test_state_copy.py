@@ -8,9 +8,9 @@ from uuid import uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapters.application import DoseLedger
 from adapters.persistence.caching import CopyingRepository
 from adapters.persistence.state_copy import clone_aggregate
-from adapters.services import DoseLedger
 from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
 from domain.protocol import template

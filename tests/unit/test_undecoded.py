@@ -14,7 +14,7 @@ from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoder
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from projections.undecoded import StoredJsonDecoder, UndecodedEvent, id_text
 
 

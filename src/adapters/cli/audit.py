@@ -9,9 +9,9 @@ import re
 import sys
 from typing import Any
 
+from adapters.application import DoseLedger
 from adapters.cli.common import uuid_arg, write_output
 from adapters.persistence.audit_verifier import verify
-from adapters.services import DoseLedger
 from projections.audit_report import FORMATS
 
 EXIT_FAULT = 1

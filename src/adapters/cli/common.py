@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from uuid import UUID
 
 from adapters.access import Duty
-from adapters.services import DoseLedger
+from adapters.application import DoseLedger
 from domain.actors import Actor
 from domain.errors import InvalidInput
 

@@ -8,9 +8,10 @@ import json
 from typing import Any
 
 from adapters.access import KEY_MANAGEMENT
+from adapters.application import DoseLedger
+from adapters.application.api_keys import KEY_ROLES
+from adapters.application.key_ring import KeyRing
 from adapters.cli.common import actor, requires
-from adapters.http.keys import KEY_ROLES, KeyRing
-from adapters.services import DoseLedger
 
 
 def cmd_keys_create(args: argparse.Namespace, ledger: DoseLedger) -> None:

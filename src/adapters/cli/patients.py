@@ -13,9 +13,9 @@ import argparse
 from typing import Any
 
 from adapters.access import CLINICAL_DATA
+from adapters.application import DoseLedger
 from adapters.cli import treatment
 from adapters.cli.common import actor, date_arg, print_json, store_command, uuid_arg
-from adapters.services import DoseLedger
 
 
 def cmd_patient_show(args: argparse.Namespace, ledger: DoseLedger) -> None:

@@ -6,9 +6,9 @@ import argparse
 import json
 from typing import Any
 
+from adapters.application import DoseLedger
+from adapters.application.reminder_tick import Reminders
 from adapters.cli.common import instant_arg
-from adapters.reminders import Reminders
-from adapters.services import DoseLedger
 from domain.reminders import OpenReminder
 
 

@@ -7,8 +7,8 @@ import argparse
 import json
 from typing import Any
 
+from adapters.application import DoseLedger
 from adapters.cli.common import instant_arg, uuid_arg, write_output
-from adapters.services import DoseLedger
 from projections.sdtm import DOMAINS
 
 

@@ -8,9 +8,9 @@ import argparse
 import os
 from typing import Any
 
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.cli.common import actor, seconds_arg
-from adapters.http.keys import KeyRing
-from adapters.services import DoseLedger
 from adapters.settings import Settings
 
 

@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from adapters import patient_commands as commands
 from adapters.access import CLINICAL_DATA
+from adapters.application import DoseLedger, UnitOfWork
 from adapters.cli.common import actor, print_json, store_command, uuid_arg
 from adapters.http.schemas import (
     AdverseEventBody,
@@ -32,7 +33,6 @@ from adapters.http.schemas import (
     MissedDose,
     SkinAssessmentBody,
 )
-from adapters.services import DoseLedger
 from domain.errors import InvalidInput
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -159,9 +159,9 @@ def _recording(
     def handler(args: argparse.Namespace, ledger: DoseLedger) -> None:
         body = _body(schema, args)
         ids: dict[str, UUID] = {name: getattr(args, name) for name in path}
-        with ledger.unit_of_work():
-            extra = command(ledger, args.patient_id, body, actor(args), **ids)
-            print_json(commands.answer(ledger, args.patient_id, extra))
+        uow = UnitOfWork()  # the answer is read from the patient the command changed
+        extra = command(ledger, args.patient_id, body, actor(args), uow=uow, **ids)
+        print_json(commands.answer(ledger, args.patient_id, extra, uow=uow))
 
     return handler
 

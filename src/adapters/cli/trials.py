@@ -8,9 +8,9 @@ import argparse
 from typing import Any
 
 from adapters.access import SRC_SIGNATURE, TRIAL_MANAGEMENT
+from adapters.application import DoseLedger
 from adapters.cli.common import Parser, actor, print_json, store_command, uuid_arg
 from adapters.demo import find_demo_trial, record_demo_trial
-from adapters.services import DoseLedger
 from domain.protocol import TEMPLATE_IDS, Protocol, load_protocol_file, template
 from domain.trial import DECISIONS, REVIEW_OUTCOMES
 from projections.trial_state import render_cohort_table

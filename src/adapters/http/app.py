@@ -11,9 +11,10 @@ from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.http import idempotency, metrics, problems
 from adapters.http.guards import BodyGuard, Crashes
-from adapters.http.keys import KeyRing
 from adapters.http.links import add_links
 from adapters.http.operation_ids import operation_id
 from adapters.http.request_ids import RequestIds
@@ -30,7 +31,6 @@ from adapters.http.routes import (
 from adapters.http.schemas import bound_protocol_text
 from adapters.http.views import IDEMPOTENCY_KEY
 from adapters.read_models import LiveReadModels
-from adapters.services import DoseLedger
 from adapters.settings import Settings
 from adapters.webhooks import Webhooks
 

@@ -12,7 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from adapters.access import READERS as READERS  # the routes import it from here too
-from adapters.http.keys import ApiKey, KeyRing
+from adapters.application.api_keys import ApiKey
+from adapters.application.key_ring import KeyRing
 from domain.actors import Actor
 from domain.errors import NotFound
 

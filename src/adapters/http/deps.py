@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
 
 from adapters.access import ADMINS, CLINICAL_WRITERS, READERS, SRC
+from adapters.application import DoseLedger, UnitOfWork
 from adapters.http.auth import Principal, allow
-from adapters.services import DoseLedger
+from adapters.http.idempotency import FENCE, UNIT_OF_WORK
+from adapters.patient_commands import PatientCommand, answer
 
 
 async def _ledger(request: Request) -> DoseLedger:
@@ -17,7 +21,16 @@ async def _ledger(request: Request) -> DoseLedger:
     return ledger
 
 
+async def _unit_of_work(request: Request) -> UnitOfWork:
+    """The request's one unit of work: its commits carry the Idempotency-Key claim's fence
+    (set on the request's state by the middleware), which reads them back from the state."""
+    work = UnitOfWork(fence=getattr(request.state, FENCE, None))
+    setattr(request.state, UNIT_OF_WORK, work)
+    return work
+
+
 Ledger = Annotated[DoseLedger, Depends(_ledger)]
+Work = Annotated[UnitOfWork, Depends(_unit_of_work)]
 Reader = Annotated[Principal, Depends(allow(*READERS))]
 Admin = Annotated[Principal, Depends(allow(*ADMINS))]
 # Clinical data (enrolment and everything recorded about a patient) is recorded by the sites'
@@ -32,9 +45,7 @@ IfMatch = Annotated[
 ]
 
 
-def check_if_match(
-    if_match: str | None, version: int, ledger: DoseLedger, aggregate_id: UUID
-) -> None:
+def check_if_match(if_match: str | None, version: int, uow: UnitOfWork, aggregate_id: UUID) -> None:
     """412 when the client's ETag is not the aggregate's version, now or when it is changed."""
     if if_match is None or if_match.strip() == "*":
         return
@@ -46,9 +57,48 @@ def check_if_match(
             headers={"ETag": etag(version)},
         )
     # The command loads the aggregate again: it must still be this version then.
-    ledger.expect_version(aggregate_id, version)
+    uow.expect_version(aggregate_id, version)
 
 
 def etag(version: int) -> str:
     """The ETag of an aggregate version."""
     return f'"{version}"'
+
+
+@dataclass(frozen=True)
+class GuardedPatient:
+    """A patient command's route, parsed: the patient, the caller, the request's unit of work
+    and If-Match. ``record`` runs the guards in the route's own call, after FastAPI validated
+    the body, so a bad body is still a 422 whoever's patient it names."""
+
+    patient_id: UUID
+    ledger: DoseLedger
+    who: Principal
+    uow: UnitOfWork
+    if_match: str | None
+
+    def record(self, command: PatientCommand, body: Any, **ids: UUID) -> JSONResponse:
+        """The key confirmed live, site scoping for investigators and If-Match against the
+        patient's version, then the command and 201 with the patient's state and what the
+        command returned, from one load of the patient."""
+        self.who.confirm()
+        scope = self.ledger.patient_scope(self.patient_id, uow=self.uow)
+        self.who.check_patient(self.patient_id, scope["site_id"])
+        check_if_match(self.if_match, scope["version"], self.uow, self.patient_id)
+        extra = command(self.ledger, self.patient_id, body, self.who.actor, uow=self.uow, **ids)
+        state = answer(self.ledger, self.patient_id, extra, uow=self.uow)
+        # Already JSON-ready, so FastAPI's encoder is skipped.
+        return JSONResponse(state, status_code=201, headers={"ETag": etag(state["version"])})
+
+
+def _guarded_patient(
+    patient_id: UUID,
+    ledger: Ledger,
+    who: SiteWriterToConfirm,
+    uow: Work,
+    if_match: IfMatch = None,
+) -> GuardedPatient:
+    return GuardedPatient(patient_id, ledger, who, uow, if_match)
+
+
+PatientToChange = Annotated[GuardedPatient, Depends(_guarded_patient)]

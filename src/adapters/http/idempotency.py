@@ -26,8 +26,15 @@ request was recorded (409 ``request-recorded``, with the aggregates and versions
 never runs it again; a process whose lease was taken over while it stalled cannot commit (its
 events roll back, 409).
 
-``IdempotentRequest`` was the event-sourced record of earlier versions: old stores hold its
-events, so its topics stay decodable; nothing new is written to the event store.
+``IdempotentRequest`` (``adapters.application.idempotent_request``) was the event-sourced record
+of earlier versions: old stores hold its events, so its topics stay decodable; nothing new is
+written to the event store.
+
+The request's commits are counted and fenced by its ``UnitOfWork``
+(``adapters.application.unit_of_work``): this middleware puts the claim's fence on the
+request's state (``FENCE``), the routes' unit-of-work dependency (``adapters.http.deps``) takes
+it from there and puts the unit of work on the state (``UNIT_OF_WORK``), where this middleware
+reads the commits back after the response.
 """
 
 from __future__ import annotations
@@ -42,10 +49,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 import structlog
-from eventsourcing.domain import Aggregate, event
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
@@ -55,7 +60,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.http.problems import problem
 from adapters.persistence.claim_fence import ClaimFence
-from adapters.services import watch_commits
 from projections.store import Store, Transaction, open_store
 
 HEADER = "idempotency-key"
@@ -67,62 +71,10 @@ LEASE_SECONDS = 30
 # Set on the request's state by the request-validation problem handlers: an answer about the
 # request itself, which the same request always gets again (kept for a replay).
 STORABLE = "idempotency_storable"
+# The request state's attributes: the claim fence set here, the unit of work set by the routes.
+FENCE = "claim_fence"
+UNIT_OF_WORK = "unit_of_work"
 log = structlog.get_logger("doseledger.http")
-
-
-class IdempotentRequest(Aggregate):
-    """One Idempotency-Key of one API key: the request it stands for and its response."""
-
-    TOPIC = "doseledger:idempotency"
-    class_version = 1
-
-    class Created(Aggregate.Created):
-        TOPIC = "doseledger:idempotency.Created"
-
-    class Claimed(Created):
-        TOPIC = "doseledger:idempotency.Claimed"
-        class_version = 1
-        fingerprint: str
-
-    class Event(Aggregate.Event):
-        TOPIC = "doseledger:idempotency.Event"
-
-    class Answered(Event):
-        TOPIC = "doseledger:idempotency.Answered"
-        class_version = 1
-        status: int
-        body: str
-        headers: dict[str, str]
-
-    class Released(Event):
-        TOPIC = "doseledger:idempotency.Released"
-        class_version = 1
-        status: int
-
-    class Reclaimed(Event):
-        TOPIC = "doseledger:idempotency.Reclaimed"
-        class_version = 1
-        fingerprint: str
-
-    @event(Claimed)
-    def __init__(self, id: UUID, fingerprint: str):
-        self.fingerprint = fingerprint
-        self.state = "claimed"
-        self.response: dict[str, Any] | None = None
-
-    @event(Answered)
-    def answer(self, status: int, body: str, headers: dict[str, str]) -> None:
-        self.state = "answered"
-        self.response = {"status": status, "body": body, "headers": headers}
-
-    @event(Released)
-    def release(self, status: int) -> None:
-        self.state = "released"
-
-    @event(Reclaimed)
-    def reclaim(self, fingerprint: str) -> None:
-        self.fingerprint = fingerprint
-        self.state = "claimed"
 
 
 def canonical_body(body: bytes) -> bytes:
@@ -444,15 +396,19 @@ async def _run(
 ) -> Response:
     """Run the claimed request; keep its answer, or give the claim up if nothing was
     committed and the answer may change when the client fixes something."""
-    commits = watch_commits(
-        ClaimFence(store.table, principal, key, token, lease_seconds=store.lease)
-    )
+    fence = ClaimFence(store.table, principal, key, token, lease_seconds=store.lease)
+    setattr(request.state, FENCE, fence)
+
+    def committed() -> bool:
+        work = getattr(request.state, UNIT_OF_WORK, None)
+        return work is not None and work.committed
+
     heartbeat = asyncio.create_task(_keep_lease(store, principal, key, token))
     try:
         response = await call_next(request)
     except BaseException:
         # Not expected (the crash middleware inside answers a 500), but never lose a commit.
-        if sum(commits):
+        if committed():
             await run_in_threadpool(
                 store.answer, principal, key, token, 500, _lost_answer(request), {}
             )
@@ -466,12 +422,12 @@ async def _run(
     content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
     headers = dict(response.headers)
     status = response.status_code
-    committed = sum(commits) > 0
-    if committed and status >= 500:
+    was_committed = committed()
+    if was_committed and status >= 500:
         content = _lost_answer(request).encode()
         headers = {"content-type": "application/problem+json"}
     storable = 200 <= status < 300 or getattr(request.state, STORABLE, False)
-    if committed or storable:
+    if was_committed or storable:
         kept = {k: v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
         # A body shown once (a webhook's signing secret) is never written to the store.
         stored = b"" if "no-store" in headers.get("cache-control", "") else content

@@ -23,10 +23,10 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.access import OBSERVERS
+from adapters.application import DoseLedger
 from adapters.http.auth import Principal, allow
 from adapters.http.routes.feed import problem_responses
 from adapters.http.schemas import Problem
-from adapters.services import DoseLedger
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

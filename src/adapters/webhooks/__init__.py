@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from adapters.clock import Clock
-from adapters.services import DoseLedger
 from adapters.webhooks.dispatch import EPOCH, DeliveryReport, Dispatcher, Outcome, RetryPolicy
 from adapters.webhooks.outbox import ATTEMPTS, DELIVERIES, Outbox
 from adapters.webhooks.subscriptions import Subscriptions
 from projections.models.base import loads
 from projections.read_models import ReadModels
 from projections.store import open_store
+
+if TYPE_CHECKING:  # the ledger imports this package's aggregate (adapters.application.aggregates)
+    from adapters.application import DoseLedger
 
 __all__ = [
     "DeliveryReport",

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from adapters.reminders import Reminder
 from adapters.webhooks.subscriptions import WebhookSubscription
+from domain.reminders import Reminder
 from projections.models.base import Handler, ReadModel, dumps, iso, recorded_at
 from projections.store import Store, Table, Transaction
 

@@ -13,7 +13,7 @@ import base64
 import datetime as dt
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
@@ -25,6 +25,9 @@ from domain.actors import Actor
 from domain.errors import CommandRefused, InvalidInput, NotFound
 from domain.reminders import KINDS
 from projections.store import Store, Table, open_store
+
+if TYPE_CHECKING:  # the ledger imports this module's aggregate (adapters.application.aggregates)
+    from adapters.application.unit_of_work import UnitOfWork
 
 MAX_URL_LENGTH = 2000
 SECRET_PREFIX = "whsec_"
@@ -207,6 +210,7 @@ class Subscriptions:
         actor: Actor,
         kinds: Sequence[str] | None = None,
         trial_id: UUID | None = None,
+        uow: UnitOfWork | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """A new subscription: returns its signing secret (shown once) and its description."""
         if not name.strip():
@@ -234,16 +238,22 @@ class Subscriptions:
             owner=owner,
             actor=actor.as_record(),
         )
-        self.app._save(subscription)
+        self.app.record(subscription, uow=uow)
         return secret, subscription.view()
 
     def cancel(
-        self, ident: UUID, reason: str, actor: Actor, *, owner: str | None
+        self,
+        ident: UUID,
+        reason: str,
+        actor: Actor,
+        *,
+        owner: str | None,
+        uow: UnitOfWork | None = None,
     ) -> dict[str, Any]:
         """Cancel a subscription (``owner``: only if it is this owner's; None: any)."""
         subscription = self.get(ident, owner=owner)
         subscription.cancel(reason, actor)
-        self.app._save(subscription)
+        self.app.record(subscription, uow=uow)
         return subscription.view()
 
     def list(self, *, owner: str | None) -> list[dict[str, Any]]:

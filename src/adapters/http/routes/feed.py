@@ -25,12 +25,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from adapters.access import OBSERVERS
+from adapters.application import DoseLedger
+from adapters.application.key_ring import KeyRing
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger
-from adapters.http.keys import KeyRing
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem
-from adapters.services import DoseLedger
 from domain.patient import Patient
 from domain.reminders import Reminder
 from domain.trial import Trial

@@ -14,6 +14,7 @@ from adapters.http.deps import (
     Reader,
     SiteWriter,
     SrcMember,
+    Work,
     check_if_match,
     etag,
 )
@@ -51,7 +52,9 @@ router = APIRouter(prefix="/trials", tags=["trials"], responses=ERRORS)
     summary="Register a trial from a template or a protocol",
     responses=ok(Trial, 201, headers=ETAG | LOCATION),
 )
-def register_trial(body: RegisterTrial, ledger: Ledger, who: Admin, response: Response) -> Any:
+def register_trial(
+    body: RegisterTrial, ledger: Ledger, who: Admin, response: Response, uow: Work
+) -> Any:
     """Register a trial; its first cohort opens at the protocol's starting level."""
     if isinstance(body, RegisterFromTemplate):
         try:
@@ -60,7 +63,7 @@ def register_trial(body: RegisterTrial, ledger: Ledger, who: Admin, response: Re
             raise InvalidInput(exc.message, field="template_id") from None
     else:
         protocol = protocol_from_mapping(body.protocol)
-    trial_id = ledger.register_trial(protocol, who.actor, name=body.name)
+    trial_id = ledger.register_trial(protocol, who.actor, name=body.name, uow=uow)
     trial = ledger.trial(trial_id)
     response.headers["ETag"] = etag(trial["version"])
     response.headers["Location"] = f"/trials/{trial_id}"
@@ -102,16 +105,23 @@ def adjudicate_dlt(
     ledger: Ledger,
     who: SrcMember,
     response: Response,
+    uow: Work,
     if_match: IfMatch = None,
 ) -> Any:
     """An SRC member confirms (a DLT on the cohort) or rejects a DLT candidate, with a reason."""
-    with ledger.unit_of_work():  # the trial checked is the one changed and answered
-        check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
-        ledger.adjudicate_dlt(
-            trial_id, body.patient_id, body.ae_id, body.confirmed, who.actor, reason=body.reason
-        )
-        trial = ledger.trial(trial_id)
-        response.headers["ETag"] = etag(trial["version"])
+    # One unit of work: the trial checked is the one changed and answered (one load).
+    check_if_match(if_match, ledger.trial(trial_id, uow=uow)["version"], uow, trial_id)
+    ledger.adjudicate_dlt(
+        trial_id,
+        body.patient_id,
+        body.ae_id,
+        body.confirmed,
+        who.actor,
+        reason=body.reason,
+        uow=uow,
+    )
+    trial = ledger.trial(trial_id, uow=uow)
+    response.headers["ETag"] = etag(trial["version"])
     return trial
 
 
@@ -129,6 +139,7 @@ def enrol_patient(
     ledger: Ledger,
     who: SiteWriter,
     response: Response,
+    uow: Work,
     if_match: IfMatch = None,
 ) -> Any:
     """Enrol a patient into the open cohort (investigators: their own site only).
@@ -137,17 +148,18 @@ def enrol_patient(
     every route, `If-Match` and the answer's `ETag` are those of the resource the URL names:
     here the trial, at its version after the enrolment."""
     who.check_site(body.site_id)
-    with ledger.unit_of_work():  # one load of the trial: checked, enrolled into, answered
-        check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
-        patient_id = ledger.enrol_patient(
-            trial_id,
-            body.site_id,
-            who.actor,
-            subject_id=body.subject_id,
-            site_time_zone=body.site_time_zone,
-            enrolment_date=body.enrolment_date,
-        )
-        response.headers["ETag"] = etag(ledger.trial_aggregate(trial_id).version)
+    # One unit of work: the trial checked is the one changed and answered (one load).
+    check_if_match(if_match, ledger.trial(trial_id, uow=uow)["version"], uow, trial_id)
+    patient_id = ledger.enrol_patient(
+        trial_id,
+        body.site_id,
+        who.actor,
+        subject_id=body.subject_id,
+        site_time_zone=body.site_time_zone,
+        enrolment_date=body.enrolment_date,
+        uow=uow,
+    )
+    response.headers["ETag"] = etag(ledger.trial(trial_id, uow=uow)["version"])
     response.headers["Location"] = f"/patients/{patient_id}"
     return ledger.patient(patient_id)
 
@@ -165,17 +177,18 @@ def review_decision(
     ledger: Ledger,
     who: SrcMember,
     response: Response,
+    uow: Work,
     if_match: IfMatch = None,
 ) -> Any:
     """A correction changed the DLT count of a decided cohort: the SRC re-reviews its decision
     (it stands, or is revised by the next decisions); clears the src_rereview reminder."""
-    with ledger.unit_of_work():  # the trial checked is the one changed and answered
-        check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
-        ledger.review_decision(
-            trial_id, cohort, body.outcome, who.actor, reason=body.reason, meaning=body.meaning
-        )
-        trial = ledger.trial(trial_id)
-        response.headers["ETag"] = etag(trial["version"])
+    # One unit of work: the trial checked is the one changed and answered (one load).
+    check_if_match(if_match, ledger.trial(trial_id, uow=uow)["version"], uow, trial_id)
+    ledger.review_decision(
+        trial_id, cohort, body.outcome, who.actor, reason=body.reason, meaning=body.meaning, uow=uow
+    )
+    trial = ledger.trial(trial_id, uow=uow)
+    response.headers["ETag"] = etag(trial["version"])
     return trial
 
 
@@ -191,20 +204,22 @@ def sign_decision(
     ledger: Ledger,
     who: SrcMember,
     response: Response,
+    uow: Work,
     if_match: IfMatch = None,
 ) -> Any:
     """The safety review committee's signed decision on the open cohort."""
-    with ledger.unit_of_work():  # the trial checked is the one changed and answered
-        check_if_match(if_match, ledger.trial(trial_id)["version"], ledger, trial_id)
-        ledger.sign_decision(
-            trial_id,
-            body.cohort,
-            body.decision,
-            who.actor,
-            meaning=body.meaning,
-            mtd_level=body.mtd_level,
-            reason=body.reason,
-        )
-        trial = ledger.trial(trial_id)
-        response.headers["ETag"] = etag(trial["version"])
+    # One unit of work: the trial checked is the one changed and answered (one load).
+    check_if_match(if_match, ledger.trial(trial_id, uow=uow)["version"], uow, trial_id)
+    ledger.sign_decision(
+        trial_id,
+        body.cohort,
+        body.decision,
+        who.actor,
+        meaning=body.meaning,
+        mtd_level=body.mtd_level,
+        reason=body.reason,
+        uow=uow,
+    )
+    trial = ledger.trial(trial_id, uow=uow)
+    response.headers["ETag"] = etag(trial["version"])
     return trial

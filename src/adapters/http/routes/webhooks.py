@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from adapters.access import INTEGRATORS
 from adapters.http.auth import Principal, allow
-from adapters.http.deps import Ledger
+from adapters.http.deps import Ledger, Work
 from adapters.http.pages import After, Limit, key, page_at, page_of
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem, Subscribe
@@ -59,7 +59,9 @@ def _owner(who: Principal) -> str | None:
     summary="Subscribe to issued reminders",
     responses=ok(NewSubscription, 201, headers=LOCATION),
 )
-def subscribe(body: Subscribe, ledger: Ledger, who: Integrator, response: Response) -> Any:
+def subscribe(
+    body: Subscribe, ledger: Ledger, who: Integrator, response: Response, uow: Work
+) -> Any:
     """A new subscription; the answer shows its signing secret, once."""
     secret, view = Subscriptions(ledger).subscribe(
         name=body.name,
@@ -68,6 +70,7 @@ def subscribe(body: Subscribe, ledger: Ledger, who: Integrator, response: Respon
         actor=who.actor,
         kinds=body.kinds,
         trial_id=body.trial_id,
+        uow=uow,
     )
     response.headers["Location"] = f"/webhooks/{view['id']}"
     response.headers["Cache-Control"] = "no-store"
@@ -104,10 +107,13 @@ def cancel_subscription(
     subscription_id: UUID,
     ledger: Ledger,
     who: Integrator,
+    uow: Work,
     reason: Annotated[str, Query(min_length=1, max_length=500)] = "cancelled by the subscriber",
 ) -> Any:
     """Nothing more is sent to it; its deliveries not yet made are cancelled too."""
-    return Subscriptions(ledger).cancel(subscription_id, reason, who.actor, owner=_owner(who))
+    return Subscriptions(ledger).cancel(
+        subscription_id, reason, who.actor, owner=_owner(who), uow=uow
+    )
 
 
 @router.get(

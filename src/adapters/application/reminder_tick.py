@@ -25,9 +25,9 @@ from uuid import UUID
 
 import structlog
 
+from adapters.application import DoseLedger
 from adapters.clock import Clock
 from adapters.read_models import LiveReadModels
-from adapters.services import DoseLedger
 from domain.errors import ConcurrencyConflict
 from domain.reminders import OpenReminder, Reminder
 from domain.site_time import local_date
@@ -139,7 +139,7 @@ class Reminders:
             fired_at=at,
         )
         try:
-            self.ledger._save(record)
+            self.ledger.record(record)
         except ConcurrencyConflict:
             log.info("reminder already issued", reminder_id=str(reminder.id))
             return False
