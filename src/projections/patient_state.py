@@ -50,6 +50,8 @@ def patient_summary(patient: Patient) -> dict[str, Any]:
                 "occurrence": ae.occurrence,
                 "attribution": ae.attribution,
                 "serious": ae.serious,
+                # Kept for the record, marked: no rule counts it, and it cannot be graded.
+                "entered_in_error": ae.in_error,
             }
             for ae in patient.adverse_events.values()
         ],

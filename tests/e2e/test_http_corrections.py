@@ -97,6 +97,14 @@ def test_corrections_and_entries_in_error_follow_the_record(
     error["ref"] = day(3)
     state = api.call("POST", f"/patients/{pid}/entered-in-error", "inv", 201, json=error).json()
     assert state["missed_doses"] == []
+    assert [ae["entered_in_error"] for ae in state["adverse_events"]] == [False]
+    ae_id = state["adverse_events"][0]["id"]
+    wrong = {"fact": "adverse_event", "ref": ae_id, "reason": "another patient's lab"}
+    state = api.call("POST", f"/patients/{pid}/entered-in-error", "inv", 201, json=wrong).json()
+    # Kept for the record, and marked: a reader never takes it for an open AE.
+    assert [ae["entered_in_error"] for ae in state["adverse_events"]] == [True]
+    shown = api.call("GET", f"/patients/{pid}", "inv", 200).json()
+    assert shown["adverse_events"][0]["entered_in_error"] is True
 
     export = ledger.audit_export(UUID(tid), "csv")
     (row,) = [r for r in csv.DictReader(io.StringIO(export)) if r["event"] == "FactCorrected"]

@@ -85,3 +85,31 @@ def test_every_free_string_of_a_request_body_has_a_pattern_and_a_bound() -> None
     assert unbounded == []
     patterns = {node.get("pattern") for _, node in _strings(schema)}
     assert {PLAIN_TEXT_PATTERN, FREE_TEXT_PATTERN} <= patterns
+
+
+def test_every_bound_is_a_json_schema_keyword() -> None:
+    """An optional number's bounds read ``minimum``/``maximum``, not pydantic's ``ge``/``le``
+    (which no client or generator knows: found by the stateful schemathesis run)."""
+    with tempfile.TemporaryDirectory() as folder:
+        ledger = DoseLedger(env=persistence_env(f"sqlite:///{folder}/s.db"))
+        try:
+            schema = create_app(ledger).openapi()
+        finally:
+            ledger.close()
+    raw: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("integer", "number") or "anyOf" in node:
+                raw.extend(f"{path}/{k}" for k in ("ge", "le", "gt", "lt") if k in node)
+            for key, value in node.items():
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{path}/{index}")
+
+    walk(schema["components"], "")
+    assert raw == []
+    grade = schema["components"]["schemas"]["GradeChange"]["properties"]["grade"]
+    bounded = grade["anyOf"][0]
+    assert (bounded["minimum"], bounded["maximum"]) == (0, 5)

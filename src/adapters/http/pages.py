@@ -26,6 +26,7 @@ MAX_LIMIT = 1000
 After = Annotated[
     str | None,
     Query(
+        min_length=1,
         max_length=64,
         description="The `next` of the page before (opaque); omitted: from the first item",
     ),

@@ -65,11 +65,13 @@ def _shown(value: Any) -> str:
     return repr(value)[:40]
 
 
-Int = Annotated[int, BeforeValidator(lambda v: _json_type(v, (int,), "a whole number such as 3"))]
+# An optional bounded number is written Annotated[int, Field(ge=..), _WHOLE] | None: the bound on
+# the plain type, the strict check outside it, so that the schema says minimum/maximum.
+_WHOLE = BeforeValidator(lambda v: _json_type(v, (int,), "a whole number such as 3"))
+_NUMBER = BeforeValidator(lambda v: _json_type(v, (int, float), "a JSON number such as 1.5"))
+Int = Annotated[int, _WHOLE]
 """A JSON integer: not true/false, not 2.0, not "2"."""
-Number = Annotated[
-    float, BeforeValidator(lambda v: _json_type(v, (int, float), "a JSON number such as 1.5"))
-]
+Number = Annotated[float, _NUMBER]
 """A JSON number: not true/false, not "1.5"."""
 Bool = Annotated[
     bool, BeforeValidator(lambda v: _json_type(v, (bool,), "true or false (a JSON boolean)"))
@@ -182,7 +184,7 @@ class SignDecision(_Body):
 
     cohort: Int = Field(..., ge=1)
     decision: Literal["escalate", "expand", "de-escalate", "declare_mtd", "stop_no_mtd"]
-    mtd_level: Int | None = Field(None, ge=1)
+    mtd_level: Annotated[int, Field(ge=1), _WHOLE] | None = None
     meaning: PlainText = Field("approval", min_length=1, max_length=100)
     reason: FreeText | None = Field(None, max_length=FREE_TEXT_MAX)
 
@@ -283,7 +285,7 @@ class Correction(_Body):
     fact: Literal["adverse_event", "dose"]
     ref: PlainText = Field(..., min_length=1, max_length=40, examples=["2026-03-14"])
     reason: FreeText = Field(..., min_length=1, max_length=FREE_TEXT_MAX)
-    grade: Int | None = Field(None, ge=1, le=5)
+    grade: Annotated[int, Field(ge=1, le=5), _WHOLE] | None = None
     onset: IsoDate | None = None
     attribution: Literal["unrelated", "unlikely", "possible", "probable", "definite"] | None = None
     serious: Bool | None = None
@@ -320,16 +322,16 @@ class Measurement(_Body):
     """A lab value with its reference limit (ULN for increases, LLN for decreases)."""
 
     value: Number = Field(..., ge=0)
-    uln: Number | None = Field(None, gt=0)
-    lln: Number | None = Field(None, gt=0)
-    baseline: Number | None = Field(None, ge=0)
+    uln: Annotated[float, Field(gt=0), _NUMBER] | None = None
+    lln: Annotated[float, Field(gt=0), _NUMBER] | None = None
+    baseline: Annotated[float, Field(ge=0), _NUMBER] | None = None
 
 
 class AdverseEventBody(_Body):
     """An adverse event as the investigator reports it."""
 
     term: PlainText = Field(..., min_length=1, max_length=NAME_MAX, examples=["CPK increased"])
-    grade: Int | None = Field(None, ge=1, le=5)
+    grade: Annotated[int, Field(ge=1, le=5), _WHOLE] | None = None
     onset: IsoDate
     attribution: Literal["unrelated", "unlikely", "possible", "probable", "definite"]
     ctcae_version: Literal["4.0", "5.0"] | None = Field(
@@ -345,14 +347,14 @@ class AdverseEventBody(_Body):
     bcva: PlainText | None = Field(None, max_length=20)
     clinically_significant: Bool = True
     with_bleeding: Bool = False
-    duration_days: Int | None = Field(None, ge=0, le=3650)
+    duration_days: Annotated[int, Field(ge=0, le=3650), _WHOLE] | None = None
 
 
 class GradeChange(_Body):
     """A new grade for an open AE (0 = resolved), by grade, measurement or BCVA."""
 
     clinical_date: IsoDate
-    grade: Int | None = Field(None, ge=0, le=5)
+    grade: Annotated[int, Field(ge=0, le=5), _WHOLE] | None = None
     measurement: Measurement | None = None
     bcva: PlainText | None = Field(None, max_length=20)
     reason: FreeText = Field("", max_length=FREE_TEXT_MAX)
@@ -376,7 +378,7 @@ class DltOutcome(_Body):
     clinical_date: IsoDate
     description: FreeText = Field("", max_length=FREE_TEXT_MAX)
     reason: FreeText = Field("", max_length=FREE_TEXT_MAX)
-    doses_taken_fraction: Number | None = Field(None, ge=0, le=1)
+    doses_taken_fraction: Annotated[float, Field(ge=0, le=1), _NUMBER] | None = None
 
 
 class DltAdjudication(_Body):

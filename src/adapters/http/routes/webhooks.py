@@ -12,7 +12,7 @@ from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger, Work
 from adapters.http.pages import After, Limit, key, page_at, page_of
 from adapters.http.problems import problem_responses
-from adapters.http.schemas import Problem, Subscribe
+from adapters.http.schemas import PlainText, Problem, Subscribe
 from adapters.http.views import (
     LOCATION,
     DeliveryPage,
@@ -108,7 +108,9 @@ def cancel_subscription(
     ledger: Ledger,
     who: Integrator,
     uow: Work,
-    reason: Annotated[str, Query(min_length=1, max_length=500)] = "cancelled by the subscriber",
+    reason: Annotated[
+        PlainText, Query(min_length=1, max_length=500, description="Why (plain text)")
+    ] = "cancelled by the subscriber",
 ) -> Any:
     """Nothing more is sent to it; its deliveries not yet made are cancelled too."""
     return Subscriptions(ledger).cancel(
