@@ -43,7 +43,7 @@ from bench_projections import bar, clone_stories
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport
 from domain.protocol import template
-from domain.reminders import start_of
+from domain.reminder_schedule import start_of
 from projections.models.reminder_index import due_text
 
 DEFAULT_PATIENTS = 100_000

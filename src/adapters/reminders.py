@@ -29,7 +29,7 @@ from adapters.clock import Clock
 from adapters.read_models import LiveReadModels
 from adapters.services import DoseLedger
 from domain.errors import ConcurrencyConflict
-from domain.reminders import OpenReminder, Reminder
+from domain.reminder_schedule import OpenReminder, Reminder
 from domain.site_time import local_date
 from projections.models.reminder_queries import Row, as_reminder
 

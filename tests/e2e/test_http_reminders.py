@@ -11,7 +11,7 @@ from test_http_story import Api, day, ready
 
 from adapters.reminders import Reminders
 from adapters.services import DoseLedger
-from domain.reminders import start_of
+from domain.reminder_schedule import start_of
 from support import DAY0, enrolling
 
 

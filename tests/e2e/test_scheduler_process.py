@@ -17,7 +17,7 @@ from adapters.services import DoseLedger
 from cli_runner import CliRunner
 from domain.patient import Patient
 from domain.protocol import template
-from domain.reminders import start_of
+from domain.reminder_schedule import start_of
 from processes import Process, running, wait_until
 from support import INVESTIGATOR, ae, day, dosing
 

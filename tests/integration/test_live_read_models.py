@@ -13,7 +13,7 @@ from adapters.scheduler import build_scheduler
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
 from domain.protocol import template
-from domain.reminders import start_of
+from domain.reminder_schedule import start_of
 from support import ADMIN, day, dosing
 
 

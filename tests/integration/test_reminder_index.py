@@ -1,6 +1,6 @@
 """The reminder index agrees with the domain's derivation; on-treatment eye exams clear reminders.
 
-The oracle replays every trial and patient in the store with ``domain.reminders`` (what the
+The oracle replays every trial and patient in the store with ``domain.reminder_schedule`` (what the
 index replaced) and drops what was issued; the index must give the same due reminders at every
 instant, before and after ticks, on SQLite and PostgreSQL.
 """
@@ -18,7 +18,7 @@ from adapters.services import DoseLedger
 from domain.ctcae import CtcaeCatalogue
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import template
-from domain.reminders import (
+from domain.reminder_schedule import (
     OpenReminder,
     PatientFollowUps,
     eye_disorder_terms,

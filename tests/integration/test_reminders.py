@@ -13,7 +13,7 @@ from adapters.reminders import Reminder, Reminders
 from adapters.services import DoseLedger
 from domain.patient import Patient
 from domain.protocol import template
-from domain.reminders import OpenReminder, start_of
+from domain.reminder_schedule import OpenReminder, start_of
 from support import DAY0, INVESTIGATOR, SRC, ae, day, dosing
 
 FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)

@@ -24,7 +24,7 @@ from adapters.reminders import Reminder, Reminders
 from adapters.scheduler import REMINDERS, PeriodicJob, build_scheduler
 from adapters.services import DoseLedger
 from domain.protocol import template
-from domain.reminders import start_of
+from domain.reminder_schedule import start_of
 from support import INVESTIGATOR, ae, day, dosing
 
 DEADLINE = 120.0  # seconds; only a bound, on a shared machine

@@ -13,7 +13,7 @@ from adapters.reminders import Reminders
 from adapters.services import DoseLedger
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import Protocol, protocol_from_mapping, template
-from domain.reminders import OpenReminder
+from domain.reminder_schedule import OpenReminder
 from domain.site_time import start_of_day
 from domain.trial import Trial
 from support import ADMIN, INVESTIGATOR, ae, day

@@ -17,7 +17,7 @@ from adapters.webhooks import RetryPolicy, Subscriptions, Webhooks, run_webhooks
 from adapters.webhooks.outbox import delivery_id
 from domain.actors import Actor
 from domain.protocol import template
-from domain.reminders import start_of
+from domain.reminder_schedule import start_of
 from support import ADMIN, day, dosing
 from webhook_receiver import allow_local_receiver, receiver
 

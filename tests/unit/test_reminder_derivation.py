@@ -7,7 +7,7 @@ from uuid import uuid4
 
 from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
-from domain.reminders import (
+from domain.reminder_schedule import (
     KINDS,
     after,
     eye_disorder_terms,

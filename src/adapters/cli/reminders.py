@@ -9,7 +9,7 @@ from typing import Any
 from adapters.cli.common import instant_arg
 from adapters.reminders import Reminders
 from adapters.services import DoseLedger
-from domain.reminders import OpenReminder
+from domain.reminder_schedule import OpenReminder
 
 
 def _print(reminders: list[OpenReminder]) -> None:

@@ -78,7 +78,6 @@ class Patient(
     FactEnteredInError = events.FactEnteredInError
     DLTOutcomeRevised = events.DLTOutcomeRevised
 
-
     # ----------------------------------------------------------------- state (applied)
 
     @event(Enrolled)

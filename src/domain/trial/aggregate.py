@@ -59,7 +59,6 @@ class Trial(EnrolmentCommands, OutcomeCommands, DecisionCommands, Aggregate):
     DecisionReviewed = events.DecisionReviewed
     DecisionFlaggedForReview = events.DecisionFlaggedForReview
 
-
     # ----------------------------------------------------------------- state (applied)
 
     @event(Registered)
