@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app
 from adapters.http.keys import KeyRing
 from adapters.services import DoseLedger
 from domain.actors import Actor
@@ -20,7 +20,7 @@ class Api:
 
     def __init__(self, ledger: DoseLedger, keys: Mapping[str, tuple[str, str | None]]) -> None:
         self.ledger = ledger
-        self.app = create_app(ledger)
+        self.app = build_app(ledger)
         self.client = TestClient(self.app)
         ring = KeyRing(ledger)
         self.keys = {

@@ -11,10 +11,9 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_ledger
 from adapters.http.keys import KEY_ROLES, KeyRing
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.actors import Actor
 from support import enrolling
 
@@ -37,8 +36,8 @@ def allowed_roles(route: APIRoute) -> tuple[str, ...] | None:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     path = tmp_path_factory.mktemp("access") / "store.db"
-    ledger = DoseLedger(env=persistence_env(f"sqlite:///{path}"))
-    app = create_app(ledger)
+    ledger = build_ledger(env=persistence_env(f"sqlite:///{path}"))
+    app = build_app(ledger)
     app.state.feed_stream_seconds = 0.1  # event streams end at once here
     ring = KeyRing(ledger)
     operator = Actor(user_id="ops", role="admin")

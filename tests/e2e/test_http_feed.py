@@ -21,8 +21,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
 
+from adapters.bootstrap import build_app, build_ledger
 from adapters.demo import record_demo_trial
-from adapters.http.app import create_app
 from adapters.http.keys import KeyRing
 from adapters.http.routes import feed
 from adapters.persistence.environment import persistence_env
@@ -47,7 +47,7 @@ class Api:
 
     def __init__(self, ledger: DoseLedger) -> None:
         self.ledger = ledger
-        self.app: FastAPI = create_app(ledger)
+        self.app: FastAPI = build_app(ledger)
         self.app.state.feed_poll_seconds = 0.02
         self.client = TestClient(self.app)
         ring = KeyRing(ledger)
@@ -374,7 +374,7 @@ def test_domain_topics_are_trial_patient_and_reminder_events_only() -> None:
 @pytest.fixture
 def server(sqlite_url: str) -> Iterator[tuple[str, Api]]:
     """uvicorn serving a fresh SQLite store on a free loopback port, in a thread."""
-    ledger = DoseLedger(env=persistence_env(sqlite_url))
+    ledger = build_ledger(env=persistence_env(sqlite_url))
     api = Api(ledger)
     config = uvicorn.Config(
         api.app, host="127.0.0.1", port=0, log_config=None, timeout_graceful_shutdown=3

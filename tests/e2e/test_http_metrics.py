@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapters.bootstrap import build_app
 from adapters.demo import record_demo_trial
-from adapters.http.app import create_app
 from adapters.http.keys import KeyRing
 from adapters.services import DoseLedger
 from domain.actors import Actor
@@ -33,7 +33,7 @@ class Api:
 
     def __init__(self, ledger: DoseLedger) -> None:
         self.ledger = ledger
-        self.app = create_app(ledger)
+        self.app = build_app(ledger)
         self.client = TestClient(self.app)
         ring = KeyRing(ledger)
         self.keys = {

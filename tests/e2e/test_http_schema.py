@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 
+from adapters.bootstrap import build_app, build_ledger
 from adapters.demo import record_demo_trial
-from adapters.http.app import create_app
 from adapters.http.keys import KeyRing
 from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
@@ -82,7 +82,7 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     path = tmp_path_factory.mktemp("schema") / "store.db"
-    ledger = DoseLedger(env=persistence_env(f"sqlite:///{path}"))
+    ledger = build_ledger(env=persistence_env(f"sqlite:///{path}"))
     try:
         yield Demo(ledger)
     finally:
@@ -93,7 +93,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 def app(demo: Demo) -> FastAPI:
     """An app over the demo store, per test: schemathesis ends an app's lifespan after each
     test (closing its read models), so each test starts its own."""
-    app = create_app(demo.ledger)
+    app = build_app(demo.ledger)
     # Event streams end at once here (they are followed for real in test_http_feed).
     app.state.feed_stream_seconds = 0.05
     app.state.feed_poll_seconds = 0.01
@@ -109,9 +109,9 @@ def _load_schema() -> Any:
     ``_nodeid`` any more.)
     """
     with tempfile.TemporaryDirectory(prefix="schema-") as folder:
-        ledger = DoseLedger(env=persistence_env(f"sqlite:///{folder}/schema.db"))
+        ledger = build_ledger(env=persistence_env(f"sqlite:///{folder}/schema.db"))
         try:
-            schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ledger))
+            schema = schemathesis.openapi.from_asgi("/openapi.json", build_app(ledger))
         finally:
             ledger.close()
     # Each pass gives its own Authorization header; none is generated.

@@ -35,7 +35,7 @@ from hypothesis.errors import Flaky
 from schemathesis import GenerationMode, checks
 from schemathesis.engine.errors import is_inconsistent_replay
 
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_ledger
 from adapters.http.keys import KeyRing
 from adapters.http.links import PATIENT_COMMANDS
 from adapters.persistence.environment import persistence_env
@@ -77,9 +77,9 @@ DATES = ("clinical_date", "onset")
 def _load_schema() -> Any:
     """The app's schema, links included, read through /openapi.json of a throwaway store."""
     with tempfile.TemporaryDirectory(prefix="stateful-") as folder:
-        ledger = DoseLedger(env=persistence_env(f"sqlite:///{folder}/schema.db"))
+        ledger = build_ledger(env=persistence_env(f"sqlite:///{folder}/schema.db"))
         try:
-            schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ledger))
+            schema = schemathesis.openapi.from_asgi("/openapi.json", build_app(ledger))
         finally:
             ledger.close()
     schema.config.generation.update(
@@ -97,7 +97,7 @@ schema = _load_schema()
 @pytest.fixture
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DoseLedger]:
     path = tmp_path_factory.mktemp("stateful") / "store.db"
-    ledger = DoseLedger(env=persistence_env(f"sqlite:///{path}"))
+    ledger = build_ledger(env=persistence_env(f"sqlite:///{path}"))
     try:
         yield ledger
     finally:
@@ -113,7 +113,7 @@ def _machine(ledger: DoseLedger) -> Any:
         )[0]
         for role in ("admin", "investigator", "src_member", "auditor")
     }
-    app = create_app(ledger)
+    app = build_app(ledger)
     app.state.feed_stream_seconds = 0.05
     app.state.feed_poll_seconds = 0.01
     enrolled: dict[str, str] = {}  # patient id → its enrolment date

@@ -11,7 +11,7 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app
 from adapters.http.keys import KeyRing
 from adapters.services import DoseLedger
 from domain.actors import Actor
@@ -24,7 +24,7 @@ class Api:
     """A TestClient and one key per role."""
 
     def __init__(self, ledger: DoseLedger) -> None:
-        self.client = TestClient(create_app(ledger))
+        self.client = TestClient(build_app(ledger))
         ring = KeyRing(ledger)
         self.keys = {
             "admin": ring.issue("sponsor ops", "admin", None, OPERATOR)[0],
@@ -375,7 +375,7 @@ def test_read_models_exports_and_replay_over_http(api: Api, ledger: DoseLedger) 
 
 
 def test_the_app_can_be_started_again_after_a_shutdown(ledger: DoseLedger) -> None:
-    app = create_app(ledger)
+    app = build_app(ledger)
     secret = KeyRing(ledger).issue("ops", "monitor", None, OPERATOR)[0]
     for _ in range(2):
         with TestClient(app) as client:  # runs the lifespan: read models opened, then closed

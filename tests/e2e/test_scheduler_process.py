@@ -11,6 +11,7 @@ from uuid import UUID
 
 import pytest
 
+from adapters.bootstrap import build_ledger
 from adapters.persistence.environment import persistence_env
 from adapters.reminders import Reminders
 from adapters.services import DoseLedger
@@ -25,7 +26,7 @@ ISSUED_TOPIC = "doseledger:reminder.Issued"
 
 
 def _ledger(url: str) -> DoseLedger:
-    return DoseLedger(env=persistence_env(url))
+    return build_ledger(env=persistence_env(url))
 
 
 def _cpk_hold(ledger: DoseLedger) -> tuple[UUID, UUID]:

@@ -8,18 +8,17 @@ from uuid import uuid4
 
 from fastapi.testclient import TestClient
 
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_ledger
 from adapters.http.idempotency import IdempotentRequest
 from adapters.http.keys import KeyRing
 from adapters.persistence.environment import persistence_env
-from adapters.services import DoseLedger
 from domain.actors import Actor
 
 
 def test_a_fresh_process_decodes_keys_idempotency_and_webhook_records(sqlite_url: str) -> None:
-    ledger = DoseLedger(env=persistence_env(sqlite_url))
+    ledger = build_ledger(env=persistence_env(sqlite_url))
     secret, _ = KeyRing(ledger).issue("ops", "admin", None, Actor(user_id="ops", role="admin"))
-    client = TestClient(create_app(ledger))
+    client = TestClient(build_app(ledger))
     response = client.post(
         "/trials",
         json={"template_id": "defactinib-paclitaxel"},

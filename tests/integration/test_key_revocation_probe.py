@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from uuid import UUID
 
+from adapters.bootstrap import build_ledger
 from adapters.http.keys import KeyRing, later_event_probe
 from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
@@ -20,7 +21,7 @@ def test_a_revocation_recorded_elsewhere_is_seen_by_the_next_check(
     secret, view = ring.issue("ward", "investigator", "S01", ADMIN)
     key = ring.authenticate(secret)
     assert key is not None and ring.still_live(key)
-    other = DoseLedger(env=persistence_env(database_url))  # its own connections
+    other = build_ledger(env=persistence_env(database_url))  # its own connections
     try:
         KeyRing(other).revoke(view["id"], "left", ADMIN)
     finally:

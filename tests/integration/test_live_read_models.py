@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from adapters.bootstrap import build_ledger, build_live_read_models, build_scheduler
 from adapters.read_models import LiveReadModels
 from adapters.reminders import Reminders
-from adapters.scheduler import build_scheduler
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
 from domain.protocol import template
@@ -29,7 +29,7 @@ def reached(live: LiveReadModels, position: int, seconds: float) -> bool:
 
 @pytest.fixture
 def live(ledger: DoseLedger) -> Iterator[LiveReadModels]:
-    read_models = LiveReadModels(ledger)
+    read_models = build_live_read_models(ledger)
     yield read_models
     read_models.close()
 
@@ -73,8 +73,8 @@ def test_on_postgresql_another_writers_commit_wakes_the_runner_through_notify(
     postgres_url: str,
 ) -> None:
     env = persistence_env(postgres_url)
-    with DoseLedger(env=env) as ledger, DoseLedger(env=env) as other:
-        live = LiveReadModels(ledger)
+    with build_ledger(env=env) as ledger, build_ledger(env=env) as other:
+        live = build_live_read_models(ledger)
         try:
             live.follow(poll_seconds=3600)  # no poll in time: NOTIFY only
             wakeups = live._wakeups

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 
+from adapters.bootstrap import build_ledger
 from adapters.persistence.environment import persistence_env
 from adapters.reminders import Reminder, Reminders
 from adapters.services import DoseLedger
@@ -167,14 +168,14 @@ def test_src_decision_due_when_the_cohort_is_fully_evaluated(ledger: DoseLedger)
 
 def test_a_new_ledger_on_the_same_store_does_not_refire(database_url: str) -> None:
     env = persistence_env(database_url)
-    first = DoseLedger(env=env)
+    first = build_ledger(env=env)
     try:
         pid, _ = cpk_hold(first)
         issued = Reminders(first).tick(start_of(day(62)))
         assert of(issued, "cpk_recovery_window", pid)
     finally:
         first.close()
-    second = DoseLedger(env=env)  # "restart": nothing ran while hold_unresolved fell due
+    second = build_ledger(env=env)  # "restart": nothing ran while hold_unresolved fell due
     try:
         reminders = Reminders(second)
         assert reminders.tick(start_of(day(62))) == []
@@ -195,7 +196,7 @@ def test_a_new_ledger_on_the_same_store_does_not_refire(database_url: str) -> No
 @pytest.mark.postgres
 def test_three_ledgers_ticking_at_once_issue_each_reminder_once(postgres_url: str) -> None:
     env = persistence_env(postgres_url)
-    ledgers = [DoseLedger(env=env) for _ in range(3)]
+    ledgers = [build_ledger(env=env) for _ in range(3)]
     try:
         for _ in range(2):
             cpk_hold(ledgers[0])

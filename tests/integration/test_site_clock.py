@@ -262,7 +262,7 @@ def test_a_new_cpk_ae_with_a_value_at_or_below_the_uln_is_still_refused(
 def test_a_first_dose_stored_near_date_max_breaks_no_read_model_nor_the_tick(
     ledger: DoseLedger, database_url: str
 ) -> None:
-    from adapters.read_models import build_read_models
+    from adapters.bootstrap import build_read_models
     from domain.patient import Patient
 
     healthy = dosed_at(ledger, LOS_ANGELES)

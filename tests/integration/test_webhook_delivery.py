@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.read_models import build_read_models
+from adapters.bootstrap import build_read_models, build_webhooks
 from adapters.reminders import Reminder, Reminders
 from adapters.services import DoseLedger
 from adapters.webhooks import RetryPolicy, Subscriptions, Webhooks, run_webhooks
@@ -52,7 +52,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def webhooks(ledger: DoseLedger, clock: Clock) -> Iterator[Webhooks]:
-    hooks = Webhooks(ledger, clock, policy=RetryPolicy(timeout_seconds=2.0))
+    hooks = build_webhooks(ledger, clock, policy=RetryPolicy(timeout_seconds=2.0))
     try:
         yield hooks
     finally:
@@ -158,7 +158,7 @@ def test_after_the_last_attempt_a_delivery_fails(ledger: DoseLedger, clock: Cloc
         for seconds in (0, 10, 30, 70, 1000):
             run_webhooks(ledger, lambda s=seconds: clock.at(s), policy=policy)
         assert len(app.received) == 3
-    hooks = Webhooks(ledger, clock)
+    hooks = build_webhooks(ledger, clock)
     try:
         (delivery,) = hooks.deliveries(sid)
     finally:
@@ -188,7 +188,7 @@ def test_a_lost_lease_sends_a_duplicate_with_the_same_reminder_id(
         reminder_id = issue(ledger)
         webhooks.catch_up()
         # A dispatcher claims and sends, then dies before it records the outcome.
-        crashed = Webhooks(ledger, clock)
+        crashed = build_webhooks(ledger, clock)
         try:
             _, dispatcher = crashed._open()
             claimed = dispatcher.claim_next(clock())
@@ -212,7 +212,7 @@ def test_two_dispatchers_send_each_delivery_once(ledger: DoseLedger, clock: Cloc
     with receiver(delay=0.02) as app:
         subscribe(ledger, app.url)
         reminders = {str(issue(ledger)) for _ in range(8)}
-        dispatchers = [Webhooks(ledger, clock) for _ in range(2)]
+        dispatchers = [build_webhooks(ledger, clock) for _ in range(2)]
         try:
             dispatchers[0].catch_up()
             start = threading.Barrier(2)

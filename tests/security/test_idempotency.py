@@ -15,7 +15,7 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app
 from adapters.http.idempotency import IdempotencyStore, fingerprint
 from adapters.http.keys import KeyRing, key_id
 from adapters.services import DoseLedger
@@ -291,7 +291,7 @@ def test_a_slow_request_keeps_its_claim_past_the_lease(
     ledger: DoseLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = Api(ledger, KEYS)
-    api.client = TestClient(create_app(ledger, settings=Settings(idempotency_lease_seconds=1)))
+    api.client = TestClient(build_app(ledger, settings=Settings(idempotency_lease_seconds=1)))
     api.app = api.client.app  # type: ignore[assignment]
     register = DoseLedger.register_trial
 

@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app
 from adapters.http.keys import KeyRing
 from adapters.http.routes.feed import KEY_CHECK_SECONDS
 from adapters.services import DoseLedger
@@ -59,7 +59,7 @@ def test_a_stream_ends_within_seconds_of_its_keys_revocation(ledger: DoseLedger,
     ring = KeyRing(ledger)
     secret, key = ring.issue("feed reader", role, None, ADMIN)
     auth = {"Authorization": f"Bearer {secret}"}
-    app = create_app(ledger)
+    app = build_app(ledger)
     app.state.feed_poll_seconds = 0.1
     app.state.feed_stream_seconds = 30.0  # without the key checks, a stream would last this long
     with serving(app) as base:
@@ -81,7 +81,7 @@ def test_a_stream_ends_within_seconds_of_its_keys_revocation(ledger: DoseLedger,
 def test_a_live_keys_stream_is_not_cut_by_its_checks(ledger: DoseLedger) -> None:
     ledger.register_trial(template("defactinib-paclitaxel"), ADMIN)
     secret, _ = KeyRing(ledger).issue("feed reader", "monitor", None, ADMIN)
-    app = create_app(ledger)
+    app = build_app(ledger)
     app.state.feed_poll_seconds = 0.05
     app.state.feed_key_check_seconds = 0.05
     app.state.feed_stream_seconds = 1.0

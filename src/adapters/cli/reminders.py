@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from adapters.bootstrap import build_reminders
 from adapters.cli.common import instant_arg
-from adapters.reminders import Reminders
 from adapters.services import DoseLedger
 from domain.reminder_schedule import OpenReminder
 
@@ -18,13 +18,13 @@ def _print(reminders: list[OpenReminder]) -> None:
 
 def cmd_due(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Print what a tick at --at would issue, changing nothing."""
-    with Reminders(ledger) as reminders:
+    with build_reminders(ledger) as reminders:
         _print(reminders.due(args.at))
 
 
 def cmd_tick(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Fire what is due at --at and not yet issued; print what this tick issued."""
-    with Reminders(ledger) as reminders:
+    with build_reminders(ledger) as reminders:
         _print(reminders.tick(args.at))
 
 
