@@ -7,8 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from adapters.bootstrap import build_app
-from adapters.http.keys import KeyRing
+from adapters.bootstrap import build_app, build_key_ring
 from adapters.services import DoseLedger
 from domain.actors import Actor
 
@@ -22,7 +21,7 @@ class Api:
         self.ledger = ledger
         self.app = build_app(ledger)
         self.client = TestClient(self.app)
-        ring = KeyRing(ledger)
+        ring = build_key_ring(ledger)
         self.keys = {
             name: ring.issue(name, role, site, OPERATOR)[0] for name, (role, site) in keys.items()
         }

@@ -11,8 +11,8 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from adapters.bootstrap import build_app, build_ledger
-from adapters.http.keys import KEY_ROLES, KeyRing
+from adapters.bootstrap import build_app, build_key_ring, build_ledger
+from adapters.http.keys import KEY_ROLES
 from adapters.persistence.environment import persistence_env
 from domain.actors import Actor
 from support import enrolling
@@ -39,7 +39,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     ledger = build_ledger(env=persistence_env(f"sqlite:///{path}"))
     app = build_app(ledger)
     app.state.feed_stream_seconds = 0.1  # event streams end at once here
-    ring = KeyRing(ledger)
+    ring = build_key_ring(ledger)
     operator = Actor(user_id="ops", role="admin")
     keys = {
         role: ring.issue(f"{role} key", role, "S01" if role == "investigator" else None, operator)[

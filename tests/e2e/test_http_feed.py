@@ -21,9 +21,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
 
-from adapters.bootstrap import build_app, build_ledger
+from adapters.bootstrap import build_app, build_key_ring, build_ledger
 from adapters.demo import record_demo_trial
-from adapters.http.keys import KeyRing
 from adapters.http.routes import feed
 from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
@@ -50,7 +49,7 @@ class Api:
         self.app: FastAPI = build_app(ledger)
         self.app.state.feed_poll_seconds = 0.02
         self.client = TestClient(self.app)
-        ring = KeyRing(ledger)
+        ring = build_key_ring(ledger)
         self.keys = {
             role: ring.issue(f"{role} key", role, site, OPERATOR)[0] for role, site in ROLES.items()
         }
@@ -119,12 +118,14 @@ def page_through(api: Api, limit: int, role: str = "integration") -> list[dict[s
 def test_feed_pages_through_every_domain_event_once_in_order(api: Api) -> None:
     ledger = api.ledger
     record_demo_trial(ledger)
-    KeyRing(ledger).issue("late key", "monitor", None, OPERATOR)  # an api_key event in between
+    build_key_ring(ledger).issue(
+        "late key", "monitor", None, OPERATOR
+    )  # an api_key event in between
     register(ledger, 2)
     if postgres(ledger):
         burn_positions(ledger, 5)  # a gap, as a rolled-back insert leaves
     register(ledger)
-    KeyRing(ledger).issue("last key", "monitor", None, OPERATOR)  # and one at the head
+    build_key_ring(ledger).issue("last key", "monitor", None, OPERATOR)  # and one at the head
 
     events = page_through(api, limit=7)
 
@@ -309,7 +310,7 @@ def test_idle_stream_pings_and_stops_when_the_client_leaves(
 def test_streams_end_after_their_lifetime_and_a_revoked_key_cannot_resume(api: Api) -> None:
     api.app.state.feed_stream_seconds = 0.3
     register(api.ledger, 2)
-    secret, key = KeyRing(api.ledger).issue("consumer", "integration", None, OPERATOR)
+    secret, key = build_key_ring(api.ledger).issue("consumer", "integration", None, OPERATOR)
     headers = {"Authorization": f"Bearer {secret}"}
     started = time.monotonic()
     with api.client.stream("GET", "/events/stream", headers=headers) as response:
@@ -317,7 +318,7 @@ def test_streams_end_after_their_lifetime_and_a_revoked_key_cannot_resume(api: A
     assert 0.3 <= time.monotonic() - started < 5
     last = messages[-1]["id"]
     assert [m["event"] for m in messages[1:]] == ["Registered", "Registered"]
-    KeyRing(api.ledger).revoke(key["id"], "contract ended", OPERATOR)
+    build_key_ring(api.ledger).revoke(key["id"], "contract ended", OPERATOR)
     api.client.headers.update({**headers, "Last-Event-ID": last})
     try:
         assert api.client.get("/events/stream").status_code == 401

@@ -9,9 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.bootstrap import build_app
+from adapters.bootstrap import build_app, build_key_ring
 from adapters.demo import record_demo_trial
-from adapters.http.keys import KeyRing
 from adapters.services import DoseLedger
 from domain.actors import Actor
 from support import enrolling
@@ -35,7 +34,7 @@ class Api:
         self.ledger = ledger
         self.app = build_app(ledger)
         self.client = TestClient(self.app)
-        ring = KeyRing(ledger)
+        ring = build_key_ring(ledger)
         self.keys = {
             role: ring.issue(f"{role} key", role, site, OPERATOR)[0] for role, site in ROLES.items()
         }

@@ -29,9 +29,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 
-from adapters.bootstrap import build_app, build_ledger
+from adapters.bootstrap import build_app, build_key_ring, build_ledger
 from adapters.demo import record_demo_trial
-from adapters.http.keys import KeyRing
 from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
 from domain.actors import Actor
@@ -65,7 +64,7 @@ class Demo:
     def __init__(self, ledger: DoseLedger) -> None:
         self.ledger = ledger
         self.trial_id = record_demo_trial(ledger)
-        self.admin_key = KeyRing(ledger).issue("schemathesis", "admin", None, OPERATOR)[0]
+        self.admin_key = build_key_ring(ledger).issue("schemathesis", "admin", None, OPERATOR)[0]
         # A demo patient with an adverse event (the CPK DLT), for the AE grade route.
         self.patient_id, self.ae_id = self._patient_with_an_ae()
 

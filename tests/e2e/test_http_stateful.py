@@ -35,8 +35,7 @@ from hypothesis.errors import Flaky
 from schemathesis import GenerationMode, checks
 from schemathesis.engine.errors import is_inconsistent_replay
 
-from adapters.bootstrap import build_app, build_ledger
-from adapters.http.keys import KeyRing
+from adapters.bootstrap import build_app, build_key_ring, build_ledger
 from adapters.http.links import PATIENT_COMMANDS
 from adapters.persistence.environment import persistence_env
 from adapters.services import DoseLedger
@@ -106,7 +105,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DoseLedger]:
 
 def _machine(ledger: DoseLedger) -> Any:
     """The schema's state machine, calling an app over ``ledger`` with each role's key."""
-    ring = KeyRing(ledger)
+    ring = build_key_ring(ledger)
     keys = {
         role: ring.issue(
             f"stateful-{role}", role, SITE if role == "investigator" else None, OPERATOR

@@ -11,9 +11,8 @@ from uuid import UUID
 
 import pytest
 
-from adapters.bootstrap import build_ledger
+from adapters.bootstrap import build_ledger, build_reminders
 from adapters.persistence.environment import persistence_env
-from adapters.reminders import Reminders
 from adapters.services import DoseLedger
 from cli_runner import CliRunner
 from domain.patient import Patient
@@ -65,7 +64,7 @@ def test_a_reminder_due_while_no_scheduler_ran_fires_once_on_the_next_start(
     ledger = _ledger(database_url)
     try:
         pid, _ = _cpk_hold(ledger)
-        (window,) = [r for r in Reminders(ledger).open() if r.kind == "cpk_recovery_window"]
+        (window,) = [r for r in build_reminders(ledger).open() if r.kind == "cpk_recovery_window"]
         assert window.due_at == start_of(day(62))
         before = start_of(day(61)) + dt.timedelta(hours=12)
         argv = ["scheduler", "--tick-seconds", "1"]
@@ -100,7 +99,7 @@ def test_three_schedulers_on_one_store_issue_each_due_reminder_once(
     ledger = _ledger(postgres_url)
     try:
         cpk_patients = [_cpk_hold(ledger)[0] for _ in range(6)]
-        due = {r.id: r for r in Reminders(ledger).due(at)}
+        due = {r.id: r for r in build_reminders(ledger).due(at)}
         assert len(due) >= 40
         assert Counter(r.kind for r in due.values())["cpk_recovery_window"] == 6
         argv = ["scheduler", "--tick-seconds", "1"]

@@ -7,9 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.bootstrap import build_ledger, build_live_read_models, build_scheduler
+from adapters.bootstrap import (
+    build_ledger,
+    build_live_read_models,
+    build_reminders,
+    build_scheduler,
+)
 from adapters.read_models import LiveReadModels
-from adapters.reminders import Reminders
 from adapters.services import DoseLedger
 from adapters.settings import persistence_env
 from domain.protocol import template
@@ -39,12 +43,12 @@ def test_a_tick_given_the_process_runner_reads_the_index_from_it_and_opens_none(
 ) -> None:
     dosing(ledger, template("defactinib-avutometinib"), count=3)
     at = start_of(day(40))
-    alone = Reminders(ledger)
+    alone = build_reminders(ledger)
     try:
         expected = alone.due(at)
     finally:
         alone.close()
-    shared = Reminders(ledger, read_models=live)
+    shared = build_reminders(ledger, read_models=live)
     assert shared.due(at) == expected and expected
     assert shared.index is live and shared._own is None
     shared.close()  # closes nothing of the runner's

@@ -17,11 +17,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from adapters.bootstrap import build_ledger, build_scheduler
+from adapters.bootstrap import build_ledger, build_reminders, build_scheduler
 from adapters.clock import Clock
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
-from adapters.reminders import Reminder, Reminders
+from adapters.reminders import Reminder
 from adapters.scheduler import REMINDERS, PeriodicJob
 from adapters.services import DoseLedger
 from domain.protocol import template
@@ -76,7 +76,9 @@ def cpk_window(ledger: DoseLedger) -> tuple[UUID, UUID]:
     ae_id = UUID(ae(ledger, pid, "CPK increased", 4, 40)["ae_id"])
     ledger.record_dose_action(pid, "hold", day(40), INVESTIGATOR, ae_id=ae_id)
     (window,) = [
-        r for r in Reminders(ledger).open(start_of(day(41))) if r.kind == "cpk_recovery_window"
+        r
+        for r in build_reminders(ledger).open(start_of(day(41)))
+        if r.kind == "cpk_recovery_window"
     ]
     assert window.due_at == start_of(day(62))
     return pid, window.id

@@ -10,8 +10,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.bootstrap import build_read_models, build_webhooks
-from adapters.reminders import Reminder, Reminders
+from adapters.bootstrap import build_read_models, build_reminders, build_webhooks
+from adapters.reminders import Reminder
 from adapters.services import DoseLedger
 from adapters.webhooks import RetryPolicy, Subscriptions, Webhooks, run_webhooks
 from adapters.webhooks.outbox import delivery_id
@@ -88,7 +88,7 @@ def test_a_fired_reminder_reaches_the_receiver_signed(
         secret, sid = subscribe(ledger, app.url, kinds=["dlt_window_end"], trial_id=trial_id)
         other_secret, _ = subscribe(ledger, app.url, kinds=["src_decision_due"])
         (fired,) = [
-            r for r in Reminders(ledger).tick(start_of(day(60))) if r.kind == "dlt_window_end"
+            r for r in build_reminders(ledger).tick(start_of(day(60))) if r.kind == "dlt_window_end"
         ]
         report = webhooks.run()
         assert (report.attempted, report.delivered) == (1, 1)

@@ -15,9 +15,9 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
-from adapters.bootstrap import build_app
+from adapters.bootstrap import build_app, build_key_ring
 from adapters.http.idempotency import IdempotencyStore, fingerprint
-from adapters.http.keys import KeyRing, key_id
+from adapters.http.keys import key_id
 from adapters.services import DoseLedger
 from adapters.settings import Settings
 from http_api import OPERATOR, Api
@@ -95,7 +95,7 @@ def test_a_role_the_route_refuses_writes_nothing(api: Api) -> None:
 def test_a_revoked_key_neither_records_nor_replays(api: Api) -> None:
     headers = {"Idempotency-Key": "r1"}
     api.call("POST", "/trials", "admin2", 201, json=TRIAL, headers=dict(headers))
-    KeyRing(api.ledger).revoke(str(key_id(api.keys["admin2"])), "left", OPERATOR)
+    build_key_ring(api.ledger).revoke(str(key_id(api.keys["admin2"])), "left", OPERATOR)
     with nothing_written(api):
         again = api.call("POST", "/trials", "admin2", 401, json=TRIAL, headers=dict(headers))
     assert "idempotent-replayed" not in again.headers

@@ -15,8 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from adapters.bootstrap import build_app
-from adapters.http.keys import KeyRing
+from adapters.bootstrap import build_app, build_key_ring
 from adapters.http.routes.feed import KEY_CHECK_SECONDS
 from adapters.services import DoseLedger
 from domain.protocol import template
@@ -56,7 +55,7 @@ def serving(app: FastAPI) -> Iterator[str]:
 @pytest.mark.parametrize("role", ["integration", "admin"])
 def test_a_stream_ends_within_seconds_of_its_keys_revocation(ledger: DoseLedger, role: str) -> None:
     ledger.register_trial(template("defactinib-paclitaxel"), ADMIN)
-    ring = KeyRing(ledger)
+    ring = build_key_ring(ledger)
     secret, key = ring.issue("feed reader", role, None, ADMIN)
     auth = {"Authorization": f"Bearer {secret}"}
     app = build_app(ledger)
@@ -80,7 +79,7 @@ def test_a_stream_ends_within_seconds_of_its_keys_revocation(ledger: DoseLedger,
 
 def test_a_live_keys_stream_is_not_cut_by_its_checks(ledger: DoseLedger) -> None:
     ledger.register_trial(template("defactinib-paclitaxel"), ADMIN)
-    secret, _ = KeyRing(ledger).issue("feed reader", "monitor", None, ADMIN)
+    secret, _ = build_key_ring(ledger).issue("feed reader", "monitor", None, ADMIN)
     app = build_app(ledger)
     app.state.feed_poll_seconds = 0.05
     app.state.feed_key_check_seconds = 0.05

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,3 +36,16 @@ def test_only_the_composition_root_constructs_a_dose_ledger() -> None:
 
 def test_the_scan_sees_a_construction() -> None:
     assert _constructions(BOOTSTRAP)
+
+
+def test_the_composition_root_imports_neither_fastapi_nor_apscheduler_until_asked() -> None:
+    # (A DoseLedger itself still imports FastAPI today: its constructor imports
+    # adapters.http.idempotency to decode that module's older events.)
+    code = (
+        "import sys\n"
+        "import adapters.bootstrap\n"
+        "print(sorted(m for m in ('fastapi', 'apscheduler') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
