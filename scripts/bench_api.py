@@ -51,17 +51,22 @@ import httpx
 from tqdm import tqdm
 
 from adapters.application import DoseLedger
-from adapters.application.key_ring import KeyRing
+from adapters.bootstrap import build_key_ring, build_ledger
 from adapters.clock import starting_at
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
-from bench_append import Unreachable, store
+from bench_common import (
+    add_backend_arguments,
+    check_postgres_url,
+    each_backend,
+    ratio,
+    store,
+)
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport
 from domain.errors import InvalidInput
 from domain.protocol import template
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TARGET = 0.5
 PROTOCOL_ID = "defactinib-avutometinib"
 SITE = "S01"
@@ -178,7 +183,7 @@ def patients_needed(args: argparse.Namespace) -> int:
 
 def prepare_store(url: str, patients: int, desc: str) -> tuple[list[UUID], str]:
     """Trials of 3 patients, each enrolled, examined and dosed; and an investigator key."""
-    ledger = DoseLedger(env=persistence_env(url), clock=starting_at(CLOCK_START))
+    ledger = build_ledger(env=persistence_env(url), clock=starting_at(CLOCK_START))
     protocol = template(PROTOCOL_ID)
     patient_ids = []
     try:
@@ -197,7 +202,7 @@ def prepare_store(url: str, patients: int, desc: str) -> tuple[list[UUID], str]:
                 ledger.start_dosing(patient_id, FIRST_DOSE, INVESTIGATOR)
                 patient_ids.append(patient_id)
                 bar.update()
-        secret, _ = KeyRing(ledger).issue("bench", "investigator", SITE, REGISTRAR)
+        secret, _ = build_key_ring(ledger).issue("bench", "investigator", SITE, REGISTRAR)
     finally:
         ledger.close()
     return patient_ids, secret
@@ -220,7 +225,7 @@ def plan(patient_ids: list[UUID], clients: int, aes_per_patient: int) -> list[li
 
 def count_aes(url: str, patient_ids: list[UUID]) -> int:
     """How many AEs the store holds for these patients (a sanity check of the workload)."""
-    ledger = DoseLedger(env=persistence_env(url))
+    ledger = build_ledger(env=persistence_env(url))
     try:
         return sum(len(ledger.patient(p)["adverse_events"]) for p in patient_ids)
     finally:
@@ -507,7 +512,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         base, pid = stack.enter_context(served(http_url, args.log_level, folder / "serve.log"))
         http = http_workload(base, pid, secret, args.clients, stack)
         http.plan = plan(http_patients, args.clients, args.aes_per_patient)
-        ledger = DoseLedger(env=persistence_env(local_url), clock=starting_at(CLOCK_START))
+        ledger = build_ledger(env=persistence_env(local_url), clock=starting_at(CLOCK_START))
         stack.callback(ledger.close)
         local = in_process_workload(ledger)
         local.plan = plan(local_patients, args.clients, args.aes_per_patient)
@@ -519,9 +524,9 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             succeeded = args.warmup - w.warmup_errors + w.requests - w.error_count
             if stored != succeeded:
                 raise BenchError(f"{w.name}: {succeeded} AEs recorded, {stored} stored")
-    ratio = round(rate(http) / rate(local), 3) if rate(local) > 0 else 0.0
-    print_table(backend, workloads, ratio, args.clients)
-    return {w.label: figures_of(w) for w in workloads} | {"ratio": ratio}
+    http_over_local = ratio(rate(http), rate(local))
+    print_table(backend, workloads, http_over_local, args.clients)
+    return {w.label: figures_of(w) for w in workloads} | {"ratio": http_over_local}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -533,7 +538,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "backend; prints a table per backend and a final JSON line. Figures only: nothing is "
         "asserted about timings.",
     )
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    add_backend_arguments(parser)
     parser.add_argument(
         "--requests",
         type=int,
@@ -562,11 +567,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"AEs (of different terms) each patient takes (default 10, at most {len(TERMS)})",
     )
     parser.add_argument(
-        "--postgres-url",
-        default=DEFAULT_POSTGRES_URL,
-        help=f"server and database to create throwaway schemas in (default {DEFAULT_POSTGRES_URL})",
-    )
-    parser.add_argument(
         "--log-level",
         default=os.environ.get("DOSELEDGER_LOG_LEVEL", "WARNING"),
         help="doseledger's log level in both workloads, the server's included (default "
@@ -579,13 +579,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("need 1 <= --rounds <= --requests / --clients")
     if not 1 <= args.aes_per_patient <= len(TERMS):
         parser.error(f"need 1 <= --aes-per-patient <= {len(TERMS)}")
-    if args.backend != "sqlite":
-        if urlsplit(args.postgres_url).query:
-            parser.error("--postgres-url names server and database only; schemas are made here")
-        try:
-            persistence_env(args.postgres_url)
-        except InvalidInput as exc:
-            parser.error(str(exc))
+    check_postgres_url(parser, args)
     return args
 
 
@@ -597,7 +591,6 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInput as exc:
         print(f"bench_api: {exc}", file=sys.stderr)
         return 2
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(
         f"doseledger API benchmark: {args.requests} timed requests per workload by "
         f"{args.clients} concurrent clients, in {args.rounds} alternating slices after "
@@ -613,19 +606,10 @@ def main(argv: list[str] | None = None) -> int:
         "aes_per_patient": args.aes_per_patient,
         "target": TARGET,
         "log_level": args.log_level.upper(),
-        "backends": {},
     }
-    failed = False
-    for backend in backends:
-        try:
-            report["backends"][backend] = run_backend(backend, args)
-        except Unreachable as exc:
-            print(f"{backend:<9} skipped: {exc}\n")
-            report["backends"][backend] = {"skipped": str(exc)}
-        except BenchError as exc:
-            print(f"{backend:<9} failed: {exc}\n")
-            report["backends"][backend] = {"failed": str(exc)}
-            failed = True
+    report["backends"], failed = each_backend(
+        args, lambda backend: run_backend(backend, args), failures=(BenchError,)
+    )
     print(json.dumps(report))
     return 1 if failed else 0
 

@@ -8,30 +8,33 @@ import itertools
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
-import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
-from psycopg import sql
 from tqdm import tqdm
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
+from bench_common import (
+    add_backend_arguments,
+    check_postgres_url,
+    each_backend,
+    ratio,
+    store,
+)
 from domain.actors import Actor
 from domain.errors import InvalidInput
 from domain.protocol import Protocol, template
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TARGET = 0.5
 EVENTS_PER_CALL = 2
 PROTOCOL_ID = "defactinib-avutometinib"
@@ -70,10 +73,6 @@ BASELINE_NOTE = (
 )
 
 
-class Unreachable(Exception):
-    """The backend's database cannot be reached; its benchmark is skipped."""
-
-
 class Tally(Aggregate):
     """The trivial aggregate of the bare-library baseline."""
 
@@ -86,46 +85,6 @@ class Bare(Application[UUID]):
     """A plain eventsourcing application with the library's default settings."""
 
     name = "bare"
-
-
-# ----------------------------------------------------------------- stores
-
-
-@contextmanager
-def sqlite_store(label: str) -> Iterator[str]:
-    """A database URL for a fresh SQLite file, deleted afterwards."""
-    with tempfile.TemporaryDirectory(prefix=f"bench-{label}-") as folder:
-        yield f"sqlite:///{folder}/{label}.db"
-
-
-def _conninfo(url: str) -> str:
-    env = persistence_env(url)
-    return (
-        f"host={env['POSTGRES_HOST']} port={env['POSTGRES_PORT']} dbname={env['POSTGRES_DBNAME']} "
-        f"user={env['POSTGRES_USER']} password={env['POSTGRES_PASSWORD']} connect_timeout=3"
-    )
-
-
-@contextmanager
-def postgres_store(base_url: str, label: str) -> Iterator[str]:
-    """A database URL whose tables live in a fresh schema, dropped afterwards."""
-    schema = f"bench_{label}_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(_conninfo(base_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    except psycopg.OperationalError as exc:
-        first_line = (str(exc).strip().splitlines() or ["no detail"])[0]
-        raise Unreachable(f"PostgreSQL at {base_url} is unreachable: {first_line}") from None
-    try:
-        yield f"{base_url}?schema={schema}"
-    finally:
-        with psycopg.connect(_conninfo(base_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
-def store(backend: str, label: str, postgres_url: str) -> AbstractContextManager[str]:
-    """A fresh, separate store of the given backend for one workload."""
-    return sqlite_store(label) if backend == "sqlite" else postgres_store(postgres_url, label)
 
 
 # ----------------------------------------------------------------- workloads
@@ -205,7 +164,7 @@ def _record_history(ledger: DoseLedger, trial_id: UUID, cohorts: int, protocol: 
 
 def prepare_doseledger(url: str, total: int, backend: str, history: int) -> Workload:
     """Enrol, examine and start dosing ``total`` patients; each step records one's outcome."""
-    ledger = DoseLedger(env=persistence_env(url), clock=lambda: NOW)
+    ledger = build_ledger(env=persistence_env(url), clock=lambda: NOW)
     protocol = template(PROTOCOL_ID)
     steps: list[Callable[[], None]] = []
     # One trial per 3 patients: a cohort takes 3 patients, and more would need an SRC
@@ -337,10 +296,10 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         }
         for w in workloads
     }
-    figures["ratio"] = round(rate(by_label["doseledger"]) / rate(by_label["bare"]), 3)
+    figures["ratio"] = ratio(rate(by_label["doseledger"]), rate(by_label["bare"]))
     if "bare_same_shape" in by_label:
-        figures["ratio_same_shape"] = round(
-            rate(by_label["doseledger"]) / rate(by_label["bare_same_shape"]), 3
+        figures["ratio_same_shape"] = ratio(
+            rate(by_label["doseledger"]), rate(by_label["bare_same_shape"])
         )
     print_table(backend, workloads, figures)
     return figures
@@ -383,7 +342,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "a final JSON line. Figures only: nothing is asserted about timings.",
         epilog=BASELINE_NOTE,
     )
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    add_backend_arguments(parser)
     parser.add_argument(
         "--calls",
         type=int,
@@ -392,11 +351,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--warmup", type=int, default=50, help="untimed calls before each timed loop (default 50)"
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default=DEFAULT_POSTGRES_URL,
-        help=f"server and database to create throwaway schemas in (default {DEFAULT_POSTGRES_URL})",
     )
     parser.add_argument(
         "--rounds",
@@ -428,13 +382,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.calls < 1 or args.warmup < 0 or not 1 <= args.rounds <= args.calls:
         parser.error("need --calls >= 1, --warmup >= 0 and 1 <= --rounds <= --calls")
-    if args.backend != "sqlite":
-        if urlsplit(args.postgres_url).query:
-            parser.error("--postgres-url names server and database only; schemas are made here")
-        try:
-            persistence_env(args.postgres_url)
-        except InvalidInput as exc:
-            parser.error(str(exc))
+    check_postgres_url(parser, args)
     return args
 
 
@@ -447,7 +395,6 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInput as exc:
         print(f"bench_append: {exc}", file=sys.stderr)
         return 2
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     mix = "/".join(str(MIX.count(o)) for o in ("no_dlt", "dlt", "not_evaluable"))
     print(
         f"doseledger append benchmark: {args.calls} timed calls per workload in "
@@ -465,14 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         "target": TARGET,
         "log_level": args.log_level.upper(),
         "baseline": PRIMARY,
-        "backends": {},
     }
-    for backend in backends:
-        try:
-            report["backends"][backend] = run_backend(backend, args)
-        except Unreachable as exc:
-            print(f"{backend:<9} skipped: {exc}\n")
-            report["backends"][backend] = {"skipped": str(exc)}
+    report["backends"], _ = each_backend(args, lambda backend: run_backend(backend, args))
     print(json.dumps(report))
     return 0
 

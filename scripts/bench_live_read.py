@@ -25,18 +25,14 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger, build_live_read_models
 from adapters.logging import configure_logging
-from adapters.read_models import LiveReadModels
 from adapters.settings import persistence_env
+from bench_common import add_backend_arguments, backends, ratio, store
 from domain.actors import Actor
 from domain.errors import NotFound
 from domain.protocol import template
@@ -47,27 +43,6 @@ OLD_POLL_SECONDS = 0.5
 TARGET_MS = 100.0
 TIMEOUT_SECONDS = 10.0
 ADMIN = Actor(user_id="bench-admin", role="admin")
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def store_url(backend: str, postgres_url: str) -> Iterator[str]:
-    """A fresh SQLite file or PostgreSQL schema, removed afterwards."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="bench-live-read-") as folder:
-            yield f"sqlite:///{folder}/store.db"
-        return
-    import psycopg
-    from psycopg import sql
-
-    schema = f"bench_live_read_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield f"{postgres_url}?schema={schema}"
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def shown_after(queries: ReadModelQueries, trial_id: UUID, probe: float) -> float:
@@ -88,9 +63,9 @@ def measure(url: str, writes: int, probe: float) -> dict[str, Any]:
     """Samples (ms) for both writers on one store."""
     env = persistence_env(url)
     protocol = template("defactinib-avutometinib")
-    ledger = DoseLedger(env=env)
-    other = DoseLedger(env=env)
-    live = LiveReadModels(ledger)
+    ledger = build_ledger(env=env)
+    other = build_ledger(env=env)
+    live = build_live_read_models(ledger)
     reader = open_store(env)
     queries = ReadModelQueries(reader, lambda: None)
     try:
@@ -112,7 +87,7 @@ def measure(url: str, writes: int, probe: float) -> dict[str, Any]:
                 "median_ms": round(median, 2),
                 "p95_ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 2),
                 "max_ms": round(samples[-1], 2),
-                "ratio_to_old_poll": round(median / (OLD_POLL_SECONDS * 1000), 3),
+                "ratio_to_old_poll": ratio(median, OLD_POLL_SECONDS * 1000),
             }
         return results
     finally:
@@ -125,21 +100,19 @@ def measure(url: str, writes: int, probe: float) -> dict[str, Any]:
 def main() -> None:
     """Run the benchmark and print its figures (text, then one JSON line)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    add_backend_arguments(parser)
     parser.add_argument("--writes", type=int, default=50)
     parser.add_argument("--probe-ms", type=float, default=1.0, help="read model poll (default 1)")
-    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     args = parser.parse_args()
     configure_logging("WARNING")
     # A scratch store: PostgreSQL's audit chain needs a key (the suite's way, unless one is set).
     os.environ.setdefault("DOSELEDGER_AUDIT_KEY", "bench-live-read-audit-key-0123456789")
-    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     report: dict[str, Any] = {"old_poll_ms": OLD_POLL_SECONDS * 1000, "target_ms": TARGET_MS}
     print(
         f"live read model latency: {args.writes} writes per writer, probe every {args.probe_ms} ms"
     )
-    for backend in backends:
-        with store_url(backend, args.postgres_url) as url:
+    for backend in backends(args):
+        with store(backend, "live_read", args.postgres_url) as url:
             results = measure(url, args.writes, args.probe_ms / 1000)
         report[backend] = results
         for writer, r in results.items():

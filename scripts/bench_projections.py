@@ -35,11 +35,10 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,12 +47,19 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import StoredEvent
-from psycopg import sql
 from tqdm import tqdm
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger, build_read_models
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
+from bench_common import (
+    DEFAULT_POSTGRES_URL,
+    conninfo,
+    each_backend,
+    ratio,
+    store,
+)
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment
 from domain.errors import CommandRefused, InvalidInput
@@ -61,7 +67,6 @@ from domain.protocol import TEMPLATE_IDS, Protocol, template
 
 DEFAULT_EVENTS = 1_000_000
 DEFAULT_SMALL = 200_000
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # Events recorded through DoseLedger before cloning: no trial starts after this many (those
 # under way are completed: about 70,000 events, 900 patients in 80 trials).
 TEMPLATE_EVENTS = 60_000
@@ -133,10 +138,6 @@ MEMORY_NOTE = (
     "design: one batch of events and rows, LRU caches of fixed capacity (patients, AE terms, "
     "trials) that fill as the history grows, and SQLite's fixed page cache"
 )
-
-
-class Unreachable(Exception):
-    """The backend's database cannot be reached."""
 
 
 class SiteToday:
@@ -795,18 +796,6 @@ def clone_stories(ledger: DoseLedger, template_head: int, wanted: int, seed: int
 # ----------------------------------------------------------------- stores and their metadata
 
 
-def _conninfo(url: str) -> dict[str, Any]:
-    env = persistence_env(url)
-    return {
-        "host": env["POSTGRES_HOST"],
-        "port": int(env["POSTGRES_PORT"]),
-        "dbname": env["POSTGRES_DBNAME"],
-        "user": env["POSTGRES_USER"],
-        "password": env["POSTGRES_PASSWORD"] or None,
-        "connect_timeout": 3,
-    }
-
-
 @contextmanager
 def _meta_connection(url: str) -> Iterator[tuple[Any, str]]:
     """A connection to the store's database and the qualified name of the metadata table."""
@@ -820,7 +809,7 @@ def _meta_connection(url: str) -> Iterator[tuple[Any, str]]:
             connection.close()
     else:
         schema = env.get("POSTGRES_SCHEMA") or "public"
-        with psycopg.connect(**_conninfo(url), autocommit=True) as connection:
+        with psycopg.connect(**conninfo(url), autocommit=True) as connection:
             yield connection, f'"{schema}"."doseledger_{META_TABLE}"'
 
 
@@ -849,7 +838,7 @@ def build_store(url: str, events: int, seed: int) -> dict[str, Any]:
     """Record stories, clone them up to ``events`` minus the load-test patients, record those."""
     started = time.perf_counter()
     clock = SiteToday(CUT_OFF)
-    ledger = DoseLedger(env=persistence_env(url), clock=clock)
+    ledger = build_ledger(env=persistence_env(url), clock=clock)
     try:
         rng = random.Random(seed)
         load_events = LOAD_EVENTS
@@ -895,31 +884,9 @@ def _count_events(ledger: DoseLedger) -> int:
     return count
 
 
-@contextmanager
-def store_url(args: argparse.Namespace) -> Iterator[str]:
+def store_url(args: argparse.Namespace) -> AbstractContextManager[str]:
     """The store's URL: kept (``--keep``) or made for this run and removed afterwards."""
-    if args.backend == "sqlite":
-        if args.keep:
-            yield f"sqlite:///{Path(args.keep).expanduser().resolve()}"
-            return
-        with tempfile.TemporaryDirectory(prefix="bench-projections-") as folder:
-            yield f"sqlite:///{folder}/store.db"
-        return
-    schema = args.keep or f"bench_projections_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(**_conninfo(args.postgres_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-    except psycopg.OperationalError as exc:
-        first_line = (str(exc).strip().splitlines() or ["no detail"])[0]
-        raise Unreachable(
-            f"PostgreSQL at {args.postgres_url} is unreachable: {first_line}"
-        ) from None
-    try:
-        yield f"{args.postgres_url}?schema={schema}"
-    finally:
-        if not args.keep:
-            with psycopg.connect(**_conninfo(args.postgres_url), autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    return store(args.backend, "projections", args.postgres_url, keep=args.keep)
 
 
 def ready_store(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -995,7 +962,7 @@ def _status_mb(field: str) -> float:
 
 def phase_bare(url: str, until: int, page: int) -> dict[str, Any]:
     """Read and decode ``until`` notifications with the bare library (pages, then the mapper)."""
-    ledger = DoseLedger(env=persistence_env(url))
+    ledger = build_ledger(env=persistence_env(url))
     recorder, to_domain_event = ledger.recorder, ledger.mapper.to_domain_event
     count = 0
     with bar(until, "bare read + decode") as progress:
@@ -1019,7 +986,6 @@ def phase_bare(url: str, until: int, page: int) -> dict[str, Any]:
 
 def phase_rebuild(url: str, until: int, workers: int | None) -> dict[str, Any]:
     """``ReadModels.rebuild()`` of every read model up to ``until``, as the CLI runs it."""
-    from adapters.read_models import build_read_models
 
     projections = build_read_models(url)
     rss_ready = _status_mb("VmRSS")
@@ -1050,7 +1016,6 @@ def phase_drop(url: str) -> dict[str, Any]:
     rebuild() drops them too, but dropping a million rows is not what is measured; and it is
     done in a process of its own, since it fills that process's page cache (its peak RSS).
     """
-    from adapters.read_models import build_read_models
 
     projections = build_read_models(url)
     with projections.store.transaction() as tx:
@@ -1088,7 +1053,7 @@ def phase_load(url: str, patients: dict[str, dict[str, Any]], repeats: int) -> d
         for label, env, pid, version, count in loads:
             if turn >= count:
                 continue
-            ledger = DoseLedger(env=env)
+            ledger = build_ledger(env=env)
             assert ledger.repository.cache is None
             assert (ledger.snapshots is None) == (env is bare)
             started = time.perf_counter()
@@ -1167,7 +1132,7 @@ def measure_rebuild(args: argparse.Namespace, url: str, until: int) -> dict[str,
         "events": rebuild["events"],
         "bare_events_per_second": round(rate(bare)),
         "rebuild_events_per_second": round(rate(rebuild)),
-        "ratio": round(rate(rebuild) / rate(bare), 3),
+        "ratio": ratio(rate(rebuild), rate(bare)),
         "ratio_per_round": [round(r, 3) for r in rounds],
         "bare_seconds": [round(r["seconds"], 2) for r in bare_runs],
         "rebuild_seconds": [round(r["seconds"], 2) for r in rebuild_runs],
@@ -1354,7 +1319,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase is not None:
         run_phase(args)
         return 0
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(
         f"doseledger read-model benchmark: a store of {args.events} events; the rebuild of every "
         f"read model (ReadModels.rebuild) against bare read + decode (select_notifications "
@@ -1366,14 +1330,8 @@ def main(argv: list[str] | None = None) -> int:
         "target_ratio": TARGET_RATIO,
         "memory_limit_mb": MEMORY_LIMIT_MB,
         "load_target": LOAD_TARGET,
-        "backends": {},
     }
-    for backend in backends:
-        try:
-            report["backends"][backend] = run_backend(backend, args)
-        except Unreachable as exc:
-            print(f"{backend} skipped: {exc}\n")
-            report["backends"][backend] = {"skipped": str(exc)}
+    report["backends"], _ = each_backend(args, lambda backend: run_backend(backend, args), width=0)
     print(json.dumps(report))
     return 0
 

@@ -28,7 +28,6 @@ import datetime as dt
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,14 +35,15 @@ from typing import Any
 from uuid import UUID
 
 from adapters.application import DoseLedger
-from adapters.application.reminder_tick import Reminders
+from adapters.bootstrap import build_ledger, build_reminders
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
+from bench_common import ratio, sqlite_store
 from bench_projections import bar, clone_stories
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport
 from domain.protocol import template
-from domain.reminders import start_of
+from domain.reminder_schedule import start_of
 from projections.models.reminder_index import due_text
 
 DEFAULT_PATIENTS = 100_000
@@ -113,7 +113,7 @@ def record_template(ledger: DoseLedger) -> int:
 
 
 def build(url: str, wanted_patients: int, seed: int) -> None:
-    ledger = DoseLedger(env=persistence_env(url), clock=lambda: NOW)
+    ledger = build_ledger(env=persistence_env(url), clock=lambda: NOW)
     try:
         per_copy = record_template(ledger)
         head = ledger.recorder.max_notification_id() or 0
@@ -126,11 +126,11 @@ def build(url: str, wanted_patients: int, seed: int) -> None:
 
 
 def catch_up(url: str) -> int:
-    ledger = DoseLedger(env=persistence_env(url))
+    ledger = build_ledger(env=persistence_env(url))
     try:
         head = ledger.recorder.max_notification_id() or 0
         # The reminder index is fed by the process's one runner, with every other read model.
-        with Reminders(ledger) as reminders, bar(head, "read models catching up") as progress:
+        with build_reminders(ledger) as reminders, bar(head, "read models catching up") as progress:
             read_models = reminders.index.read_models
             started = time.perf_counter()
             result = read_models.catch_up(lambda n, at, last: progress.update(n - progress.n))
@@ -157,10 +157,10 @@ def median_ms(run: Callable[[], int], repeats: int) -> tuple[float, int]:
 
 
 def measure(url: str, repeats: int) -> list[dict[str, Any]]:
-    ledger = DoseLedger(env=persistence_env(url))
+    ledger = build_ledger(env=persistence_env(url))
     results = []
     try:
-        with Reminders(ledger) as reminders:
+        with build_reminders(ledger) as reminders:
             store = reminders.index.read_models.store
             plain = (
                 f"SELECT reminder_id, kind, trial_id, patient_id, due_at, detail "
@@ -190,7 +190,7 @@ def measure(url: str, repeats: int) -> list[dict[str, Any]]:
                         "tick_found": tick_found,
                         "sql_ms": sql_ms,
                         "sql_found": sql_found,
-                        "ratio": tick_ms / sql_ms,
+                        "ratio": ratio(tick_ms, sql_ms),
                         "objects_ms": objects_ms,
                     }
                 )
@@ -208,9 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging("WARNING")
     random.seed(args.seed)
-    with tempfile.TemporaryDirectory(prefix="bench-reminders-") as folder:
-        path = Path(args.keep).expanduser().resolve() if args.keep else Path(folder, "store.db")
-        url = f"sqlite:///{path}"
+    with sqlite_store("reminders", keep=args.keep) as url:
+        path = Path(url.removeprefix("sqlite:///"))
         if not path.exists():
             print(f"building a store with reminders for {args.patients:,} patients at {path}")
             build(url, args.patients, args.seed)

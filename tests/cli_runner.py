@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.cli import main
 from adapters.persistence.environment import persistence_env
 
@@ -66,7 +66,7 @@ class StoreCli(CliRunner):
         return line
 
     def events(self) -> int | None:
-        app = DoseLedger(env=persistence_env(self.url))
+        app = build_ledger(env=persistence_env(self.url))
         try:
             return app.recorder.max_notification_id()
         finally:

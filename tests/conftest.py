@@ -11,6 +11,7 @@ import pytest
 from psycopg import sql
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.logging import configure_logging
 from adapters.persistence.environment import SNAPSHOT_FAILURES_VAR, persistence_env
 
@@ -99,7 +100,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def ledger(database_url: str) -> Iterator[DoseLedger]:
     """A DoseLedger on a fresh store, closed afterwards."""
-    app = DoseLedger(env=persistence_env(database_url))
+    app = build_ledger(env=persistence_env(database_url))
     try:
         yield app
     finally:

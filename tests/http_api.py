@@ -8,8 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from adapters.application import DoseLedger
-from adapters.application.key_ring import KeyRing
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_key_ring
 from domain.actors import Actor
 
 OPERATOR = Actor(user_id="ops", role="admin")
@@ -20,9 +19,9 @@ class Api:
 
     def __init__(self, ledger: DoseLedger, keys: Mapping[str, tuple[str, str | None]]) -> None:
         self.ledger = ledger
-        self.app = create_app(ledger)
+        self.app = build_app(ledger)
         self.client = TestClient(self.app)
-        ring = KeyRing(ledger)
+        ring = build_key_ring(ledger)
         self.keys = {
             name: ring.issue(name, role, site, OPERATOR)[0] for name, (role, site) in keys.items()
         }

@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate
 from adapters.application import DoseLedger
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport
+from domain.patient import Patient
 from domain.protocol import Protocol, protocol_from_mapping, template
 from domain.trial import Trial
 
@@ -60,6 +61,35 @@ def new_trial(levels: int = 3, *, deescalate: bool = True, starting_level: int =
     protocol = protocol_with(levels, deescalate=deescalate, starting_level=starting_level)
     return Trial(
         id=uuid4(), protocol=protocol.model_dump(mode="json"), name="t", actor=ADMIN.as_record()
+    )
+
+
+def new_patient(
+    window: int = 28,
+    *,
+    patient_id: UUID | None = None,
+    trial_id: UUID | None = None,
+    subject_id: str = "S01-001",
+    enrolled: dt.date = DAY0 - dt.timedelta(days=7),
+    zone: str = "UTC",
+    doses: bool = True,
+    actor: Actor = INVESTIGATOR,
+) -> Patient:
+    """An enrolled Patient aggregate (not saved anywhere): site S01, cohort 1, dose level 1 of
+    defactinib + avutometinib (``doses=False``: none), a DLT window of ``window`` days."""
+    level = template("defactinib-avutometinib").dose_level(1).doses
+    return Patient(
+        id=patient_id or uuid4(),
+        trial_id=trial_id or uuid4(),
+        subject_id=subject_id,
+        site_id="S01",
+        cohort=1,
+        level=1,
+        doses=[d.model_dump(mode="json") for d in level] if doses else [],
+        dlt_window_days=window,
+        enrolment_date=enrolled,
+        actor=actor.as_record(),
+        site_time_zone=zone,
     )
 
 

@@ -1,24 +1,24 @@
-"""The composition root of the read models: the DoseLedger's events, tables in its database.
+"""The read models of a running process: the DoseLedger's events, tables in its database.
 
 One :class:`LiveReadModels` per process holds the process's one runner of every read model:
-the HTTP reads, the reminders tick (the reminder index) and the lag metric all use it, so a
-``serve`` process follows the log once.
+the HTTP reads, the reminders tick (the reminder index), the webhook outbox and the lag metric
+all use it, so a ``serve`` process follows the log once. ``adapters.bootstrap`` builds it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import structlog
 
 from adapters.application import DoseLedger
-from adapters.persistence.environment import persistence_env
-from adapters.settings import Settings
+from projections.default_models import default_read_models
+from projections.models.base import ReadModel
 from projections.queries import ReadModelQueries
-from projections.read_models import DEFAULT_BATCH_SIZE, DEFAULT_CACHE_SIZE, ReadModels
-from projections.store import PostgresStore, open_store
+from projections.read_models import ReadModels
+from projections.store import PostgresStore, Store, open_store
 from projections.wakeups import PostgresWakeups
 
 T = TypeVar("T")
@@ -29,39 +29,6 @@ SQLITE_POLL_SECONDS = 0.5
 POSTGRES_POLL_SECONDS = 5.0
 
 
-def build_read_models(
-    settings_or_url: Settings | str | None = None,
-    *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    cache_size: int = DEFAULT_CACHE_SIZE,
-) -> ReadModels:
-    """Read models in the database the settings (or a DOSELEDGER_DATABASE_URL) name.
-
-    Events are read and decoded by a DoseLedger on the same environment (its recorder and
-    mapper); the read-model tables live next to them (``rm_*`` in SQLite, ``doseledger_rm_*``
-    in the PostgreSQL schema). ``close()`` closes both.
-    """
-    if isinstance(settings_or_url, str):
-        env = persistence_env(settings_or_url)
-    else:
-        env = (settings_or_url or Settings()).persistence_env()
-    app = DoseLedger(env=env)
-    try:
-        store = open_store(env)
-    except BaseException:
-        app.close()
-        raise
-    return ReadModels(
-        app,
-        store,
-        batch_size=batch_size,
-        cache_size=cache_size,
-        reopen=DoseLedger,
-        env=env,
-        on_close=app.close,
-    )
-
-
 class LiveReadModels:
     """The read models of a running process: caught up before each read, one user at a time.
 
@@ -69,10 +36,18 @@ class LiveReadModels:
     ledger's own commits at once, by other processes' commits through PostgreSQL's NOTIFY,
     and otherwise every poll interval (other processes on SQLite). A read first catches up
     with whatever is newer, so a client reads its own writes.
+
+    ``live_only``: read models this runner feeds besides the default ones, which no
+    ``projections rebuild`` ever builds again (the webhook outbox: a rebuild must not send old
+    reminders again). Their positions are not among ``positions()`` (readiness, lag metric).
     """
 
-    def __init__(self, ledger: DoseLedger) -> None:
+    def __init__(
+        self, ledger: DoseLedger, live_only: Sequence[Callable[[Store], ReadModel]] = ()
+    ) -> None:
         self.ledger = ledger
+        self.live_only = tuple(live_only)
+        self._live_only_names: set[str] = set()
         self._read_models: ReadModels | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -86,9 +61,18 @@ class LiveReadModels:
         if self._read_models is None:
             env = self.ledger.env
             self._read_models = ReadModels(
-                self.ledger, open_store(env), reopen=DoseLedger, env=dict(env)
+                self.ledger,
+                open_store(env),
+                reopen=DoseLedger,
+                env=dict(env),
+                models=self._models,
             )
         return self._read_models
+
+    def _models(self, store: Store) -> list[ReadModel]:
+        live_only = [model(store) for model in self.live_only]
+        self._live_only_names = {model.name for model in live_only}
+        return [*default_read_models(store), *live_only]
 
     def read(self, query: Callable[[ReadModelQueries], T]) -> T:
         """Catch up, then answer the query."""
@@ -97,10 +81,21 @@ class LiveReadModels:
             read_models.catch_up()
             return query(read_models.queries)
 
-    def positions(self) -> dict[str, int]:
-        """Each read model's position (for the lag metric and readiness)."""
+    def catch_up(self) -> int:
+        """Catch up now (a job that reads a live-only model's tables); events read."""
         with self._lock:
-            return self.read_models.positions()
+            return self.read_models.catch_up()["processed"]
+
+    def ensure_schema(self) -> None:
+        """Create the read models' missing tables (the webhook dispatcher writes to some)."""
+        with self._lock:
+            self.read_models.ensure_schema()
+
+    def positions(self) -> dict[str, int]:
+        """Each default read model's position (for the lag metric and readiness)."""
+        with self._lock:
+            positions = self.read_models.positions()
+            return {n: at for n, at in positions.items() if n not in self._live_only_names}
 
     def wake(self) -> None:
         """Ask the following thread to catch up now (new events were recorded)."""

@@ -43,8 +43,11 @@ class PeriodicJob:
     """Work the scheduler runs periodically: ``run(ledger, clock)``, every ``seconds``."""
 
     name: str
-    run: Callable[[DoseLedger, Clock], object]
+    run: Callable[..., object]
     seconds: int | None = None  # None: the scheduler's tick interval
+    # run(ledger, clock, read_models=...) reads read models: given the process's runner, when
+    # it has one, so that a process follows the log once.
+    reads_models: bool = False
 
 
 def issue_due_reminders(
@@ -66,26 +69,29 @@ def issue_due_reminders(
     )
 
 
-def deliver_webhooks(ledger: DoseLedger, clock: Clock) -> None:
-    """Queue newly issued reminders for their subscribers and send the deliveries now due."""
+def deliver_webhooks(
+    ledger: DoseLedger, clock: Clock, read_models: LiveReadModels | None = None
+) -> None:
+    """Queue newly issued reminders for their subscribers and send the deliveries now due
+    (``read_models``: the process's runner, which feeds the outbox; without one, its own)."""
     from adapters.webhooks import run_webhooks
 
-    report = run_webhooks(ledger, clock)
+    report = run_webhooks(ledger, clock, follower=read_models)
     if report.attempted or report.lost_leases:
         log.info("webhooks delivered", **dataclasses.asdict(report))
 
 
-REMINDERS = PeriodicJob("reminders", issue_due_reminders)
+REMINDERS = PeriodicJob("reminders", issue_due_reminders, reads_models=True)
 WEBHOOK_SECONDS = 10
 """How often deliveries are sent: the first retry of a failed one waits 10 s."""
 # The periodic jobs that run beside the reminders in `doseledger serve` and `doseledger
 # scheduler`.
 SERVICE_JOBS: tuple[PeriodicJob, ...] = (
-    PeriodicJob("webhooks", deliver_webhooks, seconds=WEBHOOK_SECONDS),
+    PeriodicJob("webhooks", deliver_webhooks, seconds=WEBHOOK_SECONDS, reads_models=True),
 )
 
 
-def build_scheduler(
+def scheduler_for(
     ledger: DoseLedger,
     clock: Clock | None = None,
     *,
@@ -94,21 +100,25 @@ def build_scheduler(
     blocking: bool = False,
     read_models: LiveReadModels | None = None,
 ) -> BaseScheduler:
-    """A scheduler (not started) running the reminders tick and ``extra_jobs`` on one clock.
+    """A scheduler (not started) running the reminders tick and ``extra_jobs`` on one clock
+    (built through ``adapters.bootstrap.build_scheduler``).
 
     ``clock`` defaults to the ledger's; ``blocking`` gives a BlockingScheduler (its ``start``
     runs until shut down) instead of a BackgroundScheduler (a thread of its own).
-    ``read_models``: the process's read-model runner, which the tick reads the reminder index
-    from (``serve``); without one, each tick opens its own.
+    ``read_models``: the process's read-model runner, which the jobs that read models use
+    (``serve``: the reminder index, the webhook outbox); without one, each run opens its own.
     """
     if tick_seconds < 1:
         raise ValueError(f"tick_seconds must be at least 1, not {tick_seconds}")
     clock = clock or ledger.clock
-    reminders = REMINDERS
+    jobs = [REMINDERS, *extra_jobs]
     if read_models is not None:
-        run = functools.partial(issue_due_reminders, read_models=read_models)
-        reminders = dataclasses.replace(REMINDERS, run=run)
-    jobs = [reminders, *extra_jobs]
+        jobs = [
+            dataclasses.replace(job, run=functools.partial(job.run, read_models=read_models))
+            if job.reads_models
+            else job
+            for job in jobs
+        ]
     scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
     scheduler: BaseScheduler = scheduler_class(
         jobstores={"default": MemoryJobStore()},  # this process's own: never shared

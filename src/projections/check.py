@@ -75,18 +75,10 @@ def check(live_models: ReadModels, progress: Progress | None = None) -> CheckRep
     The live tables are read in one snapshot, and the scratch rebuild stops at the live
     position: a runner following meanwhile does not make a difference.
     """
-    from projections.read_models import ReadModels
-
     live_models.ensure_schema()
     store = live_models.store
     with tempfile.TemporaryDirectory(prefix="doseledger-check-") as folder:
-        scratch = ReadModels(
-            live_models.source,
-            SQLiteStore(os.path.join(folder, "scratch.db")),
-            batch_size=live_models.batch_size,
-            cache_size=live_models.cache_size,
-            models=live_models.factory,
-        )
+        scratch = live_models.beside(SQLiteStore(os.path.join(folder, "scratch.db")))
         try:
             with store.snapshot() as live:
                 positions = live_models.runner.positions(live)

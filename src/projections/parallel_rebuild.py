@@ -114,7 +114,7 @@ def _resolve(topic: str) -> Any:
 
 def run(request: dict[str, Any]) -> int:
     """The second process: follow the requested read models; returns the events processed."""
-    from projections.read_models import default_read_models
+    from projections.default_models import default_read_models
     from projections.store import open_store
 
     env = request["env"]

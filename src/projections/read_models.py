@@ -8,14 +8,8 @@ from typing import Any
 from projections import check as checking
 from projections import rebuild as rebuilding
 from projections.check import CheckReport, select_ordered
-from projections.models.audit_trail import AuditPatients, AuditTrail
+from projections.default_models import DEFAULT_CACHE_SIZE, default_read_models
 from projections.models.base import ReadModel
-from projections.models.cohort_summary import CohortSummary
-from projections.models.directory import PatientDirectory
-from projections.models.patient_timeline import PatientTimeline, TimelineDoses
-from projections.models.reminder_index import ReminderIndex
-from projections.models.safety_table import SafetyTable
-from projections.models.trial_overview import TrialOverview
 from projections.parallel_rebuild import can_run_in_parallel, catch_up_in_parallel
 from projections.queries import ReadModelQueries
 from projections.runner import (
@@ -27,26 +21,6 @@ from projections.runner import (
 )
 from projections.schema import create_tables
 from projections.store import Store, Table
-
-DEFAULT_CACHE_SIZE = 50_000
-
-
-def default_read_models(store: Store, *, cache_size: int = DEFAULT_CACHE_SIZE) -> list[ReadModel]:
-    """Every read model, each after those it looks things up in."""
-    directory = PatientDirectory(store, capacity=cache_size)
-    audit_patients = AuditPatients(store, capacity=cache_size)
-    cohorts = CohortSummary(store, capacity=max(1, cache_size // 5))
-    return [
-        directory,
-        TrialOverview(store, capacity=max(1, cache_size // 5)),
-        cohorts,
-        ReminderIndex(store, cohorts, capacity=cache_size),
-        PatientTimeline(store, directory),
-        SafetyTable(store, directory),
-        audit_patients,
-        AuditTrail(store, audit_patients),
-        TimelineDoses(store, audit_patients),
-    ]
 
 
 class ReadModels:
@@ -81,6 +55,16 @@ class ReadModels:
         self.queries = ReadModelQueries(store, self.ensure_schema)
         self.schema_ready = False
         self._on_close = on_close
+
+    def beside(self, store: Store) -> ReadModels:
+        """The same read models of the same source in another store (a scratch rebuild)."""
+        return ReadModels(
+            self.source,
+            store,
+            batch_size=self.batch_size,
+            cache_size=self.cache_size,
+            models=self.factory,
+        )
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import pytest
 
-from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.persistence.environment import persistence_env
 from cli_runner import StoreCli
 
@@ -326,7 +326,7 @@ def test_logs_are_json_lines_whose_request_id_is_stored_on_the_events(tmp_path: 
     records = [json.loads(line) for line in done.stderr.splitlines()]
     recorded = [r for r in records if r["event"] == "events recorded"]
     assert len(recorded) == 1 and recorded[0]["events"] == ["Registered"]
-    app = DoseLedger(env=persistence_env(url))
+    app = build_ledger(env=persistence_env(url))
     try:
         trial = app.trial_aggregate(UUID(json.loads(done.stdout)["trial_id"]))
         stored = app.events.get(trial.id)

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.demo import record_demo_trial
 from adapters.persistence.environment import persistence_env
 from cli_runner import CliRunner
@@ -118,7 +118,7 @@ def test_a_changed_event_exits_1_naming_aggregate_and_version(sqlite_cli: SQLite
 
 def test_a_removed_event_exits_1_on_both_databases(cli: CliRunner, database_url: str) -> None:
     _demo(cli)
-    app = DoseLedger(env=persistence_env(database_url))
+    app = build_ledger(env=persistence_env(database_url))
     try:
         notifications = app.recorder.select_notifications(None, 1000)
     finally:
@@ -167,7 +167,7 @@ def _delete(url: str, originator_id: UUID, version: int) -> None:
 def test_a_store_from_before_the_chain_exits_1_clearly(
     sqlite_cli: SQLiteCli, sqlite_url: str
 ) -> None:
-    old = DoseLedger(
+    old = build_ledger(
         env=persistence_env(sqlite_url) | {"PERSISTENCE_MODULE": "eventsourcing.sqlite"}
     )
     try:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_app, build_ledger
 from adapters.cli import build_parser
-from adapters.http.app import create_app
 from adapters.http.schemas import (
     AdverseEventBody,
     ClinicalDate,
@@ -308,9 +308,9 @@ def test_bad_input_exits_2_with_one_line_and_records_nothing(
 def test_every_http_patient_route_has_a_cli_command_with_every_body_field(
     sqlite_url: str,
 ) -> None:
-    ledger = DoseLedger(env=persistence_env(sqlite_url))
+    ledger = build_ledger(env=persistence_env(sqlite_url))
     try:
-        paths = create_app(ledger).openapi()["paths"]
+        paths = build_app(ledger).openapi()["paths"]
     finally:
         ledger.close()
     routes = {
@@ -344,7 +344,7 @@ def _subcommands(parser: Any) -> dict[str, Any]:
 
 
 def test_the_console_script_records_an_ae_and_refuses_a_bad_one(sqlite_url: str) -> None:
-    store = DoseLedger(env=persistence_env(sqlite_url))
+    store = build_ledger(env=persistence_env(sqlite_url))
     script = Path(sys.executable).with_name("doseledger")
     env = {**os.environ, "DOSELEDGER_DATABASE_URL": sqlite_url}
     try:

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.read_models import build_read_models
+from adapters.bootstrap import build_read_models
 from cli_runner import CliRunner
 
 

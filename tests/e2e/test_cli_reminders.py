@@ -7,6 +7,7 @@ from uuid import UUID
 import pytest
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.persistence.environment import persistence_env
 from cli_runner import CliRunner
 from domain.protocol import template
@@ -25,7 +26,7 @@ def cli(
 
 
 def _store(sqlite_url: str) -> DoseLedger:
-    return DoseLedger(env=persistence_env(sqlite_url))
+    return build_ledger(env=persistence_env(sqlite_url))
 
 
 def _notifications(sqlite_url: str) -> int:

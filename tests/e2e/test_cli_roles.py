@@ -24,8 +24,8 @@ from adapters.access import (
     Duty,
 )
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_app
 from adapters.cli import build_parser
-from adapters.http.app import create_app
 from adapters.http.operation_ids import operation_id
 from cli_runner import StoreCli
 from domain.actors import ROLES
@@ -209,7 +209,7 @@ def test_a_cli_command_admits_the_roles_its_http_twin_admits(ledger: DoseLedger)
     commands = cli_commands()
     by_route = {
         (method, route.path): route
-        for route in _routes(create_app(ledger).routes)
+        for route in _routes(build_app(ledger).routes)
         for method in route.methods
     }
     assert set(HTTP_TWINS) <= set(by_route)

@@ -11,10 +11,8 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from adapters.application import DoseLedger
 from adapters.application.api_keys import KEY_ROLES
-from adapters.application.key_ring import KeyRing
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_key_ring, build_ledger
 from adapters.persistence.environment import persistence_env
 from domain.actors import Actor
 from support import enrolling
@@ -38,10 +36,10 @@ def allowed_roles(route: APIRoute) -> tuple[str, ...] | None:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     path = tmp_path_factory.mktemp("access") / "store.db"
-    ledger = DoseLedger(env=persistence_env(f"sqlite:///{path}"))
-    app = create_app(ledger)
+    ledger = build_ledger(env=persistence_env(f"sqlite:///{path}"))
+    app = build_app(ledger)
     app.state.feed_stream_seconds = 0.1  # event streams end at once here
-    ring = KeyRing(ledger)
+    ring = build_key_ring(ledger)
     operator = Actor(user_id="ops", role="admin")
     keys = {
         role: ring.issue(f"{role} key", role, "S01" if role == "investigator" else None, operator)[

@@ -22,9 +22,8 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from adapters.application import DoseLedger
-from adapters.application.key_ring import KeyRing
+from adapters.bootstrap import build_app, build_key_ring, build_ledger
 from adapters.demo import record_demo_trial
-from adapters.http.app import create_app
 from adapters.http.routes import feed
 from adapters.persistence.environment import persistence_env
 from domain.actors import Actor
@@ -47,10 +46,10 @@ class Api:
 
     def __init__(self, ledger: DoseLedger) -> None:
         self.ledger = ledger
-        self.app: FastAPI = create_app(ledger)
+        self.app: FastAPI = build_app(ledger)
         self.app.state.feed_poll_seconds = 0.02
         self.client = TestClient(self.app)
-        ring = KeyRing(ledger)
+        ring = build_key_ring(ledger)
         self.keys = {
             role: ring.issue(f"{role} key", role, site, OPERATOR)[0] for role, site in ROLES.items()
         }
@@ -119,12 +118,14 @@ def page_through(api: Api, limit: int, role: str = "integration") -> list[dict[s
 def test_feed_pages_through_every_domain_event_once_in_order(api: Api) -> None:
     ledger = api.ledger
     record_demo_trial(ledger)
-    KeyRing(ledger).issue("late key", "monitor", None, OPERATOR)  # an api_key event in between
+    build_key_ring(ledger).issue(
+        "late key", "monitor", None, OPERATOR
+    )  # an api_key event in between
     register(ledger, 2)
     if postgres(ledger):
         burn_positions(ledger, 5)  # a gap, as a rolled-back insert leaves
     register(ledger)
-    KeyRing(ledger).issue("last key", "monitor", None, OPERATOR)  # and one at the head
+    build_key_ring(ledger).issue("last key", "monitor", None, OPERATOR)  # and one at the head
 
     events = page_through(api, limit=7)
 
@@ -309,7 +310,7 @@ def test_idle_stream_pings_and_stops_when_the_client_leaves(
 def test_streams_end_after_their_lifetime_and_a_revoked_key_cannot_resume(api: Api) -> None:
     api.app.state.feed_stream_seconds = 0.3
     register(api.ledger, 2)
-    secret, key = KeyRing(api.ledger).issue("consumer", "integration", None, OPERATOR)
+    secret, key = build_key_ring(api.ledger).issue("consumer", "integration", None, OPERATOR)
     headers = {"Authorization": f"Bearer {secret}"}
     started = time.monotonic()
     with api.client.stream("GET", "/events/stream", headers=headers) as response:
@@ -317,7 +318,7 @@ def test_streams_end_after_their_lifetime_and_a_revoked_key_cannot_resume(api: A
     assert 0.3 <= time.monotonic() - started < 5
     last = messages[-1]["id"]
     assert [m["event"] for m in messages[1:]] == ["Registered", "Registered"]
-    KeyRing(api.ledger).revoke(key["id"], "contract ended", OPERATOR)
+    build_key_ring(api.ledger).revoke(key["id"], "contract ended", OPERATOR)
     api.client.headers.update({**headers, "Last-Event-ID": last})
     try:
         assert api.client.get("/events/stream").status_code == 401
@@ -374,7 +375,7 @@ def test_domain_topics_are_trial_patient_and_reminder_events_only() -> None:
 @pytest.fixture
 def server(sqlite_url: str) -> Iterator[tuple[str, Api]]:
     """uvicorn serving a fresh SQLite store on a free loopback port, in a thread."""
-    ledger = DoseLedger(env=persistence_env(sqlite_url))
+    ledger = build_ledger(env=persistence_env(sqlite_url))
     api = Api(ledger)
     config = uvicorn.Config(
         api.app, host="127.0.0.1", port=0, log_config=None, timeout_graceful_shutdown=3

@@ -10,9 +10,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.application import DoseLedger
-from adapters.application.key_ring import KeyRing
+from adapters.bootstrap import build_app, build_key_ring
 from adapters.demo import record_demo_trial
-from adapters.http.app import create_app
 from domain.actors import Actor
 from support import enrolling
 
@@ -33,9 +32,9 @@ class Api:
 
     def __init__(self, ledger: DoseLedger) -> None:
         self.ledger = ledger
-        self.app = create_app(ledger)
+        self.app = build_app(ledger)
         self.client = TestClient(self.app)
-        ring = KeyRing(ledger)
+        ring = build_key_ring(ledger)
         self.keys = {
             role: ring.issue(f"{role} key", role, site, OPERATOR)[0] for role, site in ROLES.items()
         }

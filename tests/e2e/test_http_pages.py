@@ -12,7 +12,7 @@ import pytest
 from test_http_story import day, ready
 
 from adapters.application import DoseLedger
-from domain.reminders import Reminder
+from domain.reminder_schedule import Reminder
 from http_api import Api
 from support import enrolling
 

@@ -10,8 +10,8 @@ import pytest
 from test_http_story import Api, day, ready
 
 from adapters.application import DoseLedger
-from adapters.application.reminder_tick import Reminders
-from domain.reminders import start_of
+from adapters.bootstrap import build_reminders
+from domain.reminder_schedule import start_of
 from support import DAY0, enrolling
 
 
@@ -77,7 +77,7 @@ def test_reminders_filtered_by_trial_patient_kind_state_and_due_time(
     assert listing(api, "inv", patient_id=other_site) == []
 
     # Issued by a tick: listed as issued, with its firing time, and in the event feed.
-    with Reminders(ledger) as reminders:
+    with build_reminders(ledger) as reminders:
         fired = reminders.tick(dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
     assert fired
     issued = listing(api, trial_id=tid, state="issued")

@@ -30,9 +30,8 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 
 from adapters.application import DoseLedger
-from adapters.application.key_ring import KeyRing
+from adapters.bootstrap import build_app, build_key_ring, build_ledger
 from adapters.demo import record_demo_trial
-from adapters.http.app import create_app
 from adapters.persistence.environment import persistence_env
 from domain.actors import Actor
 
@@ -65,7 +64,7 @@ class Demo:
     def __init__(self, ledger: DoseLedger) -> None:
         self.ledger = ledger
         self.trial_id = record_demo_trial(ledger)
-        self.admin_key = KeyRing(ledger).issue("schemathesis", "admin", None, OPERATOR)[0]
+        self.admin_key = build_key_ring(ledger).issue("schemathesis", "admin", None, OPERATOR)[0]
         # A demo patient with an adverse event (the CPK DLT), for the AE grade route.
         self.patient_id, self.ae_id = self._patient_with_an_ae()
 
@@ -82,7 +81,7 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     path = tmp_path_factory.mktemp("schema") / "store.db"
-    ledger = DoseLedger(env=persistence_env(f"sqlite:///{path}"))
+    ledger = build_ledger(env=persistence_env(f"sqlite:///{path}"))
     try:
         yield Demo(ledger)
     finally:
@@ -93,7 +92,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 def app(demo: Demo) -> FastAPI:
     """An app over the demo store, per test: schemathesis ends an app's lifespan after each
     test (closing its read models), so each test starts its own."""
-    app = create_app(demo.ledger)
+    app = build_app(demo.ledger)
     # Event streams end at once here (they are followed for real in test_http_feed).
     app.state.feed_stream_seconds = 0.05
     app.state.feed_poll_seconds = 0.01
@@ -109,9 +108,9 @@ def _load_schema() -> Any:
     ``_nodeid`` any more.)
     """
     with tempfile.TemporaryDirectory(prefix="schema-") as folder:
-        ledger = DoseLedger(env=persistence_env(f"sqlite:///{folder}/schema.db"))
+        ledger = build_ledger(env=persistence_env(f"sqlite:///{folder}/schema.db"))
         try:
-            schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ledger))
+            schema = schemathesis.openapi.from_asgi("/openapi.json", build_app(ledger))
         finally:
             ledger.close()
     # Each pass gives its own Authorization header; none is generated.

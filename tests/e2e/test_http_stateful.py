@@ -67,7 +67,7 @@ from schemathesis.generation.stateful.state_machine import normalize_name
 
 from adapters.application import DoseLedger
 from adapters.application.key_ring import KeyRing
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_ledger
 from adapters.http.links import (
     PATIENT_COMMANDS,
     PATIENT_OPERATIONS,
@@ -174,9 +174,9 @@ DATED = {"clinical_date", "onset"}
 def _load_schema() -> Any:
     """The app's schema, links included, read through /openapi.json of a throwaway store."""
     with tempfile.TemporaryDirectory(prefix="stateful-") as folder:
-        ledger = DoseLedger(env=persistence_env(f"sqlite:///{folder}/schema.db"))
+        ledger = build_ledger(env=persistence_env(f"sqlite:///{folder}/schema.db"))
         try:
-            schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ledger))
+            schema = schemathesis.openapi.from_asgi("/openapi.json", build_app(ledger))
         finally:
             ledger.close()
     schema.config.generation.update(
@@ -482,7 +482,7 @@ class Clinic:
         # checks would then validate that instead of the body as its media type reads it.
         answer = json.loads(response.content)
         if name == "listProtocols":
-            self.templates.update(item["id"] for item in answer)
+            self.templates.update(item["id"] for item in answer["protocols"])
         if not (isinstance(answer, dict) and {"id", "trial_id", "adverse_events"} <= set(answer)):
             return
         patient_id = answer["id"]
@@ -511,7 +511,7 @@ def _machine(ledger: DoseLedger) -> Any:
         )[0]
         for role in ("admin", "investigator", "src_member", "auditor")
     }
-    app = create_app(ledger)
+    app = build_app(ledger)
     app.state.feed_stream_seconds = 0.05
     app.state.feed_poll_seconds = 0.01
     clinic = Clinic()

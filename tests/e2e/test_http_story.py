@@ -12,8 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.application import DoseLedger
-from adapters.application.key_ring import KeyRing
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_key_ring
 from domain.actors import Actor
 from support import DAY0, enrolling
 
@@ -24,8 +23,8 @@ class Api:
     """A TestClient and one key per role."""
 
     def __init__(self, ledger: DoseLedger) -> None:
-        self.client = TestClient(create_app(ledger))
-        ring = KeyRing(ledger)
+        self.client = TestClient(build_app(ledger))
+        ring = build_key_ring(ledger)
         self.keys = {
             "admin": ring.issue("sponsor ops", "admin", None, OPERATOR)[0],
             "inv": ring.issue("site 1 investigator", "investigator", "S01", OPERATOR)[0],
@@ -218,10 +217,12 @@ def test_a_key_revoked_after_use_is_refused_and_records_nothing(
         "POST", "/trials", "admin", 201, json={"template_id": "defactinib-paclitaxel"}
     ).json()["id"]
     pid = ready(api, tid)
-    api.keys["late"], late = KeyRing(ledger).issue("leaving", "investigator", "S01", OPERATOR)
+    api.keys["late"], late = build_key_ring(ledger).issue(
+        "leaving", "investigator", "S01", OPERATOR
+    )
     api.call("POST", f"/patients/{pid}/doses", "late", 201, json={"clinical_date": day(2)})
     api.call("GET", f"/patients/{pid}", "late", 200)
-    KeyRing(ledger).revoke(late["id"], "left the site", OPERATOR)
+    build_key_ring(ledger).revoke(late["id"], "left the site", OPERATOR)
     before = ledger.recorder.max_notification_id()
     api.call("POST", f"/patients/{pid}/doses", "late", 401, json={"clinical_date": day(3)})
     api.call(
@@ -328,7 +329,7 @@ def test_two_writers_on_one_patient_one_wins(api: Api, ledger: DoseLedger) -> No
 
 
 def test_read_models_exports_and_replay_over_http(api: Api, ledger: DoseLedger) -> None:
-    ring = KeyRing(ledger)
+    ring = build_key_ring(ledger)
     api.keys["auditor"] = ring.issue("inspector", "auditor", None, OPERATOR)[0]
     tid = api.call(
         "POST", "/trials", "admin", 201, json={"template_id": "defactinib-avutometinib"}
@@ -375,8 +376,8 @@ def test_read_models_exports_and_replay_over_http(api: Api, ledger: DoseLedger) 
 
 
 def test_the_app_can_be_started_again_after_a_shutdown(ledger: DoseLedger) -> None:
-    app = create_app(ledger)
-    secret = KeyRing(ledger).issue("ops", "monitor", None, OPERATOR)[0]
+    app = build_app(ledger)
+    secret = build_key_ring(ledger).issue("ops", "monitor", None, OPERATOR)[0]
     for _ in range(2):
         with TestClient(app) as client:  # runs the lifespan: read models opened, then closed
             response = client.get("/readyz")

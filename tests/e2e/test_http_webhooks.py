@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 
 from adapters.application import DoseLedger
-from domain.reminders import Reminder
+from domain.reminder_schedule import Reminder
 from http_api import Api
 from webhook_receiver import allow_local_receiver, receiver
 

@@ -12,12 +12,12 @@ from uuid import UUID
 import pytest
 
 from adapters.application import DoseLedger
-from adapters.application.reminder_tick import Reminders
+from adapters.bootstrap import build_ledger, build_reminders
 from adapters.persistence.environment import persistence_env
 from cli_runner import CliRunner
 from domain.patient import Patient
 from domain.protocol import template
-from domain.reminders import start_of
+from domain.reminder_schedule import start_of
 from processes import Process, running, wait_until
 from support import INVESTIGATOR, ae, day, dosing
 
@@ -25,7 +25,7 @@ ISSUED_TOPIC = "doseledger:reminder.Issued"
 
 
 def _ledger(url: str) -> DoseLedger:
-    return DoseLedger(env=persistence_env(url))
+    return build_ledger(env=persistence_env(url))
 
 
 def _cpk_hold(ledger: DoseLedger) -> tuple[UUID, UUID]:
@@ -64,7 +64,7 @@ def test_a_reminder_due_while_no_scheduler_ran_fires_once_on_the_next_start(
     ledger = _ledger(database_url)
     try:
         pid, _ = _cpk_hold(ledger)
-        (window,) = [r for r in Reminders(ledger).open() if r.kind == "cpk_recovery_window"]
+        (window,) = [r for r in build_reminders(ledger).open() if r.kind == "cpk_recovery_window"]
         assert window.due_at == start_of(day(62))
         before = start_of(day(61)) + dt.timedelta(hours=12)
         argv = ["scheduler", "--tick-seconds", "1"]
@@ -99,7 +99,7 @@ def test_three_schedulers_on_one_store_issue_each_due_reminder_once(
     ledger = _ledger(postgres_url)
     try:
         cpk_patients = [_cpk_hold(ledger)[0] for _ in range(6)]
-        due = {r.id: r for r in Reminders(ledger).due(at)}
+        due = {r.id: r for r in build_reminders(ledger).due(at)}
         assert len(due) >= 40
         assert Counter(r.kind for r in due.values())["cpk_recovery_window"] == 6
         argv = ["scheduler", "--tick-seconds", "1"]

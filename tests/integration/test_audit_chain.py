@@ -18,6 +18,7 @@ from eventsourcing.persistence import PersistenceError
 from psycopg import sql
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.demo import record_demo_trial
 from adapters.persistence import audit_verifier, factories, postgres_recorder, sqlite_recorder
 from adapters.persistence.audit_verifier import AuditResult, verify
@@ -394,8 +395,8 @@ def test_the_key_comes_from_the_settings_and_a_wrong_key_is_reported(
     env = Settings().persistence_env()
     assert env[AUDIT_KEY_VAR] == secret
     monkeypatch.delenv(AUDIT_KEY_VAR)
-    keyed = DoseLedger(env=env)
-    default = DoseLedger(env=persistence_env(database_url, audit_key="another-key-0123456789"))
+    keyed = build_ledger(env=env)
+    default = build_ledger(env=persistence_env(database_url, audit_key="another-key-0123456789"))
     try:
         assert keyed.recorder.audit_key == secret.encode()  # type: ignore[attr-defined]
         assert default.recorder.audit_key != secret.encode()  # type: ignore[attr-defined]
@@ -442,7 +443,7 @@ def _plain_env(url: str) -> dict[str, str]:
 
 
 def test_a_store_from_before_the_chain_is_reported_not_crashed_on(database_url: str) -> None:
-    old = DoseLedger(env=_plain_env(database_url))
+    old = build_ledger(env=_plain_env(database_url))
     try:
         old.register_trial(template("defactinib-paclitaxel"), ADMIN)
         old.register_trial(template("defactinib-paclitaxel"), ADMIN)
@@ -451,14 +452,14 @@ def test_a_store_from_before_the_chain_is_reported_not_crashed_on(database_url: 
         assert no_chain.fault.kind == "no_chain"
     finally:
         old.close()
-    unopened = DoseLedger(env=persistence_env(database_url) | {"CREATE_TABLE": "no"})
+    unopened = build_ledger(env=persistence_env(database_url) | {"CREATE_TABLE": "no"})
     try:
         result = verify(unopened.recorder)
         assert not result.ok and result.fault is not None and result.fault.kind == "no_chain"
         assert "no audit chain" in result.fault.message
     finally:
         unopened.close()
-    upgraded = DoseLedger(env=persistence_env(database_url))
+    upgraded = build_ledger(env=persistence_env(database_url))
     try:
         trial_id = upgraded.register_trial(template("defactinib-paclitaxel"), ADMIN)
         upgraded.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
@@ -513,7 +514,7 @@ def _in_threads(work: Callable[[int], None], threads: int) -> None:
 
 @pytest.fixture
 def two_ledgers(database_url: str) -> Iterator[list[DoseLedger]]:
-    ledgers = [DoseLedger(env=persistence_env(database_url)) for _ in range(2)]
+    ledgers = [build_ledger(env=persistence_env(database_url)) for _ in range(2)]
     try:
         yield ledgers
     finally:

@@ -8,18 +8,18 @@ from uuid import uuid4
 
 from fastapi.testclient import TestClient
 
-from adapters.application import DoseLedger
 from adapters.application.idempotent_request import IdempotentRequest
-from adapters.application.key_ring import KeyRing
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_key_ring, build_ledger
 from adapters.persistence.environment import persistence_env
 from domain.actors import Actor
 
 
 def test_a_fresh_process_decodes_keys_idempotency_and_webhook_records(sqlite_url: str) -> None:
-    ledger = DoseLedger(env=persistence_env(sqlite_url))
-    secret, _ = KeyRing(ledger).issue("ops", "admin", None, Actor(user_id="ops", role="admin"))
-    client = TestClient(create_app(ledger))
+    ledger = build_ledger(env=persistence_env(sqlite_url))
+    secret, _ = build_key_ring(ledger).issue(
+        "ops", "admin", None, Actor(user_id="ops", role="admin")
+    )
+    client = TestClient(build_app(ledger))
     response = client.post(
         "/trials",
         json={"template_id": "defactinib-paclitaxel"},

@@ -8,7 +8,8 @@ import threading
 from uuid import UUID
 
 from adapters.application import DoseLedger
-from adapters.application.key_ring import KeyRing, later_event_probe
+from adapters.application.key_ring import later_event_probe
+from adapters.bootstrap import build_key_ring, build_ledger
 from adapters.persistence.environment import persistence_env
 from support import ADMIN
 
@@ -16,13 +17,13 @@ from support import ADMIN
 def test_a_revocation_recorded_elsewhere_is_seen_by_the_next_check(
     ledger: DoseLedger, database_url: str
 ) -> None:
-    ring = KeyRing(ledger)
+    ring = build_key_ring(ledger)
     secret, view = ring.issue("ward", "investigator", "S01", ADMIN)
     key = ring.authenticate(secret)
     assert key is not None and ring.still_live(key)
-    other = DoseLedger(env=persistence_env(database_url))  # its own connections
+    other = build_ledger(env=persistence_env(database_url))  # its own connections
     try:
-        KeyRing(other).revoke(view["id"], "left", ADMIN)
+        build_key_ring(other).revoke(view["id"], "left", ADMIN)
     finally:
         other.close()
     seen: list[bool] = []
@@ -34,7 +35,7 @@ def test_a_revocation_recorded_elsewhere_is_seen_by_the_next_check(
 
 
 def test_the_probe_reads_later_events_of_one_aggregate_only(ledger: DoseLedger) -> None:
-    ring = KeyRing(ledger)
+    ring = build_key_ring(ledger)
     _, first = ring.issue("first", "monitor", None, ADMIN)
     _, second = ring.issue("second", "monitor", None, ADMIN)
     probe = later_event_probe(ledger.recorder)

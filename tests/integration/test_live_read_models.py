@@ -8,12 +8,16 @@ from collections.abc import Iterator
 import pytest
 
 from adapters.application import DoseLedger
-from adapters.application.reminder_tick import Reminders
+from adapters.bootstrap import (
+    build_ledger,
+    build_live_read_models,
+    build_reminders,
+    build_scheduler,
+)
 from adapters.read_models import LiveReadModels
-from adapters.scheduler import build_scheduler
 from adapters.settings import persistence_env
 from domain.protocol import template
-from domain.reminders import start_of
+from domain.reminder_schedule import start_of
 from support import ADMIN, day, dosing
 
 
@@ -29,7 +33,7 @@ def reached(live: LiveReadModels, position: int, seconds: float) -> bool:
 
 @pytest.fixture
 def live(ledger: DoseLedger) -> Iterator[LiveReadModels]:
-    read_models = LiveReadModels(ledger)
+    read_models = build_live_read_models(ledger)
     yield read_models
     read_models.close()
 
@@ -39,12 +43,12 @@ def test_a_tick_given_the_process_runner_reads_the_index_from_it_and_opens_none(
 ) -> None:
     dosing(ledger, template("defactinib-avutometinib"), count=3)
     at = start_of(day(40))
-    alone = Reminders(ledger)
+    alone = build_reminders(ledger)
     try:
         expected = alone.due(at)
     finally:
         alone.close()
-    shared = Reminders(ledger, read_models=live)
+    shared = build_reminders(ledger, read_models=live)
     assert shared.due(at) == expected and expected
     assert shared.index is live and shared._own is None
     shared.close()  # closes nothing of the runner's
@@ -73,8 +77,8 @@ def test_on_postgresql_another_writers_commit_wakes_the_runner_through_notify(
     postgres_url: str,
 ) -> None:
     env = persistence_env(postgres_url)
-    with DoseLedger(env=env) as ledger, DoseLedger(env=env) as other:
-        live = LiveReadModels(ledger)
+    with build_ledger(env=env) as ledger, build_ledger(env=env) as other:
+        live = build_live_read_models(ledger)
         try:
             live.follow(poll_seconds=3600)  # no poll in time: NOTIFY only
             wakeups = live._wakeups

@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger, build_read_models
 from adapters.demo import record_demo_trial
-from adapters.read_models import build_read_models
 from domain.actors import Actor
 from domain.errors import NotFound
 from domain.patient import Patient
@@ -301,7 +301,7 @@ def test_postgres_position_gaps_are_followed(
 ) -> None:
     from adapters.persistence.environment import persistence_env
 
-    app = DoseLedger(env=persistence_env(postgres_url))
+    app = build_ledger(env=persistence_env(postgres_url))
     projections = build_read_models(postgres_url, batch_size=10)
     try:
         trial_id, _ = dosing(app, template(AVU), count=2)

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.persistence.environment import persistence_env
 from domain.ae_report import AdverseEventReport, SkinAssessment
 from domain.errors import ConcurrencyConflict, DomainError, NotFound
@@ -209,8 +210,8 @@ def test_after_mtd_nothing_more_is_recorded(ledger: DoseLedger) -> None:
 
 def test_enrolment_saves_trial_and_patient_atomically(database_url: str) -> None:
     """A lost race on the trial stores neither the trial's event nor the new patient."""
-    first = DoseLedger(env=persistence_env(database_url))
-    second = DoseLedger(env=persistence_env(database_url))
+    first = build_ledger(env=persistence_env(database_url))
+    second = build_ledger(env=persistence_env(database_url))
     try:
         trial_id = first.register_trial(template("defactinib-avutometinib"), ADMIN)
         stale: Trial = second.repository.get(trial_id)

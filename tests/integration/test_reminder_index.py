@@ -1,6 +1,6 @@
 """The reminder index agrees with the domain's derivation; on-treatment eye exams clear reminders.
 
-The oracle replays every trial and patient in the store with ``domain.reminders`` (what the
+The oracle replays every trial and patient in the store with ``domain.reminder_schedule`` (what the
 index replaced) and drops what was issued; the index must give the same due reminders at every
 instant, before and after ticks, on SQLite and PostgreSQL.
 """
@@ -15,10 +15,11 @@ import pytest
 
 from adapters.application import DoseLedger
 from adapters.application.reminder_tick import Reminders
+from adapters.bootstrap import build_reminders
 from domain.ctcae import CtcaeCatalogue
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import template
-from domain.reminders import (
+from domain.reminder_schedule import (
     OpenReminder,
     PatientFollowUps,
     eye_disorder_terms,
@@ -75,7 +76,7 @@ def test_index_gives_what_the_domain_derivation_gives_before_and_after_ticks(
     ledger: DoseLedger,
 ) -> None:
     trial_id, _ = story(ledger)
-    with Reminders(ledger) as reminders:
+    with build_reminders(ledger) as reminders:
         instants = [start_of(day(d)) for d in range(0, 130, 6)]
         for at in instants:
             assert index_due(reminders, at) == oracle_due(ledger, at), at
@@ -92,7 +93,7 @@ def test_index_gives_what_the_domain_derivation_gives_before_and_after_ticks(
 
 def test_a_follow_up_exam_clears_its_cycle_reminder(ledger: DoseLedger) -> None:
     _, (pid,) = dosing(ledger, template(AVUTOMETINIB))
-    with Reminders(ledger) as reminders:
+    with build_reminders(ledger) as reminders:
         (cycle_1,) = [r for r in reminders.open(start_of(day(2))) if r.kind.endswith("follow_up")]
         assert cycle_1.due_at == start_of(day(29))
         # Day 27 is nearest to cycle 1's due day (29): it is cycle 1's exam.
@@ -108,7 +109,7 @@ def test_a_follow_up_exam_clears_its_cycle_reminder(ledger: DoseLedger) -> None:
 def test_a_referral_exam_clears_the_referral(ledger: DoseLedger) -> None:
     _, (pid,) = dosing(ledger, template(AVUTOMETINIB))
     ae(ledger, pid, "Blurred vision", None, 20, eye="left", bcva="20/50")
-    with Reminders(ledger) as reminders:
+    with build_reminders(ledger) as reminders:
         assert [r.kind for r in reminders.open() if r.kind == "ophthalmology_referral"] == [
             "ophthalmology_referral"
         ]

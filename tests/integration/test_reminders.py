@@ -9,11 +9,11 @@ from uuid import UUID
 import pytest
 
 from adapters.application import DoseLedger
-from adapters.application.reminder_tick import Reminders
+from adapters.bootstrap import build_ledger, build_reminders
 from adapters.persistence.environment import persistence_env
 from domain.patient import Patient
 from domain.protocol import template
-from domain.reminders import OpenReminder, Reminder, start_of
+from domain.reminder_schedule import OpenReminder, Reminder, start_of
 from support import DAY0, INVESTIGATOR, SRC, ae, day, dosing
 
 FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
@@ -36,7 +36,7 @@ def test_cpk_window_fires_once_when_it_expires_and_flags_discontinuation(
     ledger: DoseLedger,
 ) -> None:
     pid, _ = cpk_hold(ledger)
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     (window,) = of(reminders.open(start_of(day(41))), "cpk_recovery_window", pid)
     assert window.due_at == start_of(day(62))  # the deadline day (day 61) is still in time
     assert of(reminders.due(start_of(day(62)) - dt.timedelta(seconds=1)), window.kind) == []
@@ -57,7 +57,7 @@ def test_cpk_window_fires_once_when_it_expires_and_flags_discontinuation(
 
 def test_cpk_window_cleared_by_recovery_in_time_hold_by_resumption(ledger: DoseLedger) -> None:
     pid, ae_id = cpk_hold(ledger)
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     (hold,) = of(reminders.open(), "hold_unresolved", pid)
     assert hold.due_at == start_of(day(69))  # open more than 28 days (protocol default)
     ledger.change_ae_grade(pid, ae_id, 1, day(54), INVESTIGATOR)
@@ -71,12 +71,12 @@ def test_cpk_window_cleared_by_recovery_in_time_hold_by_resumption(ledger: DoseL
 def test_late_recovery_does_not_clear_the_window(ledger: DoseLedger) -> None:
     pid, ae_id = cpk_hold(ledger)
     ledger.change_ae_grade(pid, ae_id, 1, day(63), INVESTIGATOR)  # after the deadline
-    assert len(of(Reminders(ledger).open(), "cpk_recovery_window", pid)) == 1
+    assert len(of(build_reminders(ledger).open(), "cpk_recovery_window", pid)) == 1
 
 
 def test_hold_unresolved_fires_once_and_discontinuation_clears_both(ledger: DoseLedger) -> None:
     pid, _ = cpk_hold(ledger)
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     fired = reminders.tick(start_of(day(69)))
     assert {"hold_unresolved", "cpk_recovery_window"} <= {r.kind for r in fired}
     assert {r.patient_id for r in fired} == {pid}
@@ -92,7 +92,7 @@ def test_baseline_eye_exam_due_at_enrolment_cleared_by_the_exam(ledger: DoseLedg
     trial_id, _ = dosing(ledger, template(AVUTOMETINIB), count=0)
     first = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
     second = ledger.enrol_patient(trial_id, "S01", INVESTIGATOR, enrolment_date=DAY0)
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     (baseline,) = of(reminders.open(), "ophthalmology_baseline", first)
     assert baseline.trial_id == trial_id
     assert baseline.due_at <= dt.datetime.now(dt.UTC)  # due at once: dosing needs it
@@ -105,7 +105,7 @@ def test_baseline_eye_exam_due_at_enrolment_cleared_by_the_exam(ledger: DoseLedg
 
 def test_referral_due_seven_days_after_a_visual_ae(ledger: DoseLedger) -> None:
     _, (pid,) = dosing(ledger, template(AVUTOMETINIB))
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     ae(ledger, pid, "Fatigue", 1, 18)
     assert of(reminders.open(), "ophthalmology_referral", pid) == []
     ae(ledger, pid, "Blurred vision", None, 20, eye="left", bcva="20/50")
@@ -118,7 +118,7 @@ def test_referral_due_seven_days_after_a_visual_ae(ledger: DoseLedger) -> None:
 
 def test_dlt_window_end_due_after_its_last_day_cleared_by_the_outcome(ledger: DoseLedger) -> None:
     _, (done, waiting) = dosing(ledger, template(AVUTOMETINIB), count=2)
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     (window,) = of(reminders.open(), "dlt_window_end", done)
     assert window.due_at == start_of(day(29))  # window days 1-28
     ledger.record_dlt_window_outcome(
@@ -133,7 +133,7 @@ def test_dlt_window_end_due_after_its_last_day_cleared_by_the_outcome(ledger: Do
 
 def test_follow_up_eye_exam_one_per_cycle_while_on_treatment(ledger: DoseLedger) -> None:
     _, (pid,) = dosing(ledger, template(AVUTOMETINIB))
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     (cycle_1,) = of(reminders.open(start_of(day(2))), "ophthalmology_follow_up", pid)
     assert cycle_1.due_at == start_of(day(29))  # first day of cycle 2
     assert of(reminders.tick(start_of(day(30))), "ophthalmology_follow_up") == [cycle_1]
@@ -147,7 +147,7 @@ def test_follow_up_eye_exam_one_per_cycle_while_on_treatment(ledger: DoseLedger)
 
 def test_src_decision_due_when_the_cohort_is_fully_evaluated(ledger: DoseLedger) -> None:
     trial_id, patients = dosing(ledger, template(AVUTOMETINIB), count=3)
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     for pid in patients[:2]:
         ledger.record_dlt_window_outcome(
             pid, "no_dlt", day(28), INVESTIGATOR, doses_taken_fraction=1
@@ -167,16 +167,16 @@ def test_src_decision_due_when_the_cohort_is_fully_evaluated(ledger: DoseLedger)
 
 def test_a_new_ledger_on_the_same_store_does_not_refire(database_url: str) -> None:
     env = persistence_env(database_url)
-    first = DoseLedger(env=env)
+    first = build_ledger(env=env)
     try:
         pid, _ = cpk_hold(first)
-        issued = Reminders(first).tick(start_of(day(62)))
+        issued = build_reminders(first).tick(start_of(day(62)))
         assert of(issued, "cpk_recovery_window", pid)
     finally:
         first.close()
-    second = DoseLedger(env=env)  # "restart": nothing ran while hold_unresolved fell due
+    second = build_ledger(env=env)  # "restart": nothing ran while hold_unresolved fell due
     try:
-        reminders = Reminders(second)
+        reminders = build_reminders(second)
         assert reminders.tick(start_of(day(62))) == []
         late = reminders.tick(start_of(day(100)))
         assert [r.kind for r in of(late, "hold_unresolved", pid)] == ["hold_unresolved"]
@@ -195,14 +195,14 @@ def test_a_new_ledger_on_the_same_store_does_not_refire(database_url: str) -> No
 @pytest.mark.postgres
 def test_three_ledgers_ticking_at_once_issue_each_reminder_once(postgres_url: str) -> None:
     env = persistence_env(postgres_url)
-    ledgers = [DoseLedger(env=env) for _ in range(3)]
+    ledgers = [build_ledger(env=env) for _ in range(3)]
     try:
         for _ in range(2):
             cpk_hold(ledgers[0])
         _, patients = dosing(ledgers[0], template(AVUTOMETINIB), count=3)
         ae(ledgers[0], patients[0], "Blurred vision", None, 20, eye="left", bcva="20/50")
         at = start_of(day(100))
-        expected = Reminders(ledgers[0]).due(at)
+        expected = build_reminders(ledgers[0]).due(at)
         assert len(expected) >= 10
         results: list[list[OpenReminder]] = [[] for _ in ledgers]
         errors: list[BaseException] = []
@@ -211,7 +211,7 @@ def test_three_ledgers_ticking_at_once_issue_each_reminder_once(postgres_url: st
         def run(i: int) -> None:
             try:
                 barrier.wait()
-                results[i] = Reminders(ledgers[i]).tick(at)
+                results[i] = build_reminders(ledgers[i]).tick(at)
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
@@ -223,7 +223,7 @@ def test_three_ledgers_ticking_at_once_issue_each_reminder_once(postgres_url: st
         assert errors == []
         issued = [r.id for result in results for r in result]
         assert sorted(issued, key=str) == sorted((r.id for r in expected), key=str)
-        assert Reminders(ledgers[1]).tick(at) == []
+        assert build_reminders(ledgers[1]).tick(at) == []
         for pid in {r.patient_id for r in of(expected, "cpk_recovery_window")}:
             assert pid is not None
             recs = [

@@ -17,6 +17,7 @@ from uuid import UUID
 import pytest
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.persistence.environment import persistence_env
 from domain.errors import CommandRefused
 from domain.protocol import template
@@ -31,7 +32,7 @@ SITE_TODAY = day(20)
 def clocked(database_url: str) -> Iterator[DoseLedger]:
     """A DoseLedger whose clock reads noon UTC on SITE_TODAY (on SQLite and PostgreSQL)."""
     noon = dt.datetime.combine(SITE_TODAY, dt.time(12), tzinfo=dt.UTC)
-    app = DoseLedger(env=persistence_env(database_url), clock=lambda: noon)
+    app = build_ledger(env=persistence_env(database_url), clock=lambda: noon)
     try:
         yield app
     finally:

@@ -18,13 +18,13 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from adapters.application import DoseLedger
-from adapters.application.reminder_tick import Reminders
+from adapters.bootstrap import build_ledger, build_reminders, build_scheduler
 from adapters.clock import Clock
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
-from adapters.scheduler import REMINDERS, PeriodicJob, build_scheduler
+from adapters.scheduler import REMINDERS, PeriodicJob
 from domain.protocol import template
-from domain.reminders import Reminder, start_of
+from domain.reminder_schedule import Reminder, start_of
 from support import INVESTIGATOR, ae, day, dosing
 
 DEADLINE = 120.0  # seconds; only a bound, on a shared machine
@@ -75,7 +75,9 @@ def cpk_window(ledger: DoseLedger) -> tuple[UUID, UUID]:
     ae_id = UUID(ae(ledger, pid, "CPK increased", 4, 40)["ae_id"])
     ledger.record_dose_action(pid, "hold", day(40), INVESTIGATOR, ae_id=ae_id)
     (window,) = [
-        r for r in Reminders(ledger).open(start_of(day(41))) if r.kind == "cpk_recovery_window"
+        r
+        for r in build_reminders(ledger).open(start_of(day(41)))
+        if r.kind == "cpk_recovery_window"
     ]
     assert window.due_at == start_of(day(62))
     return pid, window.id
@@ -118,13 +120,13 @@ def test_a_reminder_due_while_nothing_ran_fires_once_on_the_next_start(
 ) -> None:
     pid, window = cpk_window(ledger)
     clock = FakeClock(start_of(day(61)) + dt.timedelta(hours=12))  # the last day of the window
-    with started(build_scheduler(ledger, clock, tick_seconds=1)) as runs:
+    with started(build_scheduler(ledger, clock=clock, tick_seconds=1)) as runs:
         runs.wait("reminders", 2)
     assert issued(ledger, window) == 0
     assert not ledger.patient_aggregate(pid).discontinue_requirements
 
     clock.now = start_of(day(63))  # stopped over the due time; started after it
-    with started(build_scheduler(ledger, clock, tick_seconds=1)) as runs:
+    with started(build_scheduler(ledger, clock=clock, tick_seconds=1)) as runs:
         runs.wait("reminders", 3)
     assert issued(ledger, window) == 1
     record = ledger.repository.get(window)
@@ -132,14 +134,14 @@ def test_a_reminder_due_while_nothing_ran_fires_once_on_the_next_start(
     (required,) = ledger.patient_aggregate(pid).discontinue_requirements
     assert required.rule == "cpk-not-recovered"
 
-    with started(build_scheduler(ledger, clock, tick_seconds=3600)) as runs:
+    with started(build_scheduler(ledger, clock=clock, tick_seconds=3600)) as runs:
         runs.wait("reminders", 1)  # a third start: nothing new
     assert issued(ledger, window) == 1
 
 
 def test_reminders_read_the_ledger_clock_by_default(database_url: str) -> None:
     clock = FakeClock(start_of(day(63)))
-    ledger = DoseLedger(env=persistence_env(database_url), clock=clock)
+    ledger = build_ledger(env=persistence_env(database_url), clock=clock)
     try:
         _, window = cpk_window(ledger)
         with started(build_scheduler(ledger, tick_seconds=3600)) as runs:
@@ -163,7 +165,7 @@ def test_a_failing_job_is_logged_and_the_scheduler_goes_on(
     _, window = cpk_window(ledger)
     extra = PeriodicJob("flaky", flaky)
     capsys.readouterr()
-    with started(build_scheduler(ledger, clock, tick_seconds=1, extra_jobs=[extra])) as runs:
+    with started(build_scheduler(ledger, clock=clock, tick_seconds=1, extra_jobs=[extra])) as runs:
         runs.wait("flaky", 3)
         runs.wait("reminders", 1)
     assert calls[0] is clock  # the same clock as the reminders tick

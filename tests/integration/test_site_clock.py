@@ -10,10 +10,10 @@ from uuid import UUID
 import pytest
 
 from adapters.application import DoseLedger
-from adapters.application.reminder_tick import Reminders
+from adapters.bootstrap import build_reminders
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import Protocol, protocol_from_mapping, template
-from domain.reminders import OpenReminder
+from domain.reminder_schedule import OpenReminder
 from domain.site_time import start_of_day
 from domain.trial import Trial
 from support import ADMIN, INVESTIGATOR, ae, day
@@ -194,7 +194,7 @@ def test_the_dlt_window_end_falls_due_at_the_start_of_day_29_in_the_sites_zone(
     ledger: DoseLedger,
 ) -> None:
     pid = dosed_at(ledger, LOS_ANGELES)
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     (window,) = of(reminders.open(), "dlt_window_end", pid)
     start_of_day_29 = dt.datetime(2026, 3, 30, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=-7)))
     assert window.due_at == start_of_day_29  # 07:00 UTC (PDT), not 00:00 UTC
@@ -209,7 +209,7 @@ def test_the_cpk_expiry_falls_due_at_the_start_of_day_22_site_local_and_flags_di
     pid = dosed_at(ledger, KIRITIMATI)
     ae_id = UUID(ae(ledger, pid, "CPK increased", 4, 5)["ae_id"])
     ledger.record_dose_action(pid, "hold", day(5), INVESTIGATOR, ae_id=ae_id)  # hold day 0
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     (window,) = of(reminders.open(), "cpk_recovery_window", pid)
     day_22 = day(5) + dt.timedelta(days=22)
     assert window.due_at == start_of_day(day_22, KIRITIMATI)  # 10:00 UTC the day before
@@ -241,7 +241,7 @@ def test_cpk_recovery_entered_as_a_value_at_or_below_the_uln_resolves_the_ae(
     )
     (recovered,) = ledger.patient(pid)["adverse_events"]
     assert (recovered["grade"], recovered["resolved_on"]) == (0, day(12).isoformat())
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     assert of(reminders.open(), "cpk_recovery_window", pid) == []
 
 
@@ -262,7 +262,7 @@ def test_a_new_cpk_ae_with_a_value_at_or_below_the_uln_is_still_refused(
 def test_a_first_dose_stored_near_date_max_breaks_no_read_model_nor_the_tick(
     ledger: DoseLedger, database_url: str
 ) -> None:
-    from adapters.read_models import build_read_models
+    from adapters.bootstrap import build_read_models
     from domain.patient import Patient
 
     healthy = dosed_at(ledger, LOS_ANGELES)
@@ -278,7 +278,7 @@ def test_a_first_dose_stored_near_date_max_breaks_no_read_model_nor_the_tick(
     )
     ledger.save(patient)
 
-    reminders = Reminders(ledger)
+    reminders = build_reminders(ledger)
     fired = reminders.tick(dt.datetime(2026, 5, 1, tzinfo=dt.UTC))
     assert of(fired, "dlt_window_end", healthy)  # the other trial's reminders still fire
     (never,) = of(reminders.open(), "dlt_window_end", broken)

@@ -18,6 +18,7 @@ from uuid import UUID
 import pytest
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.demo import DEMO_NAME
 from adapters.persistence.audit_verifier import verify
 from adapters.persistence.environment import persistence_env
@@ -37,7 +38,7 @@ LONG_TRIAL = "Old store: long patient"
 def old(tmp_path: Path) -> DoseLedger:
     copy = tmp_path / "old.sqlite"
     shutil.copyfile(STORE, copy)
-    ledger = DoseLedger(
+    ledger = build_ledger(
         env=persistence_env(f"sqlite:///{copy}", audit_key=OLD_DEMO_KEY),
         clock=lambda: dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC),
     )
@@ -103,7 +104,7 @@ def test_the_old_snapshot_of_a_held_patient_is_set_aside_and_its_events_give_its
         dt.date(2026, 3, 19),
     )
     assert loaded.dosing_status == "withheld"
-    again = DoseLedger(env=old.env)  # a new process, without the cache, replays them too
+    again = build_ledger(env=old.env)  # a new process, without the cache, replays them too
     try:
         assert again.patient(patient_id) == old.patient(patient_id)
     finally:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.persistence.environment import persistence_env
 
 STARTERS = 6
@@ -21,7 +21,7 @@ def _start_together(url: str) -> list[str]:
     def start() -> str:
         barrier.wait()
         try:
-            ledger = DoseLedger(env=persistence_env(url))
+            ledger = build_ledger(env=persistence_env(url))
         except Exception as error:  # the test reports every failure
             return f"{type(error).__name__}: {error}"
         ledger.close()
@@ -38,7 +38,7 @@ def test_ledgers_starting_at_once_on_a_new_and_on_an_existing_store_all_start(
     assert _start_together(postgres_url) == []  # tables created by one, found by the others
     for _ in range(3):  # CREATE OR REPLACE FUNCTION on existing tables raced here
         assert _start_together(postgres_url) == []
-    ledger = DoseLedger(env=persistence_env(postgres_url))
+    ledger = build_ledger(env=persistence_env(postgres_url))
     try:
         assert ledger.recorder.max_notification_id() in (None, 0)
     finally:

@@ -10,6 +10,7 @@ from uuid import UUID
 import pytest
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.demo import record_demo_trial
 from adapters.persistence.environment import persistence_env
 from adapters.persistence.snapshots import AggregateSnapshot
@@ -49,7 +50,7 @@ def long_patient(ledger: DoseLedger) -> UUID:
 @pytest.fixture
 def fresh(database_url: str, ledger: DoseLedger) -> Iterator[DoseLedger]:
     """A second DoseLedger on the same store, with nothing cached."""
-    app = DoseLedger(env=persistence_env(database_url))
+    app = build_ledger(env=persistence_env(database_url))
     try:
         yield app
     finally:

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.demo import DEMO_NAME, find_demo_trial, record_demo_trial
 from adapters.persistence.environment import persistence_env
 from domain.errors import CommandRefused
@@ -172,7 +173,7 @@ def test_a_trial_stored_with_the_old_unordered_template_loads_and_goes_on(
         actor=ADMIN.as_record(),
     )
     ledger.save(trial)
-    fresh = DoseLedger(env=persistence_env(database_url))  # decodes from the store, no cache
+    fresh = build_ledger(env=persistence_env(database_url))  # decodes from the store, no cache
     try:
         state = fresh.trial(trial.id)
         assert state["name"] == "old"

@@ -11,13 +11,12 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.application import DoseLedger
-from adapters.application.reminder_tick import Reminders
-from adapters.read_models import build_read_models
+from adapters.bootstrap import build_read_models, build_reminders, build_webhooks
 from adapters.webhooks import RetryPolicy, Subscriptions, Webhooks, run_webhooks
 from adapters.webhooks.outbox import delivery_id
 from domain.actors import Actor
 from domain.protocol import template
-from domain.reminders import Reminder, start_of
+from domain.reminder_schedule import Reminder, start_of
 from support import ADMIN, day, dosing
 from webhook_receiver import allow_local_receiver, receiver
 
@@ -52,7 +51,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def webhooks(ledger: DoseLedger, clock: Clock) -> Iterator[Webhooks]:
-    hooks = Webhooks(ledger, clock, policy=RetryPolicy(timeout_seconds=2.0))
+    hooks = build_webhooks(ledger, clock, policy=RetryPolicy(timeout_seconds=2.0))
     try:
         yield hooks
     finally:
@@ -88,7 +87,7 @@ def test_a_fired_reminder_reaches_the_receiver_signed(
         secret, sid = subscribe(ledger, app.url, kinds=["dlt_window_end"], trial_id=trial_id)
         other_secret, _ = subscribe(ledger, app.url, kinds=["src_decision_due"])
         (fired,) = [
-            r for r in Reminders(ledger).tick(start_of(day(60))) if r.kind == "dlt_window_end"
+            r for r in build_reminders(ledger).tick(start_of(day(60))) if r.kind == "dlt_window_end"
         ]
         report = webhooks.run()
         assert (report.attempted, report.delivered) == (1, 1)
@@ -158,7 +157,7 @@ def test_after_the_last_attempt_a_delivery_fails(ledger: DoseLedger, clock: Cloc
         for seconds in (0, 10, 30, 70, 1000):
             run_webhooks(ledger, lambda s=seconds: clock.at(s), policy=policy)
         assert len(app.received) == 3
-    hooks = Webhooks(ledger, clock)
+    hooks = build_webhooks(ledger, clock)
     try:
         (delivery,) = hooks.deliveries(sid)
     finally:
@@ -188,7 +187,7 @@ def test_a_lost_lease_sends_a_duplicate_with_the_same_reminder_id(
         reminder_id = issue(ledger)
         webhooks.catch_up()
         # A dispatcher claims and sends, then dies before it records the outcome.
-        crashed = Webhooks(ledger, clock)
+        crashed = build_webhooks(ledger, clock)
         try:
             _, dispatcher = crashed._open()
             claimed = dispatcher.claim_next(clock())
@@ -212,7 +211,7 @@ def test_two_dispatchers_send_each_delivery_once(ledger: DoseLedger, clock: Cloc
     with receiver(delay=0.02) as app:
         subscribe(ledger, app.url)
         reminders = {str(issue(ledger)) for _ in range(8)}
-        dispatchers = [Webhooks(ledger, clock) for _ in range(2)]
+        dispatchers = [build_webhooks(ledger, clock) for _ in range(2)]
         try:
             dispatchers[0].catch_up()
             start = threading.Barrier(2)

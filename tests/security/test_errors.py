@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.application import DoseLedger
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app
 from adapters.settings import Settings
 from http_api import Api
 
@@ -85,7 +85,7 @@ def test_a_form_encoded_body_is_a_415_asking_for_json(api: Api) -> None:
 
 def test_a_body_over_the_limit_is_a_413(ledger: DoseLedger) -> None:
     api = Api(ledger, {"admin": ("admin", None)})
-    api.client = TestClient(create_app(ledger, settings=Settings(max_body_bytes=64)))
+    api.client = TestClient(build_app(ledger, settings=Settings(max_body_bytes=64)))
     big = {**TRIAL, "name": "x" * 100}
     with nothing_written(api):
         response = api.call("POST", "/trials", "admin", 413, json=big)

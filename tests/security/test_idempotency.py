@@ -17,8 +17,7 @@ from fastapi.testclient import TestClient
 
 from adapters.application import DoseLedger
 from adapters.application.api_keys import key_id
-from adapters.application.key_ring import KeyRing
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_key_ring
 from adapters.http.idempotency import IdempotencyStore, fingerprint
 from adapters.settings import Settings
 from http_api import OPERATOR, Api
@@ -96,7 +95,7 @@ def test_a_role_the_route_refuses_writes_nothing(api: Api) -> None:
 def test_a_revoked_key_neither_records_nor_replays(api: Api) -> None:
     headers = {"Idempotency-Key": "r1"}
     api.call("POST", "/trials", "admin2", 201, json=TRIAL, headers=dict(headers))
-    KeyRing(api.ledger).revoke(str(key_id(api.keys["admin2"])), "left", OPERATOR)
+    build_key_ring(api.ledger).revoke(str(key_id(api.keys["admin2"])), "left", OPERATOR)
     with nothing_written(api):
         again = api.call("POST", "/trials", "admin2", 401, json=TRIAL, headers=dict(headers))
     assert "idempotent-replayed" not in again.headers
@@ -292,7 +291,7 @@ def test_a_slow_request_keeps_its_claim_past_the_lease(
     ledger: DoseLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = Api(ledger, KEYS)
-    api.client = TestClient(create_app(ledger, settings=Settings(idempotency_lease_seconds=1)))
+    api.client = TestClient(build_app(ledger, settings=Settings(idempotency_lease_seconds=1)))
     api.app = api.client.app  # type: ignore[assignment]
     register = DoseLedger.register_trial
 

@@ -10,6 +10,7 @@ import pytest
 from eventsourcing.utils import Environment
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.persistence import audit_key
 from adapters.persistence.audit_verifier import verify
 from adapters.persistence.environment import AUDIT_KEY_VAR, persistence_env
@@ -49,7 +50,7 @@ def test_without_the_variable_sqlite_generates_a_key_file_0600_and_reuses_it(
 ) -> None:
     monkeypatch.delenv(AUDIT_KEY_VAR, raising=False)
     url = f"sqlite:///{tmp_path}/doseledger.db"
-    first = DoseLedger(env=persistence_env(url))
+    first = build_ledger(env=persistence_env(url))
     key_file = tmp_path / "doseledger.db.audit-key"
     try:
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -59,7 +60,7 @@ def test_without_the_variable_sqlite_generates_a_key_file_0600_and_reuses_it(
         first.register_trial(template("defactinib-paclitaxel"), ADMIN)
     finally:
         first.close()
-    again = DoseLedger(env=persistence_env(url))  # a later process: the same key, reused
+    again = build_ledger(env=persistence_env(url))  # a later process: the same key, reused
     try:
         assert again.recorder.audit_key == key.encode()  # type: ignore[attr-defined]
         again.register_trial(template("defactinib-paclitaxel"), ADMIN)
@@ -70,7 +71,7 @@ def test_without_the_variable_sqlite_generates_a_key_file_0600_and_reuses_it(
     assert key_file.read_text().strip() == key
     assert list(tmp_path.glob("*.tmp")) == []
     # Another store beside it gets a key of its own.
-    other = DoseLedger(env=persistence_env(f"sqlite:///{tmp_path}/other.db"))
+    other = build_ledger(env=persistence_env(f"sqlite:///{tmp_path}/other.db"))
     try:
         assert other.recorder.audit_key != key.encode()  # type: ignore[attr-defined]
     finally:
@@ -81,7 +82,7 @@ def test_the_variable_wins_over_the_key_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(AUDIT_KEY_VAR, "an-operator-set-key-0123456789")
-    ledger = DoseLedger(env=persistence_env(f"sqlite:///{tmp_path}/doseledger.db"))
+    ledger = build_ledger(env=persistence_env(f"sqlite:///{tmp_path}/doseledger.db"))
     try:
         assert ledger.recorder.audit_key == b"an-operator-set-key-0123456789"  # type: ignore[attr-defined]
     finally:
@@ -101,7 +102,7 @@ def test_postgresql_without_the_key_refuses_to_start(
 ) -> None:
     monkeypatch.delenv(AUDIT_KEY_VAR, raising=False)
     with pytest.raises(InvalidInput, match=AUDIT_KEY_VAR):
-        DoseLedger(env=persistence_env(postgres_url))
+        build_ledger(env=persistence_env(postgres_url))
     monkeypatch.setenv("DOSELEDGER_DATABASE_URL", postgres_url)
     for argv in (["serve"], ["audit", "verify"], ["demo"]):
         line = CliRunner(capsys).refused(*argv)  # exit 2, one line on stderr

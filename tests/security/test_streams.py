@@ -16,8 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from adapters.application import DoseLedger
-from adapters.application.key_ring import KeyRing
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_key_ring
 from adapters.http.routes.feed import KEY_CHECK_SECONDS
 from domain.protocol import template
 from processes import DEADLINE_SECONDS
@@ -56,10 +55,10 @@ def serving(app: FastAPI) -> Iterator[str]:
 @pytest.mark.parametrize("role", ["integration", "admin"])
 def test_a_stream_ends_within_seconds_of_its_keys_revocation(ledger: DoseLedger, role: str) -> None:
     ledger.register_trial(template("defactinib-paclitaxel"), ADMIN)
-    ring = KeyRing(ledger)
+    ring = build_key_ring(ledger)
     secret, key = ring.issue("feed reader", role, None, ADMIN)
     auth = {"Authorization": f"Bearer {secret}"}
-    app = create_app(ledger)
+    app = build_app(ledger)
     app.state.feed_poll_seconds = 0.1
     app.state.feed_stream_seconds = 30.0  # without the key checks, a stream would last this long
     with serving(app) as base:
@@ -80,8 +79,8 @@ def test_a_stream_ends_within_seconds_of_its_keys_revocation(ledger: DoseLedger,
 
 def test_a_live_keys_stream_is_not_cut_by_its_checks(ledger: DoseLedger) -> None:
     ledger.register_trial(template("defactinib-paclitaxel"), ADMIN)
-    secret, _ = KeyRing(ledger).issue("feed reader", "monitor", None, ADMIN)
-    app = create_app(ledger)
+    secret, _ = build_key_ring(ledger).issue("feed reader", "monitor", None, ADMIN)
+    app = build_app(ledger)
     app.state.feed_poll_seconds = 0.05
     app.state.feed_key_check_seconds = 0.05
     app.state.feed_stream_seconds = 1.0

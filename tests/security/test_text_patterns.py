@@ -11,8 +11,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.application import DoseLedger
-from adapters.http.app import create_app
+from adapters.bootstrap import build_app, build_ledger
 from adapters.http.schemas import FREE_TEXT_PATTERN, PLAIN_TEXT_PATTERN
 from adapters.persistence.environment import persistence_env
 from domain.strict_input import free_text_problem, plain_text_problem
@@ -53,9 +52,9 @@ def _strings(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
 
 def test_every_free_string_of_a_request_body_has_a_pattern_and_a_bound() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        ledger = DoseLedger(env=persistence_env(f"sqlite:///{folder}/s.db"))
+        ledger = build_ledger(env=persistence_env(f"sqlite:///{folder}/s.db"))
         try:
-            schema = create_app(ledger).openapi()
+            schema = build_app(ledger).openapi()
         finally:
             ledger.close()
     components = schema["components"]["schemas"]
@@ -91,9 +90,9 @@ def test_every_bound_is_a_json_schema_keyword() -> None:
     """An optional number's bounds read ``minimum``/``maximum``, not pydantic's ``ge``/``le``
     (which no client or generator knows: found by the stateful schemathesis run)."""
     with tempfile.TemporaryDirectory() as folder:
-        ledger = DoseLedger(env=persistence_env(f"sqlite:///{folder}/s.db"))
+        ledger = build_ledger(env=persistence_env(f"sqlite:///{folder}/s.db"))
         try:
-            schema = create_app(ledger).openapi()
+            schema = build_app(ledger).openapi()
         finally:
             ledger.close()
     raw: list[str] = []

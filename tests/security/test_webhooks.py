@@ -12,12 +12,13 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from adapters.application import DoseLedger
-from adapters.webhooks import Subscriptions, Webhooks
+from adapters.bootstrap import build_webhooks
+from adapters.webhooks import Subscriptions
 from adapters.webhooks.dispatch import Outcome, http_post
 from adapters.webhooks.targets import TargetPolicy, check_target
 from domain.actors import Actor
 from domain.errors import InvalidInput
-from domain.reminders import Reminder
+from domain.reminder_schedule import Reminder
 from http_api import Api
 from webhook_receiver import allow_local_receiver, receiver
 
@@ -164,7 +165,7 @@ def test_a_name_that_later_resolves_to_a_private_address_is_refused_at_delivery(
     issue(ledger)
     resolving(monkeypatch, {"hooks.example.com": ["93.184.216.34", "10.0.0.5"]})
     tried = no_connections(monkeypatch)
-    webhooks = Webhooks(ledger)
+    webhooks = build_webhooks(ledger)
     try:
         report = webhooks.run()
         (delivery,) = webhooks.deliveries(sid)
@@ -196,7 +197,7 @@ def _deliver(ledger: DoseLedger, clock: Any) -> tuple[str, Any]:
     with receiver() as app:
         secret, _ = subscribe(ledger, app.url)
         issue(ledger)
-        webhooks = Webhooks(ledger, clock)
+        webhooks = build_webhooks(ledger, clock)
         try:
             assert webhooks.run().delivered == 1
         finally:

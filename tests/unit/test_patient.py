@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from uuid import uuid4
 
 import pytest
 
 from domain.errors import CommandRefused, InvalidInput
 from domain.patient import Patient
 from domain.protocol import template
-from support import DAY0, INVESTIGATOR, SCHEDULE, TODAY, replay
-
-
-def new_patient(window: int = 28) -> Patient:
-    doses = template("defactinib-avutometinib").dose_level(1).doses
-    return Patient(
-        id=uuid4(),
-        trial_id=uuid4(),
-        subject_id="S01-001",
-        site_id="S01",
-        cohort=1,
-        level=1,
-        doses=[d.model_dump(mode="json") for d in doses],
-        dlt_window_days=window,
-        enrolment_date=DAY0 - dt.timedelta(days=7),
-        actor=INVESTIGATOR.as_record(),
-        site_time_zone="UTC",
-    )
+from support import DAY0, INVESTIGATOR, SCHEDULE, TODAY, new_patient, replay
 
 
 def dosing_patient() -> Patient:

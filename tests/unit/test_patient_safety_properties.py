@@ -34,7 +34,7 @@ from domain.patient import RASH, Patient
 from domain.policies import apply_dlt_verdict
 from domain.protocol import template
 from domain.trial import Trial
-from support import ADMIN, DAY0, INVESTIGATOR, SCHEDULE, TODAY
+from support import ADMIN, DAY0, INVESTIGATOR, SCHEDULE, TODAY, new_patient
 
 CATALOGUE = CtcaeCatalogue.load()
 PROTOCOL = template("defactinib-avutometinib")
@@ -107,19 +107,7 @@ class Story:
         )
         patient_id = uuid4()
         trial.enrol(patient_id, "S01-001", "S01", INVESTIGATOR)
-        patient = Patient(
-            id=patient_id,
-            trial_id=trial.id,
-            subject_id="S01-001",
-            site_id="S01",
-            cohort=1,
-            level=1,
-            doses=[d.model_dump(mode="json") for d in PROTOCOL.dose_level(1).doses],
-            dlt_window_days=WINDOW,
-            enrolment_date=ENROLLED,
-            site_time_zone="UTC",
-            actor=INVESTIGATOR.as_record(),
-        )
+        patient = new_patient(WINDOW, patient_id=patient_id, trial_id=trial.id, enrolled=ENROLLED)
         patient.record_baseline_eye_exam(ENROLLED, "20/20", "20/20", INVESTIGATOR, today=TODAY)
         patient.record_baseline_skin_exam(ENROLLED, "none", INVESTIGATOR, today=TODAY)
         patient.start_dosing(DAY0, INVESTIGATOR, today=TODAY)

@@ -14,7 +14,7 @@ from domain.patient import Patient
 from domain.policies import apply_dlt_verdict
 from domain.protocol import template
 from domain.trial import Trial
-from support import DAY0, INVESTIGATOR, SCHEDULE, SRC, TODAY, replay
+from support import DAY0, INVESTIGATOR, SCHEDULE, SRC, TODAY, new_patient, replay
 
 CATALOGUE = CtcaeCatalogue.load()
 PROTOCOL = template("defactinib-avutometinib")
@@ -26,19 +26,7 @@ def on(n: int) -> dt.date:
 
 
 def dosing_patient() -> Patient:
-    patient = Patient(
-        id=uuid4(),
-        trial_id=uuid4(),
-        subject_id="S01-001",
-        site_id="S01",
-        cohort=1,
-        level=1,
-        doses=[d.model_dump(mode="json") for d in PROTOCOL.dose_level(1).doses],
-        dlt_window_days=28,
-        enrolment_date=DAY0 - dt.timedelta(days=7),
-        site_time_zone="UTC",
-        actor=INVESTIGATOR.as_record(),
-    )
+    patient = new_patient()
     patient.record_baseline_eye_exam(on(0), "20/20", "20/20", INVESTIGATOR, today=TODAY)
     patient.record_baseline_skin_exam(on(0), "none", INVESTIGATOR, today=TODAY)
     patient.start_dosing(on(1), INVESTIGATOR, today=TODAY)

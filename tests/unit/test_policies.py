@@ -10,7 +10,7 @@ from domain.patient import Patient
 from domain.policies import adjudicate_dlt_candidate, apply_dlt_verdict, apply_window_outcome
 from domain.protocol import template
 from domain.trial import Trial
-from support import DAY0, INVESTIGATOR, SCHEDULE, SRC, TODAY
+from support import DAY0, INVESTIGATOR, SCHEDULE, SRC, TODAY, new_patient
 
 CATALOGUE = CtcaeCatalogue.load()
 PROTOCOL = template("defactinib-avutometinib")
@@ -25,19 +25,7 @@ def enrolled() -> tuple[Trial, Patient]:
     trial = Trial(
         id=uuid4(), protocol=PROTOCOL.model_dump(mode="json"), name="t", actor=SRC.as_record()
     )
-    patient = Patient(
-        id=uuid4(),
-        trial_id=trial.id,
-        subject_id="S01-001",
-        site_id="S01",
-        cohort=1,
-        level=1,
-        doses=[d.model_dump(mode="json") for d in PROTOCOL.dose_level(1).doses],
-        dlt_window_days=28,
-        enrolment_date=DAY0 - dt.timedelta(days=7),
-        site_time_zone="UTC",
-        actor=INVESTIGATOR.as_record(),
-    )
+    patient = new_patient(trial_id=trial.id)
     trial.enrol(patient.id, patient.subject_id, "S01", INVESTIGATOR)
     patient.record_baseline_eye_exam(on(0), "20/20", "20/20", INVESTIGATOR, today=TODAY)
     patient.record_baseline_skin_exam(on(0), "none", INVESTIGATOR, today=TODAY)

@@ -7,7 +7,7 @@ from uuid import uuid4
 
 from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
-from domain.reminders import (
+from domain.reminder_schedule import (
     KINDS,
     after,
     eye_disorder_terms,
@@ -16,25 +16,23 @@ from domain.reminders import (
     start_of,
     trial_reminders,
 )
-from support import ADMIN, DAY0, INVESTIGATOR, SCHEDULE, SRC, TODAY, day, new_trial, run_cohort
+from support import (
+    ADMIN,
+    INVESTIGATOR,
+    SCHEDULE,
+    SRC,
+    TODAY,
+    day,
+    new_patient,
+    new_trial,
+    run_cohort,
+)
 
 AT = start_of(day(2))
 
 
 def _patient(zone: str = "UTC") -> Patient:
-    return Patient(
-        id=uuid4(),
-        trial_id=uuid4(),
-        subject_id="S01-001",
-        site_id="S01",
-        cohort=1,
-        level=1,
-        doses=[],
-        dlt_window_days=28,
-        enrolment_date=DAY0 - dt.timedelta(days=7),
-        actor=ADMIN.as_record(),
-        site_time_zone=zone,
-    )
+    return new_patient(zone=zone, doses=False, actor=ADMIN)
 
 
 def _open(patient: Patient, at: dt.datetime = AT) -> dict[str, dt.datetime]:

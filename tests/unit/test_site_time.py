@@ -8,7 +8,7 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.reminders import exam_cycle
+from domain.reminder_schedule import exam_cycle
 from domain.site_time import (
     LATEST,
     local_date,

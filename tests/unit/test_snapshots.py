@@ -18,6 +18,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.persistence.caching import SnapshotFailed
 from adapters.persistence.environment import SNAPSHOT_FAILURES_VAR
 from adapters.persistence.snapshots import AggregateSnapshot, SnapshotStore
@@ -36,6 +37,7 @@ from support import (
     SRC,
     TODAY,
     follow_recommendation,
+    new_patient,
     new_trial,
     run_cohort,
 )
@@ -48,7 +50,7 @@ IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 @pytest.fixture(scope="module")
 def mapper() -> Iterator[Mapper[UUID]]:
     """The application's mapper (its transcoder has the clinical-date transcoding)."""
-    app = DoseLedger(env=IN_MEMORY)
+    app = build_ledger(env=IN_MEMORY)
     try:
         yield app.mapper
     finally:
@@ -102,7 +104,7 @@ def test_one_snapshot_class_with_an_explicit_registered_topic_serves_every_aggre
 @pytest.fixture
 def app() -> Iterator[DoseLedger]:
     """A ledger in memory whose trials are snapshotted every 3 events."""
-    ledger = DoseLedger(env=IN_MEMORY)
+    ledger = build_ledger(env=IN_MEMORY)
     ledger.snapshotting_intervals = {Trial: 3}  # type: ignore[misc]
     try:
         yield ledger
@@ -214,7 +216,7 @@ def test_a_snapshot_that_cannot_be_taken_is_logged_and_raised_only_where_asked(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], policy: str
 ) -> None:
     monkeypatch.setenv(SNAPSHOT_FAILURES_VAR, policy)
-    ledger = DoseLedger(env=IN_MEMORY)
+    ledger = build_ledger(env=IN_MEMORY)
     ledger.snapshotting_intervals = {Trial: 1}  # type: ignore[misc]
 
     def refused(aggregate: Any) -> Any:
@@ -274,22 +276,6 @@ def test_trial_stories_come_back_from_a_stored_snapshot(
         for aggregate in (trial, rebuilt):
             aggregate.enrol(UUID(int=1), "S-LAST", "S01", INVESTIGATOR)
         assert trial_summary(rebuilt) == trial_summary(trial)
-
-
-def new_patient() -> Patient:
-    return Patient(
-        id=uuid4(),
-        trial_id=uuid4(),
-        subject_id="S01-001",
-        site_id="S01",
-        cohort=1,
-        level=1,
-        doses=[d.model_dump(mode="json") for d in PROTOCOL.dose_level(1).doses],
-        dlt_window_days=28,
-        enrolment_date=DAY0 - dt.timedelta(days=7),
-        actor=INVESTIGATOR.as_record(),
-        site_time_zone="UTC",
-    )
 
 
 TERMS = [

@@ -8,15 +8,23 @@ from uuid import uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.application import DoseLedger
+from adapters.bootstrap import build_ledger
 from adapters.persistence.caching import CopyingRepository
 from adapters.persistence.state_copy import clone_aggregate
 from domain.ctcae import CtcaeCatalogue
-from domain.patient import Patient
 from domain.protocol import template
 from projections.patient_state import patient_summary
 from projections.trial_state import trial_summary
-from support import ADMIN, DAY0, INVESTIGATOR, TODAY, follow_recommendation, new_trial, run_cohort
+from support import (
+    ADMIN,
+    DAY0,
+    INVESTIGATOR,
+    TODAY,
+    follow_recommendation,
+    new_patient,
+    new_trial,
+    run_cohort,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -39,20 +47,7 @@ def test_commands_on_a_copied_trial_leave_the_original_alone(letters: list[str],
 
 def test_commands_on_a_copied_patient_leave_the_original_alone() -> None:
     protocol = template("defactinib-avutometinib")
-    doses = [d.model_dump(mode="json") for d in protocol.dose_level(1).doses]
-    patient = Patient(
-        id=uuid4(),
-        trial_id=uuid4(),
-        subject_id="S-1",
-        site_id="S01",
-        cohort=1,
-        level=1,
-        doses=doses,
-        dlt_window_days=28,
-        enrolment_date=DAY0 - dt.timedelta(days=7),
-        actor=INVESTIGATOR.as_record(),
-        site_time_zone="UTC",
-    )
+    patient = new_patient(subject_id="S-1")
     patient.record_baseline_eye_exam(DAY0, "20/20", "20/20", INVESTIGATOR, today=TODAY)
     patient.record_baseline_skin_exam(DAY0, "none", INVESTIGATOR, today=TODAY)
     patient.start_dosing(DAY0, INVESTIGATOR, today=TODAY)
@@ -87,7 +82,7 @@ def test_commands_on_a_copied_patient_leave_the_original_alone() -> None:
 
 
 def test_the_ledger_hands_out_copies_of_its_cached_aggregates() -> None:
-    ledger = DoseLedger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    ledger = build_ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     try:
         assert isinstance(ledger.repository, CopyingRepository)
         trial_id = ledger.register_trial(template("defactinib-avutometinib"), ADMIN)

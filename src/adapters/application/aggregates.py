@@ -13,7 +13,7 @@ from adapters.application.idempotent_request import IdempotentRequest
 from adapters.persistence.snapshots import AggregateSnapshot
 from adapters.webhooks.subscriptions import WebhookSubscription
 from domain.patient import Patient
-from domain.reminders import Reminder
+from domain.reminder_schedule import Reminder
 from domain.trial import Trial
 
 # Named, so that no tool takes these imports for unused ones.

@@ -1,6 +1,6 @@
 """Firing reminders exactly once: each one issued is a ``Reminder`` aggregate in the ledger's store.
 
-What is open comes from the domain's derivation (``domain.reminders``), kept per reminder in
+What is open comes from the domain's derivation (``domain.reminder_schedule``), kept per reminder in
 the reminder index read model (``projections.models.reminder_index``), which a tick catches up
 first: through the process's read-model runner (``adapters.read_models.LiveReadModels``), the
 one that feeds every read model; a process without one (a CLI tick) opens one for the tick.
@@ -29,7 +29,7 @@ from adapters.application import DoseLedger
 from adapters.clock import Clock
 from adapters.read_models import LiveReadModels
 from domain.errors import ConcurrencyConflict
-from domain.reminders import OpenReminder, Reminder
+from domain.reminder_schedule import OpenReminder, Reminder
 from domain.site_time import local_date
 from projections.models.reminder_queries import Row, as_reminder
 

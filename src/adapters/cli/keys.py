@@ -10,24 +10,24 @@ from typing import Any
 from adapters.access import KEY_MANAGEMENT
 from adapters.application import DoseLedger
 from adapters.application.api_keys import KEY_ROLES
-from adapters.application.key_ring import KeyRing
+from adapters.bootstrap import build_key_ring
 from adapters.cli.common import actor, requires
 
 
 def cmd_keys_create(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Issue a key and print it once."""
-    secret, view = KeyRing(ledger).issue(args.name, args.key_role, args.site, actor(args))
+    secret, view = build_key_ring(ledger).issue(args.name, args.key_role, args.site, actor(args))
     print(json.dumps({**view, "key": secret, "note": "shown once: store it now"}))
 
 
 def cmd_keys_revoke(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Revoke a key by id."""
-    print(json.dumps(KeyRing(ledger).revoke(args.key_id, args.reason, actor(args))))
+    print(json.dumps(build_key_ring(ledger).revoke(args.key_id, args.reason, actor(args))))
 
 
 def cmd_keys_list(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """List keys (never their secrets)."""
-    print(json.dumps(KeyRing(ledger).list(), indent=2))
+    print(json.dumps(build_key_ring(ledger).list(), indent=2))
 
 
 def register(sub: Any) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
+from adapters.bootstrap import build_read_models
 from adapters.cli.common import fail, instant_arg, uuid_arg
-from adapters.read_models import build_read_models
 from adapters.settings import Settings
 from domain.errors import InvalidInput
 from projections.read_models import ReadModels

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from adapters.application import DoseLedger
-from adapters.application.reminder_tick import Reminders
+from adapters.bootstrap import build_reminders
 from adapters.cli.common import instant_arg
-from domain.reminders import OpenReminder
+from domain.reminder_schedule import OpenReminder
 
 
 def _print(reminders: list[OpenReminder]) -> None:
@@ -18,13 +18,13 @@ def _print(reminders: list[OpenReminder]) -> None:
 
 def cmd_due(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Print what a tick at --at would issue, changing nothing."""
-    with Reminders(ledger) as reminders:
+    with build_reminders(ledger) as reminders:
         _print(reminders.due(args.at))
 
 
 def cmd_tick(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Fire what is due at --at and not yet issued; print what this tick issued."""
-    with Reminders(ledger) as reminders:
+    with build_reminders(ledger) as reminders:
         _print(reminders.tick(args.at))
 
 

@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 from adapters.application import DoseLedger
-from adapters.application.key_ring import KeyRing
+from adapters.bootstrap import build_key_ring
 from adapters.cli.common import actor, seconds_arg
 from adapters.settings import Settings
 
@@ -27,19 +27,16 @@ def _port(text: str) -> int:
 def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Run the API under uvicorn until interrupted."""
     import uvicorn
-    from apscheduler.schedulers.base import BaseScheduler
 
+    from adapters.bootstrap import build_service
     from adapters.demo import find_demo_trial, record_demo_trial
-    from adapters.http.app import create_app
-    from adapters.read_models import LiveReadModels
-    from adapters.scheduler import SERVICE_JOBS, build_scheduler
     from projections.trial_state import render_cohort_table
 
     level = _service_logging()
     base = f"http://{args.host}:{args.port}"
     if args.demo and ledger.recorder.max_notification_id() is None:
         trial_id = record_demo_trial(ledger)
-        secret, _ = KeyRing(ledger).issue("demo admin", "admin", None, actor(args))
+        secret, _ = build_key_ring(ledger).issue("demo admin", "admin", None, actor(args))
         print(render_cohort_table(ledger.trial_aggregate(trial_id)), "\n", flush=True)
         print(f"Recorded the demo trial {trial_id} on an empty store.")
         print(f"API docs: {base}/docs   (Authorize with this admin key, shown once: {secret})")
@@ -59,19 +56,14 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
             flush=True,
         )
 
-    def scheduler(read_models: LiveReadModels) -> BaseScheduler:
-        # The tick reads the reminder index from the app's runner: one follower of the log.
-        return build_scheduler(
-            ledger,
-            tick_seconds=_tick_seconds(args),
-            extra_jobs=SERVICE_JOBS,
-            read_models=read_models,
-        )
-
+    service = build_service(
+        Settings(),
+        ledger=ledger,
+        tick_seconds=_tick_seconds(args),
+        with_scheduler=not args.no_scheduler,
+    )
     uvicorn.run(
-        create_app(
-            ledger, follow_read_models=True, scheduler=None if args.no_scheduler else scheduler
-        ),
+        service.app,
         host=args.host,
         port=args.port,
         log_level=level.lower(),
@@ -95,7 +87,8 @@ def audit_key_file(ledger: DoseLedger) -> str | None:
 
 def cmd_scheduler(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Run the periodic jobs (the reminders tick) in the foreground until SIGTERM or SIGINT."""
-    from adapters.scheduler import SERVICE_JOBS, build_scheduler, run_until_signalled
+    from adapters.bootstrap import build_scheduler
+    from adapters.scheduler import SERVICE_JOBS, run_until_signalled
 
     _service_logging()
     tick_seconds = _tick_seconds(args)

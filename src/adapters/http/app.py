@@ -13,8 +13,9 @@ from fastapi_offline import FastAPIOffline
 
 from adapters.application import DoseLedger
 from adapters.application.key_ring import KeyRing
-from adapters.http import idempotency, metrics, problems
+from adapters.http import metrics, problems
 from adapters.http.guards import BodyGuard, Crashes
+from adapters.http.idempotency import IdempotencyKeys, IdempotencyStore
 from adapters.http.links import add_links
 from adapters.http.operation_ids import operation_id
 from adapters.http.request_ids import RequestIds
@@ -42,22 +43,25 @@ DOCS_ASSETS = "/docs-assets"
 def create_app(
     ledger: DoseLedger,
     *,
+    read_models: LiveReadModels,
+    outbox: Webhooks,
+    keys: KeyRing,
+    idempotency: IdempotencyStore,
     follow_read_models: bool = False,
     scheduler: Callable[[LiveReadModels], BaseScheduler] | None = None,
     settings: Settings | None = None,
 ) -> FastAPI:
-    """The API over one DoseLedger (its store also holds the API keys and the read models).
+    """The API over one DoseLedger and its parts (its store also holds the API keys and the
+    read models), built by ``adapters.bootstrap.build_app``: ``read_models`` the process's
+    runner, ``outbox`` the webhooks it feeds, the key ring and the Idempotency-Key store.
 
     ``follow_read_models`` keeps the read models current in a background thread while the app
     runs (``doseledger serve``); either way a read catches up before it answers. ``scheduler``
-    builds a background scheduler (the reminders tick) to run while the app runs, given the
-    app's read models: the tick reads the reminder index from the same runner.
-    ``settings`` (default: from the environment) give the Idempotency-Key expiry and lease and
-    the largest request body.
+    builds a background scheduler (the reminders tick, the webhooks) to run while the app runs,
+    given the app's read models: its jobs read the reminder index and the outbox from the same
+    runner. ``settings`` (default: from the environment) give the largest request body.
     """
     settings = settings or Settings()
-    read_models = LiveReadModels(ledger)
-    outbox = Webhooks(ledger)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -74,7 +78,7 @@ def create_app(
                 running.shutdown(wait=True)  # lets a tick in progress finish
             read_models.close()
             outbox.close()
-            app.state.idempotency.close()
+            idempotency.close()
 
     # /docs (Swagger UI) and /redoc load their JS and CSS from the installed fastapi-offline
     # package, served under DOCS_ASSETS: no CDN, so the docs work offline.
@@ -87,21 +91,17 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ledger = ledger
-    app.state.keys = KeyRing(ledger)
+    app.state.keys = keys
     app.state.read_models = read_models
     app.state.webhooks = outbox
     app.state.projection_positions = read_models.positions
-    app.state.idempotency = idempotency.IdempotencyStore(
-        ledger.env,
-        ttl_seconds=settings.idempotency_ttl_seconds,
-        lease_seconds=settings.idempotency_lease_seconds,
-    )
+    app.state.idempotency = idempotency
     problems.install(app)
     # Innermost first. A crash becomes a 500 problem inside the Idempotency-Key middleware (so
     # it sees the answer, and whether the request committed); that runs after the body guard
     # and inside the request-id middleware (replays and refusals get an id too).
     app.add_middleware(Crashes)
-    app.add_middleware(idempotency.IdempotencyKeys)
+    app.add_middleware(IdempotencyKeys)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIds)
 

@@ -27,7 +27,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from domain.protocol import NOTE_MAX
-from domain.reminders import ReminderKind
+from domain.reminder_schedule import ReminderKind
 from domain.strict_input import free_text_problem, plain_text_problem
 
 NAME_MAX = 200

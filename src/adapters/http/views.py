@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.protocol import Protocol, template
-from domain.reminders import ReminderKind
+from domain.reminder_schedule import ReminderKind
 
 TRIAL_ID = "8f40be97-5b34-4405-bfcf-819da22ab57b"
 PATIENT_ID = "b5ab6ca5-7378-402a-8c3d-7be1424a5902"

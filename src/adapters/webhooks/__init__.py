@@ -9,6 +9,11 @@
 
 ``run_webhooks(ledger, clock)`` is the periodic job: it catches the outbox up with the log and
 sends what is due. ``Webhooks`` keeps its store open between runs (the HTTP app holds one).
+
+In ``serve`` the outbox is a live-only model of the process's one read-model runner
+(``LiveReadModels(ledger, live_only=[Outbox])``, built by ``adapters.bootstrap``): ``Webhooks``
+given that ``follower`` catches up through it, so the process follows the log once. Without
+one (``doseledger scheduler``, ``webhooks`` commands) it runs the outbox alone.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from adapters.webhooks.outbox import ATTEMPTS, DELIVERIES, Outbox
 from adapters.webhooks.subscriptions import Subscriptions
 from projections.models.base import loads
 from projections.read_models import ReadModels
-from projections.store import open_store
+from projections.store import Store, open_store
+
+if TYPE_CHECKING:
+    from adapters.read_models import LiveReadModels
 
 if TYPE_CHECKING:  # the ledger imports this package's aggregate (adapters.application.aggregates)
     from adapters.application import DoseLedger
@@ -49,33 +57,48 @@ class Webhooks:
         clock: Clock | None = None,
         *,
         policy: RetryPolicy | None = None,
+        follower: LiveReadModels | None = None,
     ) -> None:
         self.ledger = ledger
         self.clock = clock or ledger.clock
         self.policy = policy or RetryPolicy()
+        # The process's read-model runner feeding the outbox (None: this object runs it).
+        self.follower = follower
         self._lock = threading.Lock()
         self._projections: ReadModels | None = None
+        self._store: Store | None = None
         self._dispatcher: Dispatcher | None = None
 
-    def _open(self) -> tuple[ReadModels, Dispatcher]:
-        # Opened on first use (and again after close()), like the live read models.
-        if self._projections is None or self._dispatcher is None:
-            store = open_store(self.ledger.env)
-            self._projections = ReadModels(self.ledger, store, models=lambda s: [Outbox(s)])
+    def _open(self) -> tuple[Store, Dispatcher]:
+        # Opened on first use (and again after close()), like the live read models. The
+        # dispatcher's connection is its own even beside a follower (whose thread uses its own).
+        if self._store is None or self._dispatcher is None:
+            store = self._store = open_store(self.ledger.env)
+            if self.follower is None:
+                self._projections = ReadModels(self.ledger, store, models=lambda s: [Outbox(s)])
             self._dispatcher = Dispatcher(store, self.clock, self.policy)
-        return self._projections, self._dispatcher
+        return self._store, self._dispatcher
 
     def catch_up(self) -> int:
         """Enqueue the deliveries of the reminders issued since the last run; events read."""
+        if self.follower is not None:
+            return self.follower.catch_up()
         with self._lock:
-            projections, _ = self._open()
-            return projections.catch_up()["processed"]
+            self._open()
+            assert self._projections is not None
+            return self._projections.catch_up()["processed"]
+
+    def _ensure_schema(self) -> None:
+        if self.follower is not None:
+            self.follower.ensure_schema()
+        elif self._projections is not None:
+            self._projections.ensure_schema()
 
     def deliver_due(self, now: dt.datetime | None = None, *, limit: int = 100) -> DeliveryReport:
         """Send up to ``limit`` due deliveries (``now``: a fixed instant; default the clock)."""
         with self._lock:
-            projections, dispatcher = self._open()
-            projections.ensure_schema()
+            _, dispatcher = self._open()
+            self._ensure_schema()
             return dispatcher.deliver_due(now, limit=limit)
 
     def run(self, now: dt.datetime | None = None, *, limit: int = 100) -> DeliveryReport:
@@ -97,8 +120,7 @@ class Webhooks:
         the next page (None: no more). Caught up first."""
         self.catch_up()
         with self._lock:
-            projections, _ = self._open()
-            store = projections.store
+            store, _ = self._open()
             d, a = store.qualified(DELIVERIES.name), store.qualified(ATTEMPTS.name)
             with store.snapshot() as tx:
                 older = "" if before is None else " AND position < ?"
@@ -122,11 +144,13 @@ class Webhooks:
         return [_delivery(row[:6], attempts[row[0]]) for row in rows], following
 
     def close(self) -> None:
-        """Close the outbox's store connection."""
+        """Close the outbox's store connection (a follower is its owner's to close)."""
         with self._lock:
             if self._projections is not None:
-                self._projections.close()
-            self._projections = self._dispatcher = None
+                self._projections.close()  # closes the store too
+            elif self._store is not None:
+                self._store.close()
+            self._projections = self._store = self._dispatcher = None
 
 
 def _delivery(row: tuple[Any, ...], attempts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -162,10 +186,15 @@ def _attempt(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def run_webhooks(
-    ledger: DoseLedger, clock: Clock | None = None, *, policy: RetryPolicy | None = None
+    ledger: DoseLedger,
+    clock: Clock | None = None,
+    *,
+    policy: RetryPolicy | None = None,
+    follower: LiveReadModels | None = None,
 ) -> DeliveryReport:
-    """The periodic job: enqueue newly issued reminders, then send every delivery that is due."""
-    webhooks = Webhooks(ledger, clock, policy=policy)
+    """The periodic job: enqueue newly issued reminders, then send every delivery that is due
+    (``follower``: the process's read-model runner, which feeds the outbox)."""
+    webhooks = Webhooks(ledger, clock, policy=policy, follower=follower)
     try:
         return webhooks.run()
     finally:

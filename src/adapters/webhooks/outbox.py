@@ -21,7 +21,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from adapters.webhooks.subscriptions import WebhookSubscription
-from domain.reminders import Reminder
+from domain.reminder_schedule import Reminder
 from projections.models.base import Handler, ReadModel, dumps, iso, recorded_at
 from projections.store import Store, Table, Transaction
 

@@ -23,7 +23,7 @@ from eventsourcing.domain import Aggregate, event
 from adapters.webhooks.targets import TargetPolicy, check_target
 from domain.actors import Actor
 from domain.errors import CommandRefused, InvalidInput, NotFound
-from domain.reminders import KINDS
+from domain.reminder_schedule import KINDS
 from projections.store import Store, Table, open_store
 
 if TYPE_CHECKING:  # the ledger imports this module's aggregate (adapters.application.aggregates)

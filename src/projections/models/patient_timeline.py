@@ -28,7 +28,7 @@ from uuid import UUID
 
 from domain.errors import NotFound
 from domain.patient import Patient
-from domain.reminders import Reminder
+from domain.reminder_schedule import Reminder
 from domain.site_time import plus_days
 from projections.models.audit_trail import AuditPatients
 from projections.models.base import Handler, ReadModel, UndecodedHandler, dumps, iso, loads

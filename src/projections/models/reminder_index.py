@@ -4,7 +4,7 @@ A scheduler tick must find what is due among every patient's reminders without r
 anyone: this read model keeps one row per reminder (``open``, ``cleared`` or ``issued``),
 indexed by state and due time, so "what is due at T" is one indexed range query.
 
-Rows come from the domain's own derivation (``domain.reminders``), applied event by event: a
+Rows come from the domain's own derivation (``domain.reminder_schedule``), applied event by event: a
 ``PatientFollowUps`` fold per patient (plain JSON in ``reminder_patients``, behind an LRU
 cache) says which reminders a patient event opens or clears; the open cohort's "SRC decision
 due" comes from the cohort summary's state (this model follows it); ``Reminder.Issued`` (a tick
@@ -24,7 +24,7 @@ from uuid import UUID
 
 from domain.ctcae import CtcaeCatalogue
 from domain.patient import Patient
-from domain.reminders import (
+from domain.reminder_schedule import (
     EYE_EXAM_WINDOW_DAYS,
     OpenReminder,
     PatientFollowUps,

@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Any
 from uuid import UUID
 
-from domain.reminders import OpenReminder, PatientFollowUps
+from domain.reminder_schedule import OpenReminder, PatientFollowUps
 from domain.site_time import DEFAULT_TIME_ZONE
 from projections.models.base import loads
 from projections.models.reminder_index import REMINDERS, due_text

@@ -32,7 +32,7 @@ from adapters.http.deps import Ledger
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem
 from domain.patient import Patient
-from domain.reminders import Reminder
+from domain.reminder_schedule import Reminder
 from domain.trial import Trial
 
 AGGREGATES: dict[str, Literal["trial", "patient", "reminder"]] = {

@@ -15,7 +15,7 @@ from adapters.http.routes.reads import Models
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
 from adapters.http.views import ReminderPage, ok
-from domain.reminders import KINDS, ReminderKind
+from domain.reminder_schedule import KINDS, ReminderKind
 
 router = APIRouter(tags=["reminders"], responses=ERRORS)
 

@@ -2,7 +2,8 @@
 
 A reminder is an obligation that falls due at an instant unless something clears it first. It is
 derived, never stored: replaying an aggregate's events gives the reminders its history opened
-and has not yet cleared. (Firing one records a ``Reminder`` aggregate: see adapters.reminders.)
+and has not yet cleared. (Firing one records a ``Reminder`` aggregate: see
+adapters.application.reminder_tick.)
 
 Identity: ``uuid5(aggregate id : version of the causing event : kind)``, plus ``:cycle-k`` for
 the k-th ophthalmology follow-up, so every process derives the same id for the same obligation.
