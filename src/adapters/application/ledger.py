@@ -50,10 +50,9 @@ class Ledger(CachingApplication):
     }
     # Snapshots: after every Nth event of a trial or patient its state at that version is stored
     # (persistence.snapshots), so a load reads the latest snapshot and fewer than N later events,
-    # however long the history. A patient's tail of at most 19 events keeps any load within 2x
-    # of loading a 10-event patient; trial snapshots carry the whole protocol, and trials have
-    # short histories. Taken with our projector (`_replay` is defined below the class, hence
-    # the lambdas).
+    # however long the history: a short tail bounds a patient's load (docs/benchmarks.md); trial
+    # snapshots carry the whole protocol, and trials have short histories. Taken with our
+    # projector (`_replay` is defined below the class, hence the lambdas).
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Trial: 50, Patient: 20}
     snapshotting_projectors: ClassVar[dict[type[Any], Any]] = {
         Trial: lambda aggregate, events: _replay(aggregate, events),
@@ -77,9 +76,9 @@ class Ledger(CachingApplication):
         """The library's save, collecting our aggregates' events with a nominal type check;
         within ``uow``, the commit marks its Idempotency-Key claim and is counted.
 
-        The library checks each object against two runtime protocols, which costs about 50 µs
-        per aggregate on Python 3.11 (more than the rest of a command's Python work); the
-        rest is the library's own sequence: record, snapshot, notify.
+        The library checks each object against two runtime protocols, which costs more than the
+        rest of a command's Python work (docs/benchmarks.md); the rest is the library's own
+        sequence: record, snapshot, notify.
         """
         processing_event: ProcessingEvent[UUID] = ProcessingEvent()
         for obj in objs:
