@@ -17,6 +17,7 @@ from adapters.http import metrics, problems
 from adapters.http.guards import BodyGuard, Crashes
 from adapters.http.idempotency import IdempotencyKeys, IdempotencyStore
 from adapters.http.links import add_links
+from adapters.http.openapi_parts import IDEMPOTENCY_KEY
 from adapters.http.operation_ids import operation_id
 from adapters.http.request_ids import RequestIds
 from adapters.http.routes import (
@@ -30,7 +31,6 @@ from adapters.http.routes import (
     webhooks,
 )
 from adapters.http.schemas import bound_protocol_text
-from adapters.http.views import IDEMPOTENCY_KEY
 from adapters.read_models import LiveReadModels
 from adapters.settings import Settings
 from adapters.webhooks import Webhooks

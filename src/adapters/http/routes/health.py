@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from adapters.http.views import Health, Readiness, ok
+from adapters.http.openapi_parts import ok
+from adapters.http.views import Health, Readiness
 
 router = APIRouter(tags=["health"])
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 
 from adapters import patient_commands as commands
 from adapters.http.deps import Ledger, PatientToChange, Reader, etag
+from adapters.http.openapi_parts import ETAG, ok
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import (
     AdverseEventBody,
@@ -24,7 +25,7 @@ from adapters.http.schemas import (
     SkinAssessmentBody,
     SkinExam,
 )
-from adapters.http.views import ETAG, Patient, ok
+from adapters.http.views import Patient
 
 ANSWER = ok(Patient, 201, headers=ETAG, description="The patient's state after the command")
 router = APIRouter(prefix="/patients", tags=["patients"], responses=ERRORS)

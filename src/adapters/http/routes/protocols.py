@@ -8,9 +8,10 @@ from fastapi import APIRouter
 
 from adapters.http import pages
 from adapters.http.deps import Reader
+from adapters.http.openapi_parts import ok
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import Problem
-from adapters.http.views import ProtocolPage, ProtocolView, ok, protocol_example
+from adapters.http.views import ProtocolPage, ProtocolView, protocol_example
 from domain.protocol import TEMPLATE_IDS, template
 
 ERRORS: dict[int | str, dict[str, Any]] = problem_responses(

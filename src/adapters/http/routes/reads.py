@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse, Response
 from adapters.access import AUDITORS, READERS, TRIAL_READERS
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger
+from adapters.http.openapi_parts import ok
 from adapters.http.pages import After, Limit, key, page, position
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
@@ -21,7 +22,6 @@ from adapters.http.views import (
     PatientTimeline,
     Replay,
     SafetyTable,
-    ok,
 )
 from adapters.read_models import LiveReadModels
 

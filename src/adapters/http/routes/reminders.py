@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, Query
 from adapters.http import pages
 from adapters.http.auth import READERS, Principal, allow
 from adapters.http.deps import Ledger
+from adapters.http.openapi_parts import ok
 from adapters.http.routes.reads import Models
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
-from adapters.http.views import ReminderPage, ok
+from adapters.http.views import ReminderPage
 from domain.reminder_schedule import KINDS, ReminderKind
 
 router = APIRouter(tags=["reminders"], responses=ERRORS)

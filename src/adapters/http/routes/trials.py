@@ -18,6 +18,7 @@ from adapters.http.deps import (
     check_if_match,
     etag,
 )
+from adapters.http.openapi_parts import ETAG, LOCATION, ok
 from adapters.http.pages import After, Limit, page_at, position
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import (
@@ -29,7 +30,7 @@ from adapters.http.schemas import (
     ReviewDecision,
     SignDecision,
 )
-from adapters.http.views import ETAG, LOCATION, Patient, Trial, TrialPage, ok
+from adapters.http.views import Patient, Trial, TrialPage
 from domain.errors import InvalidInput, NotFound
 from domain.protocol import protocol_from_mapping, template
 

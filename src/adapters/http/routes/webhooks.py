@@ -10,16 +10,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from adapters.access import INTEGRATORS
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger, Work
+from adapters.http.openapi_parts import LOCATION, ok
 from adapters.http.pages import After, Limit, key, page_at, page_of
 from adapters.http.problems import problem_responses
 from adapters.http.schemas import PlainText, Problem, Subscribe
 from adapters.http.views import (
-    LOCATION,
     DeliveryPage,
     NewSubscription,
     Subscription,
     SubscriptionPage,
-    ok,
 )
 from adapters.webhooks import Subscriptions, Webhooks
 
