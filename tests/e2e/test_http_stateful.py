@@ -247,6 +247,8 @@ class Clinic:
             case.headers.pop("If-Match", None)
             if "Idempotency-Key" in case.headers:
                 case.headers["Idempotency-Key"] = uuid.uuid4().hex
+        if case.query:  # a list is read from its first page (cursors are test_http_schema's)
+            case.query.pop("after", None)
         if not isinstance(case.body, dict):
             return
         body = case.body = _clean(case.body)
