@@ -15,6 +15,8 @@ from domain.ae_report import AdverseEventReport
 from domain.patient import Patient
 from domain.protocol import Protocol, protocol_from_mapping, template
 from domain.trial import Trial
+from projections.read_models import ReadModels
+from projections.store import open_store
 
 INVESTIGATOR = Actor(user_id="inv-1", role="investigator", name="Dr Test")
 SRC = Actor(user_id="src-1", role="src_member", name="Dr Chair")
@@ -173,3 +175,35 @@ def ae(
 def enrolling(site: str, **more: Any) -> dict[str, Any]:
     """An HTTP enrolment body at ``site``, enrolled on DAY0 (the tests' clinical calendar)."""
     return {"site_id": site, "enrolment_date": DAY0.isoformat(), **more}
+
+
+def trial_ids(ledger: DoseLedger) -> list[UUID]:
+    """Every trial in the store, in registration order: the tests' own oracle, read from the
+    log (the service lists trials from its read model)."""
+    registered = ledger.recorder.select_notifications(
+        None, 1_000_000, topics=[Trial.Registered.TOPIC], inclusive_of_start=True
+    )
+    return [n.originator_id for n in registered]
+
+
+def read_models_of(ledger: DoseLedger) -> ReadModels:
+    """The read models in the ledger's own database, caught up (close them after use)."""
+    read_models = ReadModels(ledger, open_store(ledger.env))
+    read_models.catch_up()
+    return read_models
+
+
+def audit_rows(
+    ledger: DoseLedger, trial_id: UUID, *, as_of: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """The trial's audit trail as the audit-trail read model holds it, caught up."""
+    read_models = read_models_of(ledger)
+    try:
+        return read_models.queries.audit_trail(trial_id, as_of)
+    finally:
+        read_models.close()
+
+
+def audit_export(ledger: DoseLedger, trial_id: UUID, fmt: str) -> str:
+    """The trial's audit export, from the caught-up audit trail."""
+    return ledger.audit_export(trial_id, fmt, audit_rows(ledger, trial_id))

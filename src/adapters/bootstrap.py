@@ -189,6 +189,43 @@ def build_app(
 
 
 @dataclass(frozen=True)
+class SchedulerProcess:
+    """What ``doseledger scheduler`` runs: the periodic jobs on one read-model runner."""
+
+    ledger: DoseLedger
+    read_models: LiveReadModels
+    scheduler: BaseScheduler
+
+    def close(self) -> None:
+        """Stop following the log and close the read models (after the scheduler stopped)."""
+        self.read_models.close()
+
+
+def build_scheduler_process(
+    ledger: DoseLedger,
+    settings: Settings | None = None,
+    *,
+    tick_seconds: int | None = None,
+    blocking: bool = True,
+) -> SchedulerProcess:
+    """``scheduler``'s process, apart from ``serve``: the reminders tick and the webhook
+    dispatch on one read-model runner, which each job catches up before it reads (the process
+    follows the log once, as ``serve`` does)."""
+    from adapters.scheduler import SERVICE_JOBS
+
+    read_models = build_live_read_models(ledger)
+    scheduler = build_scheduler(
+        ledger,
+        settings,
+        tick_seconds=tick_seconds,
+        extra_jobs=SERVICE_JOBS,
+        blocking=blocking,
+        read_models=read_models,
+    )
+    return SchedulerProcess(ledger, read_models, scheduler)
+
+
+@dataclass(frozen=True)
 class Service:
     """What ``doseledger serve`` runs: the ledger, its one read-model runner, the app."""
 

@@ -10,6 +10,7 @@ from adapters.application import DoseLedger
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport, SkinAssessment
 from domain.protocol import template
+from projections.queries import ReadModelQueries
 
 DEMO_NAME = "Demo: defactinib + avutometinib dose escalation"
 INVESTIGATORS = {
@@ -160,10 +161,10 @@ def _cpk_hold(
     ledger.record_dose_action(patient_id, "hold", onset, investigator, ae_id=UUID(ae["ae_id"]))
 
 
-def find_demo_trial(ledger: DoseLedger) -> UUID | None:
-    """The most recent demo trial in the store, if any."""
+def find_demo_trial(queries: ReadModelQueries) -> UUID | None:
+    """The most recent demo trial in the (caught-up) read models, if any."""
     found = None
-    for trial_id in ledger.trial_ids():
-        if ledger.trial_aggregate(trial_id).name == DEMO_NAME:
-            found = trial_id
+    for trial in queries.trial_overviews():
+        if trial["name"] == DEMO_NAME:
+            found = UUID(trial["trial_id"])
     return found

@@ -45,6 +45,14 @@ class ReadModelQueries:
         with self._reading() as tx:
             return overview_queries.trial_overviews(tx, self.store)
 
+    def trial_list(
+        self, after: int = 0, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of the trial list (id, name, protocol, status, current level, MTD) in
+        registration order, and the position after which the next page starts (None: no more)."""
+        with self._reading() as tx:
+            return overview_queries.trial_list_page(tx, self.store, after, limit)
+
     def patient_timeline(
         self,
         patient_id: UUID,

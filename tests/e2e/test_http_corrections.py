@@ -11,6 +11,7 @@ from uuid import UUID
 from test_http_story import Api, api, day, ready  # noqa: F401  (the fixture)
 
 from adapters.application import DoseLedger
+from support import audit_export
 
 
 def _trial(api: Api) -> str:  # noqa: F811
@@ -49,7 +50,7 @@ def test_a_dose_against_an_open_requirement_is_a_deviation_with_a_reason(
     api.call("POST", f"/patients/{pid}/dose-actions", "inv", 201, json=hold)
     for body in ({"clinical_date": day(8)}, {"clinical_date": day(8), "deviation_reason": "x"}):
         assert refused(api, ledger, f"/patients/{pid}/doses", body)["rule"] == "dose_withheld"
-    export = ledger.audit_export(UUID(tid), "csv")
+    export = audit_export(ledger, UUID(tid), "csv")
     rows = list(csv.DictReader(io.StringIO(export)))
     (deviation,) = [r for r in rows if r["event"] == "DoseDeviationRecorded"]
     assert deviation["reason"] == "patient took the morning dose"
@@ -106,7 +107,7 @@ def test_corrections_and_entries_in_error_follow_the_record(
     shown = api.call("GET", f"/patients/{pid}", "inv", 200).json()
     assert shown["adverse_events"][0]["entered_in_error"] is True
 
-    export = ledger.audit_export(UUID(tid), "csv")
+    export = audit_export(ledger, UUID(tid), "csv")
     (row,) = [r for r in csv.DictReader(io.StringIO(export)) if r["event"] == "FactCorrected"]
     assert row["change"] == "grade 3 → 2; worst_grade 3 → 2"
     assert row["reason"] == "lab re-read: 4.8 x ULN"

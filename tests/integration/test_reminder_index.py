@@ -27,7 +27,7 @@ from domain.reminder_schedule import (
     start_of,
     trial_reminders,
 )
-from support import DAY0, INVESTIGATOR, SRC, ae, day, dosing
+from support import DAY0, INVESTIGATOR, SRC, ae, day, dosing, trial_ids
 
 AVUTOMETINIB = "defactinib-avutometinib"  # 28-day cycles, 28-day DLT window
 EYE_TERMS = eye_disorder_terms(CtcaeCatalogue.load())
@@ -36,7 +36,7 @@ EYE_TERMS = eye_disorder_terms(CtcaeCatalogue.load())
 def oracle_due(ledger: DoseLedger, at: dt.datetime) -> set[tuple[UUID, str, dt.datetime]]:
     """Due reminders by replaying every aggregate with the domain's derivation."""
     found: list[OpenReminder] = []
-    for trial_id in ledger.trial_ids():
+    for trial_id in trial_ids(ledger):
         found += trial_reminders(ledger.repository.event_store.get(trial_id))
         trial = ledger.trial_aggregate(trial_id)
         cycle = trial.protocol.schedule.cycle_length_days

@@ -15,7 +15,7 @@ from adapters.application import DoseLedger
 from adapters.demo import record_demo_trial
 from domain.errors import NotFound
 from domain.protocol import template
-from support import INVESTIGATOR, SRC, ae, day, dosing
+from support import INVESTIGATOR, SRC, ae, audit_export, audit_rows, day, dosing
 
 
 def last_recorded(ledger: DoseLedger) -> dt.datetime:
@@ -60,16 +60,16 @@ def test_replay_as_of_every_event_time_equals_the_state_then(ledger: DoseLedger)
 
 def test_audit_export_formats(ledger: DoseLedger) -> None:
     trial_id = record_demo_trial(ledger)
-    rows = ledger.audit_rows(trial_id)
+    rows = audit_rows(ledger, trial_id)
     assert len(rows) == ledger.recorder.max_notification_id()
     assert [r["position"] for r in rows] == sorted(r["position"] for r in rows)
     signed = [r for r in rows if r["event"] == "SRCDecisionSigned"]
     assert len(signed) == 4 and all(r["role"] == "src_member" for r in signed)
-    table = list(csv.DictReader(io.StringIO(ledger.audit_export(trial_id, "csv"))))
+    table = list(csv.DictReader(io.StringIO(audit_export(ledger, trial_id, "csv"))))
     assert len(table) == len(rows) and table[0]["event"] == "Registered"
-    lines = ledger.audit_export(trial_id, "jsonl").splitlines()
+    lines = audit_export(ledger, trial_id, "jsonl").splitlines()
     assert [json.loads(line)["position"] for line in lines] == [r["position"] for r in rows]
-    report = ledger.audit_export(trial_id, "html")
+    report = audit_export(ledger, trial_id, "html")
     assert report.startswith("<!DOCTYPE html>") and "<svg" in report
     assert "Demo: defactinib + avutometinib" in report and "<script" not in report
     assert report.count("<tr>") >= len(rows)
@@ -85,10 +85,10 @@ def test_audit_rows_as_of_and_corrections(ledger: DoseLedger) -> None:
     ledger.change_ae_grade(
         pid, UUID(recorded["ae_id"]), 3, day(12), INVESTIGATOR, reason="worsened"
     )
-    rows = ledger.audit_rows(UUID(trial_id))
+    rows = audit_rows(ledger, UUID(trial_id))
     graded = [r for r in rows if r["event"] == "AEGraded"]
     assert graded[0]["change"] == "grade 2 → 3" and graded[0]["reason"] == "worsened"
-    earlier = ledger.audit_rows(UUID(trial_id), as_of=cut)
+    earlier = audit_rows(ledger, UUID(trial_id), as_of=cut)
     assert len(earlier) < len(rows) and not [r for r in earlier if r["event"] == "AEGraded"]
 
 

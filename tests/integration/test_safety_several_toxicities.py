@@ -17,7 +17,7 @@ import pytest
 from adapters.application import DoseLedger
 from domain.errors import CommandRefused
 from domain.protocol import template
-from support import INVESTIGATOR, ae, day, dosing
+from support import INVESTIGATOR, ae, audit_rows, day, dosing
 
 AVUTOMETINIB = template("defactinib-avutometinib")
 
@@ -117,7 +117,7 @@ def test_a_dose_against_an_open_discontinuation_only_as_a_deviation_with_a_reaso
     patient = ledger.patient(pid)
     assert patient["deviations"] == 1
     assert patient["doses_recorded"] == 2
-    rows = [r for r in ledger.audit_rows(trial_id) if r["event"] == "DoseDeviationRecorded"]
+    rows = [r for r in audit_rows(ledger, trial_id) if r["event"] == "DoseDeviationRecorded"]
     assert len(rows) == 1
     assert rows[0]["reason"] == "dose taken before the visit"
     assert rows[0]["clinical_date"] == day(36).isoformat()

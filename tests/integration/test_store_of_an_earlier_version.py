@@ -26,7 +26,7 @@ from adapters.persistence.snapshots import AggregateSnapshot
 from domain.patient import Patient
 from projections.read_models import ReadModels
 from projections.store import SQLiteStore
-from support import INVESTIGATOR
+from support import INVESTIGATOR, trial_ids
 
 STORE = Path(__file__).parent.parent / "data" / "store-written-at-0183fb4.sqlite"
 # Its audit chain was written with the public demo key of that time (there is none any more).
@@ -47,7 +47,7 @@ def old(tmp_path: Path) -> DoseLedger:
 
 
 def _long_patient(ledger: DoseLedger) -> UUID:
-    (trial_id,) = [t for t in ledger.trial_ids() if ledger.trial(t)["name"] == LONG_TRIAL]
+    (trial_id,) = [t for t in trial_ids(ledger) if ledger.trial(t)["name"] == LONG_TRIAL]
     (patient_id,) = ledger.trial_aggregate(trial_id).patient_cohort
     return patient_id
 
@@ -64,7 +64,7 @@ def _replayed(ledger: DoseLedger, patient_id: UUID, version: int | None = None) 
 def test_every_aggregate_of_the_old_store_loads_and_its_audit_chain_holds(
     old: DoseLedger, tmp_path: Path
 ) -> None:
-    trials = list(old.trial_ids())
+    trials = list(trial_ids(old))
     assert [old.trial(t)["name"] for t in trials] == [DEMO_NAME, LONG_TRIAL]
     patients = [p for t in trials for p in old.trial_aggregate(t).patient_cohort]
     assert len(patients) == 14

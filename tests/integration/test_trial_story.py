@@ -22,6 +22,7 @@ from support import (
     SRC,
     old_pembrolizumab_gemcitabine_template,
     protocol_with,
+    read_models_of,
 )
 
 
@@ -115,16 +116,21 @@ def test_deescalation_story_and_every_past_version(ledger: DoseLedger) -> None:
     assert final["outcomes"] == "1NNN 2TNN 2NTN 1NNN"
     assert [lvl["patients"] for lvl in final["levels"]] == [6, 6]
     assert [lvl["dlts"] for lvl in final["levels"]] == [0, 2]
-    assert ledger.trials() == [
-        {
-            "id": str(trial_id),
-            "name": final["name"],
-            "protocol": "defactinib-avutometinib",
-            "status": "mtd_declared",
-            "current_level": 1,
-            "mtd": 1,
-        }
-    ]
+    with read_models_of(ledger) as read_models:
+        listed = read_models.queries.trial_list()
+    assert listed == (
+        [
+            {
+                "id": str(trial_id),
+                "name": final["name"],
+                "protocol": "defactinib-avutometinib",
+                "status": "mtd_declared",
+                "current_level": 1,
+                "mtd": 1,
+            }
+        ],
+        None,
+    )
 
     # Reloading at any earlier version gives the state it had then.
     for version, state in story.trial_states.items():
@@ -150,9 +156,11 @@ def test_classic_story_stops_at_the_level_below_two_dlts(ledger: DoseLedger) -> 
 
 
 def test_demo_is_recorded_once_and_found_again(ledger: DoseLedger) -> None:
-    assert find_demo_trial(ledger) is None
+    with read_models_of(ledger) as read_models:
+        assert find_demo_trial(read_models.queries) is None
     trial_id = record_demo_trial(ledger)
-    assert find_demo_trial(ledger) == trial_id
+    with read_models_of(ledger) as read_models:
+        assert find_demo_trial(read_models.queries) == trial_id
     summary = ledger.trial(trial_id)
     assert summary["name"] == DEMO_NAME
     assert summary["mtd"] == 1

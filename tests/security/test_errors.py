@@ -14,6 +14,7 @@ from adapters.application import DoseLedger
 from adapters.bootstrap import build_app
 from adapters.settings import Settings
 from http_api import Api
+from projections.queries import ReadModelQueries
 
 TRIAL = {"template_id": "defactinib-paclitaxel"}
 PROBLEM = "application/problem+json"
@@ -34,10 +35,10 @@ def nothing_written(api: Api) -> Iterator[None]:
 def test_an_unhandled_exception_is_a_logged_500_problem_with_the_request_id(
     api: Api, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    def fail(self: DoseLedger, *args: Any, **kwargs: Any) -> Any:
+    def fail(self: ReadModelQueries, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom: the disk is gone")
 
-    monkeypatch.setattr(DoseLedger, "trial_page", fail)
+    monkeypatch.setattr(ReadModelQueries, "trial_list", fail)
     response = api.call("GET", "/trials", "admin", 500, headers={"X-Request-ID": "req-500"})
     body = response.json()
     assert response.headers["content-type"] == PROBLEM

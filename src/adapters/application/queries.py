@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -15,10 +14,9 @@ from domain.errors import NotFound
 from domain.patient import Patient
 from domain.trial import Trial
 from projections.patient_state import patient_summary
-from projections.trial_state import trial_summary
+from projections.trial_state import render_cohort_table, trial_summary
 
 A = TypeVar("A", bound=Aggregate)
-PAGE = 500
 
 
 class Queries(Ledger):
@@ -93,39 +91,6 @@ class Queries(Ledger):
         """The Patient aggregate itself, for read-only use by projections and reports."""
         return self.load(Patient, patient_id, uow, version=version)
 
-    def trial_ids(self) -> Iterator[UUID]:
-        """Ids of every trial in the store, in registration order."""
-        topics = [Trial.Registered.TOPIC]
-        start: int | None = None
-        while True:
-            page = self.recorder.select_notifications(
-                start, PAGE, topics=topics, inclusive_of_start=start is None
-            )
-            yield from (n.originator_id for n in page)
-            if len(page) < PAGE:
-                return
-            start = page[-1].id
-
-    def trials(self) -> list[dict[str, Any]]:
-        """Every trial: id, protocol, status, current level, MTD."""
-        return [self._trial_row(trial_id) for trial_id in self.trial_ids()]
-
-    def trial_page(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
-        """Up to ``limit`` trials registered after store position ``after``, in registration
-        order, and the position to pass as ``after`` for the next page (None: no more)."""
-        page = self.recorder.select_notifications(
-            after, limit + 1, topics=[Trial.Registered.TOPIC], inclusive_of_start=False
-        )
-        rows = [self._trial_row(n.originator_id) for n in page[:limit]]
-        return rows, page[limit - 1].id if len(page) > limit else None
-
-    def _trial_row(self, trial_id: UUID) -> dict[str, Any]:
-        trial = self.load(Trial, trial_id)
-        return {
-            "id": str(trial.id),
-            "name": trial.name,
-            "protocol": trial.protocol.id,
-            "status": trial.status,
-            "current_level": trial.current_level,
-            "mtd": trial.mtd,
-        }
+    def cohort_table(self, trial_id: UUID) -> str:
+        """The trial's cohort table as fixed-width text, for a terminal."""
+        return render_cohort_table(self.load(Trial, trial_id))

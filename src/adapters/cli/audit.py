@@ -11,6 +11,7 @@ from typing import Any
 
 from adapters.application import DoseLedger
 from adapters.cli.common import uuid_arg, write_output
+from adapters.cli.projections import open_read_models
 from adapters.persistence.audit_verifier import verify
 from projections.audit_report import FORMATS
 
@@ -36,7 +37,10 @@ def cmd_audit_verify(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
 def cmd_audit_export(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Write the trial's audit trail as csv, jsonl or html."""
-    write_output(ledger.audit_export(args.trial_id, args.format), args.out)
+    with open_read_models() as read_models:
+        read_models.catch_up()
+        trail = read_models.queries.audit_trail(args.trial_id)
+    write_output(ledger.audit_export(args.trial_id, args.format, trail), args.out)
 
 
 def register(sub: Any) -> None:

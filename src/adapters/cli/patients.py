@@ -17,6 +17,8 @@ from adapters.application import DoseLedger
 from adapters.cli import treatment
 from adapters.cli.common import actor, date_arg, print_json, store_command, uuid_arg
 
+ENROLMENT_SHOWN = ("subject_id", "cohort", "level", "enrolment_date", "site_time_zone")
+
 
 def cmd_patient_show(args: argparse.Namespace, ledger: DoseLedger) -> None:
     print_json(ledger.patient(args.patient_id))
@@ -31,17 +33,8 @@ def cmd_patient_enrol(args: argparse.Namespace, ledger: DoseLedger) -> None:
         site_time_zone=args.site_time_zone,
         enrolment_date=args.enrolment_date,
     )
-    patient = ledger.patient_aggregate(patient_id)
-    print_json(
-        {
-            "patient_id": str(patient_id),
-            "subject_id": patient.subject_id,
-            "cohort": patient.cohort,
-            "level": patient.level,
-            "enrolment_date": str(patient.enrolment_date),
-            "site_time_zone": patient.site_time_zone,
-        }
-    )
+    patient = ledger.patient(patient_id)
+    print_json({"patient_id": str(patient_id)} | {key: patient[key] for key in ENROLMENT_SHOWN})
 
 
 def cmd_patient_eye_exam(args: argparse.Namespace, ledger: DoseLedger) -> None:

@@ -28,7 +28,7 @@ def _print(data: Any) -> None:
 
 
 @contextmanager
-def _projections() -> Iterator[ReadModels]:
+def open_read_models() -> Iterator[ReadModels]:
     """The read models of the configured store; database failures become one-line errors."""
     try:
         projections = build_read_models(Settings())
@@ -79,18 +79,18 @@ def _progress(what: str) -> Iterator[Progress | None]:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> None:
-    with _projections() as projections, _progress("rebuild") as progress:
+    with open_read_models() as projections, _progress("rebuild") as progress:
         _print(projections.rebuild(progress, workers=args.workers))
 
 
 def cmd_catch_up(args: argparse.Namespace) -> None:
-    with _projections() as projections, _progress("catch-up") as progress:
+    with open_read_models() as projections, _progress("catch-up") as progress:
         result = projections.catch_up(progress)
         _print({**result, "positions": projections.positions()})
 
 
 def cmd_check(args: argparse.Namespace) -> None:
-    with _projections() as projections, _progress("check") as progress:
+    with open_read_models() as projections, _progress("check") as progress:
         report = projections.check(progress)
         _print(report.as_json())
     if not report.equal:
@@ -106,7 +106,7 @@ def cmd_show(args: argparse.Namespace) -> None:
         )
     if args.as_of is not None and args.view != "audit":
         raise InvalidInput("--as-of goes with 'audit' only", field="as_of")
-    with _projections() as projections:
+    with open_read_models() as projections:
         if not args.no_catch_up:
             projections.catch_up()
         shows: dict[str, Callable[[], Any]] = {

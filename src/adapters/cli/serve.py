@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 from typing import Any
+from uuid import UUID
 
 from adapters.application import DoseLedger
 from adapters.bootstrap import build_key_ring
@@ -29,19 +30,18 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
     import uvicorn
 
     from adapters.bootstrap import build_service
-    from adapters.demo import find_demo_trial, record_demo_trial
-    from projections.trial_state import render_cohort_table
+    from adapters.demo import record_demo_trial
 
     level = _service_logging()
     base = f"http://{args.host}:{args.port}"
     if args.demo and ledger.recorder.max_notification_id() is None:
         trial_id = record_demo_trial(ledger)
         secret, _ = build_key_ring(ledger).issue("demo admin", "admin", None, actor(args))
-        print(render_cohort_table(ledger.trial_aggregate(trial_id)), "\n", flush=True)
+        print(ledger.cohort_table(trial_id), "\n", flush=True)
         print(f"Recorded the demo trial {trial_id} on an empty store.")
         print(f"API docs: {base}/docs   (Authorize with this admin key, shown once: {secret})")
         print(f"  curl -H 'Authorization: Bearer {secret}' {base}/trials/{trial_id}", flush=True)
-    elif args.demo and (demo_id := find_demo_trial(ledger)) is not None:
+    elif args.demo and (demo_id := _demo_trial()) is not None:
         print(
             f"Demo trial {demo_id}. API docs: {base}/docs (make a key: doseledger keys "
             "create --role admin --name me)",
@@ -87,15 +87,15 @@ def audit_key_file(ledger: DoseLedger) -> str | None:
 
 def cmd_scheduler(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Run the periodic jobs (the reminders tick) in the foreground until SIGTERM or SIGINT."""
-    from adapters.bootstrap import build_scheduler
-    from adapters.scheduler import SERVICE_JOBS, run_until_signalled
+    from adapters.bootstrap import build_scheduler_process
+    from adapters.scheduler import run_until_signalled
 
     _service_logging()
-    tick_seconds = _tick_seconds(args)
-    scheduler = build_scheduler(
-        ledger, tick_seconds=tick_seconds, extra_jobs=SERVICE_JOBS, blocking=True
-    )
-    run_until_signalled(scheduler)
+    process = build_scheduler_process(ledger, tick_seconds=_tick_seconds(args))
+    try:
+        run_until_signalled(process.scheduler)
+    finally:
+        process.close()
 
 
 def _service_logging() -> str:
@@ -142,3 +142,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser("scheduler", help=help_, description=help_)
     _add_tick_seconds(p)
     p.set_defaults(store_handler=cmd_scheduler)
+
+
+def _demo_trial() -> UUID | None:
+    """The demo trial of a store that holds events, found in its read models."""
+    from adapters.cli.projections import open_read_models
+    from adapters.demo import find_demo_trial
+
+    with open_read_models() as read_models:
+        read_models.catch_up()
+        return find_demo_trial(read_models.queries)

@@ -10,10 +10,12 @@ from typing import Any
 from adapters.access import SRC_SIGNATURE, TRIAL_MANAGEMENT
 from adapters.application import DoseLedger
 from adapters.cli.common import Parser, actor, print_json, store_command, uuid_arg
+from adapters.cli.projections import open_read_models
 from adapters.demo import find_demo_trial, record_demo_trial
 from domain.protocol import TEMPLATE_IDS, Protocol, load_protocol_file, template
 from domain.trial import DECISIONS, REVIEW_OUTCOMES
-from projections.trial_state import render_cohort_table
+
+LIST_ALL = 1_000  # trials read per page when listing them all
 
 
 def _protocol(args: argparse.Namespace) -> Protocol:
@@ -23,7 +25,13 @@ def _protocol(args: argparse.Namespace) -> Protocol:
 
 
 def cmd_trials(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    print_json(ledger.trials())
+    with open_read_models() as read_models:
+        read_models.catch_up()
+        listed, following = read_models.queries.trial_list(0, LIST_ALL)
+        while following is not None:
+            more, following = read_models.queries.trial_list(following, LIST_ALL)
+            listed += more
+    print_json(listed)
 
 
 def cmd_trial_register(args: argparse.Namespace, ledger: DoseLedger) -> None:
@@ -33,7 +41,7 @@ def cmd_trial_register(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
 def cmd_trial_show(args: argparse.Namespace, ledger: DoseLedger) -> None:
     if args.table:
-        print(render_cohort_table(ledger.trial_aggregate(args.trial_id)))
+        print(ledger.cohort_table(args.trial_id))
     else:
         print_json(ledger.trial(args.trial_id))
 
@@ -64,13 +72,17 @@ def cmd_trial_review(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    trial_id = find_demo_trial(ledger) if args.reuse else None
+    trial_id = None
+    if args.reuse:
+        with open_read_models() as read_models:
+            read_models.catch_up()
+            trial_id = find_demo_trial(read_models.queries)
     if trial_id is None:
         trial_id = record_demo_trial(ledger)
         print(f"Recorded the demo trial {trial_id}.\n")
     else:
         print(f"Replayed the demo trial {trial_id} from its events.\n")
-    print(render_cohort_table(ledger.trial_aggregate(trial_id)))
+    print(ledger.cohort_table(trial_id))
 
 
 def register(sub: Any) -> None:

@@ -219,7 +219,7 @@ class Subscriptions:
         checked = check_kinds(kinds)
         if trial_id is not None:
             try:
-                self.app.trial_aggregate(trial_id)
+                self.app.trial(trial_id)
             except NotFound:
                 raise InvalidInput(f"no trial {trial_id}", field="trial_id") from None
         ident = uuid4()

@@ -210,3 +210,31 @@ def trial_overviews(tx: Transaction, store: Store) -> list[dict[str, Any]]:
         f"SELECT {', '.join(COLUMNS)} FROM {store.qualified('trials')} ORDER BY registered_position"
     )
     return [_public(dict(zip(COLUMNS, row, strict=True))) for row in rows]
+
+
+LISTED = ("trial_id", "name", "protocol", "status", "current_level", "mtd", "registered_position")
+
+
+def trial_list_page(
+    tx: Transaction, store: Store, after: int, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Up to ``limit`` trials registered after store position ``after``, in registration order,
+    as the trial list shows them, and the position to pass as ``after`` next (None: no more)."""
+    rows = tx.fetchall(
+        f"SELECT {', '.join(LISTED)} FROM {store.qualified('trials')} "
+        "WHERE registered_position > ? ORDER BY registered_position LIMIT ?",
+        (after, limit + 1),
+    )
+    listed = [
+        {
+            "id": trial_id,
+            "name": name,
+            "protocol": protocol,
+            "status": status,
+            "current_level": level,
+            "mtd": mtd,
+        }
+        for trial_id, name, protocol, status, level, mtd, _ in rows[:limit]
+    ]
+    following = rows[limit - 1][-1] if len(rows) > limit else None
+    return listed, following

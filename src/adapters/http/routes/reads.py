@@ -6,12 +6,12 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from adapters.access import AUDITORS, READERS, TRIAL_READERS
 from adapters.http.auth import Principal, allow
-from adapters.http.deps import Ledger
+from adapters.http.deps import Ledger, Models
 from adapters.http.openapi_parts import ok
 from adapters.http.pages import After, Limit, key, page, position
 from adapters.http.routes.trials import ERRORS
@@ -23,7 +23,6 @@ from adapters.http.views import (
     Replay,
     SafetyTable,
 )
-from adapters.read_models import LiveReadModels
 
 router = APIRouter(tags=["read models"], responses=ERRORS)
 Auditor = Annotated[Principal, Depends(allow(*AUDITORS))]
@@ -38,12 +37,6 @@ _DISPOSITION = {
 }
 
 
-async def _models(request: Request) -> LiveReadModels:
-    models: LiveReadModels = request.app.state.read_models
-    return models
-
-
-Models = Annotated[LiveReadModels, Depends(_models)]
 AsOf = Annotated[
     IsoInstant | None, Query(description="ISO 8601 instant with offset, e.g. 2026-03-02T14:30:00Z")
 ]
@@ -133,12 +126,16 @@ def replay(trial_id: UUID, ledger: Ledger, who: TrialReader, as_of: AsOf = None)
     responses={200: {"content": {m: _TEXT for m in MEDIA.values()}, "headers": _DISPOSITION}},
 )
 def export_audit(
-    trial_id: UUID, ledger: Ledger, who: Auditor, format: Literal["csv", "jsonl", "html"] = "csv"
+    trial_id: UUID,
+    ledger: Ledger,
+    models: Models,
+    who: Auditor,
+    format: Literal["csv", "jsonl", "html"] = "csv",
 ) -> Response:
     """The audit trail as CSV, JSON lines, or a self-contained printable HTML report; a download
     named ``<trial id>-audit.<format>``."""
     return Response(
-        ledger.audit_export(trial_id, format),
+        ledger.audit_export(trial_id, format, models.read(lambda q: q.audit_trail(trial_id))),
         media_type=MEDIA[format],
         headers=_attachment(f"{trial_id}-audit.{format}"),
     )

@@ -10,9 +10,8 @@ from fastapi import APIRouter, Depends, Query
 
 from adapters.http import pages
 from adapters.http.auth import READERS, Principal, allow
-from adapters.http.deps import Ledger
+from adapters.http.deps import Ledger, Models
 from adapters.http.openapi_parts import ok
-from adapters.http.routes.reads import Models
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
 from adapters.http.views import ReminderPage

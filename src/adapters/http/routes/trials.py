@@ -11,6 +11,7 @@ from adapters.http.deps import (
     Admin,
     IfMatch,
     Ledger,
+    Models,
     Reader,
     SiteWriter,
     SrcMember,
@@ -78,11 +79,11 @@ def register_trial(
     responses=ok(TrialPage),
 )
 def list_trials(
-    ledger: Ledger, who: Reader, after: After = None, limit: Limit = 100
+    models: Models, who: Reader, after: After = None, limit: Limit = 100
 ) -> dict[str, Any]:
     """Trials in registration order (id, name, protocol, status, current level, MTD):
     `{"trials": [...], "next": ...}`; pass `next` as `after` for the next page (null: none)."""
-    rows, following = ledger.trial_page(position(after), limit)
+    rows, following = models.read(lambda q: q.trial_list(position(after), limit))
     return page_at("trials", rows, following)
 
 
