@@ -90,8 +90,6 @@ class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecor
         self.chain_table_name = chain_table_name(events_table_name, "audit_chain")
         index = f"{self.chain_table_name}_originator_idx"
         self.check_identifier_length(index)
-        topic_index = f"{events_table_name}_topic_idx"
-        self.check_identifier_length(topic_index)
         schema, table = Identifier(self.datastore.schema), Identifier(self.chain_table_name)
         self._create_chain_statements: list[Composed] = [
             SQL(
@@ -107,15 +105,6 @@ class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecor
                 "CREATE INDEX IF NOT EXISTS {index} "
                 "ON {schema}.{table} (originator_id, originator_version)"
             ).format(index=Identifier(index), schema=schema, table=table),
-            # The log by topic (the API keys' and webhook subscriptions' first events, listed
-            # by admins) is an index read, not a scan.
-            SQL(
-                "CREATE INDEX IF NOT EXISTS {index} ON {schema}.{table} (topic, notification_id)"
-            ).format(
-                index=Identifier(topic_index),
-                schema=schema,
-                table=Identifier(self.events_table_name),
-            ),
         ]
         self._qualified_events = SQL("{0}.{1}").format(schema, Identifier(self.events_table_name))
         self._qualified_chain = SQL("{0}.{1}").format(schema, table)

@@ -57,10 +57,6 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             "chain_hash TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {table}_originator_idx "
             f"ON {table} (originator_id, originator_version)",
-            # The log by topic (the API keys' and webhook subscriptions' first events, listed
-            # by admins) is an index read, not a scan; SQLite's index ends in the rowid.
-            f"CREATE INDEX IF NOT EXISTS {events_table_name}_topic_idx "
-            f"ON {events_table_name} (topic)",
         ]
         self._select_head = f"SELECT seq, chain_hash FROM {table} ORDER BY seq DESC LIMIT 1"
         self._select_genesis = f"SELECT originator_version, chain_hash FROM {table} WHERE seq=0"
