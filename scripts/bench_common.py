@@ -5,6 +5,8 @@ afterwards) and the ratios they print. Each script keeps its own workloads, CLI 
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -108,6 +110,9 @@ def postgres_store(base_url: str, label: str, *, keep: str | None = None) -> Ite
     """A database URL whose tables live in a fresh schema, dropped afterwards (``keep``: this
     schema, made if missing and kept)."""
     schema = keep or f"bench_{label}_{uuid.uuid4().hex[:12]}"
+    # A PostgreSQL store's audit chain needs a secret key; a throwaway schema gets a throwaway
+    # key unless the caller set one (a kept schema needs the same key on every run).
+    os.environ.setdefault("DOSELEDGER_AUDIT_KEY", secrets.token_hex(32))
     try:
         with psycopg.connect(**conninfo(base_url), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
