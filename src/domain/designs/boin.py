@@ -71,7 +71,7 @@ class BoinRule:
             return "de-escalate"
         return "stay"
 
-    def parameters(self) -> dict[str, float]:
+    def parameters(self) -> dict[str, object]:
         """The rule's own parameters, for the wire."""
         return {"phi1": self.phi1, "phi2": self.phi2}
 

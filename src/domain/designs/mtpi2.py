@@ -73,7 +73,7 @@ class Mtpi2Rule:
             return "stay"
         return "de-escalate"
 
-    def parameters(self) -> dict[str, float]:
+    def parameters(self) -> dict[str, object]:
         """The rule's own parameters, for the wire."""
         return {"epsilon1": self.epsilon1, "epsilon2": self.epsilon2}
 
