@@ -51,6 +51,7 @@ NO_CLI_TWIN = {("POST", "/trials/{trial_id}/dlt-adjudications")}
 # scheduler's reminders): every role may run them, as an operator at the console.
 OPEN_COMMANDS = {
     "three-plus-three", "simulate", "protocols", "rules evaluate", "rules show", "ctcae grade",
+    "design boundaries", "next-dose",
     "projections rebuild", "projections catch-up", "projections check", "projections show",
     "replay", "export sdtm", "audit verify", "audit export", "reminders due", "reminders tick",
     "serve", "scheduler", "keys list", "trials", "trial show", "patient show", "demo",

@@ -21,6 +21,7 @@ from adapters.bootstrap import build_ledger
 from adapters.cli import (
     audit,
     design,
+    designs,
     keys,
     patients,
     projections,
@@ -40,6 +41,7 @@ from domain.errors import DomainError
 # The command groups, in the order the top-level help lists their commands.
 GROUPS = (
     design,
+    designs,
     projections,
     reports,
     rules,

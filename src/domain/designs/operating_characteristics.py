@@ -18,6 +18,9 @@ from domain.errors import InvalidInput
 __all__ = [
     "LevelCharacteristics",
     "OperatingCharacteristics",
+    "Tally",
+    "checked_runs",
+    "checked_true_tox",
     "exact",
     "parse_true_tox",
     "simulate",
@@ -82,10 +85,11 @@ def parse_true_tox(text: str) -> tuple[float, ...]:
                 field="true_tox",
             ) from None
         values.append(value)
-    return _checked_true_tox(values)
+    return checked_true_tox(values)
 
 
-def _checked_true_tox(true_tox: Sequence[float]) -> tuple[float, ...]:
+def checked_true_tox(true_tox: Sequence[float]) -> tuple[float, ...]:
+    """Refuse an empty list or a value outside [0, 1]; return the probabilities as floats."""
     if len(true_tox) == 0:
         raise InvalidInput(
             "true toxicities: none given; need one probability per dose level",
@@ -101,7 +105,14 @@ def _checked_true_tox(true_tox: Sequence[float]) -> tuple[float, ...]:
     return tuple(float(p) for p in true_tox)
 
 
-class _Tally:
+def checked_runs(runs: int) -> int:
+    """Refuse a simulation of fewer than one trial."""
+    if runs < 1:
+        raise InvalidInput(f"runs is {runs}; simulate at least one trial", field="runs")
+    return runs
+
+
+class Tally:
     """Sums of weighted trial outcomes, turned into characteristics at the end."""
 
     def __init__(self, num_doses: int) -> None:
@@ -111,6 +122,7 @@ class _Tally:
         self.dlts = [0.0] * (num_doses + 1)
 
     def add(self, weight: float, mtd: int | None, n: Sequence[int], tox: Sequence[int]) -> None:
+        """Add one trial's outcome (counts indexed by level; index 0 unused) with its weight."""
         if mtd is None:
             self.p_no_mtd += weight
         else:
@@ -120,6 +132,7 @@ class _Tally:
             self.dlts[level] += weight * tox[level]
 
     def result(self, scale: float) -> OperatingCharacteristics:
+        """The characteristics, every sum multiplied by ``scale``."""
         levels = tuple(
             LevelCharacteristics(
                 level=level,
@@ -168,11 +181,11 @@ def _cohort_dlt_distribution(p: float) -> list[tuple[int, float]]:
 
 def exact(true_tox: Sequence[float], *, deescalate: bool) -> OperatingCharacteristics:
     """Compute operating characteristics exactly by enumerating every trial path."""
-    probs = _checked_true_tox(true_tox)
+    probs = checked_true_tox(true_tox)
     num_doses = len(probs)
     per_cohort: list[list[tuple[int, float]]] = [[]]
     per_cohort += [_cohort_dlt_distribution(p) for p in probs]
-    tally = _Tally(num_doses)
+    tally = Tally(num_doses)
     zeros = (0,) * (num_doses + 1)
     # The engine only changes level once a cohort of 3 is complete (it says "enrol" in between),
     # so stepping cohort by cohort with Binomial(3, p) DLT counts is exact. Every state in a
@@ -204,12 +217,11 @@ def simulate(
     progress: Callable[[int], None] | None = None,
 ) -> OperatingCharacteristics:
     """Estimate operating characteristics from ``runs`` simulated trials, patient by patient."""
-    probs = _checked_true_tox(true_tox)
-    if runs < 1:
-        raise InvalidInput(f"runs is {runs}; simulate at least one trial", field="runs")
+    probs = checked_true_tox(true_tox)
+    checked_runs(runs)
     num_doses = len(probs)
     rng = random.Random(seed)
-    tally = _Tally(num_doses)
+    tally = Tally(num_doses)
     for _ in range(runs):
         path: list[PatientOutcome] = []
         n = [0] * (num_doses + 1)
