@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # request in progress is taken over by a retry after its lease (a process that died).
     idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
     idempotency_lease_seconds: int = Field(default=30, ge=1)
+    # `serve` follows the log in a thread of its own (read models current between reads);
+    # false where a `doseledger projections run` worker does it (docs/deployment.md).
+    serve_follower: bool = True
     # The largest request body accepted (bytes); a larger one is a 413.
     max_body_bytes: int = Field(default=1_048_576, ge=1)
 
