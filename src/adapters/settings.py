@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     log_level: str = "INFO"
     postgres_pool_size: int = 5
+    # Connections a process may open beyond the pool's under load (the library's default).
+    postgres_max_overflow: int = Field(default=10, ge=0)
     postgres_lock_timeout_seconds: int = 10
     # HMAC key of the audit chain; unset: on SQLite a random key kept beside the database file
     # (PATH.audit-key, mode 0600), on PostgreSQL nothing starts without it.
@@ -69,6 +71,7 @@ class Settings(BaseSettings):
         return persistence_env(
             self.database_url,
             pool_size=self.postgres_pool_size,
+            max_overflow=self.postgres_max_overflow,
             lock_timeout=self.postgres_lock_timeout_seconds,
             audit_key=self.audit_key,
             snapshot_failures=self.snapshot_failures,

@@ -55,7 +55,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.http.idempotency_store import IdempotencyStore, Record
-from adapters.http.problems import problem
+from adapters.http.problems import problem, service_unavailable
 from adapters.persistence.claim_fence import ClaimFence
 from adapters.persistence.unavailable import database_unavailable
 
@@ -164,7 +164,21 @@ async def _caller(request: Request) -> str | None:
 async def middleware(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Apply Idempotency-Key to POST requests that carry one (authenticated callers only)."""
+    """Apply Idempotency-Key to POST requests that carry one (authenticated callers only); a
+    database unavailable to the claim (or to authentication) is a 503, as in a route."""
+    try:
+        return await _idempotent(request, call_next)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        rid = getattr(request.state, "request_id", None)
+        log.warning("database unavailable", error=str(exc).strip()[:300], request_id=rid)
+        return service_unavailable(rid)
+
+
+async def _idempotent(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
     key = request.headers.get(HEADER)
     if request.method != "POST" or key is None:
         return await call_next(request)

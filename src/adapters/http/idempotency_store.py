@@ -255,7 +255,8 @@ class IdempotencyStore:
             if self._owner_locks:
                 self._unlock(tx, principal, key, token)
             tx.execute(
-                f"DELETE FROM {self.table} WHERE principal = ? AND idem_key = ? AND token = ?",
+                f"DELETE FROM {self.table} WHERE principal = ? AND idem_key = ? AND token = ? "
+                "AND state = 'claimed'",  # never a claim whose events were recorded
                 (principal, key, token),
             )
 
