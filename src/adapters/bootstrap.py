@@ -240,8 +240,10 @@ def build_service(
     ledger: DoseLedger | None = None,
     tick_seconds: int | None = None,
     with_scheduler: bool = True,
+    with_follower: bool = True,
 ) -> Service:
-    """``serve``'s process: the app following the log, and (``with_scheduler``) the periodic
+    """``serve``'s process: the app following the log (``with_follower``; else its reads catch
+    up on demand, a ``projections run`` worker following), and (``with_scheduler``) the periodic
     jobs (reminders, webhooks) on the same read models, started and stopped with the app."""
     from adapters.scheduler import SERVICE_JOBS
 
@@ -262,7 +264,7 @@ def build_service(
         ledger,
         settings,
         read_models=live,
-        follow_read_models=True,
+        follow_read_models=with_follower,
         scheduler=scheduler if with_scheduler else None,
     )
     return Service(ledger, live, app)

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     log_level: str = "INFO"
     postgres_pool_size: int = 5
+    # Connections a process may open beyond the pool's under load (the library's default).
+    postgres_max_overflow: int = Field(default=10, ge=0)
     postgres_lock_timeout_seconds: int = 10
     # HMAC key of the audit chain; unset: on SQLite a random key kept beside the database file
     # (PATH.audit-key, mode 0600), on PostgreSQL nothing starts without it.
@@ -43,6 +45,9 @@ class Settings(BaseSettings):
     # request in progress is taken over by a retry after its lease (a process that died).
     idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
     idempotency_lease_seconds: int = Field(default=30, ge=1)
+    # `serve` follows the log in a thread of its own (read models current between reads);
+    # false where a `doseledger projections run` worker does it (docs/deployment.md).
+    serve_follower: bool = True
     # The largest request body accepted (bytes); a larger one is a 413.
     max_body_bytes: int = Field(default=1_048_576, ge=1)
 
@@ -66,6 +71,7 @@ class Settings(BaseSettings):
         return persistence_env(
             self.database_url,
             pool_size=self.postgres_pool_size,
+            max_overflow=self.postgres_max_overflow,
             lock_timeout=self.postgres_lock_timeout_seconds,
             audit_key=self.audit_key,
             snapshot_failures=self.snapshot_failures,

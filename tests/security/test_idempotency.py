@@ -12,15 +12,18 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from adapters.application import DoseLedger
 from adapters.application.api_keys import key_id
-from adapters.bootstrap import build_app, build_key_ring
+from adapters.bootstrap import build_app, build_key_ring, build_ledger
 from adapters.http.idempotency import IdempotencyStore, fingerprint
+from adapters.persistence.environment import persistence_env
 from adapters.settings import Settings
 from http_api import OPERATOR, Api
+from projections.store import PostgresStore
 from support import DAY0, enrolling, trial_ids
 
 TRIAL = {"template_id": "defactinib-paclitaxel"}
@@ -198,7 +201,9 @@ def test_a_validation_error_of_the_body_is_kept_and_replayed(api: Api) -> None:
     assert again.json() == first.json()
 
 
-def _dead_claim(api: Api, key: str, body: dict[str, Any], *, lease_until: float) -> None:
+def _dead_claim(
+    api: Api, key: str, body: dict[str, Any], *, lease_until: float, state: str = "claimed"
+) -> None:
     """The row a process leaves when it dies while running a request."""
     store: IdempotencyStore = api.app.state.idempotency
     print_ = fingerprint("POST", "/trials", "", json.dumps(body).encode())
@@ -206,9 +211,27 @@ def _dead_claim(api: Api, key: str, body: dict[str, Any], *, lease_until: float)
     with store.transaction() as tx:
         tx.execute(
             f"INSERT INTO {store.table} (principal, idem_key, fingerprint, state, token, "
-            "lease_until, expires_at) VALUES (?, ?, ?, 'claimed', 'dead', ?, ?)",
-            (principal, key, print_, lease_until, time.time() + 3600),
+            "lease_until, expires_at, body) VALUES (?, ?, ?, ?, 'dead', ?, ?, ?)",
+            (principal, key, print_, state, lease_until, time.time() + 3600, '{"recorded": []}'),
         )
+
+
+@contextmanager
+def _owner_alive(api: Api, key: str) -> Iterator[None]:
+    """Another process's live session holding the key's owner lock (PostgreSQL; on SQLite
+    only the lease says a claim's owner is alive)."""
+    store: IdempotencyStore = api.app.state.idempotency
+    opened = store._open()
+    if not isinstance(opened, PostgresStore):
+        yield
+        return
+    principal = str(key_id(api.keys["admin"]))
+    with psycopg.connect(**opened.conninfo, autocommit=True) as other:
+        other.execute(
+            "SELECT pg_advisory_lock(hashtextextended(%s, 0))",
+            (f"{store.table}|{principal}|{key}",),
+        )
+        yield
 
 
 def test_an_expired_lease_lets_a_retry_run_exactly_once(api: Api) -> None:
@@ -233,11 +256,44 @@ def test_a_live_claim_makes_a_retry_wait_then_409(
 ) -> None:
     monkeypatch.setattr("adapters.http.idempotency.WAIT_SECONDS", 0.2)
     _dead_claim(api, "busy-1", TRIAL, lease_until=time.time() + 60)
-    with nothing_written(api):
+    with _owner_alive(api, "busy-1"), nothing_written(api):
         busy = api.call(
             "POST", "/trials", "admin", 409, json=TRIAL, headers={"Idempotency-Key": "busy-1"}
         )
     assert "in progress" in busy.json()["detail"]
+
+
+@pytest.mark.postgres
+def test_a_claim_whose_owner_session_ended_is_taken_over_before_its_lease(
+    postgres_url: str,
+) -> None:
+    """Issue 14: a process killed mid-request leaves its claim with 30 s of lease; its
+    session's owner lock went with it, so a retry on another instance runs the request now
+    (once), instead of answering 409 'in progress' until the lease runs out."""
+    ledger = build_ledger(env=persistence_env(postgres_url))
+    try:
+        api = Api(ledger, KEYS)
+        _dead_claim(api, "killed-1", TRIAL, lease_until=time.time() + 60)
+        before = ledger.recorder.max_notification_id() or 0
+        ran = api.call(
+            "POST", "/trials", "admin", 201, json=TRIAL, headers={"Idempotency-Key": "killed-1"}
+        )
+        assert "idempotent-replayed" not in ran.headers
+        assert len(ledger.trials()) == 1 and (ledger.recorder.max_notification_id() or 0) > before
+        again = api.call(
+            "POST", "/trials", "admin", 201, json=TRIAL, headers={"Idempotency-Key": "killed-1"}
+        )
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json()["id"] == ran.json()["id"]
+        # Committed before the kill: told at once that it was recorded, never run again.
+        _dead_claim(api, "killed-2", TRIAL, lease_until=time.time() + 60, state="committed")
+        with nothing_written(api):
+            told = api.call(
+                "POST", "/trials", "admin", 409, json=TRIAL, headers={"Idempotency-Key": "killed-2"}
+            )
+        assert told.json()["type"].endswith("/request-recorded")
+    finally:
+        ledger.close()
 
 
 def test_an_expired_record_is_forgotten(api: Api) -> None:

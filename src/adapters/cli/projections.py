@@ -1,4 +1,5 @@
-"""``doseledger projections``: rebuild, catch up, check and show the read models."""
+"""``doseledger projections``: rebuild, catch up, check and show the read models (``run``:
+``adapters.cli.projection_worker``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from eventsourcing.persistence import PersistenceError
 
 from adapters.bootstrap import build_read_models
 from adapters.cli.common import fail, instant_arg, uuid_arg
+from adapters.cli.projection_worker import register_run
 from adapters.settings import Settings
 from domain.errors import InvalidInput
 from projections.read_models import ReadModels
@@ -150,6 +152,7 @@ def register(sub: Any) -> None:
         ),
     )
     p.set_defaults(plain_handler=cmd_rebuild)
+    register_run(psub)
     p = psub.add_parser("catch-up", help="process the events recorded since the last run")
     p.set_defaults(plain_handler=cmd_catch_up)
     p = psub.add_parser(

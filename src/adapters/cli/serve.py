@@ -32,7 +32,7 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
     from adapters.bootstrap import build_service
     from adapters.demo import record_demo_trial
 
-    level = _service_logging()
+    level = service_logging()
     base = f"http://{args.host}:{args.port}"
     if args.demo and ledger.recorder.max_notification_id() is None:
         trial_id = record_demo_trial(ledger)
@@ -56,11 +56,13 @@ def cmd_serve(args: argparse.Namespace, ledger: DoseLedger) -> None:
             flush=True,
         )
 
+    settings = Settings()
     service = build_service(
-        Settings(),
+        settings,
         ledger=ledger,
         tick_seconds=_tick_seconds(args),
         with_scheduler=not args.no_scheduler,
+        with_follower=settings.serve_follower and not args.no_follower,
     )
     uvicorn.run(
         service.app,
@@ -90,7 +92,7 @@ def cmd_scheduler(args: argparse.Namespace, ledger: DoseLedger) -> None:
     from adapters.bootstrap import build_scheduler_process
     from adapters.scheduler import run_until_signalled
 
-    _service_logging()
+    service_logging()
     process = build_scheduler_process(ledger, tick_seconds=_tick_seconds(args))
     try:
         run_until_signalled(process.scheduler)
@@ -98,7 +100,7 @@ def cmd_scheduler(args: argparse.Namespace, ledger: DoseLedger) -> None:
         process.close()
 
 
-def _service_logging() -> str:
+def service_logging() -> str:
     """JSON logs of a long-running process, at INFO unless DOSELEDGER_LOG_LEVEL says otherwise."""
     from adapters.logging import configure_logging
 
@@ -134,6 +136,12 @@ def register(sub: Any) -> None:
         "--no-scheduler",
         action="store_true",
         help="do not tick reminders in this process (a `doseledger scheduler` runs apart)",
+    )
+    p.add_argument(
+        "--no-follower",
+        action="store_true",
+        help="no read-model follower in this process (a `doseledger projections run` worker "
+        "keeps them; reads still catch up before answering); also DOSELEDGER_SERVE_FOLLOWER=false",
     )
     _add_tick_seconds(p)
     p.set_defaults(store_handler=cmd_serve)

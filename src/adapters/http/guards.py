@@ -3,7 +3,8 @@
 ``BodyGuard`` refuses a body over ``DOSELEDGER_MAX_BODY_BYTES`` (413) and a body that is not
 JSON by its content type (415: send ``application/json``) before anything reads it, so
 neither reaches authentication, idempotency or a route (nothing is written). ``Crashes`` turns
-an unhandled exception into a 500 problem with the request id, logged with its traceback; it
+an unhandled exception into a 500 problem with the request id, logged with its traceback (a
+database that is unavailable: a 503 with ``Retry-After``, ``adapters.persistence.unavailable``); it
 sits inside the Idempotency-Key middleware, which so sees a response and keeps it when the
 request had committed anything.
 """
@@ -16,7 +17,8 @@ import structlog
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.http.problems import internal_error, problem
+from adapters.http.problems import crash_response, problem
+from adapters.persistence.unavailable import database_unavailable
 
 log = structlog.get_logger("doseledger.http")
 MAX_BODY_BYTES = 1_048_576
@@ -127,14 +129,17 @@ class Crashes:
 
         try:
             await self.app(scope, receive, watch)
-        except Exception:
+        except Exception as exc:
             state: dict[str, Any] = scope.get("state", {})
-            log.exception(
-                "unhandled error",
-                method=scope["method"],
-                path=scope["path"],
-                request_id=state.get("request_id"),
-            )
+            where = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "request_id": state.get("request_id"),
+            }
+            if database_unavailable(exc):
+                log.warning("database unavailable", error=str(exc).strip()[:300], **where)
+            else:
+                log.exception("unhandled error", **where)
             if started:
                 raise
-            await internal_error(state.get("request_id"))(scope, receive, send)
+            await crash_response(exc, state.get("request_id"))(scope, receive, send)

@@ -10,8 +10,9 @@ schema), never in the event store, and expire (``DOSELEDGER_IDEMPOTENCY_TTL_SECO
 
 A request first *claims* its key (an insert that only one of parallel requests wins) for a
 lease (``DOSELEDGER_IDEMPOTENCY_LEASE_SECONDS``, renewed while it runs); the others wait for its
-answer and replay it. A claim whose lease ran out (its process died) is taken over by the next
-retry, which then runs the request. Two bodies are the same when their JSON is (parsed and
+answer and replay it. A claim whose owner is gone (its lease ran out, or on PostgreSQL its
+owner's session ended: ``adapters.http.idempotency_store``) is taken over by the next retry,
+which then runs the request. Two bodies are the same when their JSON is (parsed and
 written again with sorted keys): whitespace and key order do not matter; the same key with
 another body is a 422.
 
@@ -42,12 +43,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import threading
-import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -58,16 +54,17 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapters.http.problems import problem
+from adapters.http.idempotency_store import IdempotencyStore, Record
+from adapters.http.problems import problem, service_unavailable
 from adapters.persistence.claim_fence import ClaimFence
-from projections.store import Store, Transaction, open_store
+from adapters.persistence.unavailable import database_unavailable
+
+__all__ = ["IdempotencyKeys", "IdempotencyStore", "Record", "canonical_body", "fingerprint"]
 
 HEADER = "idempotency-key"
 _KEPT_HEADERS = ("etag", "location", "content-type", "cache-control")
 WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.05
-TTL_SECONDS = 86_400
-LEASE_SECONDS = 30
 # Set on the request's state by the request-validation problem handlers: an answer about the
 # request itself, which the same request always gets again (kept for a replay).
 STORABLE = "idempotency_storable"
@@ -91,178 +88,6 @@ def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     """What makes two requests 'the same': method, path, query and canonical body."""
     head = f"{method} {path}?{query}\n".encode()
     return hashlib.sha256(head + canonical_body(body)).hexdigest()
-
-
-@dataclass(frozen=True)
-class Record:
-    """One key's row: the request it stands for and, once answered, its response."""
-
-    fingerprint: str
-    state: str  # "claimed" or "answered"
-    token: str
-    lease_until: float
-    expires_at: float
-    status: int | None
-    body: str | None
-    headers: dict[str, str]
-
-
-_COLUMNS = "fingerprint, state, token, lease_until, expires_at, status, body, headers"
-
-
-class IdempotencyStore:
-    """The idempotency table in the ledger's database (blocking calls, thread-safe).
-
-    Opened on first use (most apps never see an Idempotency-Key); the table is created
-    idempotently then.
-    """
-
-    def __init__(
-        self,
-        env: Any,
-        *,
-        ttl_seconds: float = TTL_SECONDS,
-        lease_seconds: float = LEASE_SECONDS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.env = dict(env)
-        self.ttl = ttl_seconds
-        self.lease = lease_seconds
-        self.clock = clock
-        self._store: Store | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def table(self) -> str:
-        """The table's SQL name (schema-qualified in PostgreSQL)."""
-        store = self._open()
-        if store.dialect == "postgres":
-            return f'"{getattr(store, "schema", "public")}"."doseledger_idempotency_keys"'
-        return "idempotency_keys"
-
-    def _open(self) -> Store:
-        if self._store is None:
-            store = open_store(self.env)
-            self._store = store
-            real = "DOUBLE PRECISION" if store.dialect == "postgres" else "REAL"
-            with self._tx() as tx:
-                store.schema_lock(tx)
-                tx.execute(
-                    f"CREATE TABLE IF NOT EXISTS {self.table} ("
-                    "principal TEXT NOT NULL, idem_key TEXT NOT NULL, fingerprint TEXT NOT NULL, "
-                    f"state TEXT NOT NULL, token TEXT NOT NULL, lease_until {real} NOT NULL, "
-                    f"expires_at {real} NOT NULL, status INTEGER, body TEXT, headers TEXT, "
-                    "PRIMARY KEY (principal, idem_key))"
-                )
-        return self._store
-
-    @contextmanager
-    def _tx(self) -> Iterator[Transaction]:
-        assert self._store is not None
-        with self._lock, self._store.transaction() as tx:
-            yield tx
-
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """A write transaction on the table's database (``?`` placeholders)."""
-        self._open()
-        with self._tx() as tx:
-            yield tx
-
-    def load(self, principal: str, key: str) -> Record | None:
-        """The unexpired record of a key, if any."""
-        with self.transaction() as tx:
-            return self._select(tx, principal, key)
-
-    def _select(
-        self, tx: Transaction, principal: str, key: str, *, live: bool = True
-    ) -> Record | None:
-        row = tx.fetchone(
-            f"SELECT {_COLUMNS} FROM {self.table} WHERE principal = ? AND idem_key = ?",
-            (principal, key),
-        )
-        if row is None or (live and row[4] < self.clock()):
-            return None
-        return Record(
-            row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7] or "{}")
-        )
-
-    def claim(self, principal: str, key: str, print_: str) -> str | Record:
-        """A token when this request now owns the key (a new key, an expired record, or a
-        claim whose lease ran out, with the same body); else the key's record."""
-        now = self.clock()
-        token = uuid.uuid4().hex
-        with self.transaction() as tx:
-            tx.execute(f"DELETE FROM {self.table} WHERE expires_at < ?", (now,))
-            tx.execute(
-                f"INSERT INTO {self.table} (principal, idem_key, fingerprint, state, token, "
-                "lease_until, expires_at) VALUES (?, ?, ?, 'claimed', ?, ?, ?) "
-                "ON CONFLICT (principal, idem_key) DO NOTHING",
-                (principal, key, print_, token, now + self.lease, now + self.ttl),
-            )
-            if tx.cursor.rowcount == 1:
-                return token
-            # It exists: the INSERT conflicted, after expired rows were purged.
-            record = self._select(tx, principal, key, live=False)
-            assert record is not None
-            if (
-                record.state == "claimed"
-                and record.lease_until < now
-                and record.fingerprint == print_
-            ):
-                tx.execute(
-                    f"UPDATE {self.table} SET token = ?, lease_until = ? "
-                    "WHERE principal = ? AND idem_key = ? AND token = ?",
-                    (token, now + self.lease, principal, key, record.token),
-                )
-                if tx.cursor.rowcount == 1:
-                    log.warning("idempotency claim taken over after its lease", key=key)
-                    return token
-            return record
-
-    def answer(
-        self, principal: str, key: str, token: str, status: int, body: str, headers: dict[str, str]
-    ) -> None:
-        """Keep the response of a claimed key (for the claim's owner only)."""
-        with self.transaction() as tx:
-            tx.execute(
-                f"UPDATE {self.table} SET state = 'answered', status = ?, body = ?, headers = ? "
-                "WHERE principal = ? AND idem_key = ? AND token = ?",
-                (status, body, json.dumps(headers), principal, key, token),
-            )
-            if tx.cursor.rowcount != 1:
-                log.warning("idempotency claim lost before its answer was kept", key=key)
-
-    def extend(self, principal: str, key: str, token: str) -> None:
-        """Renew the lease of a claim still running (its owner is alive)."""
-        with self.transaction() as tx:
-            tx.execute(
-                f"UPDATE {self.table} SET lease_until = ? "
-                "WHERE principal = ? AND idem_key = ? AND token = ? "
-                "AND state IN ('claimed', 'committed')",
-                (self.clock() + self.lease, principal, key, token),
-            )
-
-    def release(self, principal: str, key: str, token: str) -> None:
-        """Give a claimed key up (nothing was committed): the next request with it runs."""
-        with self.transaction() as tx:
-            tx.execute(
-                f"DELETE FROM {self.table} WHERE principal = ? AND idem_key = ? AND token = ?",
-                (principal, key, token),
-            )
-
-    def count(self) -> int:
-        """How many rows the table holds (expired ones included)."""
-        with self.transaction() as tx:
-            row = tx.fetchone(f"SELECT COUNT(*) FROM {self.table}")
-        return int(row[0]) if row else 0
-
-    def close(self) -> None:
-        """Close the connection, if one was opened."""
-        with self._lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
 
 
 def _replay(record: Record) -> Response:
@@ -339,7 +164,21 @@ async def _caller(request: Request) -> str | None:
 async def middleware(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Apply Idempotency-Key to POST requests that carry one (authenticated callers only)."""
+    """Apply Idempotency-Key to POST requests that carry one (authenticated callers only); a
+    database unavailable to the claim (or to authentication) is a 503, as in a route."""
+    try:
+        return await _idempotent(request, call_next)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        rid = getattr(request.state, "request_id", None)
+        log.warning("database unavailable", error=str(exc).strip()[:300], request_id=rid)
+        return service_unavailable(rid)
+
+
+async def _idempotent(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
     key = request.headers.get(HEADER)
     if request.method != "POST" or key is None:
         return await call_next(request)
@@ -372,7 +211,7 @@ async def middleware(
             )
         if claimed.state == "answered":
             return _replay(claimed)
-        if claimed.state == "committed" and claimed.lease_until < store.clock():
+        if claimed.state == "committed" and claimed.owner_gone:
             return _recorded_unanswered(claimed)
         if waited >= WAIT_SECONDS:
             return problem(
@@ -409,11 +248,9 @@ async def _run(
     except BaseException:
         # Not expected (the crash middleware inside answers a 500), but never lose a commit.
         if committed():
-            await run_in_threadpool(
-                store.answer, principal, key, token, 500, _lost_answer(request), {}
-            )
+            await _quietly(store.answer, principal, key, token, 500, _lost_answer(request), {})
         else:
-            await run_in_threadpool(store.release, principal, key, token)
+            await _quietly(store.release, principal, key, token)
         raise
     else:
         chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
@@ -423,6 +260,11 @@ async def _run(
     headers = dict(response.headers)
     status = response.status_code
     was_committed = committed()
+    if was_committed and status == 503:
+        # Recorded, then the database went away: nothing more can be kept. A retry (after
+        # Retry-After) is told at once that the request was recorded, and what it recorded.
+        await _quietly(store.abandon, principal, key, token)
+        return _unbuffered(content, status, headers)
     if was_committed and status >= 500:
         content = _lost_answer(request).encode()
         headers = {"content-type": "application/problem+json"}
@@ -431,20 +273,36 @@ async def _run(
         kept = {k: v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
         # A body shown once (a webhook's signing secret) is never written to the store.
         stored = b"" if "no-store" in headers.get("cache-control", "") else content
-        await run_in_threadpool(
+        await _quietly(
             store.answer, principal, key, token, status, stored.decode("utf-8", "replace"), kept
         )
     else:
-        await run_in_threadpool(store.release, principal, key, token)
+        await _quietly(store.release, principal, key, token)
+    return _unbuffered(content, status, headers)
+
+
+def _unbuffered(content: bytes, status: int, headers: dict[str, str]) -> Response:
     headers.pop("content-length", None)
     return Response(content, status_code=status, headers=headers)
+
+
+async def _quietly(call: Callable[..., None], *args: Any) -> None:
+    """Keep an answer or give a claim up; when the database is unavailable, leave the claim as
+    it is: its owner lock went with the connection (PostgreSQL) or its lease runs out, and the
+    retry then runs the request, or is told it was recorded."""
+    try:
+        await run_in_threadpool(call, *args)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        log.warning("idempotency claim left to its lease", error=str(exc).strip()[:300])
 
 
 async def _keep_lease(store: IdempotencyStore, principal: str, key: str, token: str) -> None:
     """Renew a running request's lease, so that only a dead process's claim expires."""
     while True:
         await asyncio.sleep(store.lease / 3)
-        await run_in_threadpool(store.extend, principal, key, token)
+        await _quietly(store.extend, principal, key, token)
 
 
 def _lost_answer(request: Request) -> str:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.http.schemas import BODY_SHAPES, Problem
+from adapters.persistence.unavailable import RETRY_AFTER_SECONDS, database_unavailable
 from domain.errors import (
     CommandRefused,
     ConcurrencyConflict,
@@ -48,6 +49,27 @@ def internal_error(request_id: str | None) -> JSONResponse:
         kind="internal-error",
         request_id=request_id,
     )
+
+
+def service_unavailable(request_id: str | None) -> JSONResponse:
+    """The 503 problem of a database that cannot be used now (``database_unavailable``):
+    retry after ``Retry-After`` seconds (with the same Idempotency-Key, for a POST)."""
+    return problem(
+        503,
+        "Service unavailable",
+        "the database cannot be reached or is busy; retry after Retry-After seconds (a POST "
+        "with the same Idempotency-Key is run at most once)",
+        kind="service-unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        request_id=request_id,
+    )
+
+
+def crash_response(exc: BaseException, request_id: str | None) -> JSONResponse:
+    """The answer to an unhandled exception: 503 when the database is unavailable, else 500."""
+    if database_unavailable(exc):
+        return service_unavailable(request_id)
+    return internal_error(request_id)
 
 
 # Documented on every operation with a request body (and 500 on every operation).
@@ -95,6 +117,7 @@ def install(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 errors = dict(_BODY_ERRORS) if "requestBody" in operation else {}
                 errors["500"] = "An unexpected error (logged with the request id)"
+                errors["503"] = "The database is unavailable for now: retry after Retry-After"
                 for code, description in errors.items():
                     responses.setdefault(code, {"description": description, "content": content})
         return schema
@@ -137,7 +160,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         # Outside the crash middleware (in another middleware): still a problem.
-        return internal_error(getattr(request.state, "request_id", None))
+        return crash_response(exc, getattr(request.state, "request_id", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:

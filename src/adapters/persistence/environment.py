@@ -33,6 +33,7 @@ def persistence_env(
     url: str,
     *,
     pool_size: int = 5,
+    max_overflow: int = 10,
     lock_timeout: int = 10,
     audit_key: str | None = None,
     snapshot_failures: SnapshotFailures | None = None,
@@ -45,7 +46,8 @@ def persistence_env(
     if parts.scheme == "sqlite":
         return {"PERSISTENCE_MODULE": SQLITE_FACTORY, "SQLITE_DBNAME": _sqlite_path(url), **ours}
     if parts.scheme in ("postgresql", "postgres"):
-        return _postgres_env(url, pool_size=pool_size, lock_timeout=lock_timeout) | ours
+        pool = {"pool_size": pool_size, "max_overflow": max_overflow}
+        return _postgres_env(url, lock_timeout=lock_timeout, **pool) | ours
     raise InvalidInput(
         f"DOSELEDGER_DATABASE_URL '{_redact(url)}' is neither sqlite:///PATH nor "
         "postgresql://USER:PASSWORD@HOST:PORT/DB",
@@ -88,7 +90,9 @@ def _sqlite_path(url: str) -> str:
     return str(Path(path).expanduser())
 
 
-def _postgres_env(url: str, *, pool_size: int, lock_timeout: int) -> dict[str, str]:
+def _postgres_env(
+    url: str, *, pool_size: int, max_overflow: int, lock_timeout: int
+) -> dict[str, str]:
     parts = urlsplit(url)
     dbname = parts.path.lstrip("/")
     try:
@@ -109,8 +113,12 @@ def _postgres_env(url: str, *, pool_size: int, lock_timeout: int) -> dict[str, s
         "POSTGRES_USER": unquote(parts.username),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(max_overflow),
         "POSTGRES_LOCK_TIMEOUT": str(lock_timeout),
         "POSTGRES_CONNECT_TIMEOUT": "5",
+        # A pooled connection is checked as it is taken: after a server restart, the stale
+        # ones are replaced instead of failing a request each (issue 14).
+        "POSTGRES_PRE_PING": "y",
     }
     schema = parse_qs(parts.query).get("schema")
     if schema:

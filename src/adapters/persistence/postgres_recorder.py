@@ -1,6 +1,16 @@
 """The library's PostgreSQL recorders: the application recorder writing the audit chain
 (``audit_hashing``) while the library's EXCLUSIVE lock on the events table is held, and tables
 created under one advisory lock per schema.
+
+Retries (issue 14). The library retries each recorder call on ``OperationalError`` and
+``InterfaceError`` ten times (``@retry(..., max_attempts=10, wait=0.2)``), each attempt waiting
+up to the pool's timeout for a connection: with the server down, one request took ~50 s to
+fail. And a retried ``insert_events`` after a connection lost during COMMIT cannot know whether
+the commit happened: the retry meets its own events (a 409 for a request that was recorded).
+So here an insert is never retried (the failure is answered 503, and a client's retry with its
+Idempotency-Key is told it was recorded, or runs it), and a read is tried again at most
+``READ_ATTEMPTS`` times, only when a connection broke under it, never when the pool could not
+connect at all (a ``PoolTimeout``: the server is down, answer at once).
 """
 
 from __future__ import annotations
@@ -11,7 +21,13 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import PersistenceError, ProgrammingError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -21,6 +37,7 @@ from eventsourcing.postgres import (
 from psycopg.errors import DuplicateObject
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
+from psycopg_pool import PoolTimeout
 
 from adapters.persistence.audit_hashing import ChainRow, EventRow, chain_rows, genesis_row, oid_text
 from adapters.persistence.audit_table import (
@@ -35,6 +52,25 @@ from adapters.persistence.audit_table import (
 )
 from adapters.persistence.claim_fence import KWARG as CLAIM
 from adapters.persistence.claim_fence import ClaimFence, ClaimLost
+
+READ_ATTEMPTS = 3
+
+
+def _without_retries(method: Any) -> Any:
+    """The library's method without its ``@retry`` wrapper (``functools.wraps`` keeps it)."""
+    return getattr(method, "__wrapped__", method)
+
+
+def _read(method: Any, *args: Any, **kwargs: Any) -> Any:
+    """``method`` tried again after a broken connection, at most READ_ATTEMPTS times."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return _without_retries(method)(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            if attempt == READ_ATTEMPTS or isinstance(exc.__cause__, PoolTimeout):
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
 
 
 class _ChainNotWritten(BaseException):
@@ -68,7 +104,18 @@ class SerialisedDDL(PostgresRecorder):
 
 
 class SnapshotRecorder(SerialisedDDL, PostgresAggregateRecorder):
-    """The library's aggregate recorder (snapshots), its tables created under the DDL lock."""
+    """The library's aggregate recorder (snapshots), its tables created under the DDL lock;
+    inserts not retried, reads retried only after a broken connection (see the module)."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        insert = _without_retries(PostgresAggregateRecorder.insert_events)
+        result: Sequence[int] | None = insert(self, stored_events, **kwargs)
+        return result
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+        return _read(PostgresAggregateRecorder.select_events, self, *args, **kwargs)
 
 
 class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecorder):
@@ -169,13 +216,24 @@ class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecor
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        insert = _without_retries(PostgresApplicationRecorder.insert_events)
         try:
-            notification_ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            notification_ids: Sequence[int] | None = insert(self, stored_events, **kwargs)
         except _ChainNotWritten as failed:
             if isinstance(failed.cause, PersistenceError | ClaimLost):
                 raise failed.cause from None
             raise not_written(failed.cause) from failed.cause
         return notification_ids
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+        return _read(PostgresApplicationRecorder.select_events, self, *args, **kwargs)
+
+    def select_notifications(self, *args: Any, **kwargs: Any) -> Any:
+        return _read(PostgresApplicationRecorder.select_notifications, self, *args, **kwargs)
+
+    def max_notification_id(self) -> int | None:
+        found: int | None = _read(PostgresApplicationRecorder.max_notification_id, self)
+        return found
 
     @contextmanager
     def audit_reader(self) -> Iterator[ChainReader]:
