@@ -26,7 +26,7 @@ from adapters.bootstrap import build_key_ring, build_ledger
 from adapters.persistence.environment import persistence_env
 from conftest import POSTGRES_URL, TEST_AUDIT_KEY, require_postgres
 from processes import SCRIPT, Process, running, wait_until
-from support import ADMIN
+from support import ADMIN, trial_ids
 
 TRIAL = {"template_id": "defactinib-paclitaxel"}
 RETRY_SECONDS = 45.0  # how long a client keeps retrying one request: a bound, never a timing
@@ -176,10 +176,10 @@ def post_until_answered(
 
 
 def trials_by_name(ledger: DoseLedger) -> dict[str, list[UUID]]:
-    """Every recorded trial's id, by its name."""
+    """Every recorded trial's id, by its name (read from the log itself, not a read model)."""
     found: dict[str, list[UUID]] = {}
-    for row in ledger.trials():
-        found.setdefault(str(row["name"]), []).append(UUID(row["id"]))
+    for trial_id in trial_ids(ledger):
+        found.setdefault(str(ledger.trial(trial_id)["name"]), []).append(trial_id)
     return found
 
 

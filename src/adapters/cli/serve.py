@@ -154,9 +154,9 @@ def register(sub: Any) -> None:
 
 def _demo_trial() -> UUID | None:
     """The demo trial of a store that holds events, found in its read models."""
-    from adapters.cli.projections import open_read_models
+    from adapters.bootstrap import build_read_models
     from adapters.demo import find_demo_trial
 
-    with open_read_models() as read_models:
+    with build_read_models(Settings()) as read_models:
         read_models.catch_up()
         return find_demo_trial(read_models.queries)

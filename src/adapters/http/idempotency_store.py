@@ -234,7 +234,11 @@ class IdempotencyStore:
             )
             if tx.cursor.rowcount != 1:
                 log.warning("idempotency claim lost before its answer was kept", key=key)
-            if self._owner_locks:
+        # Unlocked only once the answer is committed: an advisory unlock takes effect at once,
+        # not at commit, and a retry that took the lock while the row still said 'committed'
+        # would be told the owner had gone (409 request-recorded) as it was answering.
+        if self._owner_locks:
+            with self.transaction() as tx:
                 self._unlock(tx, principal, key, token)
 
     def extend(self, principal: str, key: str, token: str) -> None:
