@@ -2,7 +2,8 @@
 
 Days are study days: day 1 is the first dose (domain.md §6), so a date D is day
 ``(D - first dose) + 1``. A lane runs from day 1 to the day treatment ended (all agents
-discontinued, death, leaving the study) or, while treatment goes on, to the record's last day.
+discontinued, death, leaving the study) or, while the patient is on study, to the latest clinical
+date recorded for the patient (its last contact), marked as ongoing.
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ def lane(
         for when, what in ((died, "died"), (stopped, "discontinued"), (left, "left the study"))
         if when is not None
     ]
-    end_date, end = min(ends) if ends else (max(last_day, first), None)
+    # Still on study: the lane runs to the last day the record tells of (its latest clinical
+    # date, not after the record's own last day), marked as going on.
+    seen = [_date(e.get("clinical_date")) for e in patient["events"]]
+    contact = max([d for d in seen if d is not None and d <= last_day] or [first])
+    end_date, end = min(ends) if ends else (contact, "ongoing")
     end_day = max(day(end_date), 1)
     start_doses = next(e["doses"] for e in patient["events"] if e["event"] == "Enrolled")
     changes = [(1, start_doses)]

@@ -55,7 +55,8 @@ LEVEL_COLOURS = (
     OKABE_ITO["vermillion"],
 )
 RUNG_HATCHES = ("", "////", "xxxx", "....")
-END_MARKERS = {"discontinued": "X", "died": "P", "left the study": ">"}
+END_MARKERS = {"discontinued": "X", "died": "P", "left the study": "s", "ongoing": ">"}
+END_FACE = {"ongoing": "#999999"}
 WIDTH_IN = 12.0
 
 
@@ -236,8 +237,8 @@ def swimmer_svg(lanes: Sequence[Mapping[str, Any]], num_levels: int) -> str:
                 [y],
                 linestyle="none",
                 marker=END_MARKERS[ln["end"]],
-                markersize=8,
-                markerfacecolor="black",
+                markersize=7,
+                markerfacecolor=END_FACE.get(ln["end"], "black"),
                 markeredgecolor="black",
                 zorder=5,
             )
@@ -304,9 +305,9 @@ def _swimmer_legend(num_levels: int) -> list[Any]:
             [],
             linestyle="none",
             marker=m,
-            markerfacecolor="black",
+            markerfacecolor=END_FACE.get(what, "black"),
             markeredgecolor="black",
-            label=what,
+            label="on study (last contact)" if what == "ongoing" else what,
         )
         for what, m in END_MARKERS.items()
     ]
