@@ -207,3 +207,11 @@ def audit_rows(
 def audit_export(ledger: DoseLedger, trial_id: UUID, fmt: str) -> str:
     """The trial's audit export, from the caught-up audit trail."""
     return ledger.audit_export(trial_id, fmt, audit_rows(ledger, trial_id))
+
+
+def decidable(ledger: DoseLedger) -> tuple[UUID, list[UUID]]:
+    """A trial whose first cohort is fully evaluated (no DLT): the SRC decision is due."""
+    trial_id, patients = dosing(ledger, template("defactinib-avutometinib"), count=3)
+    for pid in patients:
+        ledger.record_dlt_window_outcome(pid, "no_dlt", day(28), INVESTIGATOR)
+    return trial_id, patients

@@ -24,6 +24,8 @@ ADMINS = ("admin",)
 TRIAL_READERS = tuple(role for role in READERS if role != "investigator")
 # The regulatory exports.
 AUDITORS = ("auditor",)
+# The safety review committee's packet: the committee, and those who review its work.
+PACKET_READERS = ("src_member", "monitor", "auditor")
 # Every site's events: the feed, its stream and the metrics.
 OBSERVERS = ("integration", "monitor", "auditor", "admin")
 # Webhook subscriptions.

@@ -9,6 +9,7 @@ from typing import Any
 
 from projections.audit_rows import AUDIT_COLUMNS
 from projections.csv_cells import write_csv
+from projections.src_packet import plots
 
 FORMATS = ("csv", "jsonl", "html")
 # The audit table fits a 1,280-pixel screen (and a landscape page): fixed layout, these column
@@ -44,34 +45,6 @@ def to_jsonl(rows: Sequence[dict[str, Any]]) -> str:
     return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
 
 
-def _escalation_chart(cohorts: Sequence[dict[str, Any]], levels: int) -> str:
-    """An inline SVG: dose level (y) by cohort (x), each patient a dot, DLTs filled red."""
-    step_x, step_y, pad = 70, 40, 50
-    width = pad + step_x * max(len(cohorts), 1) + 20
-    height = pad + step_y * levels
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        'role="img" aria-label="Escalation chart: dose level by cohort, DLTs in red">'
-    ]
-    for level in range(1, levels + 1):
-        y = height - pad + 10 - (level - 1) * step_y
-        parts.append(f'<text x="4" y="{y + 4}" font-size="12">DL{level}</text>')
-        parts.append(f'<line x1="{pad - 10}" y1="{y}" x2="{width - 10}" y2="{y}" stroke="#ddd"/>')
-    for i, cohort in enumerate(cohorts):
-        x = pad + i * step_x
-        y = height - pad + 10 - (cohort["level"] - 1) * step_y
-        parts.append(f'<text x="{x}" y="{height - 8}" font-size="11">C{cohort["cohort"]}</text>')
-        dlts, evaluable = cohort["dlts"], cohort["evaluable"]
-        for j in range(max(evaluable, cohort["enrolled"])):
-            fill = "#c0392b" if j < dlts else ("#2e86c1" if j < evaluable else "#fff")
-            parts.append(
-                f'<circle cx="{x + 8 + j * 11}" cy="{y}" r="4.5" fill="{fill}" '
-                'stroke="#333" stroke-width="0.8"/>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 def to_html(trial: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
     """A printable, self-contained report: summary, escalation chart, audit table."""
     e = html.escape
@@ -101,7 +74,8 @@ def to_html(trial: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
         + "</tr>"
         for row in rows
     )
-    chart = _escalation_chart(trial["cohorts"], len(trial["levels"]))
+    # The SRC packet's escalation plot (matplotlib SVG), from the cohorts' counts.
+    chart = plots.escalation_svg(plots.points_from_cohorts(trial["cohorts"]), len(trial["levels"]))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Audit trail: {e(trial["name"])}</title>
@@ -113,6 +87,7 @@ th, td {{ border: 1px solid #bbb; padding: 3px 6px; text-align: left; vertical-a
 th {{ background: #eee; }}
 table.audit {{ table-layout: fixed; width: 100%; font-size: 11px; }}
 table.audit th, table.audit td {{ padding: 2px 3px; }}
+figure svg {{ max-width: 100%; height: auto; }}
 table.audit td.id {{ font-family: ui-monospace, monospace; font-size: 10px; color: #555; }}
 @media print {{ @page {{ size: landscape; }} body {{ margin: 0; }}
   table {{ page-break-inside: auto; }} tr {{ page-break-inside: avoid; }} }}
@@ -124,8 +99,9 @@ MTD: {e(mtd)}; path <code>{e(trial["outcomes"] or "(none)")}</code>;
 <h2>Dose levels</h2>
 <table><tr><th>level</th><th>dose</th><th>patients</th><th>DLTs</th></tr>{levels}</table>
 <h2>Escalation</h2>
-<p>Each dot is an evaluable patient; red dots are DLTs.</p>
-{chart}
+<p>One marker per patient in order of enrolment, by DLT-window outcome (shape and colour);
+dashed lines separate cohorts, each with the SRC's decision above it.</p>
+<figure style="margin: 0">{chart}</figure>
 <table><tr><th>cohort</th><th>level</th><th>enrolled</th><th>evaluable</th><th>DLTs</th>
 <th>recommended</th><th>SRC decision</th><th>signed by</th><th>reason</th></tr>{cohorts}</table>
 <h2>Audit trail</h2>

@@ -88,6 +88,7 @@ _SUMMARIES: dict[str, Callable[[Get], str]] = {
     ),
     "SRCDecisionSigned": lambda get: (
         f"SRC decision on cohort {get('cohort')}: {get('decision')} ({get('meaning')})"
+        + (f"; on SRC packet sha256 {get('packet_sha256')}" if get("packet_sha256") else "")
     ),
     "CohortOpened": lambda get: (
         f"cohort {get('cohort')} opened at DL{get('level')} ({get('origin')})"

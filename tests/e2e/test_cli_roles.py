@@ -55,6 +55,7 @@ OPEN_COMMANDS = {
     "projections rebuild", "projections catch-up", "projections check", "projections show",
     "replay", "export sdtm", "audit verify", "audit export", "reminders due", "reminders tick",
     "serve", "scheduler", "keys list", "trials", "trial show", "patient show", "demo",
+    "report src-packet",
 }  # fmt: skip
 AVUTOMETINIB = template("defactinib-avutometinib")
 README = Path(__file__).resolve().parents[2] / "README.md"

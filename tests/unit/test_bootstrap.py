@@ -49,3 +49,19 @@ def test_the_composition_root_imports_neither_fastapi_nor_apscheduler_until_aske
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_neither_the_ledger_nor_the_http_app_imports_matplotlib_until_a_packet_is_drawn() -> None:
+    code = (
+        "import sys\n"
+        "import adapters.bootstrap\n"
+        "from adapters.bootstrap import build_app, build_ledger\n"
+        "from adapters.persistence.environment import persistence_env\n"
+        "from projections import audit_report\n"
+        "ledger = build_ledger(env=persistence_env('sqlite:///:memory:'))\n"
+        "build_app(ledger)\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -104,12 +104,20 @@ class TrialCommands(Ledger):
         meaning: str = "approval",
         mtd_level: int | None = None,
         reason: str | None = None,
+        packet_sha256: str | None = None,
         uow: UnitOfWork | None = None,
     ) -> None:
-        """Record the safety review committee's signed escalation decision."""
+        """Record the safety review committee's signed escalation decision (citing the SRC
+        packet it was made on, when ``packet_sha256`` is given)."""
         trial = self.load(Trial, trial_id, uow)
         trial.sign_decision(
-            cohort, decision, signer, meaning=meaning, mtd_level=mtd_level, reason=reason
+            cohort,
+            decision,
+            signer,
+            meaning=meaning,
+            mtd_level=mtd_level,
+            reason=reason,
+            packet_sha256=packet_sha256,
         )
         self.record(trial, uow=uow)
 

@@ -17,6 +17,7 @@ from adapters.access import Duty
 from adapters.application import DoseLedger
 from domain.actors import Actor
 from domain.errors import InvalidInput
+from domain.trial.citations import check_packet_sha256
 
 EXIT_USAGE = 2
 
@@ -94,6 +95,15 @@ def uuid_arg(text: str) -> UUID:
         return UUID(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a UUID") from None
+
+
+def packet_sha256_arg(text: str) -> str:
+    """The SHA-256 of an SRC packet, as its footer prints it (64 lowercase hex digits)."""
+    try:
+        check_packet_sha256(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return text
 
 
 def whole_arg(text: str) -> int:

@@ -9,7 +9,14 @@ from typing import Any
 
 from adapters.access import SRC_SIGNATURE, TRIAL_MANAGEMENT
 from adapters.application import DoseLedger
-from adapters.cli.common import Parser, actor, print_json, store_command, uuid_arg
+from adapters.cli.common import (
+    Parser,
+    actor,
+    packet_sha256_arg,
+    print_json,
+    store_command,
+    uuid_arg,
+)
 from adapters.cli.projections import open_read_models
 from adapters.demo import find_demo_trial, record_demo_trial
 from domain.protocol import TEMPLATE_IDS, Protocol, load_protocol_file, template
@@ -55,6 +62,7 @@ def cmd_trial_decide(args: argparse.Namespace, ledger: DoseLedger) -> None:
         meaning=args.meaning,
         mtd_level=args.mtd_level,
         reason=args.reason,
+        packet_sha256=args.packet_sha256,
     )
     print_json(ledger.trial(args.trial_id)["cohorts"][-1])
 
@@ -134,6 +142,12 @@ def register(sub: Any) -> None:
     p.add_argument("--mtd-level", type=int)
     p.add_argument("--meaning", default="approval")
     p.add_argument("--reason")
+    p.add_argument(
+        "--packet-sha256",
+        type=packet_sha256_arg,
+        metavar="HASH",
+        help="the SHA-256 of the SRC packet the decision was made on (report src-packet)",
+    )
 
     p = store_command(
         tsub,

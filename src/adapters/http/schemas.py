@@ -21,6 +21,7 @@ from pydantic import (
     Discriminator,
     Field,
     GetJsonSchemaHandler,
+    StringConstraints,
     Tag,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -29,6 +30,7 @@ from pydantic_core import CoreSchema
 from domain.protocol import NOTE_MAX
 from domain.reminder_schedule import ReminderKind
 from domain.strict_input import free_text_problem, plain_text_problem
+from domain.trial.citations import PACKET_SHA256
 
 NAME_MAX = 200
 """The longest name, term, location, or other short text."""
@@ -105,6 +107,11 @@ PlainText = Annotated[str, AfterValidator(_plain), _Pattern(PLAIN_TEXT_PATTERN)]
 """One line of text: no control characters at all."""
 FreeText = Annotated[str, AfterValidator(_free), _Pattern(FREE_TEXT_PATTERN)]
 """Free text: line breaks allowed, no other control characters."""
+PacketSha256 = Annotated[
+    str,
+    StringConstraints(min_length=64, max_length=64, pattern=f"^{PACKET_SHA256.pattern}$"),
+]
+"""A packet's SHA-256: 64 lowercase hexadecimal digits (``domain.trial.citations``)."""
 Id = Annotated[UUID, Field(strict=False)]
 """A UUID, given as its JSON string (strict mode would want a UUID object)."""
 
@@ -187,6 +194,12 @@ class SignDecision(_Body):
     mtd_level: Annotated[int, Field(ge=1), _WHOLE] | None = None
     meaning: PlainText = Field("approval", min_length=1, max_length=100)
     reason: FreeText | None = Field(None, max_length=FREE_TEXT_MAX)
+    packet_sha256: PacketSha256 | None = Field(
+        None,
+        description="The SHA-256 of the SRC packet the decision was made on "
+        "(GET /trials/{trial_id}/src-packet): 64 lowercase hexadecimal digits",
+        examples=["3f0c5e1d9a7b2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6"],
+    )
 
 
 class ReviewDecision(_Body):

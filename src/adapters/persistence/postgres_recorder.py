@@ -309,3 +309,27 @@ class _PostgresChainReader:
             (originator_id, version),
         )
         return self.curs.fetchone() is not None
+
+    def link_of(self, originator_id: str, version: int) -> tuple[int, ChainRow] | None:
+        ident = stored_id(originator_id, self.recorder.datastore.originator_id_type)
+        if ident is None:
+            return None
+        self.curs.execute(
+            SQL(
+                "SELECT notification_id FROM {0} WHERE originator_id = %s "
+                "AND originator_version = %s"
+            ).format(self.recorder._qualified_events),
+            (ident, version),
+        )
+        found = self.curs.fetchone()
+        self.curs.execute(
+            SQL(
+                "SELECT seq, originator_id, originator_version, topic, event_hash, chain_hash "
+                "FROM {0} WHERE originator_id = %s AND originator_version = %s"
+            ).format(self.recorder._qualified_chain),
+            (originator_id, version),
+        )
+        row = self.curs.fetchone()
+        if found is None or row is None:
+            return None
+        return int(found["notification_id"]), chain_row(tuple(row.values()))

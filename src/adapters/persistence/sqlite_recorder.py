@@ -147,11 +147,16 @@ class _SQLiteChainReader:
         )
         return [chain_row(tuple(row)) for row in self.c.fetchall()]
 
-    def has_event(self, originator_id: str, version: int) -> bool:
+    def _event_key(self, originator_id: str) -> str | None:
         ident = stored_id(originator_id, self.recorder.datastore.originator_id_type)
         if ident is None:
+            return None
+        return ident.hex if isinstance(ident, UUID) else ident
+
+    def has_event(self, originator_id: str, version: int) -> bool:
+        key = self._event_key(originator_id)
+        if key is None:
             return False
-        key = ident.hex if isinstance(ident, UUID) else ident
         self.c.execute(
             f"SELECT 1 FROM {self.events} WHERE originator_id=? AND originator_version=?",
             (key, version),
@@ -164,6 +169,25 @@ class _SQLiteChainReader:
             (originator_id, version),
         )
         return self.c.fetchone() is not None
+
+    def link_of(self, originator_id: str, version: int) -> tuple[int, ChainRow] | None:
+        key = self._event_key(originator_id)
+        if key is None:
+            return None
+        self.c.execute(
+            f"SELECT rowid FROM {self.events} WHERE originator_id=? AND originator_version=?",
+            (key, version),
+        )
+        found = self.c.fetchone()
+        self.c.execute(
+            "SELECT seq, originator_id, originator_version, topic, event_hash, chain_hash "
+            f"FROM {self.chain} WHERE originator_id=? AND originator_version=?",
+            (originator_id, version),
+        )
+        row = self.c.fetchone()
+        if found is None or row is None:
+            return None
+        return int(found[0]), chain_row(tuple(row))
 
 
 def _sqlite_oid_text(recorder: SQLiteApplicationRecorder, stored: str) -> str:

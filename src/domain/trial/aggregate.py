@@ -200,6 +200,7 @@ class Trial(EnrolmentCommands, OutcomeCommands, DecisionCommands, Aggregate):
         meaning: str,
         reason: str | None,
         actor: dict[str, Any],
+        packet_sha256: str | None = None,
     ) -> None:
         self.decisions.append(
             {

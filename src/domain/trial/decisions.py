@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from domain.actors import Actor
 from domain.cohort import CohortOrigin
 from domain.errors import CommandRefused, InvalidInput
+from domain.trial.citations import check_packet_sha256
 from domain.trial.decision_rules import (
     REVIEW_OUTCOMES,
     check_decision,
@@ -39,8 +40,11 @@ class DecisionCommands:
         meaning: str,
         mtd_level: int | None = None,
         reason: str | None = None,
+        packet_sha256: str | None = None,
     ) -> None:
-        """Record the SRC's signed decision on a fully evaluated cohort, and act on it."""
+        """Record the SRC's signed decision on a fully evaluated cohort, and act on it;
+        ``packet_sha256``: the SRC packet it was made on, when cited."""
+        check_packet_sha256(packet_sha256)
         self._check_escalating()
         open_cohort = self.open_cohort
         if cohort != open_cohort.number:
@@ -87,6 +91,7 @@ class DecisionCommands:
             meaning=meaning,
             reason=reason,
             actor=actor_record,
+            packet_sha256=packet_sha256,
         )
         self._act_on(decision, target, actor_record, reason)
 

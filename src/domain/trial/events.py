@@ -112,7 +112,7 @@ class DLTCandidateAdjudicated(Event):
 
 class SRCDecisionSigned(Event):
     TOPIC = "doseledger:trial.SRCDecisionSigned"
-    class_version = 1
+    class_version = 2  # 2: packet_sha256
     cohort: int
     level: int
     outcomes: str
@@ -122,6 +122,13 @@ class SRCDecisionSigned(Event):
     meaning: str
     reason: str | None
     actor: dict[str, Any]
+    packet_sha256: str | None
+    """The SHA-256 of the SRC packet the decision was made on, when the signer cited one."""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Decisions signed before a decision could cite its packet cite none."""
+        state["packet_sha256"] = None
 
 
 class CohortOpened(Event):

@@ -159,6 +159,33 @@ class SafetyTable(ReadModel):
         self.deviations.clear()
 
 
+def term_rows(counts: Mapping[str, Mapping[int, Mapping[int, int]]]) -> list[dict[str, Any]]:
+    """Per term (sorted), per dose level: patients by worst grade, any grade and grade 3+;
+    ``counts``: term → level → worst grade → patients."""
+    terms: list[dict[str, Any]] = []
+    for term in sorted(counts):
+        by_level: list[dict[str, Any]] = []
+        for level in sorted(counts[term]):
+            grades = counts[term][level]
+            by_level.append(
+                {
+                    "level": level,
+                    "grades": {str(g): grades.get(g, 0) for g in GRADES},
+                    "any_grade": sum(grades.values()),
+                    "grade_3_or_worse": sum(n for g, n in grades.items() if g >= 3),
+                }
+            )
+        terms.append(
+            {
+                "term": term,
+                "levels": by_level,
+                "any_grade": sum(row["any_grade"] for row in by_level),
+                "grade_3_or_worse": sum(row["grade_3_or_worse"] for row in by_level),
+            }
+        )
+    return terms
+
+
 def safety_table(tx: Transaction, store: Store, trial_id: UUID) -> dict[str, Any]:
     """Patients per term, dose level and worst grade (with 'any grade' and 'grade 3+')."""
     found = tx.fetchone(
@@ -186,27 +213,7 @@ def safety_table(tx: Transaction, store: Store, trial_id: UUID) -> dict[str, Any
         (str(trial_id),),
     ):
         counts.setdefault(term, {}).setdefault(level, {})[grade] = patients
-    terms: list[dict[str, Any]] = []
-    for term in sorted(counts):
-        by_level: list[dict[str, Any]] = []
-        for level in sorted(counts[term]):
-            grades = counts[term][level]
-            by_level.append(
-                {
-                    "level": level,
-                    "grades": {str(g): grades.get(g, 0) for g in GRADES},
-                    "any_grade": sum(grades.values()),
-                    "grade_3_or_worse": sum(n for g, n in grades.items() if g >= 3),
-                }
-            )
-        terms.append(
-            {
-                "term": term,
-                "levels": by_level,
-                "any_grade": sum(row["any_grade"] for row in by_level),
-                "grade_3_or_worse": sum(row["grade_3_or_worse"] for row in by_level),
-            }
-        )
+    terms = term_rows(counts)
     deviations = [
         {
             "subject_id": subject_id,

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from adapters.access import AUDITORS, READERS, TRIAL_READERS
+from adapters.access import AUDITORS, PACKET_READERS, READERS, TRIAL_READERS
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger, Models
 from adapters.http.openapi_parts import ok
@@ -27,6 +27,7 @@ from adapters.http.views import (
 router = APIRouter(tags=["read models"], responses=ERRORS)
 Auditor = Annotated[Principal, Depends(allow(*AUDITORS))]
 TrialReader = Annotated[Principal, Depends(allow(*TRIAL_READERS))]
+PacketReader = Annotated[Principal, Depends(allow(*PACKET_READERS))]
 MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson", "html": "text/html"}
 _TEXT = {"schema": {"type": "string"}}  # a download: CSV, JSON lines or HTML text
 _DISPOSITION = {
@@ -157,6 +158,43 @@ def export_sdtm(
         media_type="text/csv",
         headers=_attachment(f"{trial_id}-sdtm-{domain.lower()}.csv"),
     )
+
+
+@router.get(
+    "/trials/{trial_id}/src-packet",
+    summary="The SRC packet: what a dose-escalation meeting reads (HTML)",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "content": {"text/html": _TEXT},
+            "headers": {
+                **_DISPOSITION,
+                "X-Packet-SHA256": {
+                    "description": "The packet's SHA-256, as its footer states it (a decision "
+                    "may cite it: packet_sha256)",
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                },
+            },
+        }
+    },
+)
+def get_src_packet(
+    trial_id: UUID,
+    ledger: Ledger,
+    who: PacketReader,
+    as_of: AsOf = None,
+    paper: Annotated[
+        Literal["a4", "letter"], Query(description="printed page size (landscape)")
+    ] = "a4",
+) -> Response:
+    """The safety review committee's packet as one self-contained HTML page (inline SVG plots,
+    no script): state, escalation and swimmer plots, DLT listing, AE summary, open items, the
+    recommendation and its rule, bound to the record (log position, audit-chain head) with its
+    own SHA-256; as recorded at ``as_of`` (default: the latest record). A download named
+    ``<trial id>-src-packet.html``."""
+    packet = ledger.src_packet(trial_id, _utc(as_of), paper=paper)
+    headers = _attachment(f"{trial_id}-src-packet.html") | {"X-Packet-SHA256": packet.sha256}
+    return Response(packet.html, media_type="text/html", headers=headers)
 
 
 def _attachment(filename: str) -> dict[str, str]:

@@ -220,6 +220,7 @@ def sign_decision(
         meaning=body.meaning,
         mtd_level=body.mtd_level,
         reason=body.reason,
+        packet_sha256=body.packet_sha256,
         uow=uow,
     )
     trial = ledger.trial(trial_id, uow=uow)
