@@ -53,6 +53,7 @@ OPEN_COMMANDS = {
     "three-plus-three", "simulate", "protocols", "rules evaluate", "rules show", "ctcae grade",
     "design boundaries", "next-dose",
     "projections rebuild", "projections catch-up", "projections check", "projections show",
+    "projections run",
     "replay", "export sdtm", "audit verify", "audit export", "reminders due", "reminders tick",
     "serve", "scheduler", "keys list", "trials", "trial show", "patient show", "demo",
     "report src-packet",
