@@ -42,15 +42,23 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
+import structlog
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteRecorder
 from eventsourcing.utils import resolve_topic
 
+from projections import failures as stops
+from projections.failures import Stopped
 from projections.models.base import Handler, ReadModel, UndecodedHandler
 from projections.store import TRACKING, SQLiteStore, Store, Transaction
 from projections.undecoded import StoredJsonDecoder, UndecodedEvent, id_text
 
 DEFAULT_BATCH_SIZE = 1000
+log = structlog.get_logger("doseledger.read_models")
+# A stopped read model's position, as the batch sees it: past every event, so it takes none.
+_PAST_EVERY_EVENT = 1 << 62
+# What was running when a handler raised (index below 0: no model's handler yet).
+_POSITIONS, _ROUTING, _DECODING, _UNDECODING = -4, -3, -2, -1
 # progress(events processed so far, position reached, last position to reach)
 Progress = Callable[[int, int, int], None]
 Reader = Callable[[int, int, "int | None"], Sequence[Notification]]
@@ -174,6 +182,10 @@ class PositionsMoved(Exception):
     """Another process moved or reset a read model (a rebuild) under this runner's feet."""
 
 
+class ReadModelFailed(PositionsMoved):
+    """A read model could not process an event: it is stopped, the batch is read again."""
+
+
 class ReadModelRunner:
     """Read models following the log together: one decode, one transaction per batch."""
 
@@ -188,6 +200,13 @@ class ReadModelRunner:
         self.stopping = threading.Event()
         self.stopped = False  # the last catch-up ended on stop() rather than at the end
         self._handlers = [m.handlers() for m in self.models]
+        # The read models each one looks things up in (a model it holds): stopped with them.
+        self.reads_from = {
+            m.name: [v.name for v in vars(m).values() if isinstance(v, ReadModel)]
+            for m in self.models
+        }
+        # Read models not fed (their failures, recorded in the store): read at each catch-up.
+        self.stopped_models: dict[str, Stopped] = {}
         self._stored = [m.stored_handlers() for m in self.models]
         self.decoder = StoredJsonDecoder(source.mapper)
         # A runner of models that take a few event classes reads only those: its positions
@@ -207,6 +226,18 @@ class ReadModelRunner:
         )
         self._set_position = f"UPDATE {t} SET position = ? WHERE name = ?"
 
+    def load_stopped(self, tx: Transaction) -> dict[str, Stopped]:
+        """The read models of this runner that are stopped (as recorded in the store)."""
+        found = stops.stopped_models(stops.load(tx), self.reads_from)
+        self.stopped_models = {n: s for n, s in found.items() if n in self.reads_from}
+        return self.stopped_models
+
+    def _start(self, tx: Transaction) -> int | None:
+        """The lowest position of the read models that are fed (None: every one is stopped)."""
+        stopped = self.load_stopped(tx)
+        fed = [p for n, p in self.positions(tx).items() if n not in stopped]
+        return min(fed) if fed else None
+
     def positions(self, tx: Transaction, *, lock: bool = False) -> dict[str, int]:
         """Each read model's tracking position."""
         sql = self._select_positions + (self.store.lock_clause if lock else "")
@@ -225,7 +256,10 @@ class ReadModelRunner:
         self.stopped = False
         try:
             with self.store.snapshot() as tx:
-                start = min(self.positions(tx).values())
+                first = self._start(tx)
+            if first is None:
+                return 0
+            start = first
             head = self.source.recorder.max_notification_id() or 0
             head = head if until is None else min(head, until)
             while not self.stopping.is_set():
@@ -234,9 +268,12 @@ class ReadModelRunner:
                     break
                 try:
                     self._process(notifications, start)
-                except PositionsMoved:
+                except PositionsMoved:  # or ReadModelFailed: the others go on without it
                     with self.store.snapshot() as tx:
-                        start = min(self.positions(tx).values())
+                        first = self._start(tx)
+                    if first is None:
+                        break
+                    start = first
                     continue
                 processed += len(notifications)
                 start = notifications[-1].id
@@ -283,6 +320,60 @@ class ReadModelRunner:
             self.decoder,
         )
 
+    def _failed_models(self, index: int, notification: Notification, fed: list[int]) -> list[int]:
+        """The models that could not process ``notification``: the one whose handler raised,
+        or (the event could not be routed or decoded) every one that would have taken it."""
+        if index >= 0:
+            return [index]
+        if index == _POSITIONS:
+            return []
+        takers = [i for i, p in enumerate(fed) if p < notification.id]
+        route = self._routes.get(notification.topic)
+        if route is None:  # the topic resolves to no class: the models taking every event
+            return [i for i in takers if self.models[i].takes_all_stored] or takers
+        wanted = {i for i, _ in route.undecoded}
+        if index == _DECODING:
+            wanted |= {i for i, _ in route.decoded}
+        return [i for i in takers if i in wanted]
+
+    def _stop(
+        self,
+        failed: list[int],
+        notification: Notification | None,
+        batch: Sequence[Notification],
+        fed: list[int],
+        error: BaseException,
+    ) -> None:
+        """Record the failures (own transaction), log each new one once, stop the models.
+
+        ``notification``: the event a handler failed on (None: writing the batch failed, and
+        the failure names the first event of the batch the model took)."""
+        found = []
+        for index in failed:
+            at = notification or next((n for n in batch if n.id > fed[index]), batch[0])
+            found.append(
+                stops.failure_of(
+                    self.names[index],
+                    at.id,
+                    at.topic,
+                    id_text(at.originator_id),
+                    at.originator_version,
+                    error,
+                )
+            )
+        for failure in stops.record(self.store, found):
+            log.error(
+                "read model stopped: it could not process an event",
+                read_model=failure.read_model,
+                position=failure.position,
+                topic=failure.topic,
+                originator_id=failure.originator_id,
+                originator_version=failure.originator_version,
+                error=failure.error,
+            )
+        with self.store.snapshot() as tx:
+            self.load_stopped(tx)
+
     def _process(self, batch: Sequence[Notification], start: int) -> None:
         """Apply one batch to every read model and move their positions, in one transaction.
 
@@ -291,16 +382,29 @@ class ReadModelRunner:
         first checks that the positions are still those the handlers started from (another
         process writing these read models would have moved them). So the events' writers, or
         a runner of another process, wait for the writes only, never for a whole batch's work.
+
+        A handler (or a flush) that raises, other than on a store error, stops its read model
+        (``projections.failures``): the failure is recorded and the batch is read again
+        without it (``ReadModelFailed``), so the other read models go on.
         """
         models = self.models
         routes = self._routes
         to_domain_event = self.source.mapper.to_domain_event
         last = batch[-1].id
+        stopped = self.stopped_models
+        index = _ROUTING
+        notification = batch[0]
+        flushing = False
         try:
             with self.store.snapshot() as tx:
                 by_name = self.positions(tx)
                 positions = [by_name[name] for name in self.names]
-                if min(positions) < start:
+                # What each model takes: the events after its position (a stopped one: none).
+                fed = [
+                    _PAST_EVERY_EVENT if name in stopped else p
+                    for name, p in zip(self.names, positions, strict=True)
+                ]
+                if min(fed) < start:
                     raise PositionsMoved
                 if positions != self._committed:
                     # First batch, or another process moved the positions: caches may be stale.
@@ -309,40 +413,62 @@ class ReadModelRunner:
                 for model in models:
                     model.begin(tx)
                 # The usual case: every read model takes every event of the batch.
-                every = max(positions) <= start
+                every = not stopped and max(positions) <= start
                 try:
                     for notification in batch:
+                        index = _ROUTING
                         route = routes.get(notification.topic) or self._route(notification.topic)
                         position = notification.id
                         if route.decoded:
+                            index = _DECODING
                             event = to_domain_event(notification)
                             for index, handler in route.decoded:
-                                if every or position > positions[index]:
+                                if every or position > fed[index]:
                                     handler(position, event)
                             if not route.undecoded:
                                 continue
+                            index = _UNDECODING
                             stored = UndecodedEvent.of_event(event)
                         elif route.undecoded:
+                            index = _UNDECODING
                             stored = self._undecoded(notification, route)
                         else:
                             continue
                         for index, on_stored in route.undecoded:
-                            if every or position > positions[index]:
+                            if every or position > fed[index]:
                                 on_stored(position, stored)
                 finally:
                     for model in models:
                         model.end()
+            flushing = True
             with self.store.transaction() as tx:
                 locked = self.positions(tx, lock=True)
                 if [locked[name] for name in self.names] != positions:
                     raise PositionsMoved
-                for model in models:
+                for index, model in enumerate(models):  # noqa: B007 (the failed one, if any)
                     model.flush(tx)
+                index = _POSITIONS  # the runner's own writes: no read model's failure
                 moved = [
-                    (last, name) for name, p in zip(self.names, positions, strict=True) if p < last
+                    (last, name)
+                    for name, p in zip(self.names, fed, strict=True)
+                    if p < last and name not in stopped
                 ]
                 tx.executemany(self._set_position, moved)
-            self._committed = [max(p, last) for p in positions]
+            self._committed = [
+                p if n in stopped else max(p, last)
+                for n, p in zip(self.names, positions, strict=True)
+            ]
+        except Exception as exc:
+            self._committed = None
+            for model in models:
+                model.reset()
+            if isinstance(exc, PositionsMoved) or stops.is_store_error(exc):
+                raise
+            failed = self._failed_models(index, notification, fed)
+            if not failed:
+                raise
+            self._stop(failed, None if flushing else notification, batch, fed, exc)
+            raise ReadModelFailed from exc
         except BaseException:
             self._committed = None
             for model in models:
