@@ -73,9 +73,15 @@ class LiveReadModels:
     """
 
     def __init__(
-        self, ledger: DoseLedger, live_only: Sequence[Callable[[Store], ReadModel]] = ()
+        self,
+        ledger: DoseLedger,
+        live_only: Sequence[Callable[[Store], ReadModel]] = (),
+        *,
+        min_position_wait_seconds: float = 2.0,
     ) -> None:
         self.ledger = ledger
+        # How long an HTTP read waits for an X-Min-Position (DOSELEDGER_MIN_POSITION_...).
+        self.min_position_wait_seconds = min_position_wait_seconds
         self.live_only = tuple(live_only)
         self._live_only_names: set[str] = set()
         self._read_models: ReadModels | None = None
@@ -132,7 +138,8 @@ class LiveReadModels:
                 reached = self._reached(read_models, uses)
                 if min_position is None or reached >= min_position:
                     return query(read_models.queries)
-            if time.monotonic() >= deadline:
+                head = self.ledger.recorder.max_notification_id() or 0
+            if time.monotonic() >= deadline or min_position > head:  # never recorded: at once
                 raise PositionNotReached(min_position, reached, wait_seconds)
             time.sleep(POSITION_POLL_SECONDS)
 

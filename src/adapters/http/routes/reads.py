@@ -6,11 +6,12 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from adapters.access import AUDITORS, READERS, TRIAL_READERS
 from adapters.http.auth import Principal, allow
+from adapters.http.consistency import Models
 from adapters.http.deps import Ledger
 from adapters.http.openapi_parts import ok
 from adapters.http.pages import After, Limit, key, page, position
@@ -23,7 +24,6 @@ from adapters.http.views import (
     Replay,
     SafetyTable,
 )
-from adapters.read_models import LiveReadModels
 
 router = APIRouter(tags=["read models"], responses=ERRORS)
 Auditor = Annotated[Principal, Depends(allow(*AUDITORS))]
@@ -37,13 +37,6 @@ _DISPOSITION = {
     }
 }
 
-
-async def _models(request: Request) -> LiveReadModels:
-    models: LiveReadModels = request.app.state.read_models
-    return models
-
-
-Models = Annotated[LiveReadModels, Depends(_models)]
 AsOf = Annotated[
     IsoInstant | None, Query(description="ISO 8601 instant with offset, e.g. 2026-03-02T14:30:00Z")
 ]
@@ -56,7 +49,7 @@ AsOf = Annotated[
 )
 def cohorts(trial_id: UUID, models: Models, who: TrialReader) -> Any:
     """Per cohort and dose level: enrolled, evaluable, DLTs, recommendation, SRC decision."""
-    return models.read(lambda p: p.cohort_summary(trial_id))
+    return models.read(lambda p: p.cohort_summary(trial_id), "cohort_summary")
 
 
 @router.get(
@@ -66,7 +59,7 @@ def cohorts(trial_id: UUID, models: Models, who: TrialReader) -> Any:
 )
 def safety_table(trial_id: UUID, models: Models, who: TrialReader) -> Any:
     """Patients by AE term × worst CTCAE grade × dose level."""
-    return models.read(lambda p: p.safety_table(trial_id))
+    return models.read(lambda p: p.safety_table(trial_id), "safety_table")
 
 
 @router.get(
@@ -89,7 +82,9 @@ def timeline(
     found = models.read(
         lambda p: p.patient_timeline(
             patient_id, after=None if start is None else (start[0], start[1]), limit=limit + 1
-        )
+        ),
+        "patient_timeline",
+        "timeline_doses",
     )
     return found | page(
         found["entries"], limit, "entries", lambda row: (row["position"], row["seq"])
@@ -112,7 +107,10 @@ def audit(
     """One row per event, in log order: who, role, when recorded, clinical date, change, reason,
     client: `{"rows": [...], "next": ...}`; pass `next` as `after` for the next page."""
     start = position(after)
-    rows = models.read(lambda p: p.audit_trail(trial_id, _utc(as_of), after=start, limit=limit + 1))
+    rows = models.read(
+        lambda p: p.audit_trail(trial_id, _utc(as_of), after=start, limit=limit + 1),
+        "audit_trail",
+    )
     return page(rows, limit, "rows", lambda row: (row["position"],))
 
 
