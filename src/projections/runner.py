@@ -45,7 +45,7 @@ from uuid import UUID
 import structlog
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteRecorder
-from eventsourcing.utils import resolve_topic
+from eventsourcing.utils import TopicError, resolve_topic
 
 from projections import failures as stops
 from projections.failures import Stopped
@@ -290,7 +290,10 @@ class ReadModelRunner:
         return processed
 
     def _route(self, topic: str) -> EventRoute:
-        cls = resolve_topic(topic)
+        try:
+            cls = resolve_topic(topic)
+        except TopicError as exc:
+            return self._unresolved(exc)
         decoded: list[tuple[int, Handler]] = []
         undecoded: list[tuple[int, UndecodedHandler]] = []
         for index, model in enumerate(self.models):
@@ -305,6 +308,17 @@ class ReadModelRunner:
         route = EventRoute(cls, decoded, undecoded, getattr(cls, "class_version", 1))
         self._routes[topic] = route
         return route
+
+    def _unresolved(self, error: TopicError) -> EventRoute:
+        """The route of an event whose class is not found (renamed without its old topic
+        registered): only the models taking every event take it, and fail on it. Not kept:
+        after a fix (the old topic registered), a retry finds the class."""
+
+        def unresolved(position: int, stored: UndecodedEvent) -> None:
+            raise error
+
+        takers = [(i, unresolved) for i, m in enumerate(self.models) if m.takes_all_stored]
+        return EventRoute(object, [], takers, 1)
 
     def _undecoded(self, notification: Notification, route: EventRoute) -> UndecodedEvent:
         """The event as stored, for stored handlers (no domain event decoded)."""
