@@ -136,7 +136,9 @@ class PrivatePostgres:
                 return
             except psycopg.OperationalError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"private PostgreSQL did not start:\n{self.log()}")
+                    raise AssertionError(
+                        f"private PostgreSQL did not start:\n{self.log()}"
+                    ) from None
                 time.sleep(0.1)
 
     def stop(self) -> None:
