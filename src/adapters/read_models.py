@@ -138,7 +138,7 @@ class LiveReadModels:
                 reached = self._reached(read_models, uses)
                 if min_position is None or reached >= min_position:
                     return query(read_models.queries)
-                head = self.ledger.recorder.max_notification_id() or 0
+                head = read_models.runner.head()
             if time.monotonic() >= deadline or min_position > head:  # never recorded: at once
                 raise PositionNotReached(min_position, reached, wait_seconds)
             time.sleep(POSITION_POLL_SECONDS)
@@ -147,6 +147,20 @@ class LiveReadModels:
         positions = read_models.positions()
         wanted = uses or [n for n in positions if n not in self._live_only_names]
         return min((positions[name] for name in wanted), default=0)
+
+    def readiness(self) -> tuple[int, dict[str, int], dict[str, Stopped]]:
+        """The log's head, the default read models' positions and the stopped ones, read on
+        the read-model store's connection (it fails at once while the database is away, where
+        the recorder's pool would wait); the follower's outage answers without the store."""
+        if self.outage is not None:
+            raise ConnectionError(f"read models lost the store: {self.outage}")
+        with self._lock:
+            read_models = self.read_models
+            head = read_models.runner.head()
+            positions = read_models.positions()
+            stopped = read_models.stopped()
+        live = {n: at for n, at in positions.items() if n not in self._live_only_names}
+        return head, live, stopped
 
     def stopped(self) -> dict[str, Stopped]:
         """The read models not fed now (as recorded in the store, by any process)."""

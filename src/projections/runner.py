@@ -39,18 +39,17 @@ import gc
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, NamedTuple, Protocol
-from uuid import UUID
+from typing import NamedTuple, Protocol
 
 import structlog
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteRecorder
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import TopicError, resolve_topic
 
 from projections import failures as stops
 from projections.failures import Stopped
+from projections.log_reader import NotificationSource, notification_head, notification_reader
 from projections.models.base import Handler, ReadModel, UndecodedHandler
-from projections.store import TRACKING, SQLiteStore, Store, Transaction
+from projections.store import TRACKING, Store, Transaction
 from projections.undecoded import StoredJsonDecoder, UndecodedEvent, id_text
 
 DEFAULT_BATCH_SIZE = 1000
@@ -61,17 +60,6 @@ _PAST_EVERY_EVENT = 1 << 62
 _POSITIONS, _ROUTING, _DECODING, _UNDECODING = -4, -3, -2, -1
 # progress(events processed so far, position reached, last position to reach)
 Progress = Callable[[int, int, int], None]
-Reader = Callable[[int, int, "int | None"], Sequence[Notification]]
-
-
-class NotificationSource(Protocol):
-    """Where events come from: the DoseLedger application (its recorder and mapper)."""
-
-    @property
-    def recorder(self) -> ApplicationRecorder: ...
-
-    @property
-    def mapper(self) -> Mapper[Any]: ...
 
 
 class SourceFactory(Protocol):
@@ -80,68 +68,6 @@ class SourceFactory(Protocol):
     __qualname__: str
 
     def __call__(self, *, env: Mapping[str, str]) -> NotificationSource: ...
-
-
-def notification_reader(
-    source: NotificationSource, store: Store, topics: Sequence[str] = (), *, uuids: bool = True
-) -> Reader:
-    """``read(after, limit, until)``: the next page of the notification log (of ``topics``
-    only, when given: the other events are skipped by the query, never decoded).
-
-    Normally the recorder's ``select_notifications``. When the read models share the events'
-    SQLite file, the same query runs on the store's own connection instead: a SQLite connection
-    drops its page cache whenever another connection commits, so the recorder's connection
-    would re-read every page after each of our batch commits, while ours keeps its cache warm.
-    Same table, same ``rowid`` order, same Notification objects (``uuids=False``: with the
-    originator ids as stored, for a runner that decodes no domain event).
-    """
-    recorder = source.recorder
-    if (
-        isinstance(store, SQLiteStore)
-        and isinstance(recorder, SQLiteApplicationRecorder)
-        and recorder.datastore.pool.db_name == store.database
-    ):
-        only = f"AND topic IN ({', '.join('?' * len(topics))}) " if topics else ""
-        sql = (
-            "SELECT rowid, originator_id, originator_version, topic, state "
-            f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? {only}"
-            "ORDER BY rowid LIMIT ?"
-        )
-        convert: Callable[[str], Any] = recorder.convert_originator_id
-        if not uuids:
-            convert = str
-        elif (
-            type(recorder).convert_originator_id is SQLiteRecorder.convert_originator_id
-            and recorder.datastore.originator_id_type == "uuid"
-        ):
-            convert = UUID  # what it does with UUID ids, without its test on every row
-        connection = store.connection
-
-        def read_own(after: int, limit: int, until: int | None) -> Sequence[Notification]:
-            bound = (1 << 62) if until is None else until
-            rows = connection.execute(sql, (after, bound, *topics, limit)).fetchall()
-            # The mapper reads a notification's fields by name: a tuple with those names is
-            # a third of the cost of the library's frozen dataclass, for the same events.
-            return [_NotificationRow(r[0], convert(r[1]), r[2], r[3], r[4]) for r in rows]  # type: ignore[misc]
-
-        return read_own
-
-    def read(after: int, limit: int, until: int | None) -> Sequence[Notification]:
-        return recorder.select_notifications(
-            after, limit, stop=until, topics=topics, inclusive_of_start=False
-        )
-
-    return read
-
-
-class _NotificationRow(NamedTuple):
-    """A notification as the store's own reader returns it (the fields of ``Notification``)."""
-
-    id: int
-    originator_id: Any
-    originator_version: int
-    topic: str
-    state: bytes
 
 
 @contextmanager
@@ -218,6 +144,7 @@ class ReadModelRunner:
         )
         decodes = any(self._handlers)
         self._read = notification_reader(source, store, self.topics, uuids=decodes)
+        self.head = notification_head(source, store)
         self._routes: dict[str, EventRoute] = {}
         self._committed: list[int] | None = None
         t = store.qualified(TRACKING.name)
@@ -260,7 +187,7 @@ class ReadModelRunner:
             if first is None:
                 return 0
             start = first
-            head = self.source.recorder.max_notification_id() or 0
+            head = self.head()
             head = head if until is None else min(head, until)
             while not self.stopping.is_set():
                 notifications = self._read(start, self.batch_size, until)

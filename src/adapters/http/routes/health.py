@@ -35,9 +35,7 @@ def readyz(request: Request) -> Any:
     """200 when the event store answers, no read model is stopped and the read models lag by
     at most the bound."""
     try:
-        head = request.app.state.ledger.recorder.max_notification_id() or 0
-        positions = request.app.state.projection_positions()
-        stopped = request.app.state.read_models.stopped()
+        head, positions, stopped = request.app.state.read_models.readiness()
     except Exception as exc:  # any failure to reach the store means not ready
         return JSONResponse(
             {"status": "unavailable", "detail": (str(exc).splitlines() or [type(exc).__name__])[0]},
