@@ -41,7 +41,7 @@ def _version(path: str) -> tuple[int, ...]:
     return tuple(int(p) for p in part.split(".") if p.isdigit())
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -53,7 +53,7 @@ class PrivatePostgres:
 
     bin: Path
     root: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property

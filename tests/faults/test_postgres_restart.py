@@ -8,7 +8,6 @@ The server is a private one (``private_postgres``): the shared one is never rest
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,18 +19,16 @@ import httpx
 import pytest
 
 from conftest import TEST_AUDIT_KEY
-from faults.private_postgres import PrivatePostgres, private_postgres  # noqa: F401 (fixture)
+from faults.private_postgres import (  # noqa: F401 (a fixture)
+    PrivatePostgres,
+    free_port,
+    private_postgres,
+)
 from processes import Process, running, wait_until
 
 OUTAGE_SECONDS = 4.0
 WRITE_PAUSE_SECONDS = 0.1
 pytestmark = pytest.mark.faults
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -66,7 +63,7 @@ class Load:
 
 @pytest.fixture
 def served(private_postgres: PrivatePostgres, tmp_path: Path) -> Iterator[tuple[Process, str]]:  # noqa: F811
-    port = _free_port()
+    port = free_port()
     env = {
         "DOSELEDGER_DATABASE_URL": private_postgres.url,
         "DOSELEDGER_AUDIT_KEY": os.environ.get("DOSELEDGER_AUDIT_KEY", TEST_AUDIT_KEY),

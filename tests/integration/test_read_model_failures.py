@@ -122,7 +122,7 @@ def test_read_models_that_read_from_a_stopped_one_stop_with_it(
     monkeypatch: pytest.MonkeyPatch,
     live: LiveReadModels,
 ) -> None:
-    first, _, patient = two_trials
+    first = two_trials[0]
 
     def broken(self: Any, position: int, event: Any) -> None:
         raise RuntimeError("the cohort is gone")
