@@ -52,6 +52,7 @@ NO_CLI_TWIN = {("POST", "/trials/{trial_id}/dlt-adjudications")}
 OPEN_COMMANDS = {
     "three-plus-three", "simulate", "protocols", "rules evaluate", "rules show", "ctcae grade",
     "projections rebuild", "projections catch-up", "projections check", "projections show",
+    "projections failures", "projections retry",
     "replay", "export sdtm", "audit verify", "audit export", "reminders due", "reminders tick",
     "serve", "scheduler", "keys list", "trials", "trial show", "patient show", "demo",
 }  # fmt: skip
