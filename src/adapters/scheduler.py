@@ -60,6 +60,11 @@ def issue_due_reminders(
     its own and catches it up.
     """
     at = clock()
+    if read_models is not None and read_models.outage is not None:
+        # The follower waits for the store (logged once); the next tick after it is back
+        # issues what fell due meanwhile.
+        log.info("reminders tick", at=at.isoformat(), issued=0, store=read_models.outage)
+        return
     try:
         with Reminders(ledger, clock, read_models=read_models) as reminders:
             issued = reminders.tick(at)

@@ -9,6 +9,7 @@ from the failed event and catches up, as a rebuild would."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator
 from uuid import UUID
 
@@ -17,12 +18,13 @@ import structlog
 from eventsourcing.utils import _topic_cache, register_topic, resolve_topic
 
 from adapters.application import DoseLedger
-from adapters.bootstrap import build_reminders
+from adapters.bootstrap import build_read_models, build_reminders
 from adapters.scheduler import issue_due_reminders
 from cli_runner import CliRunner
 from domain.protocol import template
 from domain.reminder_schedule import start_of
 from http_api import Api
+from projections.failures import failure_of, record
 from support import ae, day, dosing
 
 RENAMED = "Before-the-rename"
@@ -140,3 +142,36 @@ def test_retry_refuses_an_unknown_or_running_read_model_with_one_line(
     line = cli.refused("projections", "retry", "--read-model", "cohort_summary")
     assert "cohort_summary is not stopped" in line
     assert cli.json("projections", "failures") == {"failures": [], "stopped": []}
+
+
+def test_while_the_reminder_index_is_stopped_the_tick_issues_nothing_and_says_why(
+    ledger: DoseLedger, cli: CliRunner
+) -> None:
+    dosing(ledger, template("defactinib-avutometinib"), count=1)
+    read_models = build_read_models(cli_url())
+    try:
+        read_models.catch_up()
+        failure = failure_of(
+            "cohort_summary", 1, "doseledger:trial.Registered", "t", 1, ValueError("a bug")
+        )
+        record(read_models.store, [failure])
+    finally:
+        read_models.close()
+
+    for command in ("due", "tick"):
+        code, out, err = cli.run("reminders", command, "--at", "2026-04-20T00:00:00Z")
+        assert (code, out) == (1, "")
+        assert err.strip().count("\n") == 0 and "reads from cohort_summary" in err
+    issue_due_reminders(ledger, lambda: start_of(day(40)))  # logs why, does not raise
+    assert cli.json("projections", "retry")["retried"] == ["cohort_summary"]
+    due = reminders_due(cli)  # the index is fed again: what fell due meanwhile is there
+    assert due and not any(ledger.recorder.select_events(r, limit=1) for r in due)
+
+
+def cli_url() -> str:
+    return os.environ["DOSELEDGER_DATABASE_URL"]
+
+
+def reminders_due(cli: CliRunner) -> list[UUID]:
+    found = cli.json("reminders", "due", "--at", "2026-04-20T00:00:00Z")
+    return [UUID(r["id"]) for r in found]
