@@ -45,7 +45,16 @@ FAILURES = Table(
     key=("name",),
 )
 _COLUMNS = ", ".join(FAILURES.column_names)
-ERROR_CHARS = 2000  # the error as recorded: its type and message, cut to this length
+ERROR_CHARS = 2000
+# SQLite errors of the database's state, not of a statement: retried, never a model's failure.
+_SQLITE_PASSING = (
+    "locked",
+    "busy",
+    "disk",
+    "unable to open",
+    "readonly",
+    "interrupted",
+)  # the error as recorded: its type and message, cut to this length
 
 
 @dataclass(frozen=True)
@@ -186,8 +195,10 @@ def is_store_error(exc: BaseException) -> bool:
     timeout): retried later, never recorded as a read model's failure."""
     from eventsourcing.persistence import InterfaceError, OperationalError
 
-    if isinstance(exc, sqlite3.OperationalError | sqlite3.InterfaceError):
+    if isinstance(exc, sqlite3.InterfaceError):
         return True
+    if isinstance(exc, sqlite3.OperationalError):  # not a bad statement ("no such column")
+        return any(word in str(exc).lower() for word in _SQLITE_PASSING)
     if isinstance(exc, OperationalError | InterfaceError):
         return True
     psycopg = sys.modules.get("psycopg")  # loaded only where PostgreSQL is used

@@ -333,9 +333,10 @@ class ReadModelRunner:
         to_domain_event = self.source.mapper.to_domain_event
         last = batch[-1].id
         stopped = self.stopped_models
-        index = _ROUTING
+        index = _POSITIONS  # set to the model at work (or what the runner does) as it goes
         notification = batch[0]
         flushing = False
+        fed: list[int] = []
         try:
             with self.store.snapshot() as tx:
                 by_name = self.positions(tx)
@@ -381,7 +382,7 @@ class ReadModelRunner:
                 finally:
                     for model in models:
                         model.end()
-            flushing = True
+            index, flushing = _POSITIONS, True
             with self.store.transaction() as tx:
                 locked = self.positions(tx, lock=True)
                 if [locked[name] for name in self.names] != positions:
