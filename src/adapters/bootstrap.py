@@ -88,13 +88,14 @@ def build_read_models(
     )
 
 
-def build_live_read_models(ledger: DoseLedger) -> LiveReadModels:
+def build_live_read_models(ledger: DoseLedger, settings: Settings | None = None) -> LiveReadModels:
     """The process's one runner of the read models, the webhook outbox among them (live only:
     never rebuilt, so a rebuild sends no old reminder again)."""
     from adapters.read_models import LiveReadModels
     from adapters.webhooks.outbox import Outbox
 
-    return LiveReadModels(ledger, live_only=[Outbox])
+    wait = (settings or Settings()).min_position_wait_seconds
+    return LiveReadModels(ledger, live_only=[Outbox], min_position_wait_seconds=wait)
 
 
 def build_reminders(
@@ -171,7 +172,7 @@ def build_app(
     from adapters.http.idempotency import IdempotencyStore
 
     settings = settings or Settings()
-    live = read_models or build_live_read_models(ledger)
+    live = read_models or build_live_read_models(ledger, settings)
     return create_app(
         ledger,
         read_models=live,
@@ -249,7 +250,7 @@ def build_service(
 
     settings = settings or Settings()
     ledger = ledger or build_ledger(settings)
-    live = build_live_read_models(ledger)
+    live = build_live_read_models(ledger, settings)
 
     def scheduler(read_models: LiveReadModels) -> BaseScheduler:
         return build_scheduler(

@@ -3,11 +3,19 @@
 One :class:`LiveReadModels` per process holds the process's one runner of every read model:
 the HTTP reads, the reminders tick (the reminder index), the webhook outbox and the lag metric
 all use it, so a ``serve`` process follows the log once. ``adapters.bootstrap`` builds it.
+
+A read model that could not process an event is stopped (``projections.failures``): a read
+that needs it raises ``ReadModelStopped`` (HTTP 503), the others answer. A read may ask for a
+position (``X-Min-Position``): it waits, up to a bound, for the read models to reach it
+(``PositionNotReached`` after it: HTTP 409). When the database goes away, the following
+thread logs it once, tries again with a growing pause (``BACKOFF_SECONDS`` up to
+``BACKOFF_MAX_SECONDS``), and logs once when it is back; the store reopens its connection.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -15,6 +23,7 @@ import structlog
 
 from adapters.application import DoseLedger
 from projections.default_models import default_read_models
+from projections.failures import Failure, ReadModelStopped, Stopped, is_store_error
 from projections.models.base import ReadModel
 from projections.queries import ReadModelQueries
 from projections.read_models import ReadModels
@@ -27,6 +36,27 @@ log = structlog.get_logger("doseledger.read_models")
 # this often; on PostgreSQL their NOTIFY wakes it, and this is a safety net only.
 SQLITE_POLL_SECONDS = 0.5
 POSTGRES_POLL_SECONDS = 5.0
+# After a failed catch-up (the database away): the first pause, doubled up to the largest.
+BACKOFF_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 10.0
+# How often a read waiting for a position (X-Min-Position) looks again.
+POSITION_POLL_SECONDS = 0.05
+
+
+class PositionNotReached(Exception):
+    """The read models did not reach a position a read asked for within the bound."""
+
+    def __init__(self, position: int, reached: int, seconds: float) -> None:
+        self.position = position
+        self.reached = reached
+        super().__init__(
+            f"the read models reached position {reached}, not {position}, within {seconds:g} s"
+        )
+
+
+def backoff(attempt: int) -> float:
+    """The pause before retry ``attempt`` (1, 2, ...): BACKOFF_SECONDS doubled, bounded."""
+    return float(min(BACKOFF_MAX_SECONDS, BACKOFF_SECONDS * 2 ** (attempt - 1)))
 
 
 class LiveReadModels:
@@ -43,9 +73,15 @@ class LiveReadModels:
     """
 
     def __init__(
-        self, ledger: DoseLedger, live_only: Sequence[Callable[[Store], ReadModel]] = ()
+        self,
+        ledger: DoseLedger,
+        live_only: Sequence[Callable[[Store], ReadModel]] = (),
+        *,
+        min_position_wait_seconds: float = 2.0,
     ) -> None:
         self.ledger = ledger
+        # How long an HTTP read waits for an X-Min-Position (DOSELEDGER_MIN_POSITION_...).
+        self.min_position_wait_seconds = min_position_wait_seconds
         self.live_only = tuple(live_only)
         self._live_only_names: set[str] = set()
         self._read_models: ReadModels | None = None
@@ -54,6 +90,8 @@ class LiveReadModels:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._wakeups: PostgresWakeups | None = None
+        # Why the following thread cannot catch up (the store's error), None while it can.
+        self.outage: str | None = None
 
     @property
     def read_models(self) -> ReadModels:
@@ -74,12 +112,65 @@ class LiveReadModels:
         self._live_only_names = {model.name for model in live_only}
         return [*default_read_models(store), *live_only]
 
-    def read(self, query: Callable[[ReadModelQueries], T]) -> T:
-        """Catch up, then answer the query."""
+    def read(
+        self,
+        query: Callable[[ReadModelQueries], T],
+        uses: Sequence[str] = (),
+        *,
+        min_position: int | None = None,
+        wait_seconds: float = 0.0,
+    ) -> T:
+        """Catch up, then answer the query from the read models it ``uses`` (their names).
+
+        ReadModelStopped when one of them is stopped. ``min_position``: answered once they
+        (every read model, when ``uses`` is empty) reached it, or PositionNotReached after
+        ``wait_seconds``.
+        """
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            with self._lock:
+                read_models = self.read_models
+                read_models.catch_up()
+                stopped = read_models.runner.stopped_models
+                refused = [stopped[name] for name in uses if name in stopped]
+                if refused:
+                    raise ReadModelStopped(refused)
+                reached = self._reached(read_models, uses)
+                if min_position is None or reached >= min_position:
+                    return query(read_models.queries)
+                head = read_models.runner.head()
+            if time.monotonic() >= deadline or min_position > head:  # never recorded: at once
+                raise PositionNotReached(min_position, reached, wait_seconds)
+            time.sleep(POSITION_POLL_SECONDS)
+
+    def _reached(self, read_models: ReadModels, uses: Sequence[str]) -> int:
+        positions = read_models.positions()
+        wanted = uses or [n for n in positions if n not in self._live_only_names]
+        return min((positions[name] for name in wanted), default=0)
+
+    def readiness(self) -> tuple[int, dict[str, int], dict[str, Stopped]]:
+        """The log's head, the default read models' positions and the stopped ones, read on
+        the read-model store's connection (it fails at once while the database is away, where
+        the recorder's pool would wait); the follower's outage answers without the store."""
+        if self.outage is not None:
+            raise ConnectionError(f"read models lost the store: {self.outage}")
         with self._lock:
             read_models = self.read_models
-            read_models.catch_up()
-            return query(read_models.queries)
+            head = read_models.runner.head()
+            positions = read_models.positions()
+            stopped = read_models.stopped()
+        live = {n: at for n, at in positions.items() if n not in self._live_only_names}
+        return head, live, stopped
+
+    def stopped(self) -> dict[str, Stopped]:
+        """The read models not fed now (as recorded in the store, by any process)."""
+        with self._lock:
+            return self.read_models.stopped()
+
+    def failures(self) -> list[Failure]:
+        """The failures recorded in the store (``projections failures``)."""
+        with self._lock:
+            return self.read_models.failures()
 
     def catch_up(self) -> int:
         """Catch up now (a job that reads a live-only model's tables); events read."""
@@ -114,21 +205,44 @@ class LiveReadModels:
         self.ledger.after_commit.append(self.wake)
 
         def loop() -> None:
+            attempt = 0  # failed catch-ups in a row
             while not self._stopping.is_set():
-                self._wake.wait(interval)
+                if attempt:  # the store is away: wait, whatever wakes us, then try again
+                    self._stopping.wait(backoff(attempt))
+                else:
+                    self._wake.wait(interval)
                 self._wake.clear()
                 if self._stopping.is_set():
                     break
                 try:
                     with self._lock:
                         self.read_models.catch_up()
-                except Exception:  # a passing store error must not kill the runner
-                    log.exception("read models could not catch up; retrying")
+                except Exception as exc:  # a passing store error must not kill the runner
+                    attempt += 1
+                    if attempt == 1:
+                        self._lost(exc)
+                    continue
+                if attempt:
+                    log.warning("read models following the store again", attempts=attempt)
+                    self.outage, attempt = None, 0
 
         self._stopping.clear()
         self._wake.set()  # what was recorded while nothing followed
         self._thread = threading.Thread(target=loop, name="read-models", daemon=True)
         self._thread.start()
+
+    def _lost(self, exc: Exception) -> None:
+        """Log the start of an outage once (a store error) or an unexpected error, with its
+        traceback; the following thread then retries with backoff, without logging."""
+        self.outage = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if is_store_error(exc):
+            log.warning(
+                "read models lost the store; retrying with backoff",
+                error=self.outage,
+                max_pause_seconds=BACKOFF_MAX_SECONDS,
+            )
+        else:
+            log.exception("read models could not catch up; retrying with backoff")
 
     def close(self) -> None:
         """Stop following and close the read-model store."""

@@ -34,6 +34,7 @@ from adapters.application import DoseLedger
 from adapters.application.reminder_tick import Reminders
 from adapters.clock import Clock
 from adapters.read_models import LiveReadModels
+from projections.failures import ReadModelStopped
 
 log = structlog.get_logger("doseledger.scheduler")
 
@@ -59,8 +60,19 @@ def issue_due_reminders(
     its own and catches it up.
     """
     at = clock()
-    with Reminders(ledger, clock, read_models=read_models) as reminders:
-        issued = reminders.tick(at)
+    if read_models is not None and read_models.outage is not None:
+        # The follower waits for the store (logged once); the next tick after it is back
+        # issues what fell due meanwhile.
+        log.info("reminders tick", at=at.isoformat(), issued=0, store=read_models.outage)
+        return
+    try:
+        with Reminders(ledger, clock, read_models=read_models) as reminders:
+            issued = reminders.tick(at)
+    except ReadModelStopped as stopped:
+        # The reminder index stopped (logged once when it did; /readyz and the metric say so):
+        # issuing from a view frozen at the failed event could send reminders already cleared.
+        log.info("reminders tick", at=at.isoformat(), issued=0, stopped=str(stopped))
+        return
     log.info(
         "reminders tick",
         at=at.isoformat(),

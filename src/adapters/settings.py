@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     serve_follower: bool = True
     # The largest request body accepted (bytes); a larger one is a 413.
     max_body_bytes: int = Field(default=1_048_576, ge=1)
+    # How long a read with X-Min-Position waits for the read models to reach it (then 409).
+    min_position_wait_seconds: float = Field(default=2.0, ge=0, le=60)
 
     def clock(self) -> Clock:
         """The ledger's clock: the real UTC time, or one running on from DOSELEDGER_CLOCK_START."""

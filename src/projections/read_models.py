@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from projections import check as checking
+from projections import failures as stops
 from projections import rebuild as rebuilding
 from projections.check import CheckReport, select_ordered
 from projections.default_models import DEFAULT_CACHE_SIZE, default_read_models
+from projections.failures import Failure, Stopped
 from projections.models.base import ReadModel
 from projections.parallel_rebuild import can_run_in_parallel, catch_up_in_parallel
 from projections.queries import ReadModelQueries
@@ -102,6 +104,27 @@ class ReadModels:
         self.ensure_schema()
         with self.store.snapshot() as tx:
             return self.runner.positions(tx)
+
+    # ----------------------------------------------------------------- stopped read models
+
+    def failures(self) -> list[Failure]:
+        """The read models that could not process an event, as recorded (``failures``)."""
+        self.ensure_schema()
+        with self.store.snapshot() as tx:
+            return list(stops.load(tx).values())
+
+    def stopped(self) -> dict[str, Stopped]:
+        """The read models not fed: those that failed, and those that read from one."""
+        self.ensure_schema()
+        with self.store.snapshot() as tx:
+            return dict(self.runner.load_stopped(tx))
+
+    def retry(self, names: Sequence[str] | None = None) -> list[Failure]:
+        """Forget the failures of ``names`` (all when None), so that the runners feed those
+        read models again from their positions: the next catch-up processes the failed event
+        again (after a fix). Returns the failures forgotten."""
+        self.ensure_schema()
+        return stops.clear(self.store, names)
 
     # ----------------------------------------------------------------- following the log
 

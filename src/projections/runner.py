@@ -39,31 +39,27 @@ import gc
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, NamedTuple, Protocol
-from uuid import UUID
+from typing import NamedTuple, Protocol
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteRecorder
-from eventsourcing.utils import resolve_topic
+import structlog
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import TopicError, resolve_topic
 
+from projections import failures as stops
+from projections.failures import Stopped
+from projections.log_reader import NotificationSource, notification_head, notification_reader
 from projections.models.base import Handler, ReadModel, UndecodedHandler
-from projections.store import TRACKING, SQLiteStore, Store, Transaction
+from projections.store import TRACKING, Store, Transaction
 from projections.undecoded import StoredJsonDecoder, UndecodedEvent, id_text
 
 DEFAULT_BATCH_SIZE = 1000
+log = structlog.get_logger("doseledger.read_models")
+# A stopped read model's position, as the batch sees it: past every event, so it takes none.
+_PAST_EVERY_EVENT = 1 << 62
+# What was running when a handler raised (index below 0: no model's handler yet).
+_POSITIONS, _ROUTING, _DECODING, _UNDECODING = -4, -3, -2, -1
 # progress(events processed so far, position reached, last position to reach)
 Progress = Callable[[int, int, int], None]
-Reader = Callable[[int, int, "int | None"], Sequence[Notification]]
-
-
-class NotificationSource(Protocol):
-    """Where events come from: the DoseLedger application (its recorder and mapper)."""
-
-    @property
-    def recorder(self) -> ApplicationRecorder: ...
-
-    @property
-    def mapper(self) -> Mapper[Any]: ...
 
 
 class SourceFactory(Protocol):
@@ -72,68 +68,6 @@ class SourceFactory(Protocol):
     __qualname__: str
 
     def __call__(self, *, env: Mapping[str, str]) -> NotificationSource: ...
-
-
-def notification_reader(
-    source: NotificationSource, store: Store, topics: Sequence[str] = (), *, uuids: bool = True
-) -> Reader:
-    """``read(after, limit, until)``: the next page of the notification log (of ``topics``
-    only, when given: the other events are skipped by the query, never decoded).
-
-    Normally the recorder's ``select_notifications``. When the read models share the events'
-    SQLite file, the same query runs on the store's own connection instead: a SQLite connection
-    drops its page cache whenever another connection commits, so the recorder's connection
-    would re-read every page after each of our batch commits, while ours keeps its cache warm.
-    Same table, same ``rowid`` order, same Notification objects (``uuids=False``: with the
-    originator ids as stored, for a runner that decodes no domain event).
-    """
-    recorder = source.recorder
-    if (
-        isinstance(store, SQLiteStore)
-        and isinstance(recorder, SQLiteApplicationRecorder)
-        and recorder.datastore.pool.db_name == store.database
-    ):
-        only = f"AND topic IN ({', '.join('?' * len(topics))}) " if topics else ""
-        sql = (
-            "SELECT rowid, originator_id, originator_version, topic, state "
-            f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? {only}"
-            "ORDER BY rowid LIMIT ?"
-        )
-        convert: Callable[[str], Any] = recorder.convert_originator_id
-        if not uuids:
-            convert = str
-        elif (
-            type(recorder).convert_originator_id is SQLiteRecorder.convert_originator_id
-            and recorder.datastore.originator_id_type == "uuid"
-        ):
-            convert = UUID  # what it does with UUID ids, without its test on every row
-        connection = store.connection
-
-        def read_own(after: int, limit: int, until: int | None) -> Sequence[Notification]:
-            bound = (1 << 62) if until is None else until
-            rows = connection.execute(sql, (after, bound, *topics, limit)).fetchall()
-            # The mapper reads a notification's fields by name: a tuple with those names is
-            # a third of the cost of the library's frozen dataclass, for the same events.
-            return [_NotificationRow(r[0], convert(r[1]), r[2], r[3], r[4]) for r in rows]  # type: ignore[misc]
-
-        return read_own
-
-    def read(after: int, limit: int, until: int | None) -> Sequence[Notification]:
-        return recorder.select_notifications(
-            after, limit, stop=until, topics=topics, inclusive_of_start=False
-        )
-
-    return read
-
-
-class _NotificationRow(NamedTuple):
-    """A notification as the store's own reader returns it (the fields of ``Notification``)."""
-
-    id: int
-    originator_id: Any
-    originator_version: int
-    topic: str
-    state: bytes
 
 
 @contextmanager
@@ -174,6 +108,10 @@ class PositionsMoved(Exception):
     """Another process moved or reset a read model (a rebuild) under this runner's feet."""
 
 
+class ReadModelFailed(PositionsMoved):
+    """A read model could not process an event: it is stopped, the batch is read again."""
+
+
 class ReadModelRunner:
     """Read models following the log together: one decode, one transaction per batch."""
 
@@ -188,6 +126,13 @@ class ReadModelRunner:
         self.stopping = threading.Event()
         self.stopped = False  # the last catch-up ended on stop() rather than at the end
         self._handlers = [m.handlers() for m in self.models]
+        # The read models each one looks things up in (a model it holds): stopped with them.
+        self.reads_from = {
+            m.name: [v.name for v in vars(m).values() if isinstance(v, ReadModel)]
+            for m in self.models
+        }
+        # Read models not fed (their failures, recorded in the store): read at each catch-up.
+        self.stopped_models: dict[str, Stopped] = {}
         self._stored = [m.stored_handlers() for m in self.models]
         self.decoder = StoredJsonDecoder(source.mapper)
         # A runner of models that take a few event classes reads only those: its positions
@@ -199,6 +144,7 @@ class ReadModelRunner:
         )
         decodes = any(self._handlers)
         self._read = notification_reader(source, store, self.topics, uuids=decodes)
+        self.head = notification_head(source, store)
         self._routes: dict[str, EventRoute] = {}
         self._committed: list[int] | None = None
         t = store.qualified(TRACKING.name)
@@ -206,6 +152,18 @@ class ReadModelRunner:
             f"SELECT name, position FROM {t} WHERE name IN ({', '.join('?' * len(self.names))})"
         )
         self._set_position = f"UPDATE {t} SET position = ? WHERE name = ?"
+
+    def load_stopped(self, tx: Transaction) -> dict[str, Stopped]:
+        """The read models of this runner that are stopped (as recorded in the store)."""
+        found = stops.stopped_models(stops.load(tx), self.reads_from)
+        self.stopped_models = {n: s for n, s in found.items() if n in self.reads_from}
+        return self.stopped_models
+
+    def _start(self, tx: Transaction) -> int | None:
+        """The lowest position of the read models that are fed (None: every one is stopped)."""
+        stopped = self.load_stopped(tx)
+        fed = [p for n, p in self.positions(tx).items() if n not in stopped]
+        return min(fed) if fed else None
 
     def positions(self, tx: Transaction, *, lock: bool = False) -> dict[str, int]:
         """Each read model's tracking position."""
@@ -225,8 +183,11 @@ class ReadModelRunner:
         self.stopped = False
         try:
             with self.store.snapshot() as tx:
-                start = min(self.positions(tx).values())
-            head = self.source.recorder.max_notification_id() or 0
+                first = self._start(tx)
+            if first is None:
+                return 0
+            start = first
+            head = self.head()
             head = head if until is None else min(head, until)
             while not self.stopping.is_set():
                 notifications = self._read(start, self.batch_size, until)
@@ -234,9 +195,12 @@ class ReadModelRunner:
                     break
                 try:
                     self._process(notifications, start)
-                except PositionsMoved:
+                except PositionsMoved:  # or ReadModelFailed: the others go on without it
                     with self.store.snapshot() as tx:
-                        start = min(self.positions(tx).values())
+                        first = self._start(tx)
+                    if first is None:
+                        break
+                    start = first
                     continue
                 processed += len(notifications)
                 start = notifications[-1].id
@@ -253,7 +217,10 @@ class ReadModelRunner:
         return processed
 
     def _route(self, topic: str) -> EventRoute:
-        cls = resolve_topic(topic)
+        try:
+            cls = resolve_topic(topic)
+        except TopicError as exc:
+            return self._unresolved(exc)
         decoded: list[tuple[int, Handler]] = []
         undecoded: list[tuple[int, UndecodedHandler]] = []
         for index, model in enumerate(self.models):
@@ -269,6 +236,17 @@ class ReadModelRunner:
         self._routes[topic] = route
         return route
 
+    def _unresolved(self, error: TopicError) -> EventRoute:
+        """The route of an event whose class is not found (renamed without its old topic
+        registered): only the models taking every event take it, and fail on it. Not kept:
+        after a fix (the old topic registered), a retry finds the class."""
+
+        def unresolved(position: int, stored: UndecodedEvent) -> None:
+            raise error
+
+        takers = [(i, unresolved) for i, m in enumerate(self.models) if m.takes_all_stored]
+        return EventRoute(object, [], takers, 1)
+
     def _undecoded(self, notification: Notification, route: EventRoute) -> UndecodedEvent:
         """The event as stored, for stored handlers (no domain event decoded)."""
         data = self.decoder.data(notification.state)
@@ -283,6 +261,60 @@ class ReadModelRunner:
             self.decoder,
         )
 
+    def _failed_models(self, index: int, notification: Notification, fed: list[int]) -> list[int]:
+        """The models that could not process ``notification``: the one whose handler raised,
+        or (the event could not be routed or decoded) every one that would have taken it."""
+        if index >= 0:
+            return [index]
+        if index == _POSITIONS:
+            return []
+        takers = [i for i, p in enumerate(fed) if p < notification.id]
+        route = self._routes.get(notification.topic)
+        if route is None:  # the topic resolves to no class: the models taking every event
+            return [i for i in takers if self.models[i].takes_all_stored] or takers
+        wanted = {i for i, _ in route.undecoded}
+        if index == _DECODING:
+            wanted |= {i for i, _ in route.decoded}
+        return [i for i in takers if i in wanted]
+
+    def _stop(
+        self,
+        failed: list[int],
+        notification: Notification | None,
+        batch: Sequence[Notification],
+        fed: list[int],
+        error: BaseException,
+    ) -> None:
+        """Record the failures (own transaction), log each new one once, stop the models.
+
+        ``notification``: the event a handler failed on (None: writing the batch failed, and
+        the failure names the first event of the batch the model took)."""
+        found = []
+        for index in failed:
+            at = notification or next((n for n in batch if n.id > fed[index]), batch[0])
+            found.append(
+                stops.failure_of(
+                    self.names[index],
+                    at.id,
+                    at.topic,
+                    id_text(at.originator_id),
+                    at.originator_version,
+                    error,
+                )
+            )
+        for failure in stops.record(self.store, found):
+            log.error(
+                "read model stopped: it could not process an event",
+                read_model=failure.read_model,
+                position=failure.position,
+                topic=failure.topic,
+                originator_id=failure.originator_id,
+                originator_version=failure.originator_version,
+                error=failure.error,
+            )
+        with self.store.snapshot() as tx:
+            self.load_stopped(tx)
+
     def _process(self, batch: Sequence[Notification], start: int) -> None:
         """Apply one batch to every read model and move their positions, in one transaction.
 
@@ -291,16 +323,30 @@ class ReadModelRunner:
         first checks that the positions are still those the handlers started from (another
         process writing these read models would have moved them). So the events' writers, or
         a runner of another process, wait for the writes only, never for a whole batch's work.
+
+        A handler (or a flush) that raises, other than on a store error, stops its read model
+        (``projections.failures``): the failure is recorded and the batch is read again
+        without it (``ReadModelFailed``), so the other read models go on.
         """
         models = self.models
         routes = self._routes
         to_domain_event = self.source.mapper.to_domain_event
         last = batch[-1].id
+        stopped = self.stopped_models
+        index = _POSITIONS  # set to the model at work (or what the runner does) as it goes
+        notification = batch[0]
+        flushing = False
+        fed: list[int] = []
         try:
             with self.store.snapshot() as tx:
                 by_name = self.positions(tx)
                 positions = [by_name[name] for name in self.names]
-                if min(positions) < start:
+                # What each model takes: the events after its position (a stopped one: none).
+                fed = [
+                    _PAST_EVERY_EVENT if name in stopped else p
+                    for name, p in zip(self.names, positions, strict=True)
+                ]
+                if min(fed) < start:
                     raise PositionsMoved
                 if positions != self._committed:
                     # First batch, or another process moved the positions: caches may be stale.
@@ -309,40 +355,62 @@ class ReadModelRunner:
                 for model in models:
                     model.begin(tx)
                 # The usual case: every read model takes every event of the batch.
-                every = max(positions) <= start
+                every = not stopped and max(positions) <= start
                 try:
                     for notification in batch:
+                        index = _ROUTING
                         route = routes.get(notification.topic) or self._route(notification.topic)
                         position = notification.id
                         if route.decoded:
+                            index = _DECODING
                             event = to_domain_event(notification)
                             for index, handler in route.decoded:
-                                if every or position > positions[index]:
+                                if every or position > fed[index]:
                                     handler(position, event)
                             if not route.undecoded:
                                 continue
+                            index = _UNDECODING
                             stored = UndecodedEvent.of_event(event)
                         elif route.undecoded:
+                            index = _UNDECODING
                             stored = self._undecoded(notification, route)
                         else:
                             continue
                         for index, on_stored in route.undecoded:
-                            if every or position > positions[index]:
+                            if every or position > fed[index]:
                                 on_stored(position, stored)
                 finally:
                     for model in models:
                         model.end()
+            index, flushing = _POSITIONS, True
             with self.store.transaction() as tx:
                 locked = self.positions(tx, lock=True)
                 if [locked[name] for name in self.names] != positions:
                     raise PositionsMoved
-                for model in models:
+                for index, model in enumerate(models):  # noqa: B007 (the failed one, if any)
                     model.flush(tx)
+                index = _POSITIONS  # the runner's own writes: no read model's failure
                 moved = [
-                    (last, name) for name, p in zip(self.names, positions, strict=True) if p < last
+                    (last, name)
+                    for name, p in zip(self.names, fed, strict=True)
+                    if p < last and name not in stopped
                 ]
                 tx.executemany(self._set_position, moved)
-            self._committed = [max(p, last) for p in positions]
+            self._committed = [
+                p if n in stopped else max(p, last)
+                for n, p in zip(self.names, positions, strict=True)
+            ]
+        except Exception as exc:
+            self._committed = None
+            for model in models:
+                model.reset()
+            if isinstance(exc, PositionsMoved) or stops.is_store_error(exc):
+                raise
+            failed = self._failed_models(index, notification, fed)
+            if not failed:
+                raise
+            self._stop(failed, None if flushing else notification, batch, fed, exc)
+            raise ReadModelFailed from exc
         except BaseException:
             self._committed = None
             for model in models:

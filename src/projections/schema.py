@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from projections.failures import FAILURES
 from projections.store import TRACKING, Store, Table, Transaction
 
 
@@ -13,7 +14,7 @@ def create_tables(
     """Create missing tables (with their secondary indexes, when ``indexes``) and a tracking
     row at position 0 for each read model of ``names``."""
     store.schema_lock(tx)
-    for table in (TRACKING, *tables):
+    for table in (TRACKING, FAILURES, *tables):
         for statement in store.create_statements(table):
             tx.execute(statement)
         if indexes:
@@ -30,7 +31,8 @@ def drop_tables(
     store: Store, tx: Transaction, tables: Sequence[Table], names: Sequence[str]
 ) -> None:
     """Drop the tables and create them again, empty, without their secondary indexes; the
-    tracking rows of ``names`` go back to 0."""
+    tracking rows of ``names`` go back to 0 and their failures are forgotten (a rebuild runs
+    the code as it is now: a read model that still fails stops again)."""
     for table in tables:
         for statement in store.drop_statements(table):
             tx.execute(statement)
@@ -38,6 +40,9 @@ def drop_tables(
     tx.executemany(
         f"UPDATE {store.qualified(TRACKING.name)} SET position = 0 WHERE name = ?",
         [(name,) for name in names],
+    )
+    tx.executemany(
+        f"DELETE FROM {store.qualified(FAILURES.name)} WHERE name = ?", [(name,) for name in names]
     )
 
 

@@ -325,6 +325,17 @@ class PostgresStore(Store):
         self.connection = psycopg.connect(**conninfo, autocommit=True)
         self._cursors = 0
 
+    def _connected(self) -> Any:
+        """The connection, opened again if it was lost (the server restarted, the network
+        dropped it): the transaction that found it lost failed, the next one reconnects."""
+        connection = self.connection
+        if connection.closed or connection.broken:
+            import psycopg
+
+            connection.close()
+            self.connection = connection = psycopg.connect(**self.conninfo, autocommit=True)
+        return connection
+
     def qualified(self, table: str) -> str:
         return f"{_quote(self.schema)}.{_quote(self.prefix + table)}"
 
@@ -352,12 +363,14 @@ class PostgresStore(Store):
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self.connection.transaction(), self.connection.cursor() as cursor:
+        connection = self._connected()
+        with connection.transaction(), connection.cursor() as cursor:
             yield Transaction(self, cursor)
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
-        with self.connection.transaction(force_rollback=True), self.connection.cursor() as cur:
+        connection = self._connected()
+        with connection.transaction(force_rollback=True), connection.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield Transaction(self, cur)
 
@@ -370,7 +383,7 @@ class PostgresStore(Store):
         last batches committed, never part of one (views and tracking rows commit together),
         and a rebuild can always be run again.
         """
-        self.connection.execute("SET synchronous_commit TO off")
+        self._connected().execute("SET synchronous_commit TO off")
         try:
             yield
         finally:

@@ -7,8 +7,10 @@ way but only wakes the runner, which then reads the new events once, in batches:
 subscription's own pull thread would read every event a second time.
 
 A notification is delivered at commit; one that arrives while the runner is catching up
-leaves the wake-up set, so the runner looks again. After a lost connection it reconnects and
-wakes the runner once (notifications sent meanwhile are lost).
+leaves the wake-up set, so the runner looks again. After a lost connection (the server
+restarted) it logs once, reconnects with a growing pause (RECONNECT_SECONDS doubled, up to
+RECONNECT_MAX_SECONDS), logs once when listening again, and wakes the runner then
+(notifications sent meanwhile are lost, the runner reads what they announced).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import structlog
 log = structlog.get_logger("doseledger.read_models")
 # How long the listening thread waits on the socket before it checks whether it should stop.
 LISTEN_TIMEOUT = 0.25
-RECONNECT_SECONDS = 1.0
+RECONNECT_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 10.0
 
 
 class PostgresWakeups:
@@ -53,17 +56,27 @@ class PostgresWakeups:
         import psycopg
         from psycopg import sql
 
+        failures = 0  # failed connections in a row
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(**self.conninfo, autocommit=True) as connection:
                     connection.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(self.channel)))
                     self.listening.set()
+                    if failures:
+                        log.warning("read models listening for new events again")
+                        failures = 0
                     self.wake()  # whatever was recorded before LISTEN took effect
                     while not self._stopping.is_set():
                         for _ in connection.notifies(timeout=LISTEN_TIMEOUT, stop_after=1):
                             self.wake()
-            except Exception:
-                log.exception("read models stopped listening for new events; reconnecting")
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    log.warning(
+                        "read models stopped listening for new events; reconnecting",
+                        error=(str(exc).strip().splitlines() or [type(exc).__name__])[0],
+                    )
             finally:
                 self.listening.clear()
-            self._stopping.wait(RECONNECT_SECONDS)
+            pause = RECONNECT_SECONDS * 2 ** max(0, failures - 1)
+            self._stopping.wait(min(RECONNECT_MAX_SECONDS, pause))

@@ -54,6 +54,7 @@ OPEN_COMMANDS = {
     "design boundaries", "next-dose",
     "projections rebuild", "projections catch-up", "projections check", "projections show",
     "projections run",
+    "projections failures", "projections retry",
     "replay", "export sdtm", "audit verify", "audit export", "reminders due", "reminders tick",
     "serve", "scheduler", "keys list", "trials", "trial show", "patient show", "demo",
     "report src-packet",

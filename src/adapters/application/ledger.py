@@ -94,6 +94,8 @@ class Ledger(CachingApplication):
         recordings = self._record(processing_event)
         if uow is not None:
             uow.commits.append(len(recordings))
+            if recordings:
+                uow.positions.append(recordings[-1].notification.id)
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings

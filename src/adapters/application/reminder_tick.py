@@ -34,6 +34,7 @@ from domain.site_time import local_date
 from projections.models.reminder_queries import Row, as_reminder
 
 log = structlog.get_logger("doseledger.reminders")
+INDEX = ("reminder_index",)  # the read model the reminders are read from
 REVIEW_ATTEMPTS = 3
 
 
@@ -82,7 +83,7 @@ class Reminders:
     def open(self, at: dt.datetime | None = None) -> list[OpenReminder]:
         """Every uncleared, unissued reminder in the store (due or not), as of ``at``."""
         at = self._instant(at)
-        rows = self.index.read(lambda queries: queries.open_reminders(at))
+        rows = self.index.read(lambda queries: queries.open_reminders(at), INDEX)
         found = [as_reminder(row, at) for row in rows]
         return sorted(found, key=lambda r: (r.due_at, str(r.id)))
 
@@ -94,7 +95,7 @@ class Reminders:
 
     def search(self, at: dt.datetime) -> list[Row]:
         """A tick's search: the index caught up, then its rows of what is due at ``at``."""
-        return self.index.read(lambda queries: queries.due_reminders(at))
+        return self.index.read(lambda queries: queries.due_reminders(at), INDEX)
 
     def issued(self, reminder_id: UUID) -> bool:
         """True when the reminder has been fired (by any process)."""

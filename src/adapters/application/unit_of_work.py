@@ -33,6 +33,8 @@ class UnitOfWork:
     fence: ClaimFence | None = None
     # Events saved per commit, one entry a commit.
     commits: list[int] = field(default_factory=list)
+    # The log position of each commit's last event (HTTP answers it as X-Position).
+    positions: list[int] = field(default_factory=list)
 
     def expect_version(self, aggregate_id: UUID, version: int) -> None:
         """Refuse (VersionMismatch) to change the aggregate unless it is still at ``version``."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from adapters.application import DoseLedger
 from adapters.cli.common import uuid_arg, write_output
-from adapters.cli.projections import open_read_models
+from adapters.cli.projections import caught_up
 from adapters.persistence.audit_verifier import verify
 from projections.audit_report import FORMATS
 
@@ -37,9 +37,8 @@ def cmd_audit_verify(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
 def cmd_audit_export(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Write the trial's audit trail as csv, jsonl or html."""
-    with open_read_models() as read_models:
-        read_models.catch_up()
-        trail = read_models.queries.audit_trail(args.trial_id)
+    with caught_up("audit_trail") as queries:
+        trail = queries.audit_trail(args.trial_id)
     write_output(ledger.audit_export(args.trial_id, args.format, trail), args.out)
 
 

@@ -1,4 +1,5 @@
-"""``doseledger projections``: rebuild, catch up, check and show the read models (``run``:
+"""``doseledger projections``: rebuild, catch up, check and show the read models; list the
+read models stopped by an event they could not process, and retry them after a fix (``run``:
 ``adapters.cli.projection_worker``)."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from adapters.cli.common import fail, instant_arg, uuid_arg
 from adapters.cli.projection_worker import register_run
 from adapters.settings import Settings
 from domain.errors import InvalidInput
+from projections.queries import ReadModelQueries
 from projections.read_models import ReadModels
 from projections.runner import Progress
 
@@ -46,6 +48,21 @@ def open_read_models() -> Iterator[ReadModels]:
         raise
     finally:
         projections.close()
+
+
+@contextmanager
+def caught_up(*uses: str) -> Iterator[ReadModelQueries]:
+    """The queries of the configured store's read models, caught up; a one-line error (exit 2)
+    when one of the read models ``uses`` names is stopped (its answer would be stale)."""
+    with open_read_models() as read_models:
+        read_models.catch_up()
+        stopped = sorted(set(uses) & set(read_models.stopped()))
+        if stopped:
+            fail(
+                f"read model {', '.join(stopped)} is stopped by an event it could not process: "
+                "see doseledger projections failures"
+            )
+        yield read_models.queries
 
 
 def _is_store_error(exc: Exception) -> bool:
@@ -99,6 +116,44 @@ def cmd_check(args: argparse.Namespace) -> None:
         raise SystemExit(EXIT_DIFFERENT)
 
 
+def cmd_failures(args: argparse.Namespace) -> None:
+    with open_read_models() as projections:
+        stopped = projections.stopped()
+        _print(
+            {
+                "failures": [f.as_json() for f in projections.failures()],
+                "stopped": [s.as_json() for s in stopped.values()],
+            }
+        )
+
+
+def cmd_retry(args: argparse.Namespace) -> None:
+    with open_read_models() as projections:
+        if args.read_model is not None and args.read_model not in projections.names:
+            raise InvalidInput(
+                f"no read model {args.read_model!r}: one of {', '.join(projections.names)}",
+                field="read_model",
+            )
+        failures = {f.read_model: f for f in projections.failures()}
+        if args.read_model is not None and args.read_model not in failures:
+            raise InvalidInput(f"read model {args.read_model} is not stopped", field="read_model")
+        names = None if args.read_model is None else [args.read_model]
+        retried = projections.retry(names)
+        with _progress("retry") as progress:
+            result = projections.catch_up(progress)
+        again = [f.as_json() for f in projections.failures() if f.read_model in failures]
+        _print(
+            {
+                "retried": [f.read_model for f in retried],
+                "processed": result["processed"],
+                "positions": projections.positions(),
+                "failures": again,
+            }
+        )
+    if again:
+        raise SystemExit(EXIT_DIFFERENT)
+
+
 def cmd_show(args: argparse.Namespace) -> None:
     if args.id is None and args.view != "overview":
         raise InvalidInput(
@@ -132,7 +187,7 @@ def register(sub: Any) -> None:
     """Register ``projections`` and its subcommands on the top-level parser."""
     parser = sub.add_parser(
         "projections",
-        help="read models: rebuild, catch up, check, show",
+        help="read models: rebuild, catch up, check, show, failures, retry",
         description="Read models kept from the event log in the same database.",
     )
     psub = parser.add_subparsers(
@@ -161,6 +216,19 @@ def register(sub: Any) -> None:
         "(exit 1 on a difference)",
     )
     p.set_defaults(plain_handler=cmd_check)
+    p = psub.add_parser(
+        "failures",
+        help="the read models stopped by an event they could not process (JSON), and those "
+        "stopped with them",
+    )
+    p.set_defaults(plain_handler=cmd_failures)
+    p = psub.add_parser(
+        "retry",
+        help="after a fix: feed stopped read models again from the failed event, catch up "
+        "(exit 1 if one fails again)",
+    )
+    p.add_argument("--read-model", metavar="NAME", help="only this one (default: every one)")
+    p.set_defaults(plain_handler=cmd_retry)
     p = psub.add_parser("show", help="print a read model as JSON (after catching up)")
     p.add_argument("view", choices=VIEWS)
     p.add_argument(

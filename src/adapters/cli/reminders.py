@@ -4,27 +4,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from adapters.application import DoseLedger
 from adapters.bootstrap import build_reminders
 from adapters.cli.common import instant_arg
 from domain.reminder_schedule import OpenReminder
+from projections.failures import ReadModelStopped
+
+EXIT_STOPPED = 1
 
 
 def _print(reminders: list[OpenReminder]) -> None:
     print(json.dumps([r.as_record() for r in reminders], indent=2))
 
 
+@contextmanager
+def _index_running() -> Iterator[None]:
+    """A stopped reminder index (``projections failures``): one line on stderr, exit 1."""
+    try:
+        yield
+    except ReadModelStopped as exc:
+        print(f"doseledger: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_STOPPED) from None
+
+
 def cmd_due(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Print what a tick at --at would issue, changing nothing."""
-    with build_reminders(ledger) as reminders:
+    with build_reminders(ledger) as reminders, _index_running():
         _print(reminders.due(args.at))
 
 
 def cmd_tick(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """Fire what is due at --at and not yet issued; print what this tick issued."""
-    with build_reminders(ledger) as reminders:
+    with build_reminders(ledger) as reminders, _index_running():
         _print(reminders.tick(args.at))
 
 

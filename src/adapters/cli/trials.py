@@ -17,7 +17,7 @@ from adapters.cli.common import (
     store_command,
     uuid_arg,
 )
-from adapters.cli.projections import open_read_models
+from adapters.cli.projections import caught_up
 from adapters.demo import find_demo_trial, record_demo_trial
 from domain.protocol import TEMPLATE_IDS, Protocol, load_protocol_file, template
 from domain.trial import DECISIONS, REVIEW_OUTCOMES
@@ -32,11 +32,10 @@ def _protocol(args: argparse.Namespace) -> Protocol:
 
 
 def cmd_trials(args: argparse.Namespace, ledger: DoseLedger) -> None:
-    with open_read_models() as read_models:
-        read_models.catch_up()
-        listed, following = read_models.queries.trial_list(0, LIST_ALL)
+    with caught_up("trial_overview") as queries:
+        listed, following = queries.trial_list(0, LIST_ALL)
         while following is not None:
-            more, following = read_models.queries.trial_list(following, LIST_ALL)
+            more, following = queries.trial_list(following, LIST_ALL)
             listed += more
     print_json(listed)
 
@@ -82,9 +81,8 @@ def cmd_trial_review(args: argparse.Namespace, ledger: DoseLedger) -> None:
 def cmd_demo(args: argparse.Namespace, ledger: DoseLedger) -> None:
     trial_id = None
     if args.reuse:
-        with open_read_models() as read_models:
-            read_models.catch_up()
-            trial_id = find_demo_trial(read_models.queries)
+        with caught_up("trial_overview") as queries:
+            trial_id = find_demo_trial(queries)
     if trial_id is None:
         trial_id = record_demo_trial(ledger)
         print(f"Recorded the demo trial {trial_id}.\n")

@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from adapters.application import DoseLedger
 from adapters.application.key_ring import KeyRing
-from adapters.http import metrics, problems
+from adapters.http import consistency, metrics, problems
 from adapters.http.guards import BodyGuard, Crashes
 from adapters.http.idempotency import IdempotencyKeys, IdempotencyStore
 from adapters.http.links import add_links
@@ -97,6 +97,7 @@ def create_app(
     app.state.projection_positions = read_models.positions
     app.state.idempotency = idempotency
     problems.install(app)
+    consistency.install(app)  # read models stopped or behind; X-Position (innermost middleware)
     # Innermost first. A crash becomes a 500 problem inside the Idempotency-Key middleware (so
     # it sees the answer, and whether the request committed); that runs after the body guard
     # and inside the request-id middleware (replays and refusals get an id too).

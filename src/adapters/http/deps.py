@@ -14,7 +14,6 @@ from adapters.application import DoseLedger, UnitOfWork
 from adapters.http.auth import Principal, allow
 from adapters.http.idempotency import FENCE, UNIT_OF_WORK
 from adapters.patient_commands import PatientCommand, answer
-from adapters.read_models import LiveReadModels
 
 
 async def _ledger(request: Request) -> DoseLedger:
@@ -30,13 +29,7 @@ async def _unit_of_work(request: Request) -> UnitOfWork:
     return work
 
 
-async def _read_models(request: Request) -> LiveReadModels:
-    models: LiveReadModels = request.app.state.read_models
-    return models
-
-
 Ledger = Annotated[DoseLedger, Depends(_ledger)]
-Models = Annotated[LiveReadModels, Depends(_read_models)]
 Work = Annotated[UnitOfWork, Depends(_unit_of_work)]
 Reader = Annotated[Principal, Depends(allow(*READERS))]
 Admin = Annotated[Principal, Depends(allow(*ADMINS))]

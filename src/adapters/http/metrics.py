@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests, latency, events appended, store head, projection lag.
+"""Prometheus metrics: requests, latency, events appended, store head, projection lag, and
+the read models stopped by an event they could not process (``doseledger_read_model_stopped``).
 
 Each app has its own ``CollectorRegistry`` (tests create many apps in one process). Requests
 are labelled by route *template* (``/trials/{trial_id}``), never the raw path, so ids never
@@ -71,6 +72,17 @@ class StoreCollector(Collector):
                 "Store head position minus the slowest read model's position",
                 value=max(0, head - min(positions.values())),
             )
+            stopped = self._stopped()
+            if stopped is not None:
+                family = GaugeMetricFamily(
+                    "doseledger_read_model_stopped",
+                    "1 while a read model is stopped (an event it could not process, or one it "
+                    "reads from is stopped); see doseledger projections failures",
+                    labels=["read_model"],
+                )
+                for name in sorted(positions):
+                    family.add_metric([name], 1 if name in stopped else 0)
+                yield family
 
     def _positions(self) -> dict[str, int]:
         hook: ProjectionPositions | None = getattr(self.state, "projection_positions", None)
@@ -81,6 +93,16 @@ class StoreCollector(Collector):
         except Exception as exc:  # a broken hook must not break the scrape
             log.warning("projection positions unavailable", error=str(exc))
             return {}
+
+    def _stopped(self) -> set[str] | None:
+        read_models = getattr(self.state, "read_models", None)
+        if read_models is None:
+            return None
+        try:
+            return set(read_models.stopped())
+        except Exception as exc:  # the store away: the scrape still answers
+            log.warning("stopped read models unavailable", error=str(exc))
+            return None
 
 
 class Metrics:

@@ -22,20 +22,35 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="The store is reachable and the read models are caught up",
+    summary="The store is reachable and the read models are caught up and fed",
     responses={
         **ok(Readiness),
-        503: {"description": "not ready: store unreachable or read models behind"},
+        503: {
+            "description": "not ready: store unreachable, a read model stopped at an event it "
+            "could not process (`stopped`: which, where, why), or read models behind"
+        },
     },
 )
 def readyz(request: Request) -> Any:
-    """200 when the event store answers and the read models lag by at most the bound."""
+    """200 when the event store answers, no read model is stopped and the read models lag by
+    at most the bound."""
     try:
-        head = request.app.state.ledger.recorder.max_notification_id() or 0
-        positions = request.app.state.projection_positions()
+        head, positions, stopped = request.app.state.read_models.readiness()
     except Exception as exc:  # any failure to reach the store means not ready
         return JSONResponse(
-            {"status": "unavailable", "detail": str(exc).splitlines()[0]}, status_code=503
+            {"status": "unavailable", "detail": (str(exc).splitlines() or [type(exc).__name__])[0]},
+            status_code=503,
+        )
+    if stopped:
+        reasons = [s.reason for s in stopped.values()]
+        return JSONResponse(
+            {
+                "status": "read models stopped",
+                "detail": "; ".join(reasons),
+                "position": head,
+                "stopped": [s.as_json() for s in stopped.values()],
+            },
+            status_code=503,
         )
     lag = head - min(positions.values(), default=head)
     bound = int(os.environ.get("DOSELEDGER_READY_MAX_LAG", "1000"))

@@ -11,7 +11,8 @@ from fastapi.responses import PlainTextResponse, Response
 
 from adapters.access import AUDITORS, PACKET_READERS, READERS, TRIAL_READERS
 from adapters.http.auth import Principal, allow
-from adapters.http.deps import Ledger, Models
+from adapters.http.consistency import Models
+from adapters.http.deps import Ledger
 from adapters.http.openapi_parts import ok
 from adapters.http.pages import After, Limit, key, page, position
 from adapters.http.routes.trials import ERRORS
@@ -37,7 +38,6 @@ _DISPOSITION = {
     }
 }
 
-
 AsOf = Annotated[
     IsoInstant | None, Query(description="ISO 8601 instant with offset, e.g. 2026-03-02T14:30:00Z")
 ]
@@ -50,7 +50,7 @@ AsOf = Annotated[
 )
 def cohorts(trial_id: UUID, models: Models, who: TrialReader) -> Any:
     """Per cohort and dose level: enrolled, evaluable, DLTs, recommendation, SRC decision."""
-    return models.read(lambda p: p.cohort_summary(trial_id))
+    return models.read(lambda p: p.cohort_summary(trial_id), "cohort_summary")
 
 
 @router.get(
@@ -60,7 +60,7 @@ def cohorts(trial_id: UUID, models: Models, who: TrialReader) -> Any:
 )
 def safety_table(trial_id: UUID, models: Models, who: TrialReader) -> Any:
     """Patients by AE term × worst CTCAE grade × dose level."""
-    return models.read(lambda p: p.safety_table(trial_id))
+    return models.read(lambda p: p.safety_table(trial_id), "safety_table")
 
 
 @router.get(
@@ -83,7 +83,9 @@ def timeline(
     found = models.read(
         lambda p: p.patient_timeline(
             patient_id, after=None if start is None else (start[0], start[1]), limit=limit + 1
-        )
+        ),
+        "patient_timeline",
+        "timeline_doses",
     )
     return found | page(
         found["entries"], limit, "entries", lambda row: (row["position"], row["seq"])
@@ -106,7 +108,10 @@ def audit(
     """One row per event, in log order: who, role, when recorded, clinical date, change, reason,
     client: `{"rows": [...], "next": ...}`; pass `next` as `after` for the next page."""
     start = position(after)
-    rows = models.read(lambda p: p.audit_trail(trial_id, _utc(as_of), after=start, limit=limit + 1))
+    rows = models.read(
+        lambda p: p.audit_trail(trial_id, _utc(as_of), after=start, limit=limit + 1),
+        "audit_trail",
+    )
     return page(rows, limit, "rows", lambda row: (row["position"],))
 
 
@@ -136,7 +141,9 @@ def export_audit(
     """The audit trail as CSV, JSON lines, or a self-contained printable HTML report; a download
     named ``<trial id>-audit.<format>``."""
     return Response(
-        ledger.audit_export(trial_id, format, models.read(lambda q: q.audit_trail(trial_id))),
+        ledger.audit_export(
+            trial_id, format, models.read(lambda q: q.audit_trail(trial_id), "audit_trail")
+        ),
         media_type=MEDIA[format],
         headers=_attachment(f"{trial_id}-audit.{format}"),
     )

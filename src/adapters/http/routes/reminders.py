@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query
 
 from adapters.http import pages
 from adapters.http.auth import READERS, Principal, allow
-from adapters.http.deps import Ledger, Models
+from adapters.http.consistency import Models
+from adapters.http.deps import Ledger
 from adapters.http.openapi_parts import ok
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
@@ -63,7 +64,8 @@ def reminders(
             site_id=site,
             after=_reminder_key(after),
             limit=limit,
-        )
+        ),
+        "reminder_index",
     )
     return pages.page(rows, limit, "reminders", _cursor_key)
 

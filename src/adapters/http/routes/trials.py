@@ -7,11 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
+from adapters.http.consistency import Models
 from adapters.http.deps import (
     Admin,
     IfMatch,
     Ledger,
-    Models,
     Reader,
     SiteWriter,
     SrcMember,
@@ -83,7 +83,7 @@ def list_trials(
 ) -> dict[str, Any]:
     """Trials in registration order (id, name, protocol, status, current level, MTD):
     `{"trials": [...], "next": ...}`; pass `next` as `after` for the next page (null: none)."""
-    rows, following = models.read(lambda q: q.trial_list(position(after), limit))
+    rows, following = models.read(lambda q: q.trial_list(position(after), limit), "trial_overview")
     return page_at("trials", rows, following)
 
 

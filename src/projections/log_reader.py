@@ -1,0 +1,162 @@
+"""Reading the notification log for the runner: a page after a position, and the head.
+
+Normally the recorder's ``select_notifications`` and ``max_notification_id``. When the read
+models live in the events' database, the same queries run on the read-model store's own
+connection instead:
+
+- SQLite: a connection drops its page cache whenever another connection commits, so the
+  recorder's connection would re-read every page after each of our batch commits, while ours
+  keeps its cache warm.
+- PostgreSQL: the recorder's pool waits up to its connect timeout for a connection and the
+  library retries each query ten times, so a follower would hold its lock for most of a
+  minute when the server is away; the store's one connection fails at once and reopens on
+  the next try (``PostgresStore._connected``), so the follower backs off and recovers.
+
+Same table, same order, same Notification fields (``uuids=False``: with the originator ids as
+stored, for a runner that decodes no domain event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteRecorder
+
+from projections.store import PostgresStore, SQLiteStore, Store
+
+Reader = Callable[[int, int, "int | None"], Sequence[Notification]]
+
+
+class NotificationSource(Protocol):
+    """Where events come from: the DoseLedger application (its recorder and mapper)."""
+
+    @property
+    def recorder(self) -> ApplicationRecorder: ...
+
+    @property
+    def mapper(self) -> Mapper[Any]: ...
+
+
+def notification_reader(
+    source: NotificationSource, store: Store, topics: Sequence[str] = (), *, uuids: bool = True
+) -> Reader:
+    """``read(after, limit, until)``: the next page of the notification log (of ``topics``
+    only, when given: the other events are skipped by the query, never decoded).
+
+    On the store's own connection when it shares the events' database (module docstring).
+    """
+    recorder = source.recorder
+    events_table = _postgres_events_table(recorder, store)
+    if events_table is not None:
+        return _postgres_reader(store, events_table, topics, uuids=uuids)
+    if (
+        isinstance(store, SQLiteStore)
+        and isinstance(recorder, SQLiteApplicationRecorder)
+        and recorder.datastore.pool.db_name == store.database
+    ):
+        only = f"AND topic IN ({', '.join('?' * len(topics))}) " if topics else ""
+        sql = (
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? {only}"
+            "ORDER BY rowid LIMIT ?"
+        )
+        convert: Callable[[str], Any] = recorder.convert_originator_id
+        if not uuids:
+            convert = str
+        elif (
+            type(recorder).convert_originator_id is SQLiteRecorder.convert_originator_id
+            and recorder.datastore.originator_id_type == "uuid"
+        ):
+            convert = UUID  # what it does with UUID ids, without its test on every row
+        connection = store.connection
+
+        def read_own(after: int, limit: int, until: int | None) -> Sequence[Notification]:
+            bound = (1 << 62) if until is None else until
+            rows = connection.execute(sql, (after, bound, *topics, limit)).fetchall()
+            # The mapper reads a notification's fields by name: a tuple with those names is
+            # a third of the cost of the library's frozen dataclass, for the same events.
+            return [_NotificationRow(r[0], convert(r[1]), r[2], r[3], r[4]) for r in rows]  # type: ignore[misc]
+
+        return read_own
+
+    def read(after: int, limit: int, until: int | None) -> Sequence[Notification]:
+        return recorder.select_notifications(
+            after, limit, stop=until, topics=topics, inclusive_of_start=False
+        )
+
+    return read
+
+
+class _NotificationRow(NamedTuple):
+    """A notification as the store's own reader returns it (the fields of ``Notification``)."""
+
+    id: int
+    originator_id: Any
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+def notification_head(source: NotificationSource, store: Store) -> Callable[[], int]:
+    """``head()``: the log's last position (0 when empty), on the store's own connection when
+    it shares the events' PostgreSQL database."""
+    recorder = source.recorder
+    events_table = _postgres_events_table(recorder, store)
+    if events_table is None:
+        return lambda: recorder.max_notification_id() or 0
+    assert isinstance(store, PostgresStore)
+    sql = f"SELECT MAX(notification_id) FROM {events_table}"
+
+    def head() -> int:
+        row = store._connected().execute(sql).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    return head
+
+
+def _postgres_events_table(recorder: ApplicationRecorder, store: Store) -> str | None:
+    """The events table's SQL name when the recorder and the store share a PostgreSQL
+    database and schema, else None."""
+    if not isinstance(store, PostgresStore):
+        return None
+    from eventsourcing.postgres import PostgresApplicationRecorder
+
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        return None
+    datastore = recorder.datastore
+    same = (
+        datastore.schema == store.schema
+        and store.conninfo.get("dbname") == datastore.pool.kwargs.get("dbname")
+        and str(store.conninfo.get("host")) == str(datastore.pool.kwargs.get("host"))
+        and str(store.conninfo.get("port")) == str(datastore.pool.kwargs.get("port"))
+    )
+    if not same:
+        return None
+    return f'"{datastore.schema}"."{recorder.events_table_name}"'
+
+
+def _postgres_reader(
+    store: Store, events_table: str, topics: Sequence[str], *, uuids: bool
+) -> Reader:
+    assert isinstance(store, PostgresStore)
+    only = "AND topic = ANY(%s) " if topics else ""
+    sql = (
+        "SELECT notification_id, originator_id, originator_version, topic, state "
+        f"FROM {events_table} WHERE notification_id > %s AND notification_id <= %s {only}"
+        "ORDER BY notification_id LIMIT %s"
+    )
+    wanted = [list(topics)] if topics else []
+    convert: Callable[[Any], Any] = (lambda v: v) if uuids else str
+
+    def read_own(after: int, limit: int, until: int | None) -> Sequence[Notification]:
+        bound = (1 << 62) if until is None else until
+        rows = store._connected().execute(sql, (after, bound, *wanted, limit)).fetchall()
+        return [
+            _NotificationRow(r[0], convert(r[1]), r[2], r[3], bytes(r[4]))  # type: ignore[misc]
+            for r in rows
+        ]
+
+    return read_own
