@@ -104,6 +104,13 @@ def test_a_poison_event_stops_one_read_model_and_a_retry_after_the_fix_catches_i
     assert 'doseledger_read_model_stopped{read_model="audit_trail"} 1.0' in metrics
     assert 'doseledger_read_model_stopped{read_model="cohort_summary"} 0.0' in metrics
 
+    # The audit export reads the stopped trail: refused (HTTP 503, CLI exit 2), never stale.
+    api.call("GET", f"/trials/{well}/exports/audit", "auditor", 503)
+    code, out, err = cli.run("audit", "export", str(well), "--format", "csv")
+    assert (code, out) == (2, "") and "audit_trail is stopped" in err
+    assert len(err.strip().splitlines()) == 1
+    assert cli.json("trials")  # the trial list reads the overview, which is fed
+
     # The reminders tick reads the reminder index, which is fed: it issues what is due.
     live = api.app.state.read_models
     with build_reminders(ledger, read_models=live) as reminders:
