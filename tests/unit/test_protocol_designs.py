@@ -62,9 +62,7 @@ def test_a_design_without_a_kind_is_the_3_3_as_before(design: dict[str, Any] | N
         ),
     ],
 )
-def test_interval_designs_carry_their_engine_parameters(
-    design: dict[str, Any], kind: type
-) -> None:
+def test_interval_designs_carry_their_engine_parameters(design: dict[str, Any], kind: type) -> None:
     protocol = protocol_from_mapping(_avutometinib(design))
     assert isinstance(protocol.design, kind)
     assert isinstance(protocol.design, BoinDesign | I3Plus3Design | Mtpi2Design)
