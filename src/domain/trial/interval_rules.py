@@ -68,12 +68,19 @@ def interval_recommendation(
     spec: IntervalSpec, cohorts: Sequence[Cohort], num_levels: int
 ) -> IntervalRecommendation | None:
     """The design's recommendation after the (fully evaluated) open cohort."""
-    design = spec.engine()
     patients, dlts = evaluated_counts(cohorts, num_levels)
-    level = cohorts[-1].level
+    return recommend_from_counts(spec, patients, dlts, cohorts[-1].level)
+
+
+def recommend_from_counts(
+    spec: IntervalSpec, patients: Sequence[int], dlts: Sequence[int], level: int
+) -> IntervalRecommendation | None:
+    """The design's recommendation from the evaluated patients and DLTs per level (index 0
+    is level 1) and the open cohort's level; None while a cohort is short of patients."""
+    design = spec.engine()
     rec = decide(design, patients, dlts, level)
     if rec.action == "enrol":
-        return None  # a cohort short of evaluated patients: nothing to decide yet
+        return None
     action: IntervalDecision = rec.action
     if rec.action == "de-escalate" and level in rec.eliminated:
         action = "eliminate-and-de-escalate"
