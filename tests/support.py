@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from eventsourcing.domain import Aggregate
 
 from adapters.application import DoseLedger
 from domain.actors import Actor
 from domain.ae_report import AdverseEventReport
+from domain.errors import DomainError
 from domain.patient import Patient
 from domain.protocol import Protocol, protocol_from_mapping, template
 from domain.trial import Trial
@@ -66,6 +69,22 @@ def new_trial(levels: int = 3, *, deescalate: bool = True, starting_level: int =
     )
 
 
+def interval_protocol(levels: int = 5, **design: Any) -> Protocol:
+    """``protocol_with(levels)`` under an interval design (default BOIN, target 0.3)."""
+    data = protocol_with(levels, deescalate=True).model_dump(mode="json")
+    data["id"] = f"test-{levels}-levels-interval"
+    data["design"] = {"kind": "boin", "target": 0.3, **design}
+    return protocol_from_mapping(data)
+
+
+def interval_trial(levels: int = 5, **design: Any) -> Trial:
+    """A registered Trial aggregate under an interval design (not saved anywhere)."""
+    protocol = interval_protocol(levels, **design)
+    return Trial(
+        id=uuid4(), protocol=protocol.model_dump(mode="json"), name="t", actor=ADMIN.as_record()
+    )
+
+
 def new_patient(
     window: int = 28,
     *,
@@ -115,7 +134,7 @@ def run_cohort(trial: Trial, letters: str) -> list[UUID]:
 
 
 def follow_recommendation(trial: Trial) -> str:
-    """Have the SRC sign exactly what the 3+3 engine recommends; returns the action."""
+    """Have the SRC sign exactly what the trial's design recommends; returns the action."""
     rec = trial.recommendation()
     assert rec is not None
     trial.sign_decision(
@@ -126,6 +145,15 @@ def follow_recommendation(trial: Trial) -> str:
         mtd_level=rec.mtd if rec.action == "declare_mtd" else None,
     )
     return rec.action
+
+
+def refused_without_event(aggregate: Aggregate, command: Callable[[Any], object]) -> str | None:
+    """Run a command that must be refused; checks it appended nothing, returns its rule."""
+    before = (len(aggregate.pending_events), aggregate.version)
+    with pytest.raises(DomainError) as caught:
+        command(aggregate)
+    assert (len(aggregate.pending_events), aggregate.version) == before
+    return getattr(caught.value, "rule", None)
 
 
 def replay(aggregate: Aggregate) -> Any:

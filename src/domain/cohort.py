@@ -10,7 +10,7 @@ from domain.designs.three_plus_three import PatientOutcome
 
 Outcome = Literal["dlt", "no_dlt", "not_evaluable"]
 OUTCOMES: tuple[Outcome, ...] = ("dlt", "no_dlt", "not_evaluable")
-CohortOrigin = Literal["start", "escalation", "expansion", "de-escalation"]
+CohortOrigin = Literal["start", "escalation", "expansion", "stay", "de-escalation"]
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from fractions import Fraction
 from importlib import resources
@@ -23,6 +24,12 @@ from domain.ctcae import CtcaeCatalogue
 from domain.dlt_policy import DltCriteria
 from domain.errors import InvalidInput, NotFound
 from domain.grading import V4_GRADED_TERMS, CtcaeVersion
+from domain.protocol_design import (
+    DESIGN_KINDS,
+    DesignSpec,
+    ThreePlusThree,
+    with_default_kind,
+)
 from domain.rule_set_model import RULE_SET_IDS, RuleSet, rule_set_from_mapping
 from domain.site_time import is_time_zone
 from domain.strict_input import plain_text_problem
@@ -173,16 +180,6 @@ class Schedule(_Value):
         return self.days_off == 0
 
 
-class Design(_Value):
-    """The dose-escalation design; only 3+3 is supported."""
-
-    kind: Literal["3+3"] = "3+3"
-    deescalate: Annotated[bool, Field(strict=True)] = True
-    cohort_size: Literal[3] = 3
-    max_patients_per_level: Literal[6] = 6
-    starting_level: Annotated[int, Field(ge=1, strict=True)] = 1
-
-
 class Protocol(_Value):
     """A dose-escalation protocol: what is given, how it escalates and how doses are reduced."""
 
@@ -199,7 +196,8 @@ class Protocol(_Value):
     dlt_window_days: Annotated[int, Field(ge=1, le=365, strict=True)]
     evaluability_min_dose_fraction: Annotated[float, Field(gt=0, le=1, strict=True)] = 0.75
     dlt_criteria: DltCriteria = DltCriteria()
-    design: Design = Design()
+    # 3+3 (the default, and every protocol stored without a kind), boin, i3+3 or mtpi2.
+    design: DesignSpec = ThreePlusThree()
     # None: no automatic dose recommendations (domain.rules.recommend_dose refuses).
     rule_set: Slug | None = None
     # A sponsor's own rule set, stored with the protocol so that events replay against it.
@@ -240,6 +238,11 @@ class Protocol(_Value):
         if not is_time_zone(value):
             raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Paris)")
         return value
+
+    @field_validator("design", mode="before")
+    @classmethod
+    def _design_kind(cls, value: Any) -> Any:
+        return with_default_kind(value)
 
     @field_validator("custom_rule_set", mode="before")
     @classmethod
@@ -400,6 +403,32 @@ def _text_problem(value: Any, where: str) -> tuple[str, str] | None:
     return None
 
 
+_NAMED = re.compile(r"^([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
+
+
+def _located(loc: tuple[int | str, ...], kind: str, msg: str) -> tuple[str, str]:
+    """Where an error is (a field path) and what it says, for a one-line message.
+
+    The design's kind, which pydantic puts in the path of a design's field, is not part of
+    it (``design.target``, not ``design.boin.target``); a bad or missing kind is at
+    ``design.kind``; a model check that names its field ("max_n: ...") is placed at it.
+    """
+    parts = [str(p) for p in loc]
+    if parts[:1] == ["design"] and len(parts) > 1 and parts[1] in DESIGN_KINDS:
+        if kind == "extra_forbidden":
+            msg = f"not a parameter of the {parts[1]} design"
+        del parts[1]
+    if parts == ["design"] and kind.startswith("union_tag"):
+        parts.append("kind")
+        msg = f"must be one of {', '.join(DESIGN_KINDS)}"
+    message = msg.removeprefix("Value error, ")
+    named = _NAMED.match(message)
+    if named:
+        parts.append(named.group(1))
+        message = named.group(2)
+    return ".".join(parts) or "(top level)", message
+
+
 def protocol_from_mapping(data: Mapping[str, Any], *, source: str = "protocol") -> Protocol:
     """Validate a new protocol given as plain data (ordered levels too); errors name the field.
 
@@ -415,9 +444,8 @@ def protocol_from_mapping(data: Mapping[str, Any], *, source: str = "protocol") 
         protocol = Protocol.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        where, message = _located(first["loc"], first["type"], first["msg"])
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        message = first["msg"].removeprefix("Value error, ")
         raise InvalidInput(f"{source}: {where}: {message}{more}", field=where) from None
     try:
         protocol.check_ordered()
@@ -445,6 +473,7 @@ def load_protocol_file(path: str | Path) -> Protocol:
 
 TEMPLATE_IDS = (
     "defactinib-avutometinib",
+    "defactinib-avutometinib-boin",
     "defactinib-pembrolizumab-gemcitabine",
     "defactinib-paclitaxel",
 )

@@ -45,13 +45,54 @@ def to_jsonl(rows: Sequence[dict[str, Any]]) -> str:
     return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
 
 
+def _design_html(trial: dict[str, Any]) -> tuple[str, str, bool]:
+    """The design's paragraph, the level table's extra headings, and whether it is an
+    interval design (whose levels show their boundaries, eliminations and estimates)."""
+    e = html.escape
+    design = trial.get("design") or {"kind": "3+3"}
+    if design["kind"] == "3+3":
+        variant = "with" if design.get("deescalate", True) else "without"
+        return f"<p>Design: 3+3, {variant} de-escalation.</p>", "", False
+    shown = {k: v for k, v in design.items() if k not in ("kind", "eliminated") and v is not None}
+    terms = ", ".join(f"{e(k)} {e(str(v))}" for k, v in shown.items())
+    eliminated = ", ".join(f"DL{lv}" for lv in design.get("eliminated", [])) or "none"
+    text = (
+        f"<p>Design: {e(design['kind'])} ({terms}); eliminated dose levels: {eliminated}. "
+        "Boundaries in force at each level's evaluated patients: escalate with at most, "
+        "de-escalate with at least, eliminate with at least this many DLTs; isotonic "
+        "estimates once the trial has ended.</p>"
+    )
+    heads = (
+        "<th>evaluated</th><th>escalate ≤</th><th>de-escalate ≥</th><th>eliminate ≥</th>"
+        "<th>eliminated</th><th>isotonic estimate</th>"
+    )
+    return text, heads, True
+
+
+def _level_cells(level: dict[str, Any]) -> str:
+    bounds = level.get("boundaries") or {}
+
+    def cell(value: Any) -> str:
+        return f"<td>{'-' if value is None else value}</td>"
+
+    return (
+        cell(level.get("evaluated"))
+        + cell(bounds.get("escalate_at_most"))
+        + cell(bounds.get("deescalate_at_least"))
+        + cell(bounds.get("eliminate_at_least"))
+        + cell("yes" if level.get("eliminated") else "no")
+        + cell(level.get("estimate"))
+    )
+
+
 def to_html(trial: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
-    """A printable, self-contained report: summary, escalation chart, audit table."""
+    """A printable, self-contained report: summary, design, escalation chart, audit table."""
     e = html.escape
     mtd = trial.get("mtd_dose") or "not declared"
+    design_text, design_heads, interval = _design_html(trial)
     levels = "".join(
         f"<tr><td>DL{lv['level']}</td><td>{e(lv['dose'])}</td><td>{lv['patients']}</td>"
-        f"<td>{lv['dlts']}</td></tr>"
+        f"<td>{lv['dlts']}</td>{_level_cells(lv) if interval else ''}</tr>"
         for lv in trial["levels"]
     )
     cohorts = "".join(
@@ -97,7 +138,8 @@ table.audit td.id {{ font-family: ui-monospace, monospace; font-size: 10px; colo
 MTD: {e(mtd)}; path <code>{e(trial["outcomes"] or "(none)")}</code>;
 {len(rows)} recorded events (times are UTC, as recorded by the server).</p>
 <h2>Dose levels</h2>
-<table><tr><th>level</th><th>dose</th><th>patients</th><th>DLTs</th></tr>{levels}</table>
+{design_text}
+<table><tr><th>level</th><th>dose</th><th>patients</th><th>DLTs</th>{design_heads}</tr>{levels}</table>
 <h2>Escalation</h2>
 <p>One marker per patient in order of enrolment, by DLT-window outcome (shape and colour);
 dashed lines separate cohorts, each with the SRC's decision above it.</p>

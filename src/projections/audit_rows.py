@@ -38,6 +38,21 @@ AUDIT_COLUMNS = (
 Get = Callable[..., Any]
 
 
+def _design_terms(rec: Any) -> str:
+    """An interval design's recommendation in its own terms (nothing for the 3+3's)."""
+    if not isinstance(rec, dict) or "design" not in rec:
+        return ""
+    bound = rec.get("boundary") or {}
+    eliminated = ", ".join(f"DL{level}" for level in rec.get("eliminated") or []) or "none"
+    return (
+        f"; {rec['design']} recommended {rec.get('action')} "
+        f"({bound.get('dlts')} DLTs in {bound.get('n')}: escalate at most "
+        f"{bound.get('escalate_at_most')}, de-escalate at least "
+        f"{bound.get('deescalate_at_least')}, eliminate at least "
+        f"{bound.get('eliminate_at_least')}; eliminated: {eliminated})"
+    )
+
+
 def _label(dose: dict[str, Any]) -> str:
     return f"{dose['agent']} {dose['amount']:g} {dose['unit']} {dose['frequency']}"
 
@@ -88,6 +103,7 @@ _SUMMARIES: dict[str, Callable[[Get], str]] = {
     ),
     "SRCDecisionSigned": lambda get: (
         f"SRC decision on cohort {get('cohort')}: {get('decision')} ({get('meaning')})"
+        + _design_terms(get("recommendation"))
         + (f"; on SRC packet sha256 {get('packet_sha256')}" if get("packet_sha256") else "")
     ),
     "CohortOpened": lambda get: (

@@ -9,9 +9,8 @@ from typing import Any
 from uuid import UUID
 
 from projections.models import audit_trail as audit_queries
-from projections.models import cohort_summary as cohort_queries
+from projections.models import cohort_queries, reminder_queries
 from projections.models import patient_timeline as timeline_queries
-from projections.models import reminder_queries
 from projections.models import safety_table as safety_queries
 from projections.models import trial_overview as overview_queries
 from projections.store import Store, Transaction

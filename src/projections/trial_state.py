@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from domain.trial import Trial
+from domain.trial.interval_rules import evaluated_counts
+from projections.design_terms import design_terms
 
 
 def cohort_rows(trial: Trial) -> list[dict[str, Any]]:
@@ -36,9 +38,32 @@ def cohort_rows(trial: Trial) -> list[dict[str, Any]]:
     return rows
 
 
+def trial_design(trial: Trial) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """The trial's design in its own terms (:mod:`projections.design_terms`)."""
+    patients, dlts = evaluated_counts(trial.cohorts, trial.protocol.num_levels)
+    return design_terms(
+        trial.protocol.design.model_dump(mode="json"),
+        patients,
+        dlts,
+        ended=trial.status != "escalating",
+    )
+
+
 def trial_summary(trial: Trial) -> dict[str, Any]:
     """The trial as plain JSON-ready data."""
     rec = trial.recommendation()
+    design, terms = trial_design(trial)
+    levels = [
+        {
+            "level": level.level,
+            "dose": level.label,
+            "patients": trial.patients_at(level.level),
+            "dlts": trial.dlts_at(level.level),
+        }
+        for level in trial.protocol.dose_levels
+    ]
+    if terms is not None:
+        levels = [{**level, **extra} for level, extra in zip(levels, terms, strict=True)]
     return {
         "id": str(trial.id),
         "name": trial.name,
@@ -49,18 +74,12 @@ def trial_summary(trial: Trial) -> dict[str, Any]:
         "mtd": trial.mtd,
         "flagged_for_review": list(trial.flagged_for_review),
         "mtd_dose": None if trial.mtd is None else trial.protocol.dose_level(trial.mtd).label,
-        "deescalate": trial.protocol.design.deescalate,
+        # The 3+3's variant (None under an interval design: its terms are in "design").
+        "deescalate": design.get("deescalate"),
         "outcomes": trial.outcome_string(),
         "recommendation": None if rec is None else {**rec.as_json(), "action": rec.action},
-        "levels": [
-            {
-                "level": level.level,
-                "dose": level.label,
-                "patients": trial.patients_at(level.level),
-                "dlts": trial.dlts_at(level.level),
-            }
-            for level in trial.protocol.dose_levels
-        ],
+        "design": design,
+        "levels": levels,
         "cohorts": cohort_rows(trial),
     }
 
@@ -88,6 +107,13 @@ def render_cohort_table(trial: Trial) -> str:
         for line in lines
     ]
     levels = [f"  {level.label}" for level in trial.protocol.dose_levels]
+    design, _ = trial_design(trial)
+    if design["kind"] != "3+3":
+        eliminated = ", ".join(f"DL{level}" for level in design["eliminated"]) or "none"
+        levels.append(
+            f"design: {design['kind']}, target DLT rate {design['target']:g}, "
+            f"at most {design['max_n']} patients; eliminated: {eliminated}"
+        )
     outcome = f"status: {trial.status.replace('_', ' ')}"
     if trial.mtd is not None:
         outcome += f"; MTD = {trial.protocol.dose_level(trial.mtd).label}"

@@ -24,8 +24,11 @@ from adapters.persistence.audit_verifier import verify
 from adapters.persistence.environment import persistence_env
 from adapters.persistence.snapshots import AggregateSnapshot
 from domain.patient import Patient
+from domain.protocol_design import ThreePlusThree
+from domain.trial import Trial
 from projections.read_models import ReadModels
 from projections.store import SQLiteStore
+from projections.trial_state import trial_summary
 from support import INVESTIGATOR, trial_ids
 
 STORE = Path(__file__).parent.parent / "data" / "store-written-at-0183fb4.sqlite"
@@ -135,3 +138,31 @@ def test_an_old_patient_takes_the_new_commands(old: DoseLedger) -> None:
     (snapshot,) = old.snapshots.get(patient_id)
     rebuilt = snapshot.mutate(None)  # type: ignore[attr-defined]
     assert vars(rebuilt) == vars(_replayed(old, patient_id, 40))
+
+
+def test_the_old_trials_are_3_3_trials_that_replay_unchanged(old: DoseLedger) -> None:
+    for trial_id in trial_ids(old):
+        registered = next(iter(old.events.get(trial_id)))
+        loaded = old.trial_aggregate(trial_id)
+        assert isinstance(loaded.protocol.design, ThreePlusThree)
+        # The design reads back exactly as it was recorded, and replays to the same trial.
+        assert loaded.protocol.design.model_dump(mode="json") == registered.protocol["design"]
+        replayed = None
+        for event in old.events.get(trial_id):
+            replayed = event.mutate(replayed)  # type: ignore[attr-defined]
+        assert isinstance(replayed, Trial)
+        assert trial_summary(replayed) == old.trial(trial_id)
+        assert "eliminated" not in old.trial(trial_id)["design"]
+    demo = old.trial(trial_ids(old)[0])
+    assert [c["decision"] for c in demo["cohorts"]] == [
+        "escalate",
+        "expand",
+        "de-escalate",
+        "declare_mtd",
+    ]
+    assert [c["recommendation"] for c in demo["cohorts"]] == [
+        "escalate",
+        "expand",
+        "de-escalate",
+        "declare_mtd",
+    ]

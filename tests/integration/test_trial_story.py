@@ -20,6 +20,7 @@ from support import (
     DAY0,
     INVESTIGATOR,
     SRC,
+    audit_export,
     old_pembrolizumab_gemcitabine_template,
     protocol_with,
     read_models_of,
@@ -244,3 +245,77 @@ def test_the_src_cannot_escalate_after_the_mtd_was_exceeded(ledger: DoseLedger) 
     assert caught.value.rule == "escalation_after_mtd_exceeded"
     story.decide("declare_mtd")
     assert ledger.trial(trial_id)["mtd"] == 1
+
+
+def test_a_boin_trial_story_through_the_service_read_models_and_audit_export(
+    ledger: DoseLedger,
+) -> None:
+    trial_id = ledger.register_trial(template("defactinib-avutometinib-boin"), ADMIN)
+    story = Story(ledger, trial_id)
+    story.cohort("NNN", DAY0)
+    story.decide("escalate")
+    story.cohort("NTN", DAY0 + dt.timedelta(days=45))
+    # The top of two levels: escalating is refused, and nothing is appended.
+    before = ledger.recorder.max_notification_id()
+    with pytest.raises(CommandRefused, match="levels are 1-2"):
+        ledger.sign_decision(trial_id, 2, "escalate", SRC, meaning="approval", reason="r")
+    assert ledger.recorder.max_notification_id() == before
+    story.decide("stay")
+    for letters in ("TNN", "NNN"):
+        story.cohort(letters, DAY0 + dt.timedelta(days=90))
+        story.decide("stay")
+    story.cohort("NNT", DAY0 + dt.timedelta(days=135))
+    story.decide("declare_mtd")  # 12 patients at a stay: n_earlystop; MTD by isotonic estimates
+
+    final = ledger.trial(trial_id)
+    assert (final["status"], final["mtd"]) == ("mtd_declared", 2)
+    assert [c["origin"] for c in final["cohorts"]] == [
+        "start",
+        "escalation",
+        "stay",
+        "stay",
+        "stay",
+    ]
+    assert final["design"]["kind"] == "boin" and final["design"]["eliminated"] == []
+    assert [lvl["estimate"] for lvl in final["levels"]] == [0.0161, 0.2521]
+    assert final["levels"][1]["boundaries"] == {
+        "escalate_at_most": 2,
+        "deescalate_at_least": 5,
+        "eliminate_at_least": 7,
+    }
+    for version, state in story.trial_states.items():
+        assert ledger.trial(trial_id, version=version) == state
+    with read_models_of(ledger) as read_models:
+        summary = read_models.queries.cohort_summary(trial_id)
+        assert read_models.check().equal
+    assert summary["design"] == final["design"]
+    assert summary["levels"] == final["levels"]
+    assert [c["recommendation"] for c in summary["cohorts"]] == [
+        "escalate",
+        "stay",
+        "stay",
+        "stay",
+        "declare_mtd",
+    ]
+    report = audit_export(ledger, trial_id, "html")
+    assert "Design: boin (target 0.3" in report and "isotonic estimate" in report
+    csv = audit_export(ledger, trial_id, "csv")
+    assert "boin recommended stay (1 DLTs in 3: escalate at most 0" in csv
+
+
+def test_a_trial_registered_with_a_design_without_kind_loads_as_a_3_3(
+    ledger: DoseLedger, database_url: str
+) -> None:
+    protocol = template("defactinib-avutometinib").model_dump(mode="json")
+    protocol["design"] = {"deescalate": False, "starting_level": 1}  # before designs had a kind
+    trial = Trial(id=uuid4(), protocol=protocol, name="no kind", actor=ADMIN.as_record())
+    ledger.save(trial)
+    fresh = build_ledger(env=persistence_env(database_url))  # decodes from the store, no cache
+    try:
+        loaded = fresh.trial_aggregate(trial.id)
+        assert loaded.protocol.design.kind == "3+3"
+        assert fresh.trial(trial.id)["deescalate"] is False
+        pid = fresh.enrol_patient(trial.id, "S01", INVESTIGATOR)
+        assert fresh.patient(pid)["level"] == 1
+    finally:
+        fresh.close()

@@ -59,6 +59,7 @@ def test_protocol_defaults_are_marked() -> None:
 def test_every_template_names_a_shipped_set() -> None:
     expected = {
         "defactinib-avutometinib": "avutometinib-combination",
+        "defactinib-avutometinib-boin": "avutometinib-combination",
         "defactinib-pembrolizumab-gemcitabine": "defactinib-400-bid",
         "defactinib-paclitaxel": "defactinib-400-bid",
     }

@@ -21,6 +21,7 @@ from adapters.http.openapi_parts import IDEMPOTENCY_KEY
 from adapters.http.operation_ids import operation_id
 from adapters.http.request_ids import RequestIds
 from adapters.http.routes import (
+    designs,
     feed,
     health,
     patients,
@@ -108,6 +109,7 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(protocols.router)
+    app.include_router(designs.router)
     app.include_router(trials.router)
     app.include_router(patients.router)
     app.include_router(reads.router)

@@ -31,6 +31,7 @@ from domain.protocol import NOTE_MAX
 from domain.reminder_schedule import ReminderKind
 from domain.strict_input import free_text_problem, plain_text_problem
 from domain.trial.citations import PACKET_SHA256
+from domain.trial.decision_rules import Decision
 
 NAME_MAX = 200
 """The longest name, term, location, or other short text."""
@@ -190,7 +191,11 @@ class SignDecision(_Body):
     """The safety review committee's signed decision on the open cohort."""
 
     cohort: Int = Field(..., ge=1)
-    decision: Literal["escalate", "expand", "de-escalate", "declare_mtd", "stop_no_mtd"]
+    decision: Decision = Field(
+        ...,
+        description="3+3: escalate, expand, de-escalate, declare_mtd, stop_no_mtd; an interval "
+        "design: escalate, stay, de-escalate, eliminate-and-de-escalate, declare_mtd, stop_no_mtd",
+    )
     mtd_level: Annotated[int, Field(ge=1), _WHOLE] | None = None
     meaning: PlainText = Field("approval", min_length=1, max_length=100)
     reason: FreeText | None = Field(None, max_length=FREE_TEXT_MAX)

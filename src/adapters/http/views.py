@@ -15,6 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.http.design_views import BOUNDARIES_EXAMPLE, DesignBoundaries
 from domain.protocol import Protocol, template
 from domain.reminder_schedule import ReminderKind
 
@@ -118,6 +119,13 @@ TRIAL_EXAMPLE = {
     "deescalate": True,
     "outcomes": "1NNN 2NTN 2NTN 1NNN",
     "recommendation": None,
+    "design": {
+        "kind": "3+3",
+        "deescalate": True,
+        "cohort_size": 3,
+        "max_patients_per_level": 6,
+        "starting_level": 1,
+    },
     "levels": [LEVEL_EXAMPLE],
     "cohorts": [TRIAL_COHORT_EXAMPLE],
 }
@@ -140,7 +148,15 @@ class Trial(TrialRow):
 
     model_config = _open(TRIAL_EXAMPLE)
     version: int = Field(description="The trial's version (its ETag)")
-    levels: list[dict[str, Any]] = Field(description="Per dose level: dose, patients, DLTs")
+    design: dict[str, Any] = Field(
+        description="The protocol's design as registered (kind and parameters); an interval "
+        "design adds its eliminated levels"
+    )
+    levels: list[dict[str, Any]] = Field(
+        description="Per dose level: dose, patients, DLTs; an interval design adds the "
+        "evaluated patients, the boundaries in force there, whether it is eliminated and, "
+        "once the trial has ended, its isotonic DLT-rate estimate"
+    )
     cohorts: list[dict[str, Any]] = Field(
         description="Per cohort: level, origin, enrolled, evaluable, DLTs, recommendation, decision"
     )
@@ -197,6 +213,7 @@ class Patient(BaseModel):
 COHORT_SUMMARY_EXAMPLE = {
     "trial_id": TRIAL_ID,
     "status": "mtd_declared",
+    "design": TRIAL_EXAMPLE["design"],
     "cohorts": [
         {
             **TRIAL_COHORT_EXAMPLE,
@@ -279,6 +296,7 @@ class CohortSummary(BaseModel):
     model_config = _open(COHORT_SUMMARY_EXAMPLE)
     trial_id: str = Field(json_schema_extra={"format": "uuid"})
     status: str
+    design: dict[str, Any] = Field(description="As in the trial (GET /trials/{trial_id})")
     cohorts: list[dict[str, Any]]
     levels: list[dict[str, Any]]
 
@@ -458,6 +476,7 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     Trial: TRIAL_EXAMPLE,
     Patient: PATIENT_EXAMPLE,
     CohortSummary: COHORT_SUMMARY_EXAMPLE,
+    DesignBoundaries: BOUNDARIES_EXAMPLE,
     SafetyTable: SAFETY_TABLE_EXAMPLE,
     PatientTimeline: TIMELINE_EXAMPLE,
     AuditRow: AUDIT_ROW_EXAMPLE,

@@ -38,6 +38,7 @@ __all__ = [
     "IntervalDesign",
     "IntervalRecommendation",
     "Move",
+    "boundary_at",
     "boundary_rows",
     "decide",
     "eliminated_levels",
@@ -145,6 +146,19 @@ class BoundaryRow:
         }
 
 
+def boundary_at(design: IntervalDesign, n: int) -> BoundaryRow:
+    """The decision table's column for ``n`` patients at a dose (None: no such count)."""
+    cells = [design.cell(n, dlts) for dlts in range(n + 1)] if n else []
+    escalate = [dlts for dlts, c in enumerate(cells) if c == "escalate"]
+    down = [dlts for dlts, c in enumerate(cells) if c in ("de-escalate", "eliminate")]
+    return BoundaryRow(
+        n=n,
+        escalate_at_most=max(escalate) if escalate else None,
+        deescalate_at_least=min(down) if down else None,
+        eliminate_at_least=elimination_threshold(design.target, n, design.cutoff_eli),
+    )
+
+
 def boundary_rows(design: IntervalDesign) -> tuple[BoundaryRow, ...]:
     """The decision table at each multiple of the cohort size, as R ``get.boundary`` lists it.
 
@@ -152,20 +166,9 @@ def boundary_rows(design: IntervalDesign) -> tuple[BoundaryRow, ...]:
     later than elimination (elimination de-escalates).
     """
     last = min(design.max_n, design.n_earlystop)
-    rows: list[BoundaryRow] = []
-    for n in range(design.cohort_size, last + 1, design.cohort_size):
-        cells = [design.cell(n, dlts) for dlts in range(n + 1)]
-        escalate = [dlts for dlts, c in enumerate(cells) if c == "escalate"]
-        down = [dlts for dlts, c in enumerate(cells) if c in ("de-escalate", "eliminate")]
-        rows.append(
-            BoundaryRow(
-                n=n,
-                escalate_at_most=max(escalate) if escalate else None,
-                deescalate_at_least=min(down) if down else None,
-                eliminate_at_least=elimination_threshold(design.target, n, design.cutoff_eli),
-            )
-        )
-    return tuple(rows)
+    return tuple(
+        boundary_at(design, n) for n in range(design.cohort_size, last + 1, design.cohort_size)
+    )
 
 
 def eliminated_levels(

@@ -25,9 +25,11 @@ from domain.designs.three_plus_three import (
 )
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import Protocol
+from domain.protocol_design import ThreePlusThree
 from domain.trial import events, levels
 from domain.trial.decisions import DecisionCommands
 from domain.trial.enrolment import EnrolmentCommands
+from domain.trial.interval_rules import IntervalRecommendation, interval_recommendation
 from domain.trial.outcomes import OutcomeCommands
 
 TrialStatus = Literal["escalating", "mtd_declared", "stopped"]
@@ -265,18 +267,21 @@ class Trial(EnrolmentCommands, OutcomeCommands, DecisionCommands, Aggregate):
         """The trial path in the field's notation, one token per cohort: '1NNN 2NTN 2NNN'."""
         return " ".join(format_outcomes(c.path()) for c in self.cohorts if c.path())
 
-    def recommendation(self) -> Recommendation | None:
-        """The 3+3 recommendation for the open cohort once it is fully evaluated, else None.
+    def recommendation(self) -> Recommendation | IntervalRecommendation | None:
+        """The design's recommendation for the open cohort once it is fully evaluated, else None.
 
-        None also when earlier decisions departed from 3+3 so far that the path is no longer
-        a 3+3 path; the SRC then decides without a recommendation and must give a reason.
+        An interval design (BOIN, i3+3, mTPI-2) recommends from the evaluated patients and DLTs
+        per level (``interval_rules``). Under 3+3, None also when earlier decisions departed
+        from 3+3 so far that the path is no longer a 3+3 path; the SRC then decides without
+        a recommendation and must give a reason.
         """
         if self.status != "escalating" or not self.open_cohort.fully_evaluated:
             return None
+        design = self.protocol.design
+        if not isinstance(design, ThreePlusThree):
+            return interval_recommendation(design, self.cohorts, self.protocol.num_levels)
         try:
-            return recommend(
-                self.path(), self.protocol.num_levels, deescalate=self.protocol.design.deescalate
-            )
+            return recommend(self.path(), self.protocol.num_levels, deescalate=design.deescalate)
         except InvalidInput:
             return None
 

@@ -15,10 +15,24 @@ from domain.cohort import Cohort
 from domain.designs.three_plus_three import Recommendation
 from domain.errors import CommandRefused, InvalidInput
 from domain.protocol import Protocol
+from domain.protocol_design import ThreePlusThree
+from domain.trial.interval_rules import IntervalRecommendation, check_mtd_level_pairing
 from domain.trial.levels import dlts_at, lowest_exceeded_level, patients_at
 
-Decision = Literal["escalate", "expand", "de-escalate", "declare_mtd", "stop_no_mtd"]
+ThreePlusThreeDecision = Literal["escalate", "expand", "de-escalate", "declare_mtd", "stop_no_mtd"]
+THREE_PLUS_THREE_DECISIONS: tuple[str, ...] = get_args(ThreePlusThreeDecision)
+Decision = Literal[
+    "escalate",
+    "expand",
+    "stay",
+    "de-escalate",
+    "eliminate-and-de-escalate",
+    "declare_mtd",
+    "stop_no_mtd",
+]
 DECISIONS: tuple[str, ...] = get_args(Decision)
+"""Every decision the SRC can sign: the 3+3's, and the interval designs' ``stay`` (another
+cohort at the same level) and ``eliminate-and-de-escalate`` (domain.trial.interval_rules)."""
 SIGNING_ROLES = ("src_member",)
 REVIEW_OUTCOMES = ("decision_stands", "decision_revised")
 """What the SRC concludes when it re-reviews a decision that corrected facts flagged."""
@@ -42,8 +56,8 @@ def check_signed(signer: Actor, what: str, reason: str) -> None:
         raise CommandRefused(f"{what} needs a reason", rule="reason_required", field="reason")
 
 
-def recommended_decision(rec: Recommendation) -> tuple[str, int | None]:
-    """The decision and target level a 3+3 recommendation stands for (to tell a departure)."""
+def recommended_decision(rec: Recommendation | IntervalRecommendation) -> tuple[str, int | None]:
+    """The decision and target level a recommendation stands for (to tell a departure)."""
     if rec.action == "declare_mtd":
         return ("declare_mtd", rec.mtd)
     if rec.action == "stop_no_mtd":
@@ -56,19 +70,15 @@ def check_decision(
 ) -> int | None:
     """Validate a decision on the open (last) cohort; returns its target level (None for stopping
     without MTD). Departures from 3+3 go the conservative way only (domain.md §8)."""
-    if decision not in DECISIONS:
+    if decision not in THREE_PLUS_THREE_DECISIONS:
         raise InvalidInput(
-            f"unknown decision '{decision}'; decisions: {', '.join(DECISIONS)}",
+            f"unknown decision '{decision}'; decisions: {', '.join(THREE_PLUS_THREE_DECISIONS)}",
             field="decision",
         )
-    if (mtd_level is not None) != (decision == "declare_mtd"):
-        raise CommandRefused(
-            "mtd_level is given with declare_mtd, and only with it",
-            rule="mtd_level_with_declare_mtd",
-            field="mtd_level",
-        )
+    check_mtd_level_pairing(decision, mtd_level)
     level = cohorts[-1].level
     top = protocol.num_levels
+    assert isinstance(protocol.design, ThreePlusThree)
     per_level = protocol.design.max_patients_per_level
     size = protocol.design.cohort_size
     if decision == "declare_mtd":

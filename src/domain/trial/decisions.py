@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from domain.actors import Actor
 from domain.cohort import CohortOrigin
 from domain.errors import CommandRefused, InvalidInput
+from domain.protocol_design import ThreePlusThree
 from domain.trial.citations import check_packet_sha256
 from domain.trial.decision_rules import (
     REVIEW_OUTCOMES,
@@ -23,9 +24,12 @@ from domain.trial.decision_rules import (
     check_signer,
     recommended_decision,
 )
+from domain.trial.interval_rules import check_interval_decision
 
 if TYPE_CHECKING:
     from domain.trial.aggregate import Trial
+
+_ORIGINS: dict[str, CohortOrigin] = {"escalate": "escalation", "stay": "stay"}
 
 
 class DecisionCommands:
@@ -69,7 +73,13 @@ class DecisionCommands:
                 rule="meaning_required",
                 field="meaning",
             )
-        target = check_decision(decision, mtd_level, self.cohorts, self.protocol)
+        design = self.protocol.design
+        if not isinstance(design, ThreePlusThree):
+            target = check_interval_decision(
+                decision, mtd_level, self.cohorts, design, self.protocol.num_levels
+            )
+        else:
+            target = check_decision(decision, mtd_level, self.cohorts, self.protocol)
         rec = self.recommendation()
         departs = rec is None or recommended_decision(rec) != (decision, target)
         if departs and not (reason and reason.strip()):
@@ -109,8 +119,10 @@ class DecisionCommands:
             assert target is not None
             self._cohort_expanded(cohort=number, level=target, actor=actor)
         else:
+            # escalate, stay (interval designs: another cohort at the same level), de-escalate
+            # and eliminate-and-de-escalate (both "de-escalation").
             assert target is not None
-            origin: CohortOrigin = "escalation" if decision == "escalate" else "de-escalation"
+            origin: CohortOrigin = _ORIGINS.get(decision, "de-escalation")
             self._cohort_opened(cohort=number, level=target, origin=origin, actor=actor)
 
     def review_decision(

@@ -1,10 +1,11 @@
-"""The cohort summary: per trial, each cohort (and dose level) with its 3+3 recommendation.
+"""The cohort summary: per trial, each cohort (and dose level) with its design's recommendation.
 
 Per cohort: patients enrolled, evaluable, not evaluable, DLTs, the recommendation and the SRC's
 signed decision (signer, meaning, reason). The recommendation of a decided cohort is the one
 recorded on ``SRCDecisionSigned``; the open cohort's is computed live, as the Trial aggregate
-does, once the cohort is fully evaluated: ``recommend`` needs only the patients and DLTs per
-level and the level of the last cohort, which the counts give. The rows equal the ``cohorts``
+does, once the cohort is fully evaluated: the 3+3 ``recommend`` and the interval designs'
+engines need only the patients and DLTs per level and the level of the last cohort, which the
+counts give. The query is ``cohort_queries.cohort_summary``. The rows equal the ``cohorts``
 of ``DoseLedger.trial(id)`` for every field they share.
 
 State per trial (protocol facts and its few cohorts) sits in an LRU cache in front of the two
@@ -19,8 +20,10 @@ from typing import Any
 from uuid import UUID
 
 from domain.designs.three_plus_three import PatientOutcome, recommend
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput
+from domain.protocol_design import IntervalSpec, ThreePlusThree, design_from_data, with_default_kind
 from domain.trial import Trial
+from domain.trial.interval_rules import recommend_from_counts
 from projections.models.base import Handler, Lru, ReadModel, dumps, loads, recorded_at
 from projections.models.trial_overview import dose_labels
 from projections.store import Store, Table, Transaction
@@ -61,6 +64,14 @@ COHORTS = Table(
     ),
     key=("trial_id", "cohort"),
 )
+COHORT_DESIGNS = Table(
+    "cohort_designs",
+    (("trial_id", "text"), ("design", "text")),
+    key=("trial_id",),
+)
+"""Each trial's design as registered. A table of its own, not a column of cohort_trials, so
+that a store kept before the interval designs needs no rebuild: a trial without a row is a
+3+3 one (its ``deescalate`` is in cohort_trials)."""
 COHORT_REVIEWS = Table(
     "cohort_reviews",
     (
@@ -93,6 +104,22 @@ class TrialCohorts:
     cohorts: list[dict[str, Any]] = field(default_factory=list)
     dirty: set[int] = field(default_factory=set)
     meta_dirty: bool = False
+    design: dict[str, Any] | None = None  # None: a 3+3 registered before the interval designs
+    design_dirty: bool = False
+
+    def spec(self) -> ThreePlusThree | IntervalSpec:
+        """The trial's design."""
+        if self.design is None:
+            return ThreePlusThree(deescalate=self.deescalate)
+        return design_from_data(self.design)
+
+    def evaluated(self) -> tuple[list[int], list[int]]:
+        """Evaluated patients and DLTs per level (index 0 is level 1)."""
+        patients, dlts = [0] * self.num_levels, [0] * self.num_levels
+        for row in self.cohorts:
+            patients[row["level"] - 1] += row["evaluable"]
+            dlts[row["level"] - 1] += row["dlts"]
+        return patients, dlts
 
     def add_cohort(self, number: int, level: int, origin: str) -> None:
         self.cohorts.append(
@@ -135,6 +162,11 @@ class TrialCohorts:
         """What ``Trial.recommendation()`` says for the open cohort (None if not yet due)."""
         if self.status != "escalating" or not self.fully_evaluated(self.cohorts[-1]):
             return None
+        spec = self.spec()
+        if not isinstance(spec, ThreePlusThree):
+            patients, dlts = self.evaluated()
+            rec = recommend_from_counts(spec, patients, dlts, self.cohorts[-1]["level"])
+            return None if rec is None else rec.action
         path = []
         for row in self.cohorts:
             level = row["level"]
@@ -160,7 +192,7 @@ class CohortSummary(ReadModel):
     """Per trial and cohort: enrolled, evaluable, DLTs, recommendation, SRC decision."""
 
     name = "cohort_summary"
-    tables = (COHORT_TRIALS, COHORTS, COHORT_REVIEWS)
+    tables = (COHORT_TRIALS, COHORTS, COHORT_DESIGNS, COHORT_REVIEWS)
 
     def __init__(self, store: Store, *, capacity: int = DEFAULT_CAPACITY) -> None:
         super().__init__(store)
@@ -172,6 +204,9 @@ class CohortSummary(ReadModel):
             f"SELECT {', '.join(COHORT_COLUMNS)} FROM {cohorts} WHERE trial_id = ? ORDER BY cohort"
         )
         self._upsert_trial = _upsert(trials, TRIAL_COLUMNS, ("trial_id",))
+        designs = self.sql_names["cohort_designs"]
+        self._select_design = f"SELECT design FROM {designs} WHERE trial_id = ?"
+        self._upsert_design = _upsert(designs, ("trial_id", "design"), ("trial_id",))
         reviews = self.sql_names["cohort_reviews"]
         self.flags: list[tuple[Any, ...]] = []
         self.reviews: list[tuple[Any, ...]] = []
@@ -220,6 +255,8 @@ class CohortSummary(ReadModel):
             status="escalating",
             doses=labels,
             meta_dirty=True,
+            design=dict(with_default_kind(design)),
+            design_dirty=True,
         )
         state.add_cohort(1, int(design.get("starting_level", 1)), "start")
         self.cache.put(event.originator_id, state)
@@ -268,6 +305,9 @@ class CohortSummary(ReadModel):
                 status=row["status"],
                 doses={d["level"]: d["dose"] for d in loads(row["dose_levels"])},
             )
+            found_design = self.tx.fetchone(self._select_design, (str(trial_id),))
+            if found_design is not None:
+                state.design = loads(found_design[0])
             for found in self.tx.fetchall(self._select_cohorts, (str(trial_id),)):
                 cohort = dict(zip(COHORT_COLUMNS, found, strict=True))
                 cohort["pending_candidates"] = loads(cohort["pending_candidates"])
@@ -276,9 +316,12 @@ class CohortSummary(ReadModel):
         return state
 
     def flush(self, tx: Transaction) -> None:
-        trials, cohorts = [], []
+        trials, cohorts, designs = [], [], []
         for trial_id in self.changed:
             state = self.cache.data[trial_id]
+            if state.design_dirty:
+                designs.append((state.trial_id, dumps(state.design)))
+                state.design_dirty = False
             if state.meta_dirty:
                 doses = [{"level": k, "dose": v} for k, v in sorted(state.doses.items())]
                 trials.append(
@@ -302,6 +345,7 @@ class CohortSummary(ReadModel):
                 )
             state.dirty.clear()
         tx.executemany(self._upsert_trial, trials)
+        tx.executemany(self._upsert_design, designs)
         tx.executemany(self._upsert_cohort, cohorts)
         tx.executemany(self._insert_flag, self.flags)
         tx.executemany(self._mark_reviewed, self.reviews)
@@ -407,62 +451,3 @@ def _mtd(state: TrialCohorts, event: Any) -> None:
 def _stopped(state: TrialCohorts, event: Any) -> None:
     state.status = "stopped"
     state.meta_dirty = True
-
-
-# ----------------------------------------------------------------- query
-
-
-def cohort_summary(tx: Transaction, store: Store, trial_id: UUID) -> dict[str, Any]:
-    """The trial's cohorts and dose levels, or NotFound."""
-    meta = tx.fetchone(
-        f"SELECT {', '.join(TRIAL_COLUMNS)} FROM {store.qualified('cohort_trials')} "
-        "WHERE trial_id = ?",
-        (str(trial_id),),
-    )
-    if meta is None:
-        raise NotFound(f"no trial {trial_id}", kind="trial", ident=str(trial_id))
-    trial = dict(zip(TRIAL_COLUMNS, meta, strict=True))
-    rows = tx.fetchall(
-        f"SELECT {', '.join(COHORT_COLUMNS)} FROM {store.qualified('cohorts')} "
-        "WHERE trial_id = ? ORDER BY cohort",
-        (str(trial_id),),
-    )
-    reviews: dict[int, list[dict[str, Any]]] = {}
-    for cohort, old_dlts, new_dlts, reason, reviewed_by, review in tx.fetchall(
-        "SELECT cohort, old_dlts, new_dlts, reason, reviewed_by, review FROM "
-        f"{store.qualified('cohort_reviews')} WHERE trial_id = ? ORDER BY position",
-        (str(trial_id),),
-    ):
-        reviews.setdefault(cohort, []).append(
-            {
-                "dlts": [old_dlts, new_dlts],
-                "reason": reason,
-                "reviewed_by": reviewed_by,
-                "review": review,
-            }
-        )
-    cohorts = []
-    for found in rows:
-        row = dict(zip(COHORT_COLUMNS, found, strict=True))
-        pending = loads(row.pop("pending_candidates"))
-        del row["trial_id"]
-        row["pending_dlt_candidates"] = sum(pending.values())
-        row["rereview"] = reviews.get(row["cohort"], [])
-        cohorts.append(row)
-    levels = [
-        {
-            "level": dose["level"],
-            "dose": dose["dose"],
-            "patients": sum(
-                c["enrolled"] - c["not_evaluable"] for c in cohorts if c["level"] == dose["level"]
-            ),
-            "dlts": sum(c["dlts"] for c in cohorts if c["level"] == dose["level"]),
-        }
-        for dose in loads(trial["dose_levels"])
-    ]
-    return {
-        "trial_id": str(trial_id),
-        "status": trial["status"],
-        "cohorts": cohorts,
-        "levels": levels,
-    }
