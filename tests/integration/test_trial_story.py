@@ -260,6 +260,14 @@ def test_a_boin_trial_story_through_the_service_read_models_and_audit_export(
     with pytest.raises(CommandRefused, match="levels are 1-2"):
         ledger.sign_decision(trial_id, 2, "escalate", SRC, meaning="approval", reason="r")
     assert ledger.recorder.max_notification_id() == before
+    # The SRC packet names the design's own rule: the boundaries in force at DL2's 3 patients.
+    rule = dict(ledger.src_packet(trial_id).content["recommendation"]["rule"])
+    assert rule["counts"] == "1/3 with a DLT at DL2" and rule["rule"] == "stay DL2"
+    assert rule["boundaries in force"] == (
+        "with 3 evaluated at DL2: escalate with at most 0, de-escalate with at least 2, "
+        "eliminate with at least 3 DLTs"
+    )
+    assert rule["eliminated levels"] == "none"
     story.decide("stay")
     for letters in ("TNN", "NNN"):
         story.cohort(letters, DAY0 + dt.timedelta(days=90))
@@ -297,6 +305,8 @@ def test_a_boin_trial_story_through_the_service_read_models_and_audit_export(
         "stay",
         "declare_mtd",
     ]
+    ended = dict(ledger.src_packet(trial_id).content["recommendation"]["rule"])
+    assert ended["isotonic estimates"].startswith("DL1 0.016, DL2 0.252 (target 0.3")
     report = audit_export(ledger, trial_id, "html")
     assert "Design: boin (target 0.3" in report and "isotonic estimate" in report
     csv = audit_export(ledger, trial_id, "csv")

@@ -3,14 +3,18 @@ produced the current recommendation, as rows of (term, value).
 
 A design is looked up by the protocol's ``design.kind`` in :data:`DESIGN_TERMS`; each entry is a
 :class:`DesignTerms`, a pure function of plain data. The 3+3's is here; an interval design
-(BOIN, i3+3, mTPI-2) adds its own entry, whose rule rows name the boundaries in force and the
-estimates at the current level. A kind without an entry still gets its parameters listed.
+(BOIN, i3+3, mTPI-2) has its own entry, whose rule rows name the boundaries in force at the
+current level, the eliminated levels and, at the end, the isotonic estimates (from
+``projections.design_terms``, as the trial state and cohort summary show them). A kind without
+an entry still gets its parameters listed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
+
+from projections.design_terms import design_terms as interval_terms
 
 Rows = list[tuple[str, str]]
 
@@ -118,7 +122,75 @@ def three_plus_three(facts: DesignFacts) -> DesignTerms:
     return DesignTerms(_parameters(facts.design), three_plus_three_rule(facts))
 
 
-DESIGN_TERMS: dict[str, DesignTermsOf] = {"3+3": three_plus_three}
+def interval_rule(facts: DesignFacts) -> Rows:
+    """An interval design's rule at the current level: its counts, the boundaries in force at
+    that number of evaluated patients, the eliminated levels, what they give, and (once the
+    trial has ended) the isotonic estimates the MTD was selected by."""
+    ordered = sorted(facts.levels, key=lambda row: row["level"])
+    ended = facts.status != "escalating"
+    design, per_level = interval_terms(
+        dict(facts.design),
+        [row["evaluated"] for row in ordered],
+        [row["dlts"] for row in ordered],
+        ended=ended,
+    )
+    terms = per_level or []
+    last = facts.current_level
+    rows: Rows = [("counts", _counts(facts, last))]
+    here = terms[last - 1] if 0 < last <= len(terms) else None
+    bounds = None if here is None else here["boundaries"]
+    if bounds is not None:
+        rows.append(
+            (
+                "boundaries in force",
+                f"with {here['evaluated']} evaluated at DL{last}: escalate with at most "
+                f"{_bound(bounds['escalate_at_most'])}, de-escalate with at least "
+                f"{_bound(bounds['deescalate_at_least'])}, eliminate with at least "
+                f"{_bound(bounds['eliminate_at_least'])} DLTs",
+            )
+        )
+    eliminated = ", ".join(f"DL{level}" for level in design.get("eliminated", [])) or "none"
+    rows.append(("eliminated levels", eliminated))
+    rec = facts.recommendation
+    if ended:
+        rows.append(("state", f"the escalation has ended ({facts.status.replace('_', ' ')})"))
+    elif rec is None:
+        rows.append(("rule", "no recommendation until the open cohort is fully evaluated"))
+    else:
+        target = rec.get("mtd") if rec["action"] == "declare_mtd" else rec.get("next_dose")
+        where = "" if target is None else f" DL{target}"
+        rows.append(("rule", f"{rec['action'].replace('_', ' ')}{where}"))
+    estimates = [
+        f"DL{index + 1} {level['estimate']:.3f}"
+        for index, level in enumerate(terms)
+        if level["estimate"] is not None
+    ]
+    if estimates:
+        rows.append(
+            (
+                "isotonic estimates",
+                f"{', '.join(estimates)} (target {design['target']:g}: the MTD is the level "
+                "closest to it)",
+            )
+        )
+    return rows
+
+
+def _bound(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def interval_design(facts: DesignFacts) -> DesignTerms:
+    """An interval design's terms (BOIN, i3+3, mTPI-2): its parameters and its rule."""
+    return DesignTerms(_parameters(facts.design), interval_rule(facts))
+
+
+DESIGN_TERMS: dict[str, DesignTermsOf] = {
+    "3+3": three_plus_three,
+    "boin": interval_design,
+    "i3+3": interval_design,
+    "mtpi2": interval_design,
+}
 """Each design kind's terms, by the protocol's ``design.kind``."""
 
 
