@@ -130,13 +130,15 @@ class LiveReadModels:
         while True:
             with self._lock:
                 read_models = self.read_models
-                read_models.catch_up()
+                read_models.refresh()
                 stopped = read_models.runner.stopped_models
                 refused = [stopped[name] for name in uses if name in stopped]
                 if refused:
                     raise ReadModelStopped(refused)
+                if min_position is None:
+                    return query(read_models.queries)
                 reached = self._reached(read_models, uses)
-                if min_position is None or reached >= min_position:
+                if reached >= min_position:
                     return query(read_models.queries)
                 head = read_models.runner.head()
             if time.monotonic() >= deadline or min_position > head:  # never recorded: at once
@@ -175,7 +177,7 @@ class LiveReadModels:
     def catch_up(self) -> int:
         """Catch up now (a job that reads a live-only model's tables); events read."""
         with self._lock:
-            return self.read_models.catch_up()["processed"]
+            return self.read_models.refresh()
 
     def ensure_schema(self) -> None:
         """Create the read models' missing tables (the webhook dispatcher writes to some)."""

@@ -140,6 +140,12 @@ class ReadModels:
         """
         return self.follow(progress, until, workers, self.batch_size, bulk=False)
 
+    def refresh(self) -> int:
+        """Process what is new since the positions, as a read does before it answers: the
+        fewest queries (no head, no positions report); returns the events read."""
+        self.ensure_schema()
+        return self.runner.catch_up()
+
     def follow(
         self,
         progress: Progress | None,

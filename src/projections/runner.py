@@ -187,8 +187,11 @@ class ReadModelRunner:
             if first is None:
                 return 0
             start = first
-            head = self.head()
-            head = head if until is None else min(head, until)
+            # The log's head only scales a progress bar: not read for a plain catch-up.
+            head = 0
+            if progress is not None:
+                head = self.head()
+                head = head if until is None else min(head, until)
             while not self.stopping.is_set():
                 notifications = self._read(start, self.batch_size, until)
                 if not notifications:
