@@ -98,13 +98,15 @@ class GuardedPatient:
         return JSONResponse(state, status_code=201, headers={"ETag": etag(state["version"])})
 
 
-def _guarded_patient(
+async def _guarded_patient(
     patient_id: UUID,
     ledger: Ledger,
     who: SiteWriterToConfirm,
     uow: Work,
     if_match: IfMatch = None,
 ) -> GuardedPatient:
+    # Async: it only gathers what the route's own worker thread then uses (a sync dependency
+    # would cost a worker-thread round trip of its own).
     return GuardedPatient(patient_id, ledger, who, uow, if_match)
 
 
