@@ -93,3 +93,31 @@ def test_the_ledger_hands_out_copies_of_its_cached_aggregates() -> None:
         assert trial_summary(ledger.repository.get(trial_id)) == trial_summary(second)
     finally:
         ledger.close()
+
+
+def test_copies_containers_and_mutable_dataclasses_and_shares_immutable_values() -> None:
+    from dataclasses import dataclass, field
+
+    from adapters.persistence.state_copy import copy_state
+    from domain.actors import Actor
+
+    @dataclass
+    class Box:
+        items: list[object] = field(default_factory=list)
+        tags: set[str] = field(default_factory=set)
+
+    class Named(dict[str, object]):
+        pass
+
+    frozen = Actor(user_id="u", role="investigator")
+    state = {"box": Box([{"n": [1, 2]}, frozen], {"a"}), "named": Named(x=[1]), "t": (1, [2])}
+    clone = copy_state(state)
+    assert clone == state
+    assert clone["box"] is not state["box"] and clone["box"].items is not state["box"].items
+    assert clone["box"].items[0]["n"] is not state["box"].items[0]["n"]
+    assert clone["box"].tags is not state["box"].tags
+    assert clone["box"].items[1] is frozen  # frozen values are shared
+    assert type(clone["named"]) is dict and clone["named"]["x"] is not state["named"]["x"]
+    assert clone["t"] is state["t"]  # tuples are taken as immutable, as before
+    clone["box"].items[0]["n"].append(3)
+    assert state["box"].items[0]["n"] == [1, 2]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -14,6 +12,7 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder
 from adapters.application import DoseLedger
 from adapters.application.api_keys import KEY_PREFIX, ApiKey, key_id, new_key, not_found
 from adapters.application.unit_of_work import UnitOfWork
+from adapters.persistence.sqlite_recorder import ThreadReaders
 from domain.actors import Actor
 from domain.errors import InvalidInput
 
@@ -115,30 +114,22 @@ def later_event_probe(recorder: Any) -> Callable[[UUID, int], bool]:
     """``probe(aggregate_id, version)``: whether the store holds an event of the aggregate
     after ``version``.
 
-    On SQLite, one statement on a connection of the calling thread's own (autocommit, query
-    only), not a connection checked out of the library's pool: a key is confirmed on every
-    request, and the pool's hand-over (a semaphore, a condition, a transaction) cost more
-    than the indexed read itself. Elsewhere (PostgreSQL; an in-memory SQLite database, whose
-    shared cache locks tables instead of using the WAL), the recorder's ``select_events``.
+    On a SQLite file, one statement on the recorder's connection of the calling thread's own
+    (autocommit, query only; ``adapters.persistence.sqlite_recorder.ThreadReaders``), not a
+    connection checked out of the library's pool: a key is confirmed on every request, and the
+    pool's hand-over (a semaphore, a condition, a transaction) cost more than the indexed read
+    itself. Elsewhere (PostgreSQL; an in-memory SQLite database, whose shared cache locks
+    tables instead of using the WAL), the recorder's ``select_events``.
     """
-    pool = getattr(getattr(recorder, "datastore", None), "pool", None)
-    if not isinstance(recorder, SQLiteAggregateRecorder) or getattr(
-        pool, "is_sqlite_memory_mode", True
-    ):
+    readers: ThreadReaders | None = getattr(recorder, "readers", None)
+    if not isinstance(recorder, SQLiteAggregateRecorder) or readers is None:
         return lambda ident, version: bool(recorder.select_events(ident, gt=version, limit=1))
-    database = pool.db_name
     sql = (
         f"SELECT 1 FROM {recorder.events_table_name} "
         "WHERE originator_id = ? AND originator_version > ? LIMIT 1"
     )
-    local = threading.local()
 
     def probe(ident: UUID, version: int) -> bool:
-        connection = getattr(local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(database, uri=True, isolation_level=None)
-            connection.execute("PRAGMA query_only = ON")
-            local.connection = connection
-        return connection.execute(sql, (ident.hex, version)).fetchone() is not None
+        return bool(readers.fetchall(sql, (ident.hex, version)))
 
     return probe

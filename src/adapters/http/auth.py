@@ -19,6 +19,7 @@ from domain.errors import NotFound
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer dl_...`")
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="doseledger"'}
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 @dataclass
@@ -87,18 +88,12 @@ def _principal(request: Request, key: ApiKey | None, ring: KeyRing | None = None
     return Principal(key, actor, ring)
 
 
-def _authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
+def _authenticate(request: Request, credentials: Credentials) -> Principal:
     # Sync, so FastAPI runs it in a worker thread: it reads the store.
     return _principal(request, request.app.state.keys.authenticate(_secret(credentials)))
 
 
-async def _recall(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
+async def _recall(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     # A key this process verified before comes from memory, with no worker thread; the route
     # confirms it against the store in its own worker thread. Any other key is checked now.
     secret = _secret(credentials)
@@ -110,7 +105,6 @@ async def _recall(
 
 
 Authenticated = Annotated[Principal, Depends(_authenticate)]
-Recalled = Annotated[Principal, Depends(_recall)]
 
 
 def _admit(principal: Principal, roles: tuple[str, ...]) -> Principal:
@@ -129,9 +123,10 @@ def allow(*roles: str, confirm_in_route: bool = False) -> Callable[..., Principa
     403 for its role before the route's 401; either way nothing is done).
     """
     if confirm_in_route:
-
-        async def dependency(principal: Recalled) -> Principal:
-            return _admit(principal, roles)
+        # One dependency, not one on another: FastAPI solves every level of the tree again on
+        # each request (the patient commands' hot path).
+        async def dependency(request: Request, credentials: Credentials) -> Principal:
+            return _admit(await _recall(request, credentials), roles)
 
     else:
 

@@ -91,14 +91,18 @@ class GuardedPatient:
         return JSONResponse(state, status_code=201, headers={"ETag": etag(state["version"])})
 
 
-def _guarded_patient(
+async def _guarded_patient(
     patient_id: UUID,
-    ledger: Ledger,
+    request: Request,
     who: SiteWriterToConfirm,
-    uow: Work,
     if_match: IfMatch = None,
 ) -> GuardedPatient:
-    return GuardedPatient(patient_id, ledger, who, uow, if_match)
+    # Async: it only gathers what the route's own worker thread then uses (a sync dependency
+    # would cost a worker-thread round trip of its own). The ledger and the unit of work are
+    # taken here, not as dependencies of their own: FastAPI solves each one on every request.
+    # The unit of work is made after the key was admitted, as when it was a dependency.
+    ledger: DoseLedger = request.app.state.ledger
+    return GuardedPatient(patient_id, ledger, who, await _unit_of_work(request), if_match)
 
 
 PatientToChange = Annotated[GuardedPatient, Depends(_guarded_patient)]

@@ -47,7 +47,15 @@ class ChainedSQLiteFactory(SQLiteFactory):
         recorder = cls(datastore=self.datastore, audit_key=audit_key_from(self.env))
         if self.env_create_table():
             recorder.create_table()
+        self._readers = recorder.readers
         return recorder
+
+    def close(self) -> None:
+        """The library's, and the recorder's per-thread read connections."""
+        readers = getattr(self, "_readers", None)
+        if readers is not None:
+            readers.close()
+        super().close()
 
 
 class ChainedPostgresFactory(PostgresFactory):
