@@ -1,5 +1,5 @@
 """A PostgreSQL restart under a running ``doseledger serve`` and a write load: the read models,
-their LISTEN and the reminders recover without a restart of the service, reads and /readyz
+their LISTEN, the reminders and the webhooks recover without a restart of the service, reads and /readyz
 answer 503 (reads with Retry-After) during the outage and the service is ready after, and no
 acknowledged write is lost.
 
@@ -8,10 +8,13 @@ The server is a private one (``private_postgres``): the shared one is never rest
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.webhooks.targets import ALLOW_HTTP_VAR, ALLOWED_HOSTS_VAR
 from conftest import TEST_AUDIT_KEY
 from faults.private_postgres import (  # noqa: F401 (a fixture)
     PrivatePostgres,
     free_port,
     private_postgres,
 )
-from processes import Process, running, wait_until
+from processes import SCRIPT, Process, running, wait_until
+from webhook_receiver import receiver
 
 OUTAGE_SECONDS = 4.0
 WRITE_PAUSE_SECONDS = 0.1
@@ -70,6 +75,9 @@ def served(private_postgres: PrivatePostgres, tmp_path: Path) -> Iterator[tuple[
         "DOSELEDGER_AUDIT_KEY": os.environ.get("DOSELEDGER_AUDIT_KEY", TEST_AUDIT_KEY),
         "DOSELEDGER_LOG_LEVEL": "INFO",
         "DOSELEDGER_TICK_SECONDS": "1",
+        # Webhooks may reach the test's receiver (http on 127.0.0.1).
+        ALLOW_HTTP_VAR: "1",
+        ALLOWED_HOSTS_VAR: "127.0.0.1",
     }
     argv = ["serve", "--demo", "--port", str(port)]
     with running(argv, env, tmp_path / "serve.log") as process:
@@ -90,10 +98,26 @@ def test_the_read_side_recovers_from_a_postgres_restart_without_losing_a_write(
     served: tuple[Process, str],
     private_postgres: PrivatePostgres,  # noqa: F811
 ) -> None:
+    with ExitStack() as stack:
+        _restart_under_load(served, private_postgres, stack)
+
+
+def _restart_under_load(
+    served: tuple[Process, str],
+    private_postgres: PrivatePostgres,  # noqa: F811
+    stack: ExitStack,
+) -> None:
     process, base = served
     key = process.log.read_text().split("shown once: ")[1].split(")")[0]
     auth = {"Authorization": f"Bearer {key}"}
     demo = httpx.get(f"{base}/trials", headers=auth).json()["trials"][0]["id"]
+    hook = stack.enter_context(receiver())
+    subscribed = httpx.post(
+        f"{base}/webhooks",
+        headers=auth,
+        json={"url": hook.url, "name": "EDC", "kinds": ["ophthalmology_baseline"]},
+    )
+    assert subscribed.status_code == 201, subscribed.text
     load = Load(httpx.Client(base_url=base, headers=auth, timeout=10))
     writer = threading.Thread(target=load.run, daemon=True)
     writer.start()
@@ -167,6 +191,25 @@ def test_the_read_side_recovers_from_a_postgres_restart_without_losing_a_write(
         for t in ticks
     )
 
+    # Webhooks recovered too: a patient enrolled after the restart has its baseline eye exam
+    # reminder issued by the tick and delivered by the dispatcher, to the subscription made
+    # before the outage.
+    investigator = _investigator_key(private_postgres.url)
+    trial_id = load.acknowledged[-1][0]
+    enrolled = httpx.post(
+        f"{base}/trials/{trial_id}/patients",
+        headers={"Authorization": f"Bearer {investigator}"},
+        json={"site_id": "S01"},
+        timeout=10,
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    patient_id = enrolled.json()["id"]
+    wait_until(
+        lambda: any(patient_id in r.body.decode() for r in hook.received),
+        "the new patient's baseline eye exam reminder delivered by webhook",
+        process,
+    )
+
     # Reads during the outage: 503 with Retry-After (the database is unavailable), never a 5xx
     # of another kind nor a hang.
     reads = [r for r in during if r.url.path != "/readyz"]
@@ -174,6 +217,23 @@ def test_the_read_side_recovers_from_a_postgres_restart_without_losing_a_write(
     assert all(r.status_code == 503 and "retry-after" in r.headers for r in reads), sorted(
         {r.status_code for r in reads}
     )
+
+
+def _investigator_key(url: str) -> str:
+    """An investigator's key at site S01, made by the CLI on the served store."""
+    env = {
+        **os.environ,
+        "DOSELEDGER_DATABASE_URL": url,
+        "DOSELEDGER_AUDIT_KEY": os.environ.get("DOSELEDGER_AUDIT_KEY", TEST_AUDIT_KEY),
+    }
+    made = subprocess.run(
+        [str(SCRIPT), "keys", "create", "--role", "investigator", "--site", "S01", "--name", "inv"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return str(json.loads(made.stdout)["key"])
 
 
 def _epoch(stamp: str) -> float:
