@@ -1,7 +1,7 @@
 """A PostgreSQL restart under a running ``doseledger serve`` and a write load: the read models,
-their LISTEN, the reminders and the webhooks recover without a restart of the service, reads and /readyz
-answer 503 (reads with Retry-After) during the outage and the service is ready after, and no
-acknowledged write is lost.
+their LISTEN, the reminders and the webhooks recover without a restart of the service, reads
+and /readyz answer 503 (reads with Retry-After) during the outage and the service is ready
+after, and no acknowledged write is lost.
 
 The server is a private one (``private_postgres``): the shared one is never restarted.
 """
