@@ -64,6 +64,7 @@ def build_read_models(
     ``doseledger_rm_*`` in the PostgreSQL schema). ``close()`` closes both.
     """
     from adapters.persistence.environment import persistence_env
+    from adapters.read_models import service_read_models
     from projections.read_models import ReadModels
     from projections.store import open_store
 
@@ -82,6 +83,7 @@ def build_read_models(
         store,
         batch_size=batch_size,
         cache_size=cache_size,
+        models=lambda s: service_read_models(s, cache_size=cache_size),
         reopen=DoseLedger,
         env=env,
         on_close=ledger.close,

@@ -22,8 +22,11 @@ from typing import TypeVar
 import structlog
 
 from adapters.application import DoseLedger
-from projections.default_models import default_read_models
+from adapters.application.api_keys import ApiKey
+from adapters.webhooks.subscriptions import WebhookSubscription
+from projections.default_models import DEFAULT_CACHE_SIZE, default_read_models
 from projections.failures import Failure, ReadModelStopped, Stopped, is_store_error
+from projections.models.aggregate_index import AggregateIndex
 from projections.models.base import ReadModel
 from projections.queries import ReadModelQueries
 from projections.read_models import ReadModels
@@ -60,6 +63,19 @@ class PositionNotReached(Exception):
 def backoff(attempt: int) -> float:
     """The pause before retry ``attempt`` (1, 2, ...): BACKOFF_SECONDS doubled, bounded."""
     return float(min(BACKOFF_MAX_SECONDS, BACKOFF_SECONDS * 2 ** (attempt - 1)))
+
+
+INDEXED: dict[type, tuple[str, str | None]] = {
+    ApiKey.Issued: ("api_key", None),
+    WebhookSubscription.Subscribed: ("webhook_subscription", "owner"),
+}
+"""The aggregates of the adapters that admins list: first event class → (kind, owner field)."""
+
+
+def service_read_models(store: Store, *, cache_size: int = DEFAULT_CACHE_SIZE) -> list[ReadModel]:
+    """The read models of the service: the default ones and the index of the API keys and
+    webhook subscriptions (whose aggregates the projections layer does not know)."""
+    return [*default_read_models(store, cache_size=cache_size), AggregateIndex(store, INDEXED)]
 
 
 class LiveReadModels:
@@ -113,7 +129,7 @@ class LiveReadModels:
     def _models(self, store: Store) -> list[ReadModel]:
         live_only = [model(store) for model in self.live_only]
         self._live_only_names = {model.name for model in live_only}
-        return [*default_read_models(store), *live_only]
+        return [*service_read_models(store), *live_only]
 
     def read(
         self,

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+from projections.models import aggregate_index as index_queries
 from projections.models import audit_trail as audit_queries
 from projections.models import cohort_queries, reminder_queries
 from projections.models import patient_timeline as timeline_queries
@@ -51,6 +52,12 @@ class ReadModelQueries:
         registration order, and the position after which the next page starts (None: no more)."""
         with self._reading() as tx:
             return overview_queries.trial_list_page(tx, self.store, after, limit)
+
+    def aggregate_ids(self, kind: str, *, owner: str | None = None) -> list[str]:
+        """The ids of the aggregates of ``kind`` (of ``owner``), oldest first (the aggregate
+        index, where the process has one: ``adapters.read_models.service_read_models``)."""
+        with self._reading() as tx:
+            return index_queries.aggregate_ids(tx, self.store, kind, owner=owner)
 
     def patient_timeline(
         self,

@@ -167,3 +167,28 @@ def test_delivery_attempts_are_visible(api: Api, monkeypatch: pytest.MonkeyPatch
         (2, 200, "delivered"),
     ]
     assert delivery["attempts"][0]["next_attempt_at"] == (T0 + dt.timedelta(seconds=10)).isoformat()
+
+
+def test_subscriptions_are_listed_from_the_aggregate_index_not_the_log(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = [
+        api.call(
+            "POST", "/webhooks", who, 201, json={"url": f"https://{who}.example.org/h", "name": who}
+        ).json()["id"]
+        for who in ("edc", "crm", "edc")
+    ]
+    read_by_topic: list[Any] = []
+    select = api.ledger.recorder.select_notifications
+
+    def spied(*args: Any, topics: Any = (), **kwargs: Any) -> Any:
+        if topics:
+            read_by_topic.append(topics)
+        return select(*args, topics=topics, **kwargs)
+
+    monkeypatch.setattr(api.ledger.recorder, "select_notifications", spied)
+    edc = api.call("GET", "/webhooks", "edc", 200).json()["subscriptions"]
+    every = api.call("GET", "/webhooks", "admin", 200, params={"limit": 2}).json()
+    assert [s["id"] for s in edc] == [made[0], made[2]]  # the owner's, oldest first
+    assert [s["id"] for s in every["subscriptions"]] == made[:2] and every["next"]
+    assert read_by_topic == []  # the ids came from the aggregate index

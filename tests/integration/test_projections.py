@@ -13,6 +13,7 @@ import pytest
 from adapters.application import DoseLedger
 from adapters.bootstrap import build_ledger, build_read_models
 from adapters.demo import record_demo_trial
+from adapters.read_models import service_read_models
 from domain.actors import Actor
 from domain.errors import NotFound
 from domain.patient import Patient
@@ -97,8 +98,14 @@ def open_projections(database_url: str) -> Iterator[Any]:
 
 
 def scratch(ledger: DoseLedger, folder: Path, *, batch_size: int = 1000) -> ReadModels:
-    """Read models of the same events in a separate SQLite file."""
-    return ReadModels(ledger, SQLiteStore(str(folder / "scratch.db")), batch_size=batch_size)
+    """Read models of the same events in a separate SQLite file (the service's read models, as
+    ``build_read_models`` opens them)."""
+    return ReadModels(
+        ledger,
+        SQLiteStore(str(folder / "scratch.db")),
+        batch_size=batch_size,
+        models=service_read_models,
+    )
 
 
 # ----------------------------------------------------------------- follower

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
@@ -15,8 +15,6 @@ from adapters.application.unit_of_work import UnitOfWork
 from adapters.persistence.sqlite_recorder import ThreadReaders
 from domain.actors import Actor
 from domain.errors import InvalidInput
-
-PAGE = 500
 
 
 class KeyRing:
@@ -55,19 +53,10 @@ class KeyRing:
         self._live.pop(key.id, None)
         return key.view()
 
-    def list(self) -> list[dict[str, Any]]:
-        """Every key ever issued, oldest first: the notification log read by the Issued topic
-        (an indexed read of the keys' first events only, a page at a time), each key loaded."""
-        rows = []
-        start: int | None = None
-        while True:
-            page = self.ledger.recorder.select_notifications(
-                start, PAGE, topics=list(self.TOPICS), inclusive_of_start=start is None
-            )
-            rows.extend(self._get(str(n.originator_id)).view() for n in page)
-            if len(page) < PAGE:
-                return rows
-            start = page[-1].id
+    def list(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The keys of ``ids`` (the aggregate index's ``api_key`` ids, oldest first), each
+        loaded: never their secrets."""
+        return [self._get(ident).view() for ident in ids]
 
     def authenticate(self, secret: str) -> ApiKey | None:
         """The live key for a secret, or None (unknown or revoked), as the store has it now."""

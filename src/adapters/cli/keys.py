@@ -12,6 +12,7 @@ from adapters.application import DoseLedger
 from adapters.application.api_keys import KEY_ROLES
 from adapters.bootstrap import build_key_ring
 from adapters.cli.common import actor, requires
+from adapters.cli.projections import caught_up
 
 
 def cmd_keys_create(args: argparse.Namespace, ledger: DoseLedger) -> None:
@@ -27,7 +28,9 @@ def cmd_keys_revoke(args: argparse.Namespace, ledger: DoseLedger) -> None:
 
 def cmd_keys_list(args: argparse.Namespace, ledger: DoseLedger) -> None:
     """List keys (never their secrets)."""
-    print(json.dumps(build_key_ring(ledger).list(), indent=2))
+    with caught_up("aggregate_index") as queries:
+        ids = queries.aggregate_ids("api_key")
+    print(json.dumps(build_key_ring(ledger).list(ids), indent=2))
 
 
 def register(sub: Any) -> None:

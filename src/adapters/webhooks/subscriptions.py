@@ -256,21 +256,10 @@ class Subscriptions:
         self.app.record(subscription, uow=uow)
         return subscription.view()
 
-    def list(self, *, owner: str | None) -> list[dict[str, Any]]:
-        """Every subscription ever made (of ``owner``, unless None), oldest first."""
-        rows = []
-        start: int | None = None
-        while True:
-            page = self.app.recorder.select_notifications(
-                start, 500, topics=list(self.TOPICS), inclusive_of_start=start is None
-            )
-            for notification in page:
-                subscription = self.get(notification.originator_id, owner=None)
-                if owner is None or subscription.owner == owner:
-                    rows.append(subscription.view())
-            if len(page) < 500:
-                return rows
-            start = page[-1].id
+    def list(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The subscriptions of ``ids`` (the aggregate index's ``webhook_subscription`` ids of
+        an owner, or of all, oldest first), each loaded."""
+        return [self.get(UUID(ident), owner=None).view() for ident in ids]
 
     def get(self, ident: UUID, *, owner: str | None) -> WebhookSubscription:
         """One subscription; NotFound when it does not exist or is not ``owner``'s."""

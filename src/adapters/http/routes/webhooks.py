@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from adapters.access import INTEGRATORS
 from adapters.http.auth import Principal, allow
+from adapters.http.consistency import Models
 from adapters.http.deps import Ledger, Work
 from adapters.http.openapi_parts import LOCATION, ok
 from adapters.http.pages import After, Limit, key, page_at, page_of
@@ -83,11 +84,14 @@ def subscribe(
     responses=ok(SubscriptionPage),
 )
 def list_subscriptions(
-    ledger: Ledger, who: Integrator, after: After = None, limit: Limit = 100
+    ledger: Ledger, models: Models, who: Integrator, after: After = None, limit: Limit = 100
 ) -> dict[str, Any]:
     """The caller's subscriptions (an admin: every one), cancelled ones included, oldest first:
     `{"subscriptions": [...], "next": ...}`; pass `next` as `after` for the next page."""
-    rows = Subscriptions(ledger).list(owner=_owner(who))
+    ids = models.read(
+        lambda q: q.aggregate_ids("webhook_subscription", owner=_owner(who)), "aggregate_index"
+    )
+    rows = Subscriptions(ledger).list(ids)
     return page_of(rows, after, limit, "subscriptions")
 
 
