@@ -20,8 +20,6 @@ from domain.errors import InvalidInput
 class KeyRing:
     """Issue, revoke, list and check API keys in the ledger's store."""
 
-    TOPICS = (ApiKey.Issued.TOPIC,)
-
     def __init__(self, ledger: DoseLedger) -> None:
         self.ledger = ledger
         # Live keys this ring has verified, by id. A key's only later event is its revocation,

@@ -195,8 +195,6 @@ def check_kinds(kinds: Sequence[str] | None) -> list[str] | None:
 class Subscriptions:
     """Subscribe, cancel, list and read webhook subscriptions in the ledger's store."""
 
-    TOPICS = (WebhookSubscription.Subscribed.TOPIC,)
-
     def __init__(self, app: Any, policy: TargetPolicy | None = None) -> None:
         self.app = app
         self.policy = policy
