@@ -129,6 +129,9 @@ def test_check_is_0_when_equal_and_1_after_a_row_is_corrupted(
         (("projections", "show", "audit", str(uuid4()), "--as-of", "yesterday"), "ISO 8601"),
         (("projections", "show", "cohorts", str(uuid4()), "--as-of", "2026-01-01"), "--as-of"),
         (("projections", "rebuild", "--workers", "3"), "invalid choice"),
+        (("projections", "run", "--poll-seconds", "0"), "outside 1-86400"),
+        (("projections", "run", "--poll-seconds", "abc"), "whole number of seconds"),
+        (("projections", "retry", "--read-model", "nonsense"), "nonsense"),
         (("projections",), "required"),
     ],
 )
