@@ -105,3 +105,14 @@ def ledger(database_url: str) -> Iterator[DoseLedger]:
         yield app
     finally:
         app.close()
+
+
+@pytest.fixture
+def two_ledgers(database_url: str) -> Iterator[list[DoseLedger]]:
+    """Two processes' ledgers on one store (each its own recorder and remembered head)."""
+    ledgers = [build_ledger(env=persistence_env(database_url)) for _ in range(2)]
+    try:
+        yield ledgers
+    finally:
+        for ledger in ledgers:
+            ledger.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -510,16 +510,6 @@ def _in_threads(work: Callable[[int], None], threads: int) -> None:
     for thread in started:
         thread.join()
     assert not errors, errors
-
-
-@pytest.fixture
-def two_ledgers(database_url: str) -> Iterator[list[DoseLedger]]:
-    ledgers = [build_ledger(env=persistence_env(database_url)) for _ in range(2)]
-    try:
-        yield ledgers
-    finally:
-        for ledger in ledgers:
-            ledger.close()
 
 
 def test_two_ledgers_writing_at_once_keep_one_linear_chain(two_ledgers: list[DoseLedger]) -> None:

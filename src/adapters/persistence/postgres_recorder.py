@@ -40,6 +40,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import PoolTimeout
 
 from adapters.persistence.audit_hashing import ChainRow, EventRow, chain_rows, genesis_row, oid_text
+from adapters.persistence.audit_head import CommittedHead
 from adapters.persistence.audit_table import (
     ChainReader,
     chain_head,
@@ -162,6 +163,7 @@ class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecor
             "SELECT originator_version, chain_hash FROM {0} WHERE seq = 0"
         ).format(self._qualified_chain)
         self._key_checked = False
+        self.head = CommittedHead()
         self._insert_chain = SQL(
             "INSERT INTO {0} (seq, originator_id, originator_version, topic, event_hash, "
             "chain_hash) VALUES (%s, %s, %s, %s, %s, %s)"
@@ -194,9 +196,13 @@ class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecor
                     c.execute(self._select_genesis)
                     check_key(self.audit_key, c.fetchone())
                     self._key_checked = True
-                c.execute(self._select_head)
-                rows = chain_rows(self.audit_key, chain_head(c.fetchone()), stored_events)
+                head = self.head.before(notification_ids)
+                if head is None:
+                    c.execute(self._select_head)
+                    head = chain_head(c.fetchone())
+                rows = chain_rows(self.audit_key, head, stored_events)
                 c.executemany(self._insert_chain, [row_values(r) for r in rows])
+                self.head.stage(notification_ids, rows)
         except Exception as exc:
             raise _ChainNotWritten(exc) from exc
         fence: ClaimFence | None = kwargs.get(CLAIM)
@@ -220,9 +226,14 @@ class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecor
         try:
             notification_ids: Sequence[int] | None = insert(self, stored_events, **kwargs)
         except _ChainNotWritten as failed:
+            self.head.discard()
             if isinstance(failed.cause, PersistenceError | ClaimLost):
                 raise failed.cause from None
             raise not_written(failed.cause) from failed.cause
+        except BaseException:
+            self.head.discard()
+            raise
+        self.head.committed()
         return notification_ids
 
     def select_events(self, *args: Any, **kwargs: Any) -> Any:

@@ -39,6 +39,7 @@ from eventsourcing.sqlite import (
 )
 
 from adapters.persistence.audit_hashing import ChainRow, EventRow, chain_rows, genesis_row, oid_text
+from adapters.persistence.audit_head import CommittedHead
 from adapters.persistence.audit_table import (
     ChainReader,
     as_bytes,
@@ -144,7 +145,19 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         self._select_genesis = f"SELECT originator_version, chain_hash FROM {table} WHERE seq=0"
         self._key_checked = False
         self._insert_chain = f"INSERT INTO {table} VALUES (?,?,?,?,?,?)"
+        self.head = CommittedHead()
         self.readers = thread_readers(datastore)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        try:
+            notification_ids = super().insert_events(stored_events, **kwargs)
+        except BaseException:
+            self.head.discard()
+            raise
+        self.head.committed()
+        return notification_ids
 
     def select_events(
         self,
@@ -213,9 +226,13 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                 c.execute(self._select_genesis)
                 check_key(self.audit_key, c.fetchone())
                 self._key_checked = True
-            c.execute(self._select_head)
-            rows = chain_rows(self.audit_key, chain_head(c.fetchone()), stored_events)
+            head = self.head.before(notification_ids)
+            if head is None:
+                c.execute(self._select_head)
+                head = chain_head(c.fetchone())
+            rows = chain_rows(self.audit_key, head, stored_events)
             c.executemany(self._insert_chain, [row_values(r) for r in rows])
+            self.head.stage(notification_ids, rows)
         except (sqlite3.Error, PersistenceError):
             raise  # the library's transaction rolls back, and maps sqlite3 errors
         except Exception as exc:
