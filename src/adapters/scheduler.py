@@ -33,6 +33,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from adapters.application import DoseLedger
 from adapters.application.reminder_tick import Reminders
 from adapters.clock import Clock
+from adapters.persistence.unavailable import database_unavailable
 from adapters.read_models import LiveReadModels
 from projections.failures import ReadModelStopped
 
@@ -65,6 +66,7 @@ def issue_due_reminders(
         # issues what fell due meanwhile.
         log.info("reminders tick", at=at.isoformat(), issued=0, store=read_models.outage)
         return
+    reminders: Reminders | None = None
     try:
         with Reminders(ledger, clock, read_models=read_models) as reminders:
             issued = reminders.tick(at)
@@ -72,6 +74,20 @@ def issue_due_reminders(
         # The reminder index stopped (logged once when it did; /readyz and the metric say so):
         # issuing from a view frozen at the failed event could send reminders already cleared.
         log.info("reminders tick", at=at.isoformat(), issued=0, stopped=str(stopped))
+        return
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        # The store went away before the follower noticed: one line, as for an outage; what
+        # was issued before it went is recorded and said (the next tick issues the rest).
+        issued = [] if reminders is None else reminders.fired
+        log.info(
+            "reminders tick",
+            at=at.isoformat(),
+            issued=len(issued),
+            reminders=[{"id": str(r.id), "kind": r.kind} for r in issued],
+            store=str(exc),
+        )
         return
     log.info(
         "reminders tick",

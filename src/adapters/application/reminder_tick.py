@@ -58,6 +58,8 @@ class Reminders:
         self.clock = clock or ledger.clock
         self._shared = read_models
         self._own: LiveReadModels | None = None
+        # The reminders the latest tick issued so far.
+        self.fired: list[OpenReminder] = []
 
     @property
     def index(self) -> LiveReadModels:
@@ -104,7 +106,7 @@ class Reminders:
     def tick(self, at: dt.datetime | None = None) -> list[OpenReminder]:
         """Fire every due reminder not yet issued; returns those this call issued."""
         at = self._instant(at)
-        fired = []
+        fired = self.fired = []  # kept: a tick cut short by the store going away says them
         for row in self.search(at):
             reminder = as_reminder(row, at)
             if reminder.kind == "cpk_recovery_window" and reminder.patient_id is not None:
