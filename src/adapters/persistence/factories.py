@@ -15,6 +15,7 @@ from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment, resolve_topic
 
 from adapters.persistence.audit_key import audit_key_from
+from adapters.persistence.postgres_pool import check_connections_when_signalled
 from adapters.persistence.postgres_recorder import (
     ChainedPostgresApplicationRecorder,
     SnapshotRecorder,
@@ -63,6 +64,12 @@ class ChainedPostgresFactory(PostgresFactory):
 
     aggregate_recorder_class = SnapshotRecorder
     application_recorder_class = ChainedPostgresApplicationRecorder
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env)
+        if self.datastore.pre_ping:
+            # Checked as taken, but pinged only when the server has said something.
+            check_connections_when_signalled(self.datastore.pool)
 
     def application_recorder(self) -> ApplicationRecorder:
         cls = _recorder_class(
