@@ -20,7 +20,13 @@ from psycopg import sql
 from adapters.application import DoseLedger
 from adapters.bootstrap import build_ledger
 from adapters.demo import record_demo_trial
-from adapters.persistence import audit_verifier, factories, postgres_recorder, sqlite_recorder
+from adapters.persistence import (
+    audit_verifier,
+    factories,
+    postgres_factory,
+    postgres_recorder,
+    sqlite_recorder,
+)
 from adapters.persistence.audit_verifier import AuditResult, verify
 from adapters.persistence.environment import AUDIT_KEY_VAR, persistence_env
 from adapters.persistence.postgres_recorder import ChainedPostgresApplicationRecorder
@@ -427,7 +433,7 @@ def test_the_factory_topics_resolve() -> None:
     from adapters.persistence.environment import POSTGRES_FACTORY, SQLITE_FACTORY
 
     assert resolve_topic(SQLITE_FACTORY) is factories.ChainedSQLiteFactory
-    assert resolve_topic(POSTGRES_FACTORY) is factories.ChainedPostgresFactory
+    assert resolve_topic(POSTGRES_FACTORY) is postgres_factory.ChainedPostgresFactory
     assert audit_verifier.AUDIT_KEY_VAR is AUDIT_KEY_VAR  # one constant, defined once
 
 

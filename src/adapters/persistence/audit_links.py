@@ -3,13 +3,13 @@ chain row, so that what was built from them can name the chain head it rests on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from adapters.persistence.postgres_recorder import ChainedPostgresApplicationRecorder
-from adapters.persistence.sqlite_recorder import ChainedSQLiteApplicationRecorder
+from adapters.persistence.audit_table import ChainReader
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,15 @@ def latest_link(
 ) -> ChainLink | None:
     """The chain link of the latest (by log position) of these (aggregate id, version) events,
     read in one snapshot; None when the store keeps no chain or none of them is chained."""
-    if not isinstance(
-        recorder, ChainedSQLiteApplicationRecorder | ChainedPostgresApplicationRecorder
-    ):
+    # Our recorders (SQLite, PostgreSQL) have one; asked by name, so that a SQLite process
+    # does not import the PostgreSQL driver for this.
+    audit_reader: Callable[[], AbstractContextManager[ChainReader]] | None = getattr(
+        recorder, "audit_reader", None
+    )
+    if audit_reader is None:
         return None
     latest: ChainLink | None = None
-    with recorder.audit_reader() as reader:
+    with audit_reader() as reader:
         if not reader.chain_table_exists():
             return None
         for originator_id, version in events:

@@ -19,7 +19,7 @@ from domain.errors import InvalidInput
 
 # The library's factories, with the audit-chain application recorder (tamper evidence).
 SQLITE_FACTORY = "adapters.persistence.factories:ChainedSQLiteFactory"
-POSTGRES_FACTORY = "adapters.persistence.factories:ChainedPostgresFactory"
+POSTGRES_FACTORY = "adapters.persistence.postgres_factory:ChainedPostgresFactory"
 # The audit chain's HMAC key; the same name as the setting's variable, as the library merges
 # the process environment under what it is given.
 AUDIT_KEY_VAR = "DOSELEDGER_AUDIT_KEY"
