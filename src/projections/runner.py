@@ -71,22 +71,29 @@ class SourceFactory(Protocol):
 
 
 @contextmanager
-def _young_generation_gc() -> Iterator[Callable[[], None]]:
-    """Collect only the young generations, once per batch, while following the log.
+def _young_generation_gc(every: int) -> Iterator[Callable[[int], None]]:
+    """Collect only the young generations, once per ``every`` events, while following the log.
 
     Left automatic, Python's cyclic GC keeps rescanning the long-lived objects (caches, the
     application) as decoding allocates: a third of a rebuild's time. Events and rows hold no
-    cycles, so reference counting frees them; the per-batch young collection still bounds any
-    cyclic garbage to a few batches. The previous state is restored afterwards.
+    cycles, so reference counting frees them; a young collection every ``every`` events still
+    bounds any cyclic garbage. Counted in events, not batches: a live runner's batches are a
+    few events each, and a collection after each cost more than the batch (issue 13's HTTP
+    benchmark). The previous state is restored afterwards (automatic collection, as a rule).
     """
     was_enabled = gc.isenabled()
     gc.disable()
-    batches = 0
+    collections = 0
+    pending = 0
 
-    def collect() -> None:
-        nonlocal batches
-        batches += 1
-        gc.collect(1 if batches % 10 == 0 else 0)
+    def collect(events: int) -> None:
+        nonlocal collections, pending
+        pending += events
+        if pending < every:
+            return
+        pending = 0
+        collections += 1
+        gc.collect(1 if collections % 10 == 0 else 0)
 
     try:
         yield collect
@@ -173,11 +180,11 @@ class ReadModelRunner:
 
     def catch_up(self, progress: Progress | None = None, *, until: int | None = None) -> int:
         """Process the events after the positions (up to ``until``); returns how many."""
-        with _young_generation_gc() as collect:
+        with _young_generation_gc(self.batch_size) as collect:
             return self._catch_up(progress, until, collect)
 
     def _catch_up(
-        self, progress: Progress | None, until: int | None, collect: Callable[[], None]
+        self, progress: Progress | None, until: int | None, collect: Callable[[int], None]
     ) -> int:
         processed = 0
         self.stopped = False
@@ -205,11 +212,12 @@ class ReadModelRunner:
                         break
                     start = first
                     continue
-                processed += len(notifications)
+                count = len(notifications)
+                processed += count
                 start = notifications[-1].id
-                last_page = len(notifications) < self.batch_size
+                last_page = count < self.batch_size
                 del notifications
-                collect()
+                collect(count)
                 if progress is not None:
                     progress(processed, start, max(head, start))
                 if last_page:
