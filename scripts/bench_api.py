@@ -105,6 +105,7 @@ REGISTRAR = Actor(user_id="bench-admin", role="admin", client="bench")
 HTTP = "HTTP (doseledger serve)"
 IN_PROCESS = "in-process record_adverse_event"
 SERVE_START_SECONDS = 60.0
+SETTLE_SECONDS = 1.0  # the store's head unchanged this long: the start-up tick is done
 REQUEST_TIMEOUT_SECONDS = 30.0
 
 
@@ -285,6 +286,7 @@ def served(url: str, log_level: str, log_path: Path) -> Iterator[tuple[str, int]
             if time.monotonic() > deadline:
                 raise BenchError(f"doseledger serve did not start:\n{log_path.read_text()[-2000:]}")
             time.sleep(0.1)
+        settle(base, deadline)
         yield base, process.pid
     finally:
         process.terminate()
@@ -293,6 +295,26 @@ def served(url: str, log_level: str, log_path: Path) -> Iterator[tuple[str, int]
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def settle(base: str, deadline: float) -> None:
+    """Wait until the server's start-up work is done: its read models have caught up with the
+    set-up's events and its scheduler's first tick (at once on start) has issued the reminders
+    due at the clock's start, i.e. /readyz says no lag and the store's head has not moved for
+    a second. Neither is a request's cost, and the in-process workload does neither; timed
+    alongside, they made the HTTP figure swing by a fifth from run to run."""
+    last, still_since = -1, time.monotonic()
+    while True:
+        body = httpx.get(f"{base}/readyz", timeout=5.0).json()
+        position = int(body.get("position", -1))
+        now = time.monotonic()
+        if position != last or body.get("read_model_lag") != 0:
+            last, still_since = position, now
+        elif now - still_since >= SETTLE_SECONDS:
+            return
+        if now > deadline:
+            raise BenchError(f"doseledger serve did not settle: {body}")
+        time.sleep(0.1)
 
 
 # ----------------------------------------------------------------- workloads
