@@ -57,6 +57,12 @@ class Record:
 _COLUMNS = "fingerprint, state, token, lease_until, expires_at, status, body, headers"
 
 
+def _table_of(store: Store) -> str:
+    if store.dialect == "postgres":
+        return f'"{getattr(store, "schema", "public")}"."doseledger_idempotency_keys"'
+    return "idempotency_keys"
+
+
 class IdempotencyStore:
     """The idempotency table in the ledger's database (blocking calls, thread-safe).
 
@@ -78,33 +84,45 @@ class IdempotencyStore:
         self.clock = clock
         self._store: Store | None = None
         self._lock = threading.Lock()
+        # Opening is serialised: requests arriving together at first use each opened a
+        # connection, the last one kept, and the others (closed when dropped) took their
+        # sessions' owner locks with them while their requests ran.
+        self._opening = threading.Lock()
         # The keys whose owner lock this process holds, with the token of the claim it is for.
         self._held: dict[tuple[str, str], str] = {}
 
     @property
     def table(self) -> str:
         """The table's SQL name (schema-qualified in PostgreSQL)."""
-        store = self._open()
-        if store.dialect == "postgres":
-            return f'"{getattr(store, "schema", "public")}"."doseledger_idempotency_keys"'
-        return "idempotency_keys"
+        return _table_of(self._open())
 
     def _open(self) -> Store:
-        if self._store is None:
+        store = self._store
+        if store is not None:
+            return store
+        with self._opening:
+            if self._store is not None:  # opened by another thread meanwhile
+                return self._store
             store = open_store(self.env)
-            self._store = store
-            self._held.clear()  # a new session holds no lock
             real = "DOUBLE PRECISION" if store.dialect == "postgres" else "REAL"
-            with self._tx() as tx:
-                store.schema_lock(tx)
-                tx.execute(
-                    f"CREATE TABLE IF NOT EXISTS {self.table} ("
-                    "principal TEXT NOT NULL, idem_key TEXT NOT NULL, fingerprint TEXT NOT NULL, "
-                    f"state TEXT NOT NULL, token TEXT NOT NULL, lease_until {real} NOT NULL, "
-                    f"expires_at {real} NOT NULL, status INTEGER, body TEXT, headers TEXT, "
-                    "PRIMARY KEY (principal, idem_key))"
-                )
-        return self._store
+            try:
+                with self._lock, store.transaction() as tx:
+                    store.schema_lock(tx)
+                    tx.execute(
+                        f"CREATE TABLE IF NOT EXISTS {_table_of(store)} ("
+                        "principal TEXT NOT NULL, idem_key TEXT NOT NULL, "
+                        "fingerprint TEXT NOT NULL, state TEXT NOT NULL, token TEXT NOT NULL, "
+                        f"lease_until {real} NOT NULL, expires_at {real} NOT NULL, "
+                        "status INTEGER, body TEXT, headers TEXT, "
+                        "PRIMARY KEY (principal, idem_key))"
+                    )
+                    self._held.clear()  # a new session holds no lock
+                    self._store = store  # in use only once its table is there
+            except BaseException:
+                with suppress(Exception):
+                    store.close()
+                raise
+        return store
 
     @contextmanager
     def _tx(self) -> Iterator[Transaction]:
@@ -204,9 +222,13 @@ class IdempotencyStore:
             locked = self._try_owner_lock(tx, principal, key)
             gone = locked or record.lease_until < now
             if gone and record.state == "claimed":
+                # "still claimed" is checked again by the UPDATE itself: the owner's events
+                # transaction may have marked it committed since the SELECT (PostgreSQL's READ
+                # COMMITTED re-reads the row after waiting for that transaction's row lock), and
+                # a committed request must never run again.
                 tx.execute(
                     f"UPDATE {self.table} SET token = ?, lease_until = ? "
-                    "WHERE principal = ? AND idem_key = ? AND token = ?",
+                    "WHERE principal = ? AND idem_key = ? AND token = ? AND state = 'claimed'",
                     (token, now + self.lease, principal, key, record.token),
                 )
                 if tx.cursor.rowcount == 1:
