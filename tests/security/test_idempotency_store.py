@@ -95,3 +95,38 @@ def test_a_claim_committed_after_it_was_read_is_not_taken_over(
         assert not isinstance(again, str) and again.state == "committed"
     finally:
         retry.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_retry_that_read_the_claim_before_its_owner_answered_is_not_told_it_stopped(
+    ledger: DoseLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two processes' tables (two sessions). The owner's request committed its events.
+    owner = IdempotencyStore(ledger.env)
+    retry = IdempotencyStore(ledger.env)
+    token = owner.claim("principal", "k", "print")
+    assert isinstance(token, str)
+    fence = ClaimFence(owner.table, "principal", "k", token, lease_seconds=30)
+    with owner.transaction() as tx:
+        tx.execute(fence.statement("?"), fence.parameters([], time.time()))
+    real_select = IdempotencyStore._select
+
+    def select_then_owner_answers(self: IdempotencyStore, *args: Any, **kwargs: Any) -> Any:
+        record = real_select(self, *args, **kwargs)
+        if self is retry:  # the owner answers (and gives its lock up) right after the read
+            owner.answer("principal", "k", token, 201, '{"id": "x"}', {})
+        return record
+
+    monkeypatch.setattr(IdempotencyStore, "_select", select_then_owner_answers)
+    try:
+        seen = retry.claim("principal", "k", "print")
+        monkeypatch.undo()
+        assert not isinstance(seen, str)
+        # Not "the process that ran it stopped before answering": it was answering.
+        assert not (seen.state == "committed" and seen.owner_gone), seen
+        replay = retry.claim("principal", "k", "print")
+        assert not isinstance(replay, str) and replay.state == "answered"
+    finally:
+        owner.close()
+        retry.close()

@@ -214,12 +214,18 @@ class IdempotencyStore:
                 if self._try_owner_lock(tx, principal, key):
                     self._held[(principal, key)] = token
                 return token
-            # It exists: the INSERT conflicted, after expired rows were purged.
+            # It exists: the INSERT conflicted, after expired rows were purged. The owner lock
+            # is tried before the row is read: an owner gives it up only once its answer is
+            # committed, so a row read after the lock was taken shows that answer. (Read first,
+            # the row could still say 'committed' of an owner that then answered and unlocked:
+            # a retry was told the request's process had stopped while it was answering.)
+            locked = self._try_owner_lock(tx, principal, key)
             record = self._select(tx, principal, key, live=False)
             assert record is not None
             if record.state == "answered" or record.fingerprint != print_:
+                if locked:
+                    self._unlock(tx, principal, key, None)
                 return record
-            locked = self._try_owner_lock(tx, principal, key)
             gone = locked or record.lease_until < now
             if gone and record.state == "claimed":
                 # "still claimed" is checked again by the UPDATE itself: the owner's events
