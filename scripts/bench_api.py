@@ -6,7 +6,13 @@ same requests:
 - HTTP: ``doseledger serve`` runs as a separate process on a free loopback port; N client
   threads (one kept-alive ``http.client`` connection each) POST
   /patients/{id}/adverse-events with an investigator key.
-- in-process: the same N threads call ``DoseLedger.record_adverse_event`` directly.
+- in-process: the same N threads make the same command in process as the CLI's ``patient ae``
+  does: the body validated by the route's own schema, the route's command function
+  (``adapters.patient_commands.record_adverse_event``) and its answer (the patient's state and
+  what the command returned), in one unit of work. So the ratio is what HTTP costs over the
+  same command: transport, framework, the key, site scoping and the process's read models.
+- in-process, record only (info, since issue 13): ``DoseLedger.record_adverse_event`` alone,
+  the baseline before: it builds no answer, which both entrypoints do.
 
 Every request records a grade-1 AE that is neither a DLT nor needs a dose action (the
 recommendation is "continue"), of a term the patient has no open AE of: each patient takes
@@ -50,9 +56,11 @@ from uuid import UUID
 import httpx
 from tqdm import tqdm
 
-from adapters.application import DoseLedger
+from adapters import patient_commands
+from adapters.application import DoseLedger, UnitOfWork
 from adapters.bootstrap import build_key_ring, build_ledger
 from adapters.clock import starting_at
+from adapters.http.schemas import AdverseEventBody
 from adapters.logging import configure_logging
 from adapters.persistence.environment import persistence_env
 from bench_common import (
@@ -103,7 +111,8 @@ TERMS = (
 INVESTIGATOR = Actor(user_id="bench-inv-s01", role="investigator", client="bench")
 REGISTRAR = Actor(user_id="bench-admin", role="admin", client="bench")
 HTTP = "HTTP (doseledger serve)"
-IN_PROCESS = "in-process record_adverse_event"
+IN_PROCESS = "in-process command + answer (as CLI)"
+RECORD_ONLY = "in-process record_adverse_event only"
 SERVE_START_SECONDS = 60.0
 SETTLE_SECONDS = 1.0  # the store's head unchanged this long: the start-up tick is done
 REQUEST_TIMEOUT_SECONDS = 30.0
@@ -366,7 +375,27 @@ def http_workload(
 
 
 def in_process_workload(ledger: DoseLedger) -> Workload:
-    """DoseLedger.record_adverse_event with the same AE."""
+    """The same AE as the CLI's ``patient ae`` records it: the body validated by the route's
+    schema, the route's command function and its answer, in one unit of work."""
+
+    def record(client: int, step: Step) -> str | None:
+        try:
+            body = AdverseEventBody.model_validate(step.body())
+            uow = UnitOfWork()
+            extra = patient_commands.record_adverse_event(
+                ledger, step.patient_id, body, INVESTIGATOR, uow=uow
+            )
+            patient_commands.answer(ledger, step.patient_id, extra, uow=uow)
+        except Exception as exc:  # every failure is counted, none stops the run
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    return Workload("in_process", IN_PROCESS, record)
+
+
+def record_only_workload(ledger: DoseLedger) -> Workload:
+    """DoseLedger.record_adverse_event alone with the same AE (the baseline before issue 13's
+    last change; no answer is built)."""
 
     def record(client: int, step: Step) -> str | None:
         try:
@@ -375,7 +404,7 @@ def in_process_workload(ledger: DoseLedger) -> Workload:
             return f"{type(exc).__name__}: {exc}"
         return None
 
-    return Workload("in_process", IN_PROCESS, record)
+    return Workload("record_only", RECORD_ONLY, record)
 
 
 def run_slice(
@@ -528,8 +557,10 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
         http_url = stack.enter_context(store(backend, "http", args.postgres_url))
         local_url = stack.enter_context(store(backend, "in_process", args.postgres_url))
+        only_url = stack.enter_context(store(backend, "record_only", args.postgres_url))
         http_patients, secret = prepare_store(http_url, patients, f"{backend} HTTP set-up")
         local_patients, _ = prepare_store(local_url, patients, f"{backend} in-process set-up")
+        only_patients, _ = prepare_store(only_url, patients, f"{backend} record-only set-up")
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-api-")))
         base, pid = stack.enter_context(served(http_url, args.log_level, folder / "serve.log"))
         http = http_workload(base, pid, secret, args.clients, stack)
@@ -538,17 +569,33 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         stack.callback(ledger.close)
         local = in_process_workload(ledger)
         local.plan = plan(local_patients, args.clients, args.aes_per_patient)
-        workloads = [http, local]
+        only_ledger = build_ledger(env=persistence_env(only_url), clock=starting_at(CLOCK_START))
+        stack.callback(only_ledger.close)
+        only = record_only_workload(only_ledger)
+        only.plan = plan(only_patients, args.clients, args.aes_per_patient)
+        workloads = [http, local, only]
         run_interleaved(workloads, args, backend)
         # A sanity check on the workload, not on timings: every success was stored.
-        for w, url, ids in ((http, http_url, http_patients), (local, local_url, local_patients)):
+        for w, url, ids in (
+            (http, http_url, http_patients),
+            (local, local_url, local_patients),
+            (only, only_url, only_patients),
+        ):
             stored = count_aes(url, ids)
             succeeded = args.warmup - w.warmup_errors + w.requests - w.error_count
             if stored != succeeded:
                 raise BenchError(f"{w.name}: {succeeded} AEs recorded, {stored} stored")
     http_over_local = ratio(rate(http), rate(local))
+    http_over_only = ratio(rate(http), rate(only))
     print_table(backend, workloads, http_over_local, args.clients)
-    return {w.label: figures_of(w) for w in workloads} | {"ratio": http_over_local}
+    print(
+        f"{backend:<9} {'ratio (HTTP / record only) (info)':<38} {http_over_only:>8.2f}\n",
+        flush=True,
+    )
+    return {w.label: figures_of(w) for w in workloads} | {
+        "ratio": http_over_local,
+        "ratio_record_only": http_over_only,
+    }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
