@@ -27,6 +27,16 @@ def _quiet_logs() -> None:
     configure_logging("WARNING")
 
 
+@pytest.fixture
+def info_logs() -> Iterator[None]:
+    """Logs at INFO for one test (lines it looks at), then back at WARNING."""
+    configure_logging("INFO")
+    try:
+        yield
+    finally:
+        configure_logging("WARNING")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _snapshot_failures_fail_tests() -> Iterator[None]:
     """A snapshot that cannot be taken or read fails the test that met it (and the CLI and

@@ -4,15 +4,39 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from typing import Any
 
 import structlog
 
 from domain.errors import InvalidInput
 
+_WRITE_LOCK = threading.RLock()
+"""One lock for every log line, ours (structlog) and the libraries' (stdlib logging): each line
+is written whole. structlog's PrintLogger printed a line and its newline in two writes under a
+lock of its own, and a library's line from another thread could land between them: two JSON
+objects on one line (a scheduler's "reminder already issued" and APScheduler's job line)."""
+
+
+class _LineLogger:
+    """structlog's logger: the line and its newline in one write, under the shared lock."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr  # the current one (tests and daemons replace it)
+        with _WRITE_LOCK:
+            stream.write(message + "\n")
+            stream.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A stream handler that always writes to the current sys.stderr."""
+    """A stream handler that always writes to the current sys.stderr, under the lock shared
+    with structlog's lines."""
+
+    def createLock(self) -> None:
+        self.lock = _WRITE_LOCK
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
@@ -41,7 +65,7 @@ def configure_logging(level: str = "INFO") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         # Resolve sys.stderr at each use, not once: it may be replaced (tests, daemons).
-        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
+        logger_factory=lambda *_: _LineLogger(),
         cache_logger_on_first_use=False,
     )
     handler = _StderrHandler()

@@ -4,7 +4,6 @@ not fail the job; any other error still fails it (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -14,21 +13,10 @@ from eventsourcing.persistence import OperationalError
 
 from adapters.application import DoseLedger
 from adapters.application.reminder_tick import Reminders
-from adapters.logging import configure_logging
 from adapters.scheduler import issue_due_reminders
 from domain.protocol import template
 from domain.reminder_schedule import start_of
 from support import day, dosing
-
-
-@pytest.fixture(autouse=True)
-def _info_logs() -> Iterator[None]:
-    """The tick's line is at INFO (the suite logs at WARNING)."""
-    configure_logging("INFO")
-    try:
-        yield
-    finally:
-        configure_logging("WARNING")
 
 
 def _claims_failing_after(monkeypatch: pytest.MonkeyPatch, ok: int, error: Exception) -> None:
@@ -46,7 +34,7 @@ def _claims_failing_after(monkeypatch: pytest.MonkeyPatch, ok: int, error: Excep
 
 
 def test_a_tick_that_loses_the_store_says_so_in_one_line_with_what_it_issued(
-    ledger: DoseLedger, monkeypatch: pytest.MonkeyPatch
+    ledger: DoseLedger, monkeypatch: pytest.MonkeyPatch, info_logs: None
 ) -> None:
     dosing(ledger, template("defactinib-avutometinib"), count=2)
     lost = OperationalError("server closed the connection unexpectedly")
