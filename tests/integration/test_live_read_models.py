@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from adapters import read_models as following
 from adapters.application import DoseLedger
 from adapters.bootstrap import (
     build_ledger,
@@ -89,3 +90,12 @@ def test_on_postgresql_another_writers_commit_wakes_the_runner_through_notify(
             assert head is not None and reached(live, head, 5)
         finally:
             live.close()
+
+
+def test_the_following_thread_waits_longer_for_commits_after_a_busy_batch() -> None:
+    # After a batch of a busy moment the next commits gather longer (a batch costs mostly
+    # per batch); after a quiet one a write reaches the read models as soon as before.
+    assert following.coalescing_window(0) == following.COALESCE_SECONDS
+    assert following.coalescing_window(following.BUSY_EVENTS - 1) == following.COALESCE_SECONDS
+    assert following.coalescing_window(following.BUSY_EVENTS) == following.BUSY_COALESCE_SECONDS
+    assert following.COALESCE_SECONDS < following.BUSY_COALESCE_SECONDS <= 0.1
