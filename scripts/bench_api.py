@@ -310,8 +310,7 @@ def settle(base: str, deadline: float) -> None:
     """Wait until the server's start-up work is done: its read models have caught up with the
     set-up's events and its scheduler's first tick (at once on start) has issued the reminders
     due at the clock's start, i.e. /readyz says no lag and the store's head has not moved for
-    a second. Neither is a request's cost, and the in-process workload does neither; timed
-    alongside, they made the HTTP figure swing by a fifth from run to run."""
+    a second. Neither is a request's cost, and the in-process workload does neither."""
     last, still_since = -1, time.monotonic()
     while True:
         body = httpx.get(f"{base}/readyz", timeout=5.0).json()
@@ -374,37 +373,41 @@ def http_workload(
     return Workload("http", HTTP, record, cpu=cpu)
 
 
+def _counted(call: Callable[[], object]) -> str | None:
+    """Run one in-process step; its failure as text (every failure is counted, none stops the
+    run)."""
+    try:
+        call()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def in_process_workload(ledger: DoseLedger) -> Workload:
     """The same AE as the CLI's ``patient ae`` records it: the body validated by the route's
     schema, the route's command function and its answer, in one unit of work."""
 
-    def record(client: int, step: Step) -> str | None:
-        try:
-            body = AdverseEventBody.model_validate(step.body())
-            uow = UnitOfWork()
-            extra = patient_commands.record_adverse_event(
-                ledger, step.patient_id, body, INVESTIGATOR, uow=uow
-            )
-            patient_commands.answer(ledger, step.patient_id, extra, uow=uow)
-        except Exception as exc:  # every failure is counted, none stops the run
-            return f"{type(exc).__name__}: {exc}"
-        return None
+    def command_and_answer(step: Step) -> None:
+        body = AdverseEventBody.model_validate(step.body())
+        uow = UnitOfWork()
+        extra = patient_commands.record_adverse_event(
+            ledger, step.patient_id, body, INVESTIGATOR, uow=uow
+        )
+        patient_commands.answer(ledger, step.patient_id, extra, uow=uow)
 
-    return Workload("in_process", IN_PROCESS, record)
+    return Workload(
+        "in_process", IN_PROCESS, lambda client, step: _counted(lambda: command_and_answer(step))
+    )
 
 
 def record_only_workload(ledger: DoseLedger) -> Workload:
     """DoseLedger.record_adverse_event alone with the same AE (the baseline before issue 13's
     last change; no answer is built)."""
 
-    def record(client: int, step: Step) -> str | None:
-        try:
-            ledger.record_adverse_event(step.patient_id, step.report(), INVESTIGATOR)
-        except Exception as exc:  # every failure is counted, none stops the run
-            return f"{type(exc).__name__}: {exc}"
-        return None
+    def record(step: Step) -> None:
+        ledger.record_adverse_event(step.patient_id, step.report(), INVESTIGATOR)
 
-    return Workload("record_only", RECORD_ONLY, record)
+    return Workload("record_only", RECORD_ONLY, lambda client, step: _counted(lambda: record(step)))
 
 
 def run_slice(

@@ -67,6 +67,7 @@ def issue_due_reminders(
         log.info("reminders tick", at=at.isoformat(), issued=0, store=read_models.outage)
         return
     reminders: Reminders | None = None
+    lost: dict[str, str] = {}
     try:
         with Reminders(ledger, clock, read_models=read_models) as reminders:
             issued = reminders.tick(at)
@@ -81,19 +82,13 @@ def issue_due_reminders(
         # The store went away before the follower noticed: one line, as for an outage; what
         # was issued before it went is recorded and said (the next tick issues the rest).
         issued = [] if reminders is None else reminders.fired
-        log.info(
-            "reminders tick",
-            at=at.isoformat(),
-            issued=len(issued),
-            reminders=[{"id": str(r.id), "kind": r.kind} for r in issued],
-            store=str(exc),
-        )
-        return
+        lost = {"store": str(exc)}
     log.info(
         "reminders tick",
         at=at.isoformat(),
         issued=len(issued),
         reminders=[{"id": str(r.id), "kind": r.kind} for r in issued],
+        **lost,
     )
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import pytest
 
 from adapters.application import DoseLedger
@@ -69,22 +69,15 @@ def test_a_claim_committed_after_it_was_read_is_not_taken_over(
     store.close()  # the owner's session ends (its owner lock with it) ...
     now[0] += 60  # ... and its lease has run out: a retry may take the claim over
     retry = IdempotencyStore(ledger.env, lease_seconds=30, clock=lambda: now[0])
-    fence = ClaimFence(retry.table, "principal", "k", first, lease_seconds=30)
-    env = ledger.env
-    conninfo = (
-        f"host={env['POSTGRES_HOST']} port={env['POSTGRES_PORT']} "
-        f"dbname={env['POSTGRES_DBNAME']} user={env['POSTGRES_USER']}"
-    )
-    real_select = IdempotencyStore._select
+    owner = IdempotencyStore(ledger.env)  # the owner's events transaction, on its own session
+    fence = ClaimFence(owner.table, "principal", "k", first, lease_seconds=30)
 
-    def select_then_owner_commits(self: IdempotencyStore, *args: Any, **kwargs: Any) -> Any:
-        record = real_select(self, *args, **kwargs)
+    def owner_commits() -> None:
         # Between the retry's read and its UPDATE, the owner's events commit with the claim.
-        with psycopg.connect(conninfo, autocommit=True) as owner:
-            owner.execute(fence.statement("%s").encode(), fence.parameters([], now[0]))
-        return record
+        with owner.transaction() as tx:
+            tx.execute(fence.statement("?"), fence.parameters([], now[0]))
 
-    monkeypatch.setattr(IdempotencyStore, "_select", select_then_owner_commits)
+    _after_reading(monkeypatch, retry, owner_commits)
     try:
         outcome = retry.claim("principal", "k", "print")
         monkeypatch.undo()
@@ -94,6 +87,7 @@ def test_a_claim_committed_after_it_was_read_is_not_taken_over(
         again = retry.claim("principal", "k", "print")
         assert not isinstance(again, str) and again.state == "committed"
     finally:
+        owner.close()
         retry.close()
 
 
@@ -110,15 +104,10 @@ def test_a_retry_that_read_the_claim_before_its_owner_answered_is_not_told_it_st
     fence = ClaimFence(owner.table, "principal", "k", token, lease_seconds=30)
     with owner.transaction() as tx:
         tx.execute(fence.statement("?"), fence.parameters([], time.time()))
-    real_select = IdempotencyStore._select
-
-    def select_then_owner_answers(self: IdempotencyStore, *args: Any, **kwargs: Any) -> Any:
-        record = real_select(self, *args, **kwargs)
-        if self is retry:  # the owner answers (and gives its lock up) right after the read
-            owner.answer("principal", "k", token, 201, '{"id": "x"}', {})
-        return record
-
-    monkeypatch.setattr(IdempotencyStore, "_select", select_then_owner_answers)
+    # The owner answers (and gives its lock up) right after the retry's read.
+    _after_reading(
+        monkeypatch, retry, lambda: owner.answer("principal", "k", token, 201, '{"id": "x"}', {})
+    )
     try:
         seen = retry.claim("principal", "k", "print")
         monkeypatch.undo()
@@ -130,3 +119,19 @@ def test_a_retry_that_read_the_claim_before_its_owner_answered_is_not_told_it_st
     finally:
         owner.close()
         retry.close()
+
+
+def _after_reading(
+    monkeypatch: pytest.MonkeyPatch, reader: IdempotencyStore, then: Callable[[], None]
+) -> None:
+    """``then`` runs right after each read of a claim's row by ``reader`` (another process
+    acts between the read and what ``reader`` does next)."""
+    real = IdempotencyStore._select
+
+    def select_then(self: IdempotencyStore, *args: Any, **kwargs: Any) -> Any:
+        record = real(self, *args, **kwargs)
+        if self is reader:
+            then()
+        return record
+
+    monkeypatch.setattr(IdempotencyStore, "_select", select_then)

@@ -11,13 +11,14 @@ position, a restore) and the head is read from the table as before.
 
 Why: on PostgreSQL that read is a round trip of its own inside the locked transaction (issue 13's
 append benchmark); on SQLite a statement. A head is remembered only after its transaction
-committed (``committed``), never from a transaction that may still roll back.
+committed (``writing``), never from a transaction that may still roll back.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from adapters.persistence.audit_hashing import ChainRow
 
@@ -45,9 +46,19 @@ class CommittedHead:
             (positions[-1], rows[-1].seq, rows[-1].chain_hash) if positions and rows else None
         )
 
-    def committed(self) -> None:
-        """The thread's write committed: its head is the one to follow (the newest wins when
-        two threads' commits are noted out of order)."""
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around a recorder's insert: the staged head is remembered if it commits, forgotten
+        if it raises."""
+        try:
+            yield
+        except BaseException:
+            self._staged.head = None
+            raise
+        self._committed()
+
+    def _committed(self) -> None:
+        # The newest wins when two threads' commits are noted out of order.
         staged: tuple[int, int, str] | None = getattr(self._staged, "head", None)
         self._staged.head = None
         if staged is None:
@@ -55,7 +66,3 @@ class CommittedHead:
         with self._lock:
             if self._known is None or staged[0] > self._known[0]:
                 self._known = staged
-
-    def discard(self) -> None:
-        """The thread's write failed: nothing is remembered from it."""
-        self._staged.head = None

@@ -223,17 +223,13 @@ class ChainedPostgresApplicationRecorder(SerialisedDDL, PostgresApplicationRecor
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         insert = _without_retries(PostgresApplicationRecorder.insert_events)
-        try:
-            notification_ids: Sequence[int] | None = insert(self, stored_events, **kwargs)
-        except _ChainNotWritten as failed:
-            self.head.discard()
-            if isinstance(failed.cause, PersistenceError | ClaimLost):
-                raise failed.cause from None
-            raise not_written(failed.cause) from failed.cause
-        except BaseException:
-            self.head.discard()
-            raise
-        self.head.committed()
+        with self.head.writing():
+            try:
+                notification_ids: Sequence[int] | None = insert(self, stored_events, **kwargs)
+            except _ChainNotWritten as failed:
+                if isinstance(failed.cause, PersistenceError | ClaimLost):
+                    raise failed.cause from None
+                raise not_written(failed.cause) from failed.cause
         return notification_ids
 
     def select_events(self, *args: Any, **kwargs: Any) -> Any:

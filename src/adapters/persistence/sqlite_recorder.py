@@ -151,13 +151,8 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        try:
-            notification_ids = super().insert_events(stored_events, **kwargs)
-        except BaseException:
-            self.head.discard()
-            raise
-        self.head.committed()
-        return notification_ids
+        with self.head.writing():
+            return super().insert_events(stored_events, **kwargs)
 
     def select_events(
         self,
