@@ -1,12 +1,14 @@
 """A catch-up (or rebuild) in two processes: ``python -m projections.parallel_rebuild``.
 
 Each read model has its own tracking row, and the audit trail (the costliest: one ``audit_row``
-per event) and the timeline's dose rows (three events in five) depend only on their own patient
-map, so a big rebuild can follow them in a second process, which reads every event as stored,
-while this one follows the rest, which decodes only the classes they take: two readers, two
-writers, one commit per batch each. Used when the backlog exceeds ``PARALLEL_THRESHOLD`` events
-and the store can be reopened from its environment (``build_read_models``); ``workers=1`` turns
-it off.
+per event), the timeline's dose rows (three events in five) and the trial overview depend on no
+read model of the others, so a big rebuild can follow them in this process while a second one
+follows the rest: two readers, two writers, one commit per batch each. This process reads every
+event, as stored; the second decodes only the classes its read models take (no dose). The second
+process is the one that starts cold (a fresh interpreter importing the domain: about half a
+second), so it takes the group with less work (about 35% of the events; docs/benchmarks.md).
+Used when the backlog exceeds ``PARALLEL_THRESHOLD`` events and the store can be reopened from
+its environment (``build_read_models``); ``workers=1`` turns it off.
 
 The second process is a fresh interpreter (not a fork of a process holding database connections
 and pool threads, and not a ``multiprocessing`` child that would re-import the caller's main
@@ -25,6 +27,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from projections.default_models import default_read_models
+from projections.models.base import ReadModel
 from projections.runner import Progress, ReadModelRunner
 from projections.schema import create_indexes
 
@@ -32,16 +36,35 @@ if TYPE_CHECKING:
     from projections.read_models import ReadModels
 
 PARALLEL_THRESHOLD = 100_000
-# The read models a parallel rebuild follows in the second process.
-SECOND_GROUP = ("audit_patients", "audit_trail", "timeline_doses")
+# The read models a parallel rebuild follows in the calling process; the second follows the rest.
+FIRST_GROUP = ("trial_overview", "audit_patients", "audit_trail", "timeline_doses")
+
+
+def second_group(read_models: ReadModels) -> list[str]:
+    """The read models the second process follows: those outside FIRST_GROUP that it builds as
+    this process does (``default_read_models``). Any other (a service's own, such as the
+    aggregate index) stays in this process. Empty (no second process) when a read model would
+    look things up in one followed by the other process."""
+    built = {(m.name, type(m)) for m in default_read_models(read_models.store)}
+    second = {
+        m.name
+        for m in read_models.models
+        if m.name not in FIRST_GROUP and (m.name, type(m)) in built
+    }
+    for model in read_models.models:
+        reads_from = {v.name for v in vars(model).values() if isinstance(v, ReadModel)}
+        if any((name in second) != (model.name in second) for name in reads_from):
+            return []
+    return [m.name for m in read_models.models if m.name in second]
 
 
 def can_run_in_parallel(read_models: ReadModels) -> bool:
-    """True when a second process can open the same source and store and follow SECOND_GROUP."""
+    """True when a second process can open the same source and store and follow some of the
+    read models."""
     return (
         read_models.reopen is not None
         and read_models.env is not None
-        and set(SECOND_GROUP) <= set(read_models.names)
+        and bool(second_group(read_models))
     )
 
 
@@ -52,16 +75,18 @@ def catch_up_in_parallel(
     batch_size: int,
     bulk: bool,
 ) -> int:
-    """Follow SECOND_GROUP in a second process and the other models here; events processed."""
+    """Follow the second group in a second process and the other models here; events
+    processed."""
     assert read_models.env is not None and read_models.reopen is not None
-    first = [m for m in read_models.models if m.name not in SECOND_GROUP]
+    second = second_group(read_models)
+    first = [m for m in read_models.models if m.name not in second]
     runner = ReadModelRunner(read_models.source, read_models.store, first, batch_size)
     read_models.runner.stopping = runner.stopping  # stop() reaches this process's runner
     reopen = read_models.reopen
     request = {
         "source": f"{reopen.__module__}:{reopen.__qualname__}",
         "env": read_models.env,
-        "names": list(SECOND_GROUP),
+        "names": second,
         "batch_size": batch_size,
         "cache_size": read_models.cache_size,
         "until": until,
@@ -99,7 +124,7 @@ def catch_up_in_parallel(
             f"the second follower failed: {lines[-1] if lines else worker.returncode}"
         )
     if worker.returncode == 0:
-        # This process reads only the classes its models take; the worker reads them all.
+        # This process reads every event; the worker only the classes its models take.
         processed = max(processed, int(json.loads(out)["processed"]))
     return processed
 
@@ -114,7 +139,6 @@ def _resolve(topic: str) -> Any:
 
 def run(request: dict[str, Any]) -> int:
     """The second process: follow the requested read models; returns the events processed."""
-    from projections.default_models import default_read_models
     from projections.store import open_store
 
     env = request["env"]
@@ -126,6 +150,9 @@ def run(request: dict[str, Any]) -> int:
             for m in default_read_models(store, cache_size=request["cache_size"])
             if m.name in request["names"]
         ]
+        missing = set(request["names"]) - {m.name for m in models}
+        if missing:
+            raise ValueError(f"no read model called {', '.join(sorted(missing))}")
         runner = ReadModelRunner(source, store, models, request["batch_size"])
         if not request.get("bulk"):
             return runner.catch_up(until=request["until"])

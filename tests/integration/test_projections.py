@@ -20,7 +20,8 @@ from domain.patient import Patient
 from domain.protocol import template
 from domain.trial import Trial
 from projections.audit_rows import audit_row
-from projections.parallel_rebuild import SECOND_GROUP
+from projections.parallel_rebuild import FIRST_GROUP, second_group
+from projections.parallel_rebuild import run as run_second_process
 from projections.read_models import ReadModels, default_read_models
 from projections.store import SQLiteStore, Transaction
 from support import ADMIN, DAY0, INVESTIGATOR, SRC, ae, day, dosing
@@ -227,10 +228,66 @@ def test_a_parallel_rebuild_equals_a_single_process_one(
     projections = open_projections(batch_size=25)
     single = projections.rebuild(workers=1)
     expected = projections.dump()
-    parallel = projections.rebuild(workers=2)  # audit trail, dose rows: a second process
+    parallel = projections.rebuild(workers=2)  # the models outside FIRST_GROUP: a second process
     assert (single["workers"], parallel["workers"]) == (1, 2)
     assert parallel["rows"] == single["rows"]
     assert projections.dump() == expected
+
+
+def test_the_second_process_of_a_rebuild_follows_the_default_models_outside_the_first_group(
+    open_projections: Any,
+) -> None:
+    projections = open_projections()
+    second = second_group(projections)
+    # The models it builds as this process does; a service's own (the aggregate index) stays.
+    assert "aggregate_index" in projections.names and "aggregate_index" not in second
+    assert second == [
+        m.name for m in default_read_models(projections.store) if m.name not in FIRST_GROUP
+    ]
+    # Each model on the side of those it looks things up in.
+    for model in projections.models:
+        for looked_up in projections.runner.reads_from[model.name]:
+            assert (looked_up in second) == (model.name in second)
+
+
+def test_no_second_process_when_a_model_would_look_up_one_on_the_other_side(
+    open_projections: Any,
+) -> None:
+    def audit_trail_reading_the_directory(store: Any) -> list[Any]:
+        models = default_read_models(store)
+        by_name = {m.name: m for m in models}
+        by_name["audit_trail"].directory = by_name["directory"]  # a look-up across the groups
+        return models
+
+    opened = open_projections()
+    projections = ReadModels(
+        opened.source,
+        opened.store,
+        models=audit_trail_reading_the_directory,
+        reopen=opened.reopen,
+        env=opened.env,
+    )
+    assert second_group(projections) == []
+    assert projections.rebuild(workers=2)["workers"] == 1
+
+
+def test_the_second_process_refuses_a_read_model_it_does_not_have(
+    open_projections: Any,
+) -> None:
+    projections = open_projections()
+    assert projections.env is not None and projections.reopen is not None
+    request = {
+        "source": f"{projections.reopen.__module__}:{projections.reopen.__qualname__}",
+        "env": projections.env,
+        "names": ["directory", "aggregate_index"],
+        "batch_size": 100,
+        "cache_size": 100,
+        "until": None,
+        "bulk": False,
+    }
+    with pytest.raises(ValueError, match="no read model called aggregate_index"):
+        run_second_process(request)
+    assert projections.positions()["directory"] == 0  # nothing followed
 
 
 def test_only_models_that_take_domain_events_have_events_decoded_once_each(
@@ -285,12 +342,14 @@ def test_an_event_stored_by_an_older_class_version_is_upcast_for_the_stored_mode
     assert doses and all(summary.endswith(", upcast") for summary in doses)
     assert all(r["summary"].endswith(", upcast") for r in projections.queries.audit_trail(
         stories["toxic"]) if r["event"] == "DoseAdministered")  # fmt: skip
-    # A follower of the second group alone (a parallel rebuild's second process) decodes no
-    # domain event otherwise, and reads the ids as stored: the mapper takes those too.
+    # A follower of the audit trail and the dose rows alone (a parallel rebuild's first group
+    # without the trial overview) decodes no domain event otherwise, and reads the ids as
+    # stored: the mapper takes those too.
+    audit_group = set(FIRST_GROUP) - {"trial_overview"}
     alone = ReadModels(
         projections.source,
         projections.store,
-        models=lambda store: [m for m in default_read_models(store) if m.name in SECOND_GROUP],
+        models=lambda store: [m for m in default_read_models(store) if m.name in audit_group],
     )
     alone.rebuild(workers=1)
     rows = alone.dump()["timeline_doses"]
