@@ -18,6 +18,7 @@ stored, for a runner that decodes no domain event).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
@@ -28,6 +29,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteRecorder
 from projections.store import PostgresStore, SQLiteStore, Store
 
 Reader = Callable[[int, int, "int | None"], Sequence[Notification]]
+IDS_PER_READER = 32_768  # originator ids a SQLite reader converts once (least recently used out)
 
 
 class NotificationSource(Protocol):
@@ -71,6 +73,10 @@ def notification_reader(
             and recorder.datastore.originator_id_type == "uuid"
         ):
             convert = UUID  # what it does with UUID ids, without its test on every row
+        if convert is not str:
+            # One object per aggregate instead of one per event: an aggregate has many events
+            # in a page, and the ids' text is then remembered too (``undecoded.id_text``).
+            convert = functools.lru_cache(maxsize=IDS_PER_READER)(convert)
         connection = store.connection
 
         def read_own(after: int, limit: int, until: int | None) -> Sequence[Notification]:

@@ -133,3 +133,36 @@ def test_stored_text_with_whitespace_or_trailing_data_is_read_as_json_reads_it()
     assert DECODER.data(b' {"a": [1, {"b": null}]}\n') == {"a": [1, {"b": None}]}
     with pytest.raises(json.JSONDecodeError, match="Extra data"):
         DECODER.data(b'{"a": 1} {"b": 2}')
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()  # beyond 64 bits too
+    | st.floats(allow_nan=False)  # infinities included (json writes them as Infinity)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=6), st.booleans())
+def test_stored_json_is_read_as_the_standard_library_reads_it(
+    document: dict[str, Any], ascii_only: bool
+) -> None:
+    stored = json.dumps(document, ensure_ascii=ascii_only).encode("utf-8")
+    assert DECODER.data(stored) == json.loads(stored)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        b'{"a": "\\ud800"}',  # a lone surrogate escape: the fast parser refuses it
+        b'{"a": 1, "a": 2}',  # a repeated key: the last one
+        b'{"a": [1.5, -0.0, 1e400, 123456789012345678901234567890]}',
+    ],
+)
+def test_json_the_fast_parser_refuses_or_reads_its_own_way_is_read_as_json_reads_it(
+    stored: bytes,
+) -> None:
+    assert DECODER.data(stored) == json.loads(stored)
