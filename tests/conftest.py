@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from hypothesis import settings
 from psycopg import sql
 
 from adapters.application import DoseLedger
@@ -19,6 +20,11 @@ POSTGRES_URL = os.environ.get(
     "DOSELEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 _unreachable: list[str] = []
+
+# Tests assert outcomes, never timings: hypothesis's deadline (200 ms an example) failed
+# tests/unit/test_undecoded.py now and then while the 2-core machine ran the rest of the suite.
+settings.register_profile("doseledger", deadline=None)
+settings.load_profile("doseledger")
 
 
 @pytest.fixture(autouse=True, scope="session")
