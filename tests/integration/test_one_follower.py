@@ -4,6 +4,7 @@ tick and the webhook outbox share the one read-model runner that ``adapters.boot
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any
@@ -76,6 +77,12 @@ def test_a_scheduler_process_follows_the_log_with_one_runner(
             twice.set()
 
     monkeypatch.setattr(adapters.scheduler, "_run", recorded)
+    # Every job each second (the webhooks' runs are 10 s apart in a deployment): two ticks
+    # of each in about two seconds instead of ten.
+    every_second = tuple(
+        dataclasses.replace(job, seconds=1) for job in adapters.scheduler.SERVICE_JOBS
+    )
+    monkeypatch.setattr(adapters.scheduler, "SERVICE_JOBS", every_second)
     settings = Settings(database_url=database_url)
     ledger = build_ledger(settings)
     dosing(ledger, template("defactinib-avutometinib"), count=3)
