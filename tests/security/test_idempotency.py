@@ -3,6 +3,7 @@ caller, kept only for answers the client cannot change, never released after a c
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
@@ -14,6 +15,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+import structlog.testing
 from fastapi.testclient import TestClient
 
 from adapters.application import DoseLedger
@@ -441,3 +443,47 @@ def test_a_request_whose_claim_was_taken_over_cannot_commit(
     assert api.ledger.recorder.max_notification_id() == before
     (row,) = [r for r in rows(api) if r[1] == "stalled"]
     assert (row[3], row[4]) == ("claimed", "the-retry")  # the retry's claim stands
+
+
+def test_a_client_gone_before_its_body_was_read_leaves_nothing_and_no_error(
+    api: Api, info_logs: None
+) -> None:
+    """The client hung up while sending an Idempotency-Key POST: nothing is claimed or
+    recorded, nobody is left to answer, and the log says so in one line (before, the
+    ClientDisconnect left the app: uvicorn logged it as an error with a traceback)."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/trials",
+        "raw_path": b"/trials",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", f"Bearer {api.keys['admin']}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"40"),
+            (b"idempotency-key", b"gone-1"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    with nothing_written(api), structlog.testing.capture_logs() as logs:
+        asyncio.run(api.app(scope, receive, send))  # does not raise
+    assert sent == []  # no answer to a client that is gone
+    assert not [line for line in logs if line["log_level"] in ("error", "critical")], logs
+    (gone,) = [line for line in logs if "disconnected" in line["event"]]
+    assert gone["event"] == "client disconnected before its request body was read"
+    assert gone["path"] == "/trials"

@@ -51,6 +51,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -332,6 +333,15 @@ class IdempotencyKeys:
             and scope["method"] == "POST"
             and any(name == b"idempotency-key" for name, _ in scope["headers"])
         ):
-            await self.buffered(scope, receive, send)
+            try:
+                await self.buffered(scope, receive, send)
+            except ClientDisconnect:
+                # The client hung up while sending its body: nothing was claimed or recorded
+                # (the claim needs the whole body) and nobody is left to answer.
+                log.info(
+                    "client disconnected before its request body was read",
+                    method="POST",
+                    path=scope["path"],
+                )
         else:
             await self.app(scope, receive, send)
