@@ -133,7 +133,7 @@ class ReadModels:
     ) -> dict[str, int]:
         """Process every event after the read models' positions (up to ``until``, if given).
 
-        ``workers=2`` follows the audit trail and the dose rows in a second process
+        ``workers=2`` follows the read models outside the audit group in a second process
         (``projections.parallel_rebuild``).
         Returns ``{"processed": events read, "position": lowest position reached, "workers":
         processes used}``.

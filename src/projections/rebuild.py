@@ -26,9 +26,9 @@ def rebuild(
 ) -> dict[str, Any]:
     """Drop every read model and build it again from the first event.
 
-    ``workers``: 2 follows the audit trail and the dose rows in a second process, 1 does
-    not; by default 2 when the log holds at least ``PARALLEL_THRESHOLD`` events and there
-    are two CPUs.
+    ``workers``: 2 follows the read models outside the audit group in a second process
+    (``projections.parallel_rebuild``), 1 does not; by default 2 when the log holds at least
+    ``PARALLEL_THRESHOLD`` events and there are two CPUs.
     A rebuild reads batches of at least REBUILD_BATCH_SIZE events, writes in the store's
     bulk-load mode (``Store.bulk_load``) and creates the secondary indexes after the
     rows (each process those of its own tables, as soon as it is done).

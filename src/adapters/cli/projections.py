@@ -202,8 +202,8 @@ def register(sub: Any) -> None:
         type=int,
         choices=(1, 2),
         help=(
-            "2: follow the audit trail and the dose rows in a second process "
-            "(default: 2 for big stores)"
+            "2: two processes, the audit trail and the dose rows in this one, the other "
+            "read models in a second (default: 2 for big stores)"
         ),
     )
     p.set_defaults(plain_handler=cmd_rebuild)
