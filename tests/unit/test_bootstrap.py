@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,25 @@ def test_neither_the_ledger_nor_the_http_app_imports_matplotlib_until_a_packet_i
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_cli_commands_on_a_sqlite_store_import_no_postgresql_driver(tmp_path: Path) -> None:
+    # The audit verifier and the chain links recognise a chained recorder by its shape: a
+    # SQLite process has no use for psycopg (about 70 ms of every command's start-up).
+    code = (
+        "import sys\n"
+        "from adapters.cli import main\n"
+        "for argv in (['demo'], ['audit', 'verify'], ['trials']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert not exc.code, (argv, exc.code)\n"
+        "print('psycopg' in sys.modules, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "DOSELEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "False"
+    assert '"ok": true' in done.stdout  # the chain was verified

@@ -3,13 +3,12 @@ chain row, so that what was built from them can name the chain head it rests on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from adapters.persistence.audit_table import ChainReader
+from adapters.persistence.audit_table import ChainedRecorder
 
 
 @dataclass(frozen=True)
@@ -29,15 +28,10 @@ def latest_link(
 ) -> ChainLink | None:
     """The chain link of the latest (by log position) of these (aggregate id, version) events,
     read in one snapshot; None when the store keeps no chain or none of them is chained."""
-    # Our recorders (SQLite, PostgreSQL) have one; asked by name, so that a SQLite process
-    # does not import the PostgreSQL driver for this.
-    audit_reader: Callable[[], AbstractContextManager[ChainReader]] | None = getattr(
-        recorder, "audit_reader", None
-    )
-    if audit_reader is None:
+    if not isinstance(recorder, ChainedRecorder):
         return None
     latest: ChainLink | None = None
-    with audit_reader() as reader:
+    with recorder.audit_reader() as reader:
         if not reader.chain_table_exists():
             return None
         for originator_id, version in events:

@@ -5,7 +5,8 @@ the verifier goes through."""
 from __future__ import annotations
 
 import hmac
-from typing import Any, Protocol
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
@@ -23,6 +24,17 @@ class ChainReader(Protocol):
     def has_event(self, originator_id: str, version: int) -> bool: ...
     def has_chain_row(self, originator_id: str, version: int) -> bool: ...
     def link_of(self, originator_id: str, version: int) -> tuple[int, ChainRow] | None: ...
+
+
+@runtime_checkable
+class ChainedRecorder(Protocol):
+    """A recorder that keeps the audit chain (ours: SQLite and PostgreSQL). Recognised by its
+    shape, not its class, so that a SQLite process never imports the PostgreSQL driver."""
+
+    audit_key: bytes
+    chain_table_name: str
+
+    def audit_reader(self) -> AbstractContextManager[ChainReader]: ...
 
 
 def chain_table_name(events_table_name: str, default: str) -> str:

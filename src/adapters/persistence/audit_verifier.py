@@ -22,10 +22,8 @@ from adapters.persistence.audit_hashing import (
     genesis_row,
     link_hash,
 )
-from adapters.persistence.audit_table import ChainReader
+from adapters.persistence.audit_table import ChainedRecorder, ChainReader
 from adapters.persistence.environment import AUDIT_KEY_VAR
-from adapters.persistence.postgres_recorder import ChainedPostgresApplicationRecorder
-from adapters.persistence.sqlite_recorder import ChainedSQLiteApplicationRecorder
 
 PAGE_SIZE = 1000
 T = TypeVar("T")
@@ -83,9 +81,7 @@ def verify(
     ``expect_head``: a head hash recorded earlier (e.g. anchored outside the database); it must
     be the current head or an earlier link of the verified chain (the store may have grown).
     """
-    if not isinstance(
-        recorder, ChainedSQLiteApplicationRecorder | ChainedPostgresApplicationRecorder
-    ):
+    if not isinstance(recorder, ChainedRecorder):
         return _no_chain("this store is not opened with an audit-chain recorder")
     with recorder.audit_reader() as reader:
         if not reader.chain_table_exists():
