@@ -48,6 +48,7 @@ Kinds and what clears them:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -130,8 +131,10 @@ class OpenReminder(NamedTuple):
         )
 
 
+@functools.lru_cache(maxsize=8192)
 def reminder_id(aggregate_id: UUID, version: int, kind: ReminderKind, suffix: str = "") -> UUID:
-    """The deterministic id of the reminder caused by one event."""
+    """The deterministic id of the reminder caused by one event (remembered: the reminder
+    index asks for a patient's current follow-up after each of the patient's events)."""
     name = f"{aggregate_id}:{version}:{kind}" + (f":{suffix}" if suffix else "")
     return uuid5(_NAMESPACE, name)
 

@@ -17,6 +17,7 @@ from uuid import UUID
 from domain.patient import Patient
 from projections.models.base import Handler, Lru, ReadModel
 from projections.store import Store, Table, Transaction
+from projections.undecoded import id_text
 
 PATIENTS = Table(
     "patients",
@@ -86,8 +87,8 @@ class PatientDirectory(ReadModel):
 
     def _enrolled(self, position: int, event: Any) -> None:
         info = PatientInfo(
-            str(event.originator_id),
-            str(event.trial_id),
+            id_text(event.originator_id),
+            id_text(event.trial_id),
             event.subject_id,
             event.site_id,
             event.cohort,
@@ -100,7 +101,7 @@ class PatientDirectory(ReadModel):
 
     def _ae_recorded(self, position: int, event: Any) -> None:
         self.terms.put(event.ae_id.int, event.term)
-        self.new_aes.append((str(event.ae_id), str(event.originator_id), event.term))
+        self.new_aes.append((id_text(event.ae_id), id_text(event.originator_id), event.term))
 
     # ----------------------------------------------------------------- look-ups (in a batch)
 

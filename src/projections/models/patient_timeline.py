@@ -34,7 +34,7 @@ from projections.models.audit_trail import AuditPatients
 from projections.models.base import Handler, ReadModel, UndecodedHandler, dumps, iso, loads
 from projections.models.directory import PatientDirectory, PatientInfo, patient_row
 from projections.store import Store, Table, Transaction
-from projections.undecoded import UndecodedEvent
+from projections.undecoded import UndecodedEvent, id_text
 
 TIMELINE = Table(
     "timeline",
@@ -158,7 +158,7 @@ class PatientTimeline(ReadModel):
                         info.patient_id,
                         None if when is None else when.isoformat(),
                         kind,
-                        None if ae_id is None else str(ae_id),
+                        None if ae_id is None else id_text(ae_id),
                         term,
                         grade,
                         summary,
@@ -176,7 +176,7 @@ class PatientTimeline(ReadModel):
                         info.patient_id,
                         None if when is None else when.isoformat(),
                         kind,
-                        None if ae_id is None else str(ae_id),
+                        None if ae_id is None else id_text(ae_id),
                         term,
                         grade,
                         summary,

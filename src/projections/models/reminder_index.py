@@ -36,6 +36,7 @@ from domain.trial import Trial
 from projections.models.base import Handler, Lru, ReadModel, dumps, loads
 from projections.models.cohort_summary import CohortSummary
 from projections.store import Store, Table, Transaction
+from projections.undecoded import id_text
 
 REMINDERS = Table(
     "reminders",
@@ -360,7 +361,7 @@ class ReminderIndex(ReadModel):
         opened = patient.fold.opened
         for key, reminder in before.items():
             if opened.get(key) != reminder:
-                self.ops.append(("clear", (position, str(reminder.id))))
+                self.ops.append(("clear", (position, id_text(reminder.id))))
         for key, reminder in opened.items():
             if before.get(key) != reminder:
                 self.ops.append(("open", self._row(reminder, position)))
@@ -372,7 +373,7 @@ class ReminderIndex(ReadModel):
         old_id = (
             None
             if old is None
-            else str(reminder_id(fold.patient_id, old[1], FOLLOW_UP, f"cycle-{old[0]}"))
+            else id_text(reminder_id(fold.patient_id, old[1], FOLLOW_UP, f"cycle-{old[0]}"))
         )
         patient.follow_up_row = follow_up
         if follow_up is None:
@@ -380,7 +381,7 @@ class ReminderIndex(ReadModel):
             return
         reminder = fold.follow_up(follow_up[0])
         columns = patient.follow_up_columns(follow_up[0])
-        if old_id == str(reminder.id):  # same cycle, other exams: what decides the current one
+        if old_id == id_text(reminder.id):  # same cycle, other exams: what decides the current one
             latest = columns["last_exam_due"]
             refreshed = (
                 due_text(columns["current_until"]),
@@ -407,10 +408,10 @@ class ReminderIndex(ReadModel):
         detail: str | None = None,
     ) -> tuple[Any, ...]:
         return (
-            str(reminder.id),
+            id_text(reminder.id),
             reminder.kind,
-            str(reminder.trial_id),
-            None if reminder.patient_id is None else str(reminder.patient_id),
+            id_text(reminder.trial_id),
+            None if reminder.patient_id is None else id_text(reminder.patient_id),
             cohort,
             due_text(reminder.due_at),
             state,
@@ -441,7 +442,7 @@ class ReminderIndex(ReadModel):
         for patient_id in self.changed:
             patient = self.patients.data[patient_id]
             folds.append(
-                (str(patient_id), dumps(patient.fold.as_data()), patient.follow_ups_issued)
+                (id_text(patient_id), dumps(patient.fold.as_data()), patient.follow_ups_issued)
             )
         tx.executemany(self._upsert_fold, folds)
         self.changed.clear()

@@ -20,6 +20,7 @@ from domain.patient import Patient
 from projections.models.base import Handler, ReadModel, dumps, loads
 from projections.models.directory import PatientDirectory
 from projections.store import Store, Table, Transaction
+from projections.undecoded import id_text
 
 SAFETY = Table(
     "safety_by_ae",
@@ -132,7 +133,7 @@ class SafetyTable(ReadModel):
         info = self.directory.patient(patient_id)
         if info is None:
             return
-        key = str(ae_id)
+        key = id_text(ae_id)
         before = self.changes.get(key)
         if before is not None and not exact:
             grade = max(grade, before[4])
