@@ -4,7 +4,7 @@ The audit trail writes a row for every event, and the timeline's dose rows are t
 five. Decoding a domain event (the mapper: the JSON parsed with the transcoder's object hook,
 then an event object) costs several times what these rows need. A model that declares
 ``stored_handlers`` (or ``takes_all_stored``) gets an :class:`UndecodedEvent` instead: the state
-parsed by the C JSON parser alone, values the transcoder wrote as ``{"_type_": ...,
+parsed by a JSON parser alone (no object hook), values the transcoder wrote as ``{"_type_": ...,
 "_data_": ...}`` left as they are until a handler reads them with :meth:`UndecodedEvent.get`,
 which decodes them as the transcoder's object hook would (bottom-up, with the same
 transcodings), so a model words its rows exactly as from the domain event. Dates and UTC
