@@ -28,7 +28,6 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from projections.default_models import default_read_models
-from projections.models.base import ReadModel
 from projections.runner import Progress, ReadModelRunner
 from projections.schema import create_indexes
 
@@ -41,44 +40,36 @@ FIRST_GROUP = ("trial_overview", "audit_patients", "audit_trail", "timeline_dose
 
 
 def second_group(read_models: ReadModels) -> list[str]:
-    """The read models the second process follows: those outside FIRST_GROUP that it builds as
-    this process does (``default_read_models``). Any other (a service's own, such as the
-    aggregate index) stays in this process. Empty (no second process) when a read model would
-    look things up in one followed by the other process."""
+    """The read models a second process would follow: those outside FIRST_GROUP that it builds
+    as this process does (``default_read_models``). Any other (a service's own, such as the
+    aggregate index) stays in this process. Empty (no second process) when the store cannot be
+    reopened from its environment, or when a read model would look things up in one followed
+    by the other process."""
+    if read_models.reopen is None or read_models.env is None:
+        return []
     built = {(m.name, type(m)) for m in default_read_models(read_models.store)}
     second = {
         m.name
         for m in read_models.models
         if m.name not in FIRST_GROUP and (m.name, type(m)) in built
     }
-    for model in read_models.models:
-        reads_from = {v.name for v in vars(model).values() if isinstance(v, ReadModel)}
-        if any((name in second) != (model.name in second) for name in reads_from):
+    for model, reads_from in read_models.runner.reads_from.items():
+        if any((name in second) != (model in second) for name in reads_from):
             return []
     return [m.name for m in read_models.models if m.name in second]
 
 
-def can_run_in_parallel(read_models: ReadModels) -> bool:
-    """True when a second process can open the same source and store and follow some of the
-    read models."""
-    return (
-        read_models.reopen is not None
-        and read_models.env is not None
-        and bool(second_group(read_models))
-    )
-
-
 def catch_up_in_parallel(
     read_models: ReadModels,
+    second: list[str],
     progress: Progress | None,
     until: int | None,
     batch_size: int,
     bulk: bool,
 ) -> int:
-    """Follow the second group in a second process and the other models here; events
-    processed."""
+    """Follow the read models named ``second`` (``second_group``) in a second process and
+    the others here; events processed."""
     assert read_models.env is not None and read_models.reopen is not None
-    second = second_group(read_models)
     first = [m for m in read_models.models if m.name not in second]
     runner = ReadModelRunner(read_models.source, read_models.store, first, batch_size)
     read_models.runner.stopping = runner.stopping  # stop() reaches this process's runner

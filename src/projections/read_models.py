@@ -12,7 +12,7 @@ from projections.check import CheckReport, select_ordered
 from projections.default_models import DEFAULT_CACHE_SIZE, default_read_models
 from projections.failures import Failure, Stopped
 from projections.models.base import ReadModel
-from projections.parallel_rebuild import can_run_in_parallel, catch_up_in_parallel
+from projections.parallel_rebuild import catch_up_in_parallel, second_group
 from projections.queries import ReadModelQueries
 from projections.runner import (
     DEFAULT_BATCH_SIZE,
@@ -158,8 +158,9 @@ class ReadModels:
         """Catch up in batches of ``batch_size``, in two processes when ``workers`` > 1 and
         the store can be reopened (``bulk``: a rebuild's load)."""
         self.ensure_schema()
-        if workers > 1 and can_run_in_parallel(self):
-            processed = catch_up_in_parallel(self, progress, until, batch_size, bulk)
+        second = second_group(self) if workers > 1 else []
+        if second:
+            processed = catch_up_in_parallel(self, second, progress, until, batch_size, bulk)
         else:
             self.runner.batch_size = batch_size
             try:

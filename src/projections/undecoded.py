@@ -64,8 +64,8 @@ class StoredJsonDecoder:
             state = mapper.cipher.decrypt(state)
         if mapper.compressor is not None:
             state = mapper.compressor.decompress(state)
-        # pydantic's parser (jiter, in Rust): a third less time than the standard library's
-        # C scanner on these documents. Anything it refuses (a lone surrogate escape, say) or
+        # pydantic's parser (jiter, in Rust) is faster than the standard library's on these
+        # documents (docs/benchmarks.md). Anything it refuses (a lone surrogate escape, say) or
         # that is not an object goes to json.loads, which decodes it as the transcoder's
         # decoder does, or says what is wrong.
         try:
@@ -186,11 +186,10 @@ def _iso_text(value: dict[str, Any], decoder: StoredJsonDecoder) -> str | None:
 
 @functools.lru_cache(maxsize=ID_TEXTS)
 def id_text(originator_id: Any) -> str:
-    """``str(UUID)`` of an id as a notification holds it (a UUID, or 32 hex digits).
+    """``str(UUID)`` of an id: a UUID, or 32 hex digits as a notification may hold it.
 
-    Remembered: a log holds many events per aggregate (100,000 events of 1,216 aggregates in
-    the rebuild benchmark), and formatting the text again for each was a tenth of a rebuild's
-    time with the UUIDs' construction (``log_reader``)."""
+    Remembered: a log holds many events per aggregate and the read models write the same ids
+    again and again, so each id's text is made once (the figures: docs/benchmarks.md)."""
     if type(originator_id) is str and len(originator_id) == 32:
         h = originator_id.lower()
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
