@@ -47,6 +47,9 @@ class Table:
     lookups: tuple[tuple[str, ...], ...] = ()
     # SQLite: store the rows in primary-key order (cheap appends when the key is a position).
     without_rowid: bool = False
+    # Secondary indexes of earlier releases that one of ``indexes`` replaced: dropped where
+    # they are found, so that a store kept across an upgrade is not left maintaining both.
+    replaced_indexes: tuple[tuple[str, ...], ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -111,6 +114,10 @@ class Store(ABC):
     @abstractmethod
     def index_name(self, table: str, columns: Sequence[str]) -> str:
         """The SQL name of a secondary index."""
+
+    def qualified_index(self, table: str, columns: Sequence[str]) -> str:
+        """A secondary index's name as a DROP INDEX statement names it."""
+        return self.index_name(table, columns)
 
     @abstractmethod
     def sql(self, text: str) -> str:
@@ -177,8 +184,15 @@ class Store(ABC):
 
     def index_statements(self, table: Table) -> list[str]:
         """``CREATE INDEX IF NOT EXISTS`` for each secondary index of one table (after a bulk
-        load: the lookup indexes come with the table)."""
-        return self._create_indexes(table, table.indexes)
+        load: the lookup indexes come with the table), after ``DROP INDEX IF EXISTS`` for
+        each index they replaced."""
+        return [
+            *(
+                f"DROP INDEX IF EXISTS {self.qualified_index(table.name, columns)}"
+                for columns in table.replaced_indexes
+            ),
+            *self._create_indexes(table, table.indexes),
+        ]
 
     def _create_indexes(self, table: Table, indexes: Sequence[tuple[str, ...]]) -> list[str]:
         return [
@@ -342,6 +356,9 @@ class PostgresStore(Store):
     def index_name(self, table: str, columns: Sequence[str]) -> str:
         # An index lives in its table's schema; its name is unique in that schema.
         return _quote(f"{self.prefix}{table}_{'_'.join(columns)}_idx")
+
+    def qualified_index(self, table: str, columns: Sequence[str]) -> str:
+        return f"{_quote(self.schema)}.{self.index_name(table, columns)}"
 
     def sql(self, text: str) -> str:
         return text.replace("?", "%s")

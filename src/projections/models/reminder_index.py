@@ -56,7 +56,9 @@ REMINDERS = Table(
         ("detail", "text"),
     ),
     key=("reminder_id",),
-    indexes=(("state", "due_at"), ("patient_id",)),
+    # The tick's query reads what is due in (due_at, reminder_id) order straight off the index.
+    indexes=(("state", "due_at", "reminder_id"), ("patient_id",)),
+    replaced_indexes=(("state", "due_at"),),
     lookups=(("trial_id", "kind"),),  # an open cohort's SRC reminder, looked up by handlers
 )
 REMINDER_PATIENTS = Table(
