@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     # How long a read with X-Min-Position waits for the read models to reach it (then 409).
     min_position_wait_seconds: float = Field(default=2.0, ge=0, le=60)
+    # State-changing requests (POST, DELETE) one service process runs at once; unset: as
+    # many as can write at once, 1 on SQLite (adapters.http.write_slots).
+    write_threads: int | None = Field(default=None, ge=1, le=1000)
 
     def clock(self) -> Clock:
         """The ledger's clock: the real UTC time, or one running on from DOSELEDGER_CLOCK_START."""

@@ -24,7 +24,8 @@ what a client would set, from the answers so far, and keeps the rest generated:
 - a term of the protocols' rules with one of its grades 1-4 (CPK increased with a value and ULN
   that give it), a new grade for the AE, a readable BCVA, a rash's location, a reason where the
   domain asks for one, a dose action that fits (resume a hold, else hold), the ids and dates of
-  the patient's own AEs, doses and missed doses.
+  the patient's own AEs, doses and missed doses, and in a grade's path a patient on treatment
+  and its AE not resolved yet where the link named none.
 
 Which links a scenario follows is steered too (``Walk``): it starts only where no id is needed
 (protocols, subscriptions: an operation on a trial, patient or subscription is reached along a
@@ -253,6 +254,8 @@ class Clinic:
             return
         body = case.body = _clean(case.body)
         path = case.path_parameters or {}
+        if name == "recordGrade":
+            self._grade_path(path)
         patient = self.patients.get(str(path.get("patient_id")))
         if name == "registerTrial":
             self._register(body)
@@ -352,6 +355,27 @@ class Clinic:
             body.pop(field, None)
         if body.get("duration_days") is not None:
             body["duration_days"] = min(max(body["duration_days"], 0), 3650)
+
+    def _grade_path(self, path: dict[str, Any]) -> None:
+        """A patient on treatment with an AE not resolved, and that AE, where the link named
+        none: a walk reaches a grade from the patient's latest command, whose answer names no
+        AE (only recordAdverseEvent's does), and a client grades an AE it knows."""
+
+        def open_aes(patient: dict[str, Any]) -> list[str]:
+            if patient["first_dose"] is None or patient["status"] in ENDED or patient["died_on"]:
+                return []
+            return [str(ae["id"]) for ae in self._aes(patient) if ae["grade"]]
+
+        patient = self.patients.get(str(path.get("patient_id")))
+        if patient is None or not open_aes(patient):
+            treated = [p for p in self.patients.values() if open_aes(p)]
+            if not treated:
+                return
+            patient = _pick(treated, path.get("patient_id"))
+            path["patient_id"] = patient["id"]
+        ids = open_aes(patient)
+        if str(path.get("ae_id")) not in ids:
+            path["ae_id"] = _pick(ids, path.get("ae_id"))
 
     def _recordGrade(self, body: dict[str, Any], patient: dict[str, Any], ae_id: str) -> None:
         ae = next((ae for ae in self._aes(patient) if ae["id"] == ae_id), None)

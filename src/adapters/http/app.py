@@ -32,6 +32,7 @@ from adapters.http.routes import (
     webhooks,
 )
 from adapters.http.schemas import bound_protocol_text
+from adapters.http.write_slots import WriteSlots, write_slots
 from adapters.read_models import LiveReadModels
 from adapters.settings import Settings
 from adapters.webhooks import Webhooks
@@ -97,6 +98,7 @@ def create_app(
     app.state.webhooks = outbox
     app.state.projection_positions = read_models.positions
     app.state.idempotency = idempotency
+    app.state.write_slots = WriteSlots(write_slots(settings, ledger.env))
     problems.install(app)
     consistency.install(app)  # read models stopped or behind; X-Position (innermost middleware)
     # Innermost first. A crash becomes a 500 problem inside the Idempotency-Key middleware (so

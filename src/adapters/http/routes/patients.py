@@ -26,9 +26,12 @@ from adapters.http.schemas import (
     SkinExam,
 )
 from adapters.http.views import Patient
+from adapters.http.write_slots import WriteSlotRoute
 
 ANSWER = ok(Patient, 201, headers=ETAG, description="The patient's state after the command")
-router = APIRouter(prefix="/patients", tags=["patients"], responses=ERRORS)
+router = APIRouter(
+    prefix="/patients", tags=["patients"], responses=ERRORS, route_class=WriteSlotRoute
+)
 
 
 @router.get("/{patient_id}", summary="One patient", responses=ok(Patient, headers=ETAG))

@@ -32,6 +32,7 @@ from adapters.http.schemas import (
     SignDecision,
 )
 from adapters.http.views import Patient, Trial, TrialPage
+from adapters.http.write_slots import WriteSlotRoute
 from domain.errors import InvalidInput, NotFound
 from domain.protocol import protocol_from_mapping, template
 
@@ -45,7 +46,7 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
         422: {"model": Problem, "description": "Invalid input, or a rule refused the command"},
     }
 )
-router = APIRouter(prefix="/trials", tags=["trials"], responses=ERRORS)
+router = APIRouter(prefix="/trials", tags=["trials"], responses=ERRORS, route_class=WriteSlotRoute)
 
 
 @router.post(

@@ -21,6 +21,7 @@ from adapters.http.views import (
     Subscription,
     SubscriptionPage,
 )
+from adapters.http.write_slots import WriteSlotRoute
 from adapters.webhooks import Subscriptions, Webhooks
 
 ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
@@ -32,7 +33,9 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
         422: {"model": Problem, "description": "Invalid input, or the subscription is cancelled"},
     }
 )
-router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=ERRORS)
+router = APIRouter(
+    prefix="/webhooks", tags=["webhooks"], responses=ERRORS, route_class=WriteSlotRoute
+)
 Integrator = Annotated[Principal, Depends(allow(*INTEGRATORS))]
 SIGNATURE = (
     "Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature: v1,<base64 "

@@ -1,0 +1,106 @@
+"""State-changing requests run in the app's write slots; reads do not wait for them
+(``adapters.http.write_slots``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from adapters.application import DoseLedger
+from adapters.bootstrap import build_app, build_key_ring
+from adapters.http.write_slots import SQLITE_WRITE_SLOTS, STATE_CHANGING, write_slots
+from adapters.persistence.environment import persistence_env
+from adapters.settings import Settings
+from domain.actors import Actor
+from domain.protocol import template
+from support import dosing
+
+OPERATOR = Actor(user_id="ops", role="admin")
+
+
+def api_routes(app: Any) -> list[APIRoute]:
+    """Every route of the app's routers (FastAPI keeps included routers as they were)."""
+    found: list[APIRoute] = [r for r in app.routes if isinstance(r, APIRoute)]
+    for included in app.routes:
+        contexts = getattr(included, "effective_route_contexts", None)
+        if contexts is not None:
+            found += [
+                c.original_route for c in contexts() if isinstance(c.original_route, APIRoute)
+            ]
+    return found
+
+
+def test_every_state_changing_route_runs_in_a_write_slot(ledger: DoseLedger) -> None:
+    routes = api_routes(build_app(ledger))
+    changing = [r for r in routes if r.methods & STATE_CHANGING]
+    assert len(changing) >= 19  # the trial, patient and webhook commands
+    for route in changing:
+        # A coroutine that runs the route's own function in a worker thread, in a slot.
+        assert route.endpoint.__wrapped__ is not route.endpoint, route.path
+        assert not hasattr(route.endpoint.__wrapped__, "__wrapped__"), route.path
+    for route in routes:
+        if not route.methods & STATE_CHANGING:
+            assert not hasattr(route.endpoint, "__wrapped__"), route.path  # the default pool
+
+
+def test_a_write_waits_for_a_free_slot_and_records_nothing_meanwhile_while_reads_go_on(
+    ledger: DoseLedger,
+) -> None:
+    _, (pid,) = dosing(ledger, template("defactinib-avutometinib"))
+    key = build_key_ring(ledger).issue("inv", "investigator", "S01", OPERATOR)[0]
+    headers = {"Authorization": f"Bearer {key}"}
+    app = build_app(ledger, settings=Settings(write_threads=1))
+    assert app.state.write_slots.total == 1
+    head = ledger.recorder.max_notification_id()
+    answers: list[Any] = []
+    body = {"term": "Fatigue", "grade": 1, "onset": "2026-03-04", "attribution": "unrelated"}
+    with TestClient(app) as client:
+        holder = object()
+        assert client.portal is not None
+        slots = client.portal.call(app.state.write_slots.limiter)  # the client's loop's
+        client.portal.call(slots.acquire_on_behalf_of, holder)  # every slot taken
+        writer = threading.Thread(
+            target=lambda: answers.append(
+                client.post(f"/patients/{pid}/adverse-events", json=body, headers=headers)
+            )
+        )
+        writer.start()
+        deadline = time.monotonic() + 10
+        while slots.statistics().tasks_waiting < 1:
+            assert time.monotonic() < deadline, "the write never queued for a slot"
+            time.sleep(0.01)
+        # Queued: nothing recorded, and a read is answered meanwhile.
+        assert ledger.recorder.max_notification_id() == head
+        assert client.get(f"/patients/{pid}", headers=headers).status_code == 200
+        assert not answers
+        client.portal.call(slots.release_on_behalf_of, holder)
+        writer.join(timeout=30)
+    assert [a.status_code for a in answers] == [201]
+    assert (ledger.recorder.max_notification_id() or 0) > (head or 0)
+    assert answers[0].json()["adverse_events"][-1]["term"] == "Fatigue"
+
+
+def test_write_slots_are_the_setting_or_as_many_as_can_write_at_once() -> None:
+    sqlite = persistence_env("sqlite:///./x.db")
+    postgres = persistence_env(
+        "postgresql://postgres@127.0.0.1:5432/test", pool_size=3, max_overflow=4, lock_timeout=5
+    )
+    assert write_slots(Settings(), sqlite) == SQLITE_WRITE_SLOTS == 1  # one writer
+    assert write_slots(Settings(), postgres) == 3 + 4  # a connection each
+    assert write_slots(Settings(write_threads=5), sqlite) == 5
+    assert write_slots(Settings(write_threads=5), postgres) == 5
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1001"])
+def test_a_write_threads_setting_out_of_range_is_refused(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOSELEDGER_WRITE_THREADS", value)
+    with pytest.raises(ValidationError, match="write_threads"):
+        Settings()
