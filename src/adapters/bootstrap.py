@@ -64,6 +64,7 @@ def build_read_models(
     ``doseledger_rm_*`` in the PostgreSQL schema). ``close()`` closes both.
     """
     from adapters.persistence.environment import persistence_env
+    from adapters.persistence.event_log import EventLog
     from adapters.read_models import service_read_models
     from projections.read_models import ReadModels
     from projections.store import open_store
@@ -84,7 +85,7 @@ def build_read_models(
         batch_size=batch_size,
         cache_size=cache_size,
         models=lambda s: service_read_models(s, cache_size=cache_size),
-        reopen=DoseLedger,
+        reopen=EventLog,  # a second process reads and decodes, no more
         env=env,
         on_close=ledger.close,
     )

@@ -23,6 +23,7 @@ import structlog
 
 from adapters.application import DoseLedger
 from adapters.application.api_keys import ApiKey
+from adapters.persistence.event_log import EventLog
 from adapters.webhooks.subscriptions import WebhookSubscription
 from projections.default_models import DEFAULT_CACHE_SIZE, default_read_models
 from projections.failures import Failure, ReadModelStopped, Stopped, is_store_error
@@ -133,7 +134,7 @@ class LiveReadModels:
             self._read_models = ReadModels(
                 self.ledger,
                 open_store(env),
-                reopen=DoseLedger,
+                reopen=EventLog,  # a second process reads and decodes, no more
                 env=dict(env),
                 models=self._models,
             )

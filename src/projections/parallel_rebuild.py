@@ -5,8 +5,9 @@ per event), the timeline's dose rows (three events in five) and the trial overvi
 read model of the others, so a big rebuild can follow them in this process while a second one
 follows the rest: two readers, two writers, one commit per batch each. This process reads every
 event, as stored; the second decodes only the classes its read models take (no dose). The second
-process is the one that starts cold (a fresh interpreter importing the domain: about half a
-second), so it takes the group with less work (about 35% of the events; docs/benchmarks.md).
+process is the one that starts cold (a fresh interpreter importing the domain and the read
+models, then opening the store's recorder and mapper alone, ``source``: a third of a second),
+so it takes the group with less work (about 35% of the events; docs/benchmarks.md).
 Used when the backlog exceeds ``PARALLEL_THRESHOLD`` events and the store can be reopened from
 its environment (``build_read_models``); ``workers=1`` turns it off.
 
@@ -15,13 +16,15 @@ and pool threads, and not a ``multiprocessing`` child that would re-import the c
 module). It reads ``{"source": "module:Class", "env": {...}, "names": [...], "batch_size": n,
 "cache_size": n, "until": n | null, "bulk": bool}`` on stdin (``bulk``: a rebuild, see
 ``Store.bulk_load``), follows the named read models up to ``until``, and prints
-``{"processed": n}``; on failure one line on stderr and exit status 1.
+``{"processed": n}`` and exits at once (no interpreter teardown); on failure one line on stderr
+and exit status 1.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -170,6 +173,12 @@ def main() -> None:
         print(f"{type(exc).__name__}: {text[0] if text else ''}", file=sys.stderr)
         raise SystemExit(1) from None
     print(json.dumps({"processed": processed}))
+    # Done: its commits are in, its connections closed, its output flushed below. The
+    # interpreter's teardown (freeing every cached object one by one: a tenth of a second and
+    # more after a big rebuild, which the other process waits for) has nothing left to do.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ Progress = Callable[[int, int, int], None]
 
 
 class SourceFactory(Protocol):
-    """Builds the source from an environment: an importable class (the DoseLedger itself)."""
+    """Builds the source from an environment: an importable class (the ledger's EventLog)."""
 
     __qualname__: str
 

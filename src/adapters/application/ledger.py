@@ -26,7 +26,8 @@ import adapters.application.aggregates  # noqa: F401  (every stored topic resolv
 from adapters.application.unit_of_work import UnitOfWork
 from adapters.clock import Clock, utc_now
 from adapters.persistence.caching import CachingApplication
-from adapters.persistence.transcodings import DateAsISO
+from adapters.persistence.event_log import LEDGER_NAME
+from adapters.persistence.transcodings import register_transcodings
 from domain.ctcae import CtcaeCatalogue
 from domain.errors import ConcurrencyConflict, NotFound, VersionMismatch
 from domain.patient import Patient
@@ -41,7 +42,7 @@ log = structlog.get_logger("doseledger.services")
 class Ledger(CachingApplication):
     """The application's plumbing (module docstring); ``DoseLedger`` adds the commands."""
 
-    name = "doseledger"
+    name = LEDGER_NAME
     # Loaded aggregates are cached and fast-forwarded with any newer stored events before use,
     # so several service instances on one store still see each other's writes.
     env: ClassVar[dict[str, str]] = {
@@ -105,9 +106,8 @@ class Ledger(CachingApplication):
             listener()
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
-        """Add the clinical-date transcoding to the library's defaults."""
-        super().register_transcodings(transcoder)
-        transcoder.register(DateAsISO())
+        """The library's default transcodings and the clinical dates'."""
+        register_transcodings(transcoder)
 
     def record(self, *aggregates: Aggregate, uow: UnitOfWork | None = None) -> None:
         """Save the aggregates' new events in one commit (a lost race: ConcurrencyConflict),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from eventsourcing.persistence import Transcoding
+from eventsourcing.application import Application
+from eventsourcing.persistence import Transcoder, Transcoding
 
 
 class DateAsISO(Transcoding):
@@ -18,3 +19,9 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> dt.date:
         return dt.date.fromisoformat(data)
+
+
+def register_transcodings(transcoder: Transcoder) -> None:
+    """The ledger's transcodings: the library's defaults (its Application's) and ours."""
+    Application.register_transcodings(Application, transcoder)  # type: ignore[arg-type]
+    transcoder.register(DateAsISO())
