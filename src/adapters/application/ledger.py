@@ -26,7 +26,7 @@ import adapters.application.aggregates  # noqa: F401  (every stored topic resolv
 from adapters.application.unit_of_work import UnitOfWork
 from adapters.clock import Clock, utc_now
 from adapters.persistence.caching import CachingApplication
-from adapters.persistence.event_log import LEDGER_NAME
+from adapters.persistence.environment import LEDGER_NAME
 from adapters.persistence.transcodings import register_transcodings
 from domain.ctcae import CtcaeCatalogue
 from domain.errors import ConcurrencyConflict, NotFound, VersionMismatch

@@ -47,7 +47,9 @@ def write_slots(settings: Settings, env: Mapping[str, str]) -> int:
         return settings.write_threads
     if env.get("PERSISTENCE_MODULE") == SQLITE_FACTORY:
         return SQLITE_WRITE_SLOTS
-    return int(env.get("POSTGRES_POOL_SIZE", "5")) + int(env.get("POSTGRES_MAX_OVERFLOW", "10"))
+    pool = env.get("POSTGRES_POOL_SIZE", settings.postgres_pool_size)
+    overflow = env.get("POSTGRES_MAX_OVERFLOW", settings.postgres_max_overflow)
+    return int(pool) + int(overflow)
 
 
 class WriteSlots:

@@ -22,9 +22,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
+from adapters.persistence.environment import LEDGER_NAME
 from adapters.persistence.transcodings import register_transcodings
-
-LEDGER_NAME = "doseledger"  # the application's name: its environment's variable prefix
 
 
 class EventLog:
