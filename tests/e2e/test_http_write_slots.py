@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from adapters.bootstrap import build_app, build_key_ring
 from adapters.http.write_slots import SQLITE_WRITE_SLOTS, STATE_CHANGING, write_slots
 from adapters.persistence.environment import persistence_env
 from adapters.settings import Settings
+from cli_runner import CliRunner
 from domain.actors import Actor
 from domain.protocol import template
 from support import dosing
@@ -104,3 +106,16 @@ def test_a_write_threads_setting_out_of_range_is_refused(
     monkeypatch.setenv("DOSELEDGER_WRITE_THREADS", value)
     with pytest.raises(ValidationError, match="write_threads"):
         Settings()
+
+
+def test_serve_refuses_a_bad_write_threads_setting_in_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store.db"
+    monkeypatch.setenv("DOSELEDGER_DATABASE_URL", f"sqlite:///{store}")
+    monkeypatch.setenv("DOSELEDGER_WRITE_THREADS", "0")
+    code, out, err = CliRunner(capsys).run("serve", "--port", "18999")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("doseledger: error: setting DOSELEDGER_WRITE_THREADS:")
+    assert not store.exists()
