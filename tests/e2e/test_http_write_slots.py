@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import threading
 import time
 from pathlib import Path
@@ -15,7 +17,12 @@ from pydantic import ValidationError
 
 from adapters.application import DoseLedger
 from adapters.bootstrap import build_app, build_key_ring
-from adapters.http.write_slots import SQLITE_WRITE_SLOTS, STATE_CHANGING, write_slots
+from adapters.http.write_slots import (
+    SQLITE_WRITE_SLOTS,
+    STATE_CHANGING,
+    WriteSlots,
+    write_slots,
+)
 from adapters.persistence.environment import persistence_env
 from adapters.settings import Settings
 from cli_runner import CliRunner
@@ -62,11 +69,11 @@ def test_a_write_waits_for_a_free_slot_and_records_nothing_meanwhile_while_reads
     head = ledger.recorder.max_notification_id()
     answers: list[Any] = []
     body = {"term": "Fatigue", "grade": 1, "onset": "2026-03-04", "attribution": "unrelated"}
+    gate = threading.Event()
     with TestClient(app) as client:
-        holder = object()
         assert client.portal is not None
-        slots = client.portal.call(app.state.write_slots.limiter)  # the client's loop's
-        client.portal.call(slots.acquire_on_behalf_of, holder)  # every slot taken
+        slots = app.state.write_slots
+        client.portal.start_task_soon(slots.run, gate.wait)  # the one write thread taken
         writer = threading.Thread(
             target=lambda: answers.append(
                 client.post(f"/patients/{pid}/adverse-events", json=body, headers=headers)
@@ -74,18 +81,110 @@ def test_a_write_waits_for_a_free_slot_and_records_nothing_meanwhile_while_reads
         )
         writer.start()
         deadline = time.monotonic() + 10
-        while slots.statistics().tasks_waiting < 1:
+        while slots.queued < 1:
             assert time.monotonic() < deadline, "the write never queued for a slot"
             time.sleep(0.01)
         # Queued: nothing recorded, and a read is answered meanwhile.
         assert ledger.recorder.max_notification_id() == head
         assert client.get(f"/patients/{pid}", headers=headers).status_code == 200
         assert not answers
-        client.portal.call(slots.release_on_behalf_of, holder)
+        gate.set()
         writer.join(timeout=30)
     assert [a.status_code for a in answers] == [201]
     assert (ledger.recorder.max_notification_id() or 0) > (head or 0)
     assert answers[0].json()["adverse_events"][-1]["term"] == "Fatigue"
+
+
+def test_queued_writes_run_in_arrival_order_with_the_callers_context() -> None:
+    slots = WriteSlots(1)
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+    ran: list[tuple[int, str, str]] = []
+    gate = threading.Event()
+
+    def write(n: int) -> int:
+        ran.append((n, request_id.get(), threading.current_thread().name))
+        return n * 10
+
+    async def request(n: int) -> int:
+        request_id.set(f"req-{n}")
+        return await slots.run(lambda: write(n))
+
+    async def main() -> list[int]:
+        held = asyncio.ensure_future(slots.run(gate.wait))
+        tasks = []
+        for n in range(5):
+            tasks.append(asyncio.ensure_future(request(n)))
+            await asyncio.sleep(0)  # each handed over before the next
+        while slots.queued < 5:
+            await asyncio.sleep(0.01)
+        assert not ran  # every one waits for the thread the gate holds
+        gate.set()
+        await held
+        return list(await asyncio.gather(*tasks))
+
+    try:
+        assert asyncio.run(main()) == [0, 10, 20, 30, 40]
+    finally:
+        slots.close()
+    assert [(n, rid) for n, rid, _ in ran] == [(n, f"req-{n}") for n in range(5)]
+    assert {name for _, _, name in ran} == {"doseledger-write_0"}
+    assert slots.queued == 0
+    # Closed (the app shut down), a later write gets a new pool.
+    assert asyncio.run(slots.run(lambda: "again")) == "again"
+    slots.close()
+
+
+def test_a_write_cancelled_while_queued_never_runs() -> None:
+    slots = WriteSlots(1)
+    gate = threading.Event()
+    ran: list[str] = []
+
+    async def main() -> None:
+        held = asyncio.ensure_future(slots.run(gate.wait))
+        queued = asyncio.ensure_future(slots.run(lambda: ran.append("queued")))
+        while slots.queued < 1:
+            await asyncio.sleep(0.01)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        gate.set()
+        await held
+
+    try:
+        asyncio.run(main())
+    finally:
+        slots.close()
+    assert ran == [] and slots.queued == 0
+
+
+def test_a_write_cancelled_while_it_runs_is_waited_for_before_cancelling() -> None:
+    slots = WriteSlots(1)
+    started, release = threading.Event(), threading.Event()
+    ended: list[str] = []
+
+    def write() -> None:
+        started.set()
+        release.wait(10)
+        ended.append("committed")
+
+    async def main() -> None:
+        running = asyncio.ensure_future(slots.run(write))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        running.cancel()
+        await asyncio.sleep(0.05)
+        running.cancel()  # cancelled again while it waits: still waits
+        await asyncio.sleep(0.05)
+        assert not running.done() and ended == []
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        assert ended == ["committed"]
+
+    try:
+        asyncio.run(main())
+    finally:
+        slots.close()
 
 
 def test_write_slots_are_the_setting_or_as_many_as_can_write_at_once() -> None:

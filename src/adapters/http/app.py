@@ -78,6 +78,7 @@ def create_app(
         finally:
             if running and running.running:
                 running.shutdown(wait=True)  # lets a tick in progress finish
+            app.state.write_slots.close()  # a running write ends first
             read_models.close()
             outbox.close()
             idempotency.close()
