@@ -27,6 +27,7 @@ from adapters.application.unit_of_work import UnitOfWork
 from adapters.clock import Clock, utc_now
 from adapters.persistence.caching import CachingApplication
 from adapters.persistence.environment import LEDGER_NAME
+from adapters.persistence.state_copy import clone_aggregate
 from adapters.persistence.transcodings import register_transcodings
 from domain.ctcae import CtcaeCatalogue
 from domain.errors import ConcurrencyConflict, NotFound, VersionMismatch
@@ -93,6 +94,7 @@ class Ledger(CachingApplication):
             for key, value in uow.save_kwargs().items():
                 processing_event.saved_kwargs.setdefault(key, value)
         recordings = self._record(processing_event)
+        self._cache_saved(processing_event.aggregates, uow)
         if uow is not None:
             uow.commits.append(len(recordings))
             if recordings:
@@ -100,6 +102,18 @@ class Ledger(CachingApplication):
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings
+
+    def _cache_saved(self, aggregates: Mapping[UUID, Any], uow: UnitOfWork | None) -> None:
+        """Committed, the saved aggregates are the cache's (the library puts them only when it
+        does not fast-forward): the next command on them reads no event. They are not to be
+        changed again: a later load by a command in ``uow`` takes a copy."""
+        cache = self.repository.cache
+        if cache is None or not self.repository.fastforward:
+            return
+        for aggregate_id, aggregate in aggregates.items():
+            cache.put(aggregate_id, aggregate)
+        if uow is not None:
+            uow.shared.update(aggregates)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         for listener in list(self.after_commit):
@@ -133,28 +147,56 @@ class Ledger(CachingApplication):
         *,
         version: int | None = None,
     ) -> A:
-        """The aggregate (NotFound when absent or of another type); within ``uow`` loaded once,
-        and refused (VersionMismatch) when not at the version the client expects."""
+        """The aggregate for a command to change (NotFound when absent or of another type);
+        within ``uow`` loaded once, and refused (VersionMismatch) when not at the version the
+        client expects."""
+        aggregate = self._get(cls, ident, uow, version=version, share=False)
+        if version is None and uow is not None and ident in uow.expected:
+            # Checked once, by the command's own load; later reads in the request are free.
+            expected = uow.expected.pop(ident)
+            if aggregate.version != expected:
+                kind = cls.__name__.lower()
+                raise VersionMismatch(
+                    f"{kind} {ident} changed: it is at version {aggregate.version}, not {expected}",
+                    current=aggregate.version,
+                )
+        return aggregate
+
+    def read(
+        self,
+        cls: type[A],
+        ident: UUID,
+        uow: UnitOfWork | None = None,
+        *,
+        version: int | None = None,
+    ) -> A:
+        """The aggregate for a query, which must not change it: the cached one itself where
+        there is one (no copy), within ``uow`` what its commands made of it."""
+        return self._get(cls, ident, uow, version=version, share=True)
+
+    def _get(
+        self, cls: type[A], ident: UUID, uow: UnitOfWork | None, *, version: int | None, share: bool
+    ) -> A:
         kind = cls.__name__.lower()
         loaded = uow.loaded if uow is not None and version is None else None
         aggregate = None if loaded is None else loaded.get(ident)
         if aggregate is None:
             try:
-                aggregate = self.repository.get(ident, version=version, projector_func=_replay)
+                aggregate = self.repository.get(
+                    ident, version=version, projector_func=_replay, share=share
+                )
             except AggregateNotFoundError:
                 raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident)) from None
             if loaded is not None:
                 loaded[ident] = aggregate
+                if share:
+                    uow.shared.add(ident)  # type: ignore[union-attr]
+        elif not share and uow is not None and ident in uow.shared:
+            # The cache's (read by a query, or saved): a command changes a copy of it.
+            aggregate = loaded[ident] = clone_aggregate(aggregate)  # type: ignore[index]
+            uow.shared.discard(ident)
         if not isinstance(aggregate, cls):
             raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident))
-        if version is None and uow is not None and ident in uow.expected:
-            # Checked once, by the command's own load; later reads in the request are free.
-            expected = uow.expected.pop(ident)
-            if aggregate.version != expected:
-                raise VersionMismatch(
-                    f"{kind} {ident} changed: it is at version {aggregate.version}, not {expected}",
-                    current=aggregate.version,
-                )
         return aggregate
 
     def today_at_site(self, patient: Patient) -> dt.date:

@@ -26,19 +26,19 @@ class Queries(Ledger):
         self, patient_id: UUID, *, version: int | None = None, uow: UnitOfWork | None = None
     ) -> dict[str, Any]:
         """A patient's current (or past, by version) state as plain data."""
-        return patient_summary(self.load(Patient, patient_id, uow, version=version))
+        return patient_summary(self.read(Patient, patient_id, uow, version=version))
 
     def patient_scope(self, patient_id: UUID, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """The patient's site and version: what a route checks before a command (site scoping,
         If-Match), without building its whole state."""
-        patient = self.load(Patient, patient_id, uow)
+        patient = self.read(Patient, patient_id, uow)
         return {"site_id": patient.site_id, "version": patient.version}
 
     def trial(
         self, trial_id: UUID, *, version: int | None = None, uow: UnitOfWork | None = None
     ) -> dict[str, Any]:
         """A trial's current (or past, by version) state as plain data."""
-        return trial_summary(self.load(Trial, trial_id, uow, version=version))
+        return trial_summary(self.read(Trial, trial_id, uow, version=version))
 
     def replay(self, trial_id: UUID, as_of: dt.datetime | None = None) -> dict[str, Any]:
         """The trial and its patients as recorded at ``as_of`` (UTC), rebuilt from events."""
@@ -63,7 +63,7 @@ class Queries(Ledger):
     def _as_of(self, cls: type[A], ident: UUID, as_of: dt.datetime | None) -> A | None:
         """Replay an aggregate's events recorded at or before ``as_of``."""
         if as_of is None:
-            return self.load(cls, ident)
+            return self.read(cls, ident)
         aggregate = None
         for domain_event in self.events.get(ident):
             if domain_event.timestamp > as_of:
@@ -93,4 +93,4 @@ class Queries(Ledger):
 
     def cohort_table(self, trial_id: UUID) -> str:
         """The trial's cohort table as fixed-width text, for a terminal."""
-        return render_cohort_table(self.load(Trial, trial_id))
+        return render_cohort_table(self.read(Trial, trial_id))

@@ -29,6 +29,9 @@ class UnitOfWork:
     # Aggregates loaded so far, by id: a later load gets the same object, with what the
     # commands did to it.
     loaded: dict[UUID, Aggregate] = field(default_factory=dict)
+    # Those of them that are the aggregate cache's own (read by a query, or saved): not to be
+    # changed, so a command's load takes a copy in their place.
+    shared: set[UUID] = field(default_factory=set)
     # The Idempotency-Key claim each commit checks and marks in its transaction (None: no key).
     fence: ClaimFence | None = None
     # Events saved per commit, one entry a commit.

@@ -3,8 +3,12 @@
 - Snapshots (``snapshots``): one snapshot class for every aggregate, set on the application
   (the library would take each aggregate class's own ``Snapshot``, its plain one by default),
   and a store that uses only snapshots of the current layout.
-- The aggregate cache: cached aggregates are handed out as copies made by ``state_copy``
-  instead of ``copy.deepcopy``.
+- The aggregate cache holds aggregates that nothing changes once they are in it: a fast-forward
+  applies the newer events to a copy, which replaces the cached one (the library applies them
+  to the cached object in place), and the ledger puts the aggregates it has just saved
+  (``Ledger.save``), so the next command on them reads no event. Commands are handed copies,
+  made by ``state_copy`` instead of ``copy.deepcopy``; a query may read the cached object
+  itself (``share=True``), since no one changes it while it reads.
 
 Snapshots are taken after the events are committed, so a snapshot that fails must not turn a
 recorded command into an error for its caller: it is logged as an error, with the aggregate
@@ -15,6 +19,8 @@ snapshot fails the test that took it instead of hiding behind a replay.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 from uuid import UUID
 
@@ -46,7 +52,7 @@ class SnapshotFailed(Exception):
 
 
 class CopyingRepository(Repository[UUID]):
-    """The library's repository, copying cached aggregates with ``clone_aggregate``."""
+    """The library's repository, whose cached aggregates are never changed (module docstring)."""
 
     def get(
         self,
@@ -56,18 +62,44 @@ class CopyingRepository(Repository[UUID]):
         projector_func: ProjectorFunction[Any, Any] = project_aggregate,
         fastforward_skipping: bool = False,
         deepcopy_from_cache: bool = True,
+        share: bool = False,
     ) -> Any:
-        """The aggregate, as the library's repository loads it; a copy when from the cache."""
+        """The aggregate, as the library's repository loads it; from the cache, a copy unless
+        ``share`` (the caller only reads it)."""
+        if not self.cache or version is not None:
+            return super().get(aggregate_id, version=version, projector_func=projector_func)
+        forwarded: list[Any] = []
         aggregate = super().get(
             aggregate_id,
-            version=version,
-            projector_func=projector_func,
+            projector_func=_copy_on_write(projector_func, forwarded),
             fastforward_skipping=fastforward_skipping,
             deepcopy_from_cache=False,
         )
-        if self.cache and version is None and deepcopy_from_cache and self.deepcopy_from_cache:
-            return clone_aggregate(aggregate)
-        return aggregate
+        if forwarded:  # a copy with the newer events: it replaces the cached aggregate
+            self.cache.put(aggregate_id, aggregate)
+        if share or not (deepcopy_from_cache and self.deepcopy_from_cache):
+            return aggregate
+        return clone_aggregate(aggregate)
+
+
+def _copy_on_write(
+    projector: ProjectorFunction[Any, Any], forwarded: list[Any]
+) -> ProjectorFunction[Any, Any]:
+    """``projector``, applying events to a copy of a cached aggregate (never to it), and noting
+    that copy in ``forwarded``; an aggregate built from nothing (a cache miss) is its own."""
+
+    def project(aggregate: Any, events: Iterable[Any]) -> Any:
+        if aggregate is None:
+            return projector(None, events)
+        pending = iter(events)
+        first = next(pending, None)
+        if first is None:  # nothing newer: the cached aggregate itself
+            return aggregate
+        copy = projector(clone_aggregate(aggregate), chain((first,), pending))
+        forwarded.append(copy)
+        return copy
+
+    return project
 
 
 class CachingApplication(Application[UUID]):
