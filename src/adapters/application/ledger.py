@@ -37,6 +37,7 @@ from domain.site_time import local_date
 from domain.trial import Trial
 
 A = TypeVar("A", bound=Aggregate)
+Work = UnitOfWork | None  # a request's unit of work, or none (the CLI, scripts)
 log = structlog.get_logger("doseledger.services")
 
 
@@ -139,14 +140,7 @@ class Ledger(CachingApplication):
             position=recordings[-1].notification.id if recordings else None,
         )
 
-    def load(
-        self,
-        cls: type[A],
-        ident: UUID,
-        uow: UnitOfWork | None = None,
-        *,
-        version: int | None = None,
-    ) -> A:
+    def load(self, cls: type[A], ident: UUID, uow: Work = None, *, version: int | None = None) -> A:
         """The aggregate for a command to change (NotFound when absent or of another type);
         within ``uow`` loaded once, and refused (VersionMismatch) when not at the version the
         client expects."""
@@ -162,21 +156,12 @@ class Ledger(CachingApplication):
                 )
         return aggregate
 
-    def read(
-        self,
-        cls: type[A],
-        ident: UUID,
-        uow: UnitOfWork | None = None,
-        *,
-        version: int | None = None,
-    ) -> A:
+    def read(self, cls: type[A], ident: UUID, uow: Work = None, *, version: int | None = None) -> A:
         """The aggregate for a query, which must not change it: the cached one itself where
         there is one (no copy), within ``uow`` what its commands made of it."""
         return self._get(cls, ident, uow, version=version, share=True)
 
-    def _get(
-        self, cls: type[A], ident: UUID, uow: UnitOfWork | None, *, version: int | None, share: bool
-    ) -> A:
+    def _get(self, cls: type[A], ident: UUID, uow: Work, *, version: int | None, share: bool) -> A:
         kind = cls.__name__.lower()
         loaded = uow.loaded if uow is not None and version is None else None
         aggregate = None if loaded is None else loaded.get(ident)
