@@ -20,6 +20,7 @@ from adapters.http.links import add_links
 from adapters.http.openapi_parts import IDEMPOTENCY_KEY
 from adapters.http.operation_ids import operation_id
 from adapters.http.request_ids import RequestIds
+from adapters.http.routers import add_routes
 from adapters.http.routes import (
     designs,
     feed,
@@ -110,15 +111,18 @@ def create_app(
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIds)
 
-    app.include_router(health.router)
-    app.include_router(protocols.router)
-    app.include_router(designs.router)
-    app.include_router(trials.router)
-    app.include_router(patients.router)
-    app.include_router(reads.router)
-    app.include_router(reminders.router)
-    app.include_router(feed.router)
-    app.include_router(webhooks.router)
+    for router in (
+        health.router,
+        protocols.router,
+        designs.router,
+        trials.router,
+        patients.router,
+        reads.router,
+        reminders.router,
+        feed.router,
+        webhooks.router,
+    ):
+        add_routes(app, router)
     # Last, so its middleware is the outermost: it counts and times every request.
     metrics.install(app)
     _finish_schema(app)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.access import OBSERVERS
 from adapters.application import DoseLedger
 from adapters.http.auth import Principal, allow
+from adapters.http.routers import add_routes, api_router
 from adapters.http.routes.feed import problem_responses
 from adapters.http.schemas import Problem
 
@@ -194,7 +195,7 @@ class PrometheusResponse(Response):
     media_type = CONTENT_TYPE
 
 
-router = APIRouter(
+router = api_router(
     tags=["metrics"],
     responses=problem_responses(
         {
@@ -233,4 +234,4 @@ def install(app: FastAPI) -> None:
         app.state.projection_positions = None
     app.state.metrics = Metrics(ledger, app.state)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.include_router(router)
+    add_routes(app, router)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from adapters.http.deps import Reader
 from adapters.http.design_views import DesignBoundaries
 from adapters.http.openapi_parts import ok
 from adapters.http.problems import problem_responses
+from adapters.http.routers import api_router
 from adapters.http.schemas import Problem
 from domain.designs.catalogue import boundaries, interval_design
 from domain.errors import InvalidInput
@@ -20,7 +21,7 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
         422: {"model": Problem, "description": "A bad parameter (the problem names it)"},
     }
 )
-router = APIRouter(prefix="/designs", tags=["designs"], responses=ERRORS)
+router = api_router(prefix="/designs", tags=["designs"], responses=ERRORS)
 
 Rate = Annotated[float, Query(gt=0.0, lt=1.0)]
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -30,6 +30,7 @@ from adapters.application.key_ring import KeyRing
 from adapters.http.auth import Principal, allow
 from adapters.http.deps import Ledger
 from adapters.http.problems import problem_responses
+from adapters.http.routers import api_router
 from adapters.http.schemas import Problem
 from domain.patient import Patient
 from domain.reminder_schedule import Reminder
@@ -130,7 +131,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-router = APIRouter(prefix="/events", tags=["feed"], responses=problem_responses(ERRORS))
+router = api_router(prefix="/events", tags=["feed"], responses=problem_responses(ERRORS))
 # Who may follow every site's events (investigators see only their own site's patients).
 Consumer = Annotated[Principal, Depends(allow(*OBSERVERS))]
 After = Annotated[

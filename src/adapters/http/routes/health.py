@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from adapters.http.openapi_parts import ok
+from adapters.http.routers import api_router
 from adapters.http.views import Health, Readiness
 
-router = APIRouter(tags=["health"])
+router = api_router(tags=["health"])
 
 
 @router.get("/healthz", summary="The process is up", response_model=None, responses=ok(Health))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from adapters import patient_commands as commands
 from adapters.http.deps import Ledger, PatientToChange, Reader, etag
 from adapters.http.openapi_parts import ETAG, ok
+from adapters.http.routers import api_router
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import (
     AdverseEventBody,
@@ -29,7 +30,7 @@ from adapters.http.views import Patient
 from adapters.http.write_slots import WriteSlotRoute
 
 ANSWER = ok(Patient, 201, headers=ETAG, description="The patient's state after the command")
-router = APIRouter(
+router = api_router(
     prefix="/patients", tags=["patients"], responses=ERRORS, route_class=WriteSlotRoute
 )
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from adapters.http import pages
 from adapters.http.deps import Reader
 from adapters.http.openapi_parts import ok
 from adapters.http.problems import problem_responses
+from adapters.http.routers import api_router
 from adapters.http.schemas import Problem
 from adapters.http.views import ProtocolPage, ProtocolView, protocol_example
 from domain.protocol import TEMPLATE_IDS, template
@@ -21,7 +20,7 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
         422: {"model": Problem, "description": "A bad `after` or `limit`"},
     }
 )
-router = APIRouter(prefix="/protocols", tags=["protocols"], responses=ERRORS)
+router = api_router(prefix="/protocols", tags=["protocols"], responses=ERRORS)
 
 
 @router.get(

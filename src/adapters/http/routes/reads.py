@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from adapters.access import AUDITORS, PACKET_READERS, READERS, TRIAL_READERS
@@ -15,6 +15,7 @@ from adapters.http.consistency import Models
 from adapters.http.deps import Ledger
 from adapters.http.openapi_parts import ok
 from adapters.http.pages import After, Limit, key, page, position
+from adapters.http.routers import api_router
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
 from adapters.http.views import (
@@ -25,7 +26,7 @@ from adapters.http.views import (
     SafetyTable,
 )
 
-router = APIRouter(tags=["read models"], responses=ERRORS)
+router = api_router(tags=["read models"], responses=ERRORS)
 Auditor = Annotated[Principal, Depends(allow(*AUDITORS))]
 TrialReader = Annotated[Principal, Depends(allow(*TRIAL_READERS))]
 PacketReader = Annotated[Principal, Depends(allow(*PACKET_READERS))]

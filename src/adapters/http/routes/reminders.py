@@ -6,19 +6,20 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from adapters.http import pages
 from adapters.http.auth import READERS, Principal, allow
 from adapters.http.consistency import Models
 from adapters.http.deps import Ledger
 from adapters.http.openapi_parts import ok
+from adapters.http.routers import api_router
 from adapters.http.routes.trials import ERRORS
 from adapters.http.schemas import IsoInstant
 from adapters.http.views import ReminderPage
 from domain.reminder_schedule import KINDS, ReminderKind
 
-router = APIRouter(tags=["reminders"], responses=ERRORS)
+router = api_router(tags=["reminders"], responses=ERRORS)
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from adapters.http.consistency import Models
 from adapters.http.deps import (
@@ -22,6 +22,7 @@ from adapters.http.deps import (
 from adapters.http.openapi_parts import ETAG, LOCATION, ok
 from adapters.http.pages import After, Limit, page_at, position
 from adapters.http.problems import problem_responses
+from adapters.http.routers import api_router
 from adapters.http.schemas import (
     DltAdjudication,
     EnrolPatient,
@@ -46,7 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
         422: {"model": Problem, "description": "Invalid input, or a rule refused the command"},
     }
 )
-router = APIRouter(prefix="/trials", tags=["trials"], responses=ERRORS, route_class=WriteSlotRoute)
+router = api_router(prefix="/trials", tags=["trials"], responses=ERRORS, route_class=WriteSlotRoute)
 
 
 @router.post(

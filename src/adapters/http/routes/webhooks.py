@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from adapters.access import INTEGRATORS
 from adapters.http.auth import Principal, allow
@@ -14,6 +14,7 @@ from adapters.http.deps import Ledger, Work
 from adapters.http.openapi_parts import LOCATION, ok
 from adapters.http.pages import After, Limit, key, page_at, page_of
 from adapters.http.problems import problem_responses
+from adapters.http.routers import api_router
 from adapters.http.schemas import PlainText, Problem, Subscribe
 from adapters.http.views import (
     DeliveryPage,
@@ -33,7 +34,7 @@ ERRORS: dict[int | str, dict[str, Any]] = problem_responses(
         422: {"model": Problem, "description": "Invalid input, or the subscription is cancelled"},
     }
 )
-router = APIRouter(
+router = api_router(
     prefix="/webhooks", tags=["webhooks"], responses=ERRORS, route_class=WriteSlotRoute
 )
 Integrator = Annotated[Principal, Depends(allow(*INTEGRATORS))]
