@@ -3,11 +3,10 @@
 FastAPI 0.165 keeps a router added with ``include_router`` as a node of the app's routes: each
 request is matched against the routers in turn, each router's routes one by one, twice for
 the router that matches, with FastAPI's keys moved in and out of the request's scope at every
-route. For a patient's POST that was about a sixth of the instructions of the whole request
-driven in process, command included (docs/benchmarks.md). So the routers are made with what the
-app would have given their routes (its operationIds), and ``add_routes`` puts their routes in
-the app's own list: each route already carries its router's prefix, tags, responses and route
-class, and the OpenAPI schema is the same.
+route, a measurable share of every request (docs/benchmarks.md). So the routers are made with
+what the app would have given their routes (its operationIds), and ``add_routes`` puts their
+routes in the app's own list: each route already carries its router's prefix, tags, responses
+and route class, and the OpenAPI schema is the same.
 """
 
 from __future__ import annotations
