@@ -187,6 +187,33 @@ def test_a_write_cancelled_while_it_runs_is_waited_for_before_cancelling() -> No
         slots.close()
 
 
+def test_a_write_that_fails_after_its_request_was_cancelled_still_ends_in_the_cancellation() -> (
+    None
+):
+    slots = WriteSlots(1)
+    started, release = threading.Event(), threading.Event()
+
+    def write() -> None:
+        started.set()
+        release.wait(10)
+        raise RuntimeError("refused")
+
+    async def main() -> None:
+        running = asyncio.ensure_future(slots.run(write))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        running.cancel()
+        await asyncio.sleep(0.05)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+    try:
+        asyncio.run(main())
+    finally:
+        slots.close()
+
+
 def test_write_slots_are_the_setting_or_as_many_as_can_write_at_once() -> None:
     sqlite = persistence_env("sqlite:///./x.db")
     postgres = persistence_env(

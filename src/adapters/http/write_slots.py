@@ -96,9 +96,11 @@ class WriteSlots:
                 with self._lock:
                     self._queued -= 1
                 raise
-            while not done.done():
+            while not done.done():  # cancelled again meanwhile: still wait
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(done)
+                    await asyncio.wait((done,))
+            if not done.cancelled():
+                done.exception()  # its outcome is seen; the cancellation goes on
             raise
 
     def _submit(self, run: Callable[..., T], call: Callable[[], T]) -> Future[T]:
