@@ -37,7 +37,7 @@ from domain.site_time import local_date
 from domain.trial import Trial
 
 A = TypeVar("A", bound=Aggregate)
-Work = UnitOfWork | None  # a request's unit of work, or none (the CLI, scripts)
+OptionalWork = UnitOfWork | None  # a request's unit of work, or none (the CLI, scripts)
 log = structlog.get_logger("doseledger.services")
 
 
@@ -114,6 +114,7 @@ class Ledger(CachingApplication):
         for aggregate_id, aggregate in aggregates.items():
             cache.put(aggregate_id, aggregate)
         if uow is not None:
+            uow.loaded.update(aggregates)
             uow.shared.update(aggregates)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
@@ -140,7 +141,9 @@ class Ledger(CachingApplication):
             position=recordings[-1].notification.id if recordings else None,
         )
 
-    def load(self, cls: type[A], ident: UUID, uow: Work = None, *, version: int | None = None) -> A:
+    def load(
+        self, cls: type[A], ident: UUID, uow: OptionalWork = None, *, version: int | None = None
+    ) -> A:
         """The aggregate for a command to change (NotFound when absent or of another type);
         within ``uow`` loaded once, and refused (VersionMismatch) when not at the version the
         client expects."""
@@ -156,30 +159,35 @@ class Ledger(CachingApplication):
                 )
         return aggregate
 
-    def read(self, cls: type[A], ident: UUID, uow: Work = None, *, version: int | None = None) -> A:
+    def read(
+        self, cls: type[A], ident: UUID, uow: OptionalWork = None, *, version: int | None = None
+    ) -> A:
         """The aggregate for a query, which must not change it: the cached one itself where
         there is one (no copy), within ``uow`` what its commands made of it."""
         return self._get(cls, ident, uow, version=version, share=True)
 
-    def _get(self, cls: type[A], ident: UUID, uow: Work, *, version: int | None, share: bool) -> A:
+    def _get(
+        self, cls: type[A], ident: UUID, uow: OptionalWork, *, version: int | None, share: bool
+    ) -> A:
         kind = cls.__name__.lower()
-        loaded = uow.loaded if uow is not None and version is None else None
-        aggregate = None if loaded is None else loaded.get(ident)
-        if aggregate is None:
+        work = uow if version is None else None  # a past version is never the request's
+        if work is not None and ident in work.loaded:
+            aggregate = work.loaded[ident]
+            if not share and ident in work.shared:
+                # The cache's (read by a query, or saved): a command changes a copy of it.
+                aggregate = work.loaded[ident] = clone_aggregate(aggregate)
+                work.shared.discard(ident)
+        else:
             try:
                 aggregate = self.repository.get(
                     ident, version=version, projector_func=_replay, share=share
                 )
             except AggregateNotFoundError:
                 raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident)) from None
-            if loaded is not None:
-                loaded[ident] = aggregate
+            if work is not None:
+                work.loaded[ident] = aggregate
                 if share:
-                    uow.shared.add(ident)  # type: ignore[union-attr]
-        elif not share and uow is not None and ident in uow.shared:
-            # The cache's (read by a query, or saved): a command changes a copy of it.
-            aggregate = loaded[ident] = clone_aggregate(aggregate)  # type: ignore[index]
-            uow.shared.discard(ident)
+                    work.shared.add(ident)
         if not isinstance(aggregate, cls):
             raise NotFound(f"no {kind} {ident}", kind=kind, ident=str(ident))
         return aggregate

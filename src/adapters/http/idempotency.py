@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -122,19 +122,9 @@ def _recorded_unanswered(record: Record) -> Response:
     )
 
 
-def _flat(routes: list[Any]) -> Iterator[Any]:
-    # FastAPI keeps included routers as nodes; their routes carry the router's prefix.
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            yield from _flat(included.routes)
-        else:
-            yield route
-
-
 def _roles(request: Request) -> tuple[str, ...] | None:
     """The roles the matched route admits (None: no route, or one that needs no key)."""
-    for route in _flat(request.app.routes):
+    for route in request.app.routes:  # the app's own (adapters.http.routers)
         if isinstance(route, APIRoute) and route.matches(request.scope)[0] == Match.FULL:
             pending = list(route.dependant.dependencies)
             while pending:

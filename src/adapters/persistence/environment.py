@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from domain.errors import InvalidInput
 
-# The library's factories, with the audit-chain application recorder (tamper evidence).
 # The application's name: the prefix the library gives its environment variables.
 LEDGER_NAME = "doseledger"
+# The library's factories, with the audit-chain application recorder (tamper evidence).
 SQLITE_FACTORY = "adapters.persistence.factories:ChainedSQLiteFactory"
 POSTGRES_FACTORY = "adapters.persistence.postgres_factory:ChainedPostgresFactory"
 # The audit chain's HMAC key; the same name as the setting's variable, as the library merges
