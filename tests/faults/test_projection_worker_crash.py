@@ -10,6 +10,7 @@ rebuild from the log in a scratch store (a row counted twice or an event skipped
 from __future__ import annotations
 
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from adapters.persistence.environment import persistence_env
 from conftest import TEST_AUDIT_KEY
 from fault_cluster import doseledger, env_of
 from processes import DEADLINE_SECONDS, running, wait_until
+from projections.store import SQLITE_PREFIX, TRACKING
 
 TRIALS = 40  # about 4,500 events: several batches of the runner's 1,000
 
@@ -30,12 +32,30 @@ def _positions(url: str) -> dict[str, int]:
         return read_models.positions()
 
 
+def _any_batch_in(store: Path) -> bool:
+    """True once a batch is committed: a plain read of the tracking rows, about a millisecond,
+    so the kill lands before the few batches of the catch-up are all in (opening the read
+    models to ask, a tenth of a second, sometimes saw the first batch only after the last)."""
+    connection = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        return bool(
+            connection.execute(
+                f"SELECT 1 FROM {SQLITE_PREFIX}{TRACKING.name} WHERE position > 0 LIMIT 1"
+            ).fetchone()
+        )
+    except sqlite3.OperationalError:  # no tracking table yet
+        return False
+    finally:
+        connection.close()
+
+
 def test_a_projection_worker_killed_mid_catch_up_processes_nothing_twice_nor_skips(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One audit key for this process's ledger and the workers (else the store makes a file).
     monkeypatch.setenv("DOSELEDGER_AUDIT_KEY", TEST_AUDIT_KEY)
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = tmp_path / "store.db"
+    url = f"sqlite:///{store}"
     ledger = build_ledger(env=persistence_env(url))
     try:
         for _ in range(TRIALS):
@@ -50,8 +70,8 @@ def test_a_projection_worker_killed_mid_catch_up_processes_nothing_twice_nor_ski
     with running(argv, env, tmp_path / "victim.log") as victim:
         # Killed once its first batch is in and before the last one is: mid catch-up.
         deadline = time.monotonic() + DEADLINE_SECONDS
-        while time.monotonic() < deadline and not any(_positions(url).values()):
-            time.sleep(0.005)
+        while time.monotonic() < deadline and not _any_batch_in(store):
+            time.sleep(0.001)
         victim.popen.send_signal(signal.SIGKILL)
         victim.popen.wait()
     cut = _positions(url)
