@@ -175,3 +175,37 @@ def run(
         ledger.administer_dose(pid, day(2 + n), INVESTIGATOR, uow=uow)
     else:
         ledger.patient(pid, uow=uow)
+
+
+def test_threads_fast_forwarding_one_cached_patient_at_once_each_see_every_event(
+    two_ledgers: list[DoseLedger],
+) -> None:
+    """Six threads load a patient whose cached copy is behind another process's writes, at
+    once: each reads every event, the object that was cached is unchanged (each fast-forward
+    applies the newer events to a copy), and the next load is the latest."""
+    import threading
+
+    mine, other = two_ledgers
+    _, (pid,) = dosing(mine, template("defactinib-avutometinib"))
+    ae(mine, pid, "Fatigue", 1, 2)
+    before = cached(mine, pid)
+    seen = patient_summary(before)
+    for k, term in enumerate(TERMS[1:4]):
+        ae(other, pid, term, 1, 3 + k)  # another process's writes: the cache is behind
+    latest = other.patient(pid)
+    start = threading.Barrier(6)
+    read: list[dict[str, Any]] = []
+
+    def load() -> None:
+        start.wait()
+        read.append(patient_summary(mine.repository.get(pid, share=True)))
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert read == [patient_summary(other.repository.get(pid, share=True))] * 6
+    assert patient_summary(before) == seen
+    assert cached(mine, pid) is not before
+    assert mine.patient(pid) == latest
