@@ -75,9 +75,9 @@ def dose_share(
     """Count the window's planned dosing days, and those withheld or recorded as missed.
 
     The planned days are counted from the schedule's cycles, and only the days of the holds and
-    the missed days are looked at, rather than every day of the window: every DLT outcome asks,
-    and this was a tenth of the command's time. ``tests/unit/test_dose_share.py`` checks it
-    against the day-by-day definition."""
+    the missed days are looked at, not every day of the window: every DLT outcome asks
+    (docs/benchmarks.md). ``tests/unit/test_dose_share.py`` checks it against the day-by-day
+    definition."""
     if window_days <= 0:
         return DoseShare(0, 0, 0)
     cycles, rest = divmod(window_days, schedule.cycle_length_days)
