@@ -81,9 +81,7 @@ def dose_share(
     if window_days <= 0:
         return DoseShare(0, 0, 0)
     cycles, rest = divmod(window_days, schedule.cycle_length_days)
-    planned = cycles * min(schedule.days_on, schedule.cycle_length_days) + min(
-        rest, schedule.days_on
-    )
+    planned = cycles * schedule.days_on + min(rest, schedule.days_on)  # days_on <= the cycle
     end = first_dose + dt.timedelta(days=window_days)  # the day after the window
     withheld: set[dt.date] = set()
     for hold in holds:
@@ -94,6 +92,8 @@ def dose_share(
                 withheld.add(day)
             day += _ONE_DAY
     missed_days = {
-        d for d in missed if first_dose <= d < end and is_dosing_day(schedule, first_dose, d)
+        d
+        for d in missed
+        if in_window(first_dose, window_days, d) and is_dosing_day(schedule, first_dose, d)
     }
     return DoseShare(planned, len(withheld), len(missed_days - withheld))
