@@ -27,6 +27,7 @@ from adapters.persistence import (
     postgres_recorder,
     sqlite_recorder,
 )
+from adapters.persistence.audit_links import ChainLink, latest_link
 from adapters.persistence.audit_verifier import AuditResult, verify
 from adapters.persistence.environment import AUDIT_KEY_VAR, persistence_env
 from adapters.persistence.postgres_recorder import ChainedPostgresApplicationRecorder
@@ -221,6 +222,66 @@ def test_the_recorders_are_the_chained_ones(story: Story, database_url: str) -> 
     assert type(story.ledger.recorder) is expected
     chained = story.raw.run("SELECT COUNT(*), MIN(seq), MAX(seq) FROM {chain}")
     assert tuple(chained[0]) == (115, 0, 114)  # the genesis row and one row per event
+
+
+def _chain_rows_by_seq(story: Story) -> dict[int, tuple[str, int, str]]:
+    found = story.raw.run("SELECT seq, originator_id, originator_version, chain_hash FROM {chain}")
+    return {int(q): (str(UUID(str(o))), int(v), str(h)) for q, o, v, h in found if q}
+
+
+def _link(story: Story, row: Row) -> ChainLink | None:
+    return latest_link(story.ledger.recorder, [(row.originator_id, row.version)])
+
+
+def test_each_event_links_to_its_own_chain_row(story: Story) -> None:
+    """The row found for an event (an SRC packet's binding) is the one chained for it: on
+    SQLite found from its log position, without an index on the chain's columns."""
+    chain = _chain_rows_by_seq(story)
+    for seq, row in enumerate(story.rows, start=1):
+        link = _link(story, row)
+        assert link is not None
+        assert (link.position, link.seq) == (row.position, seq)
+        assert chain[seq] == (row.originator_id, row.version, link.chain_hash)
+    latest = latest_link(
+        story.ledger.recorder, [(r.originator_id, r.version) for r in story.rows[3:9]]
+    )
+    assert latest is not None and latest.seq == 9  # the latest of them by log position
+
+
+def test_links_are_found_after_an_event_inserted_outside_the_ledger(story: Story) -> None:
+    """An unchained row shifts every later event's position against its chain row: the row
+    found is still the event's own (looked for), and the forged event has none."""
+    last = story.rows[-1]
+    story.raw.insert(story.trial_id, 999, last.topic, b"{}")
+    story.ledger.register_trial(template("defactinib-paclitaxel"), ADMIN)
+    story.ledger.register_trial(template("defactinib-paclitaxel"), ADMIN)
+    rows = story.raw.rows()
+    forged, after = rows[-3], rows[-2:]
+    assert (forged.originator_id, forged.version) == (story.trial_id, 999)
+    assert _link(story, forged) is None
+    chain = _chain_rows_by_seq(story)
+    for seq, row in enumerate(after, start=115):
+        link = _link(story, row)
+        assert link is not None and (link.position, link.seq) == (row.position, seq)
+        assert chain[seq][:2] == (row.originator_id, row.version)
+    assert _link(story, story.rows[5]) == ChainLink(
+        story.rows[5].position,
+        6,
+        chain[6][2],
+        story.rows[5].originator_id,
+        story.rows[5].version,
+    )
+
+
+def test_the_sqlite_chain_keeps_no_index_on_its_columns(sqlite_url: str) -> None:
+    """Each commit would write two more random index pages for it (sqlite_recorder)."""
+    ledger = build_ledger(env=persistence_env(sqlite_url))
+    try:
+        ledger.register_trial(template("defactinib-paclitaxel"), ADMIN)
+        indexes = RawStore(sqlite_url).run("SELECT name FROM sqlite_master WHERE type='index'")
+    finally:
+        ledger.close()
+    assert [name for (name,) in indexes] == ["sqlite_autoindex_stored_events_1"]
 
 
 # ------------------------------------------------------------------ tampering

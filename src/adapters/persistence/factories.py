@@ -44,10 +44,14 @@ class ChainedSQLiteFactory(SQLiteFactory):
         if self.env_create_table():
             recorder.create_table()
         self._readers = recorder.readers
+        self._checkpointer = recorder.checkpointer
         return recorder
 
     def close(self) -> None:
-        """The library's, and the recorder's per-thread read connections."""
+        """The library's, the recorder's per-thread read connections and its checkpointer."""
+        checkpointer = getattr(self, "_checkpointer", None)
+        if checkpointer is not None:
+            checkpointer.close()
         readers = getattr(self, "_readers", None)
         if readers is not None:
             readers.close()
