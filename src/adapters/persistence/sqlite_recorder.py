@@ -13,9 +13,10 @@ transaction did. An in-memory database (a shared cache, which locks tables inste
 WAL) keeps the library's pool.
 
 The chain table has no index on (originator_id, originator_version), and one written by an
-earlier version is dropped: it cost every commit two more random B-tree pages (of about eight
-WAL frames), for reads that are rare. An event's chain row is found from its log position
-(``link_of``), and only a store changed outside the ledger, where that fails, is scanned.
+earlier version is dropped: it cost every commit two more random B-tree pages, for reads that
+are rare (docs/benchmarks.md, seventh session). An event's chain row is found from its log
+position (``link_of``), and only a store changed outside the ledger, where that fails, is
+scanned.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ a hundred or so earlier commits, several milliseconds with the write lock held, 
 pays for them. Here a thread runs a PASSIVE checkpoint shortly after each batch of writes, on a
 connection of its own, so that commits seldom reach that mark; SQLite's checkpoint in the commit
 stays as the backstop should the thread fall behind or stop. A PASSIVE checkpoint waits for no
-reader or writer. One that fails is logged and tried again after the next write; nothing that
-was committed depends on it (the log holds it until a checkpoint copies it).
+reader or writer. One that fails is logged and tried again after the next batch; nothing that
+was committed depends on it (the log holds it until a checkpoint copies it). The figures are in
+docs/benchmarks.md (seventh session).
 """
 
 from __future__ import annotations
