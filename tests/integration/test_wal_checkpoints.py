@@ -114,6 +114,7 @@ def test_a_failed_checkpoint_is_logged_and_tried_again_after_the_next_write(
             _eventually(lambda: checkpointer.checkpoints == 1)
         failed = [e for e in logs if e["event"] == "wal checkpoint failed"]
         assert failed[0]["log_level"] == "warning" and "unable to open" in failed[0]["error"]
+        assert failed[0]["database"] == str(missing)
     finally:
         checkpointer.close()
     assert not _alive(checkpointer)

@@ -97,7 +97,12 @@ class WalCheckpointer:
                 connection = own_connection(self.database, self.timeout)
             busy, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
-            log.warning("wal checkpoint failed", error=str(exc), retry="after the next write")
+            log.warning(
+                "wal checkpoint failed",
+                database=self.database,
+                error=str(exc),
+                retry="after the next batch of commits",
+            )
             if connection is not None:
                 connection.close()
             return None
