@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,10 @@ from adapters.persistence.environment import persistence_env
 from adapters.persistence.sqlite_recorder import ChainedSQLiteApplicationRecorder
 from adapters.persistence.wal_checkpoints import BATCH_COMMITS, WalCheckpointer
 from domain.protocol import template
+from processes import wait_until
 from support import ADMIN
 
 PROTOCOL = template("defactinib-paclitaxel")
-
-
-def _eventually(done: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, "not within the time allowed"
-        time.sleep(0.005)
 
 
 def _checkpointer(ledger: DoseLedger) -> WalCheckpointer:
@@ -70,7 +63,9 @@ def test_writes_are_checkpointed_by_the_store_thread_and_it_stops_with_the_store
         assert checkpointer.checkpoints == 0 and not _alive(checkpointer)  # not a batch yet
         ledger.register_trial(PROTOCOL, ADMIN)
         # Soon after the burst, one checkpoint copies every frame of the log back.
-        _eventually(lambda: checkpointer.last is not None and checkpointer.last[2] > 0)
+        wait_until(
+            lambda: checkpointer.last is not None and checkpointer.last[2] > 0, "a checkpoint"
+        )
         assert checkpointer.last is not None
         busy, frames, copied = checkpointer.last
         assert (busy, copied) == (0, frames)
@@ -80,7 +75,7 @@ def test_writes_are_checkpointed_by_the_store_thread_and_it_stops_with_the_store
         assert checkpointer.checkpoints == runs  # no write, no checkpoint
         for _ in range(BATCH_COMMITS):
             ledger.register_trial(PROTOCOL, ADMIN)
-        _eventually(lambda: checkpointer.checkpoints > runs)
+        wait_until(lambda: checkpointer.checkpoints > runs, "the next checkpoint")
         assert _settled(checkpointer) <= runs + 2  # one batch: one, or two if split by one
         assert verify(ledger.recorder).ok
     finally:
@@ -107,11 +102,13 @@ def test_a_failed_checkpoint_is_logged_and_tried_again_after_the_next_write(
     try:
         with structlog.testing.capture_logs() as logs:
             _write_a_batch(checkpointer)
-            _eventually(lambda: any(e["event"] == "wal checkpoint failed" for e in logs))
+            wait_until(
+                lambda: any(e["event"] == "wal checkpoint failed" for e in logs), "the warning"
+            )
             assert checkpointer.checkpoints == 0
             missing.parent.mkdir()  # the file can be opened now
             _write_a_batch(checkpointer)
-            _eventually(lambda: checkpointer.checkpoints == 1)
+            wait_until(lambda: checkpointer.checkpoints == 1, "a checkpoint")
         failed = [e for e in logs if e["event"] == "wal checkpoint failed"]
         assert failed[0]["log_level"] == "warning" and "unable to open" in failed[0]["error"]
         assert failed[0]["database"] == str(missing)
@@ -141,7 +138,7 @@ class _ClosedJustAfterLooking(threading.Event):
         looked = super().wait(timeout)
         if not looked and not self.closer.is_alive() and not self.is_set():
             self.closer.start()
-            _eventually(lambda: self.is_set() and self.checkpointer._wake.is_set())
+            wait_until(lambda: self.is_set() and self.checkpointer._wake.is_set(), "the close")
         return looked
 
 
@@ -154,7 +151,7 @@ def test_a_close_just_after_the_thread_looked_still_stops_it(tmp_path: Path) -> 
     closed = _ClosedJustAfterLooking(checkpointer)
     checkpointer._closed = closed
     _write_a_batch(checkpointer)
-    _eventually(lambda: closed.closer.ident is not None)
+    wait_until(lambda: closed.closer.ident is not None, "the closer")
     closed.closer.join(timeout=10)
     assert not closed.closer.is_alive(), "the close waits for a thread that never stops"
     assert not _alive(checkpointer)

@@ -43,16 +43,12 @@ class ChainedSQLiteFactory(SQLiteFactory):
         recorder = cls(datastore=self.datastore, audit_key=audit_key_from(self.env))
         if self.env_create_table():
             recorder.create_table()
-        self._readers = recorder.readers
-        self._checkpointer = recorder.checkpointer
+        self._recorder = recorder
         return recorder
 
     def close(self) -> None:
-        """The library's, the recorder's per-thread read connections and its checkpointer."""
-        checkpointer = getattr(self, "_checkpointer", None)
-        if checkpointer is not None:
-            checkpointer.close()
-        readers = getattr(self, "_readers", None)
-        if readers is not None:
-            readers.close()
+        """The library's, and the connections the recorder opened of its own."""
+        recorder: ChainedSQLiteApplicationRecorder | None = getattr(self, "_recorder", None)
+        if recorder is not None:
+            recorder.close_own_connections()
         super().close()

@@ -110,20 +110,13 @@ def _persistence_error(exc: sqlite3.Error) -> PersistenceError:
     return PersistenceError(exc)
 
 
-def thread_readers(datastore: SQLiteDatastore) -> ThreadReaders | None:
-    """Per-thread readers of the datastore's file (None for an in-memory database)."""
+def own_file(datastore: SQLiteDatastore) -> tuple[str, float] | None:
+    """The datastore's file and lock timeout, for the connections a thread opens of its own
+    (the readers, the WAL checkpointer); None for an in-memory database (no file, no WAL)."""
     pool = datastore.pool
     if pool.is_sqlite_memory_mode:
         return None
-    return ThreadReaders(pool.db_name, pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT)
-
-
-def wal_checkpointer(datastore: SQLiteDatastore) -> WalCheckpointer | None:
-    """The checkpointer of the datastore's file (None for an in-memory database: no WAL)."""
-    pool = datastore.pool
-    if pool.is_sqlite_memory_mode:
-        return None
-    return WalCheckpointer(pool.db_name, pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT)
+    return pool.db_name, pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT
 
 
 class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
@@ -155,8 +148,9 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         self._key_checked = False
         self._insert_chain = f"INSERT INTO {table} VALUES (?,?,?,?,?,?)"
         self.head = CommittedHead()
-        self.readers = thread_readers(datastore)
-        self.checkpointer = wal_checkpointer(datastore)
+        file = own_file(datastore)
+        self.readers = None if file is None else ThreadReaders(*file)
+        self.checkpointer = None if file is None else WalCheckpointer(*file)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -166,6 +160,13 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         if self.checkpointer is not None:
             self.checkpointer.wrote()
         return notification_ids
+
+    def close_own_connections(self) -> None:
+        """Stop the checkpointer and close the per-thread readers (the store is closing)."""
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+        if self.readers is not None:
+            self.readers.close()
 
     def select_events(
         self,
