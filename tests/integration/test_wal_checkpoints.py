@@ -155,3 +155,35 @@ def test_a_close_just_after_the_thread_looked_still_stops_it(tmp_path: Path) -> 
     closed.closer.join(timeout=10)
     assert not closed.closer.is_alive(), "the close waits for a thread that never stops"
     assert not _alive(checkpointer)
+
+
+def test_a_thread_that_cannot_start_fails_no_commit(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's last commit is recorded and answered even when no thread can be started
+    (the checkpoint is left to SQLite); the next batch tries again."""
+    ledger = build_ledger(env=persistence_env(sqlite_url))
+    try:
+        checkpointer = _checkpointer(ledger)
+        real_start = threading.Thread.start
+
+        def refused(thread: threading.Thread) -> None:
+            if thread.name == "doseledger-wal-checkpoints":
+                raise RuntimeError("can't start new thread")
+            real_start(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", refused)
+        with structlog.testing.capture_logs() as logs:
+            trials = [ledger.register_trial(PROTOCOL, ADMIN) for _ in range(BATCH_COMMITS)]
+        assert len(trials) == BATCH_COMMITS and ledger.recorder.max_notification_id() == 32
+        assert [e["event"] for e in logs if e["log_level"] == "warning"] == [
+            "wal checkpoint thread not started"
+        ]
+        assert not _alive(checkpointer)
+        monkeypatch.setattr(threading.Thread, "start", real_start)
+        for _ in range(BATCH_COMMITS):
+            ledger.register_trial(PROTOCOL, ADMIN)
+        wait_until(lambda: checkpointer.checkpoints > 0, "a checkpoint")
+        assert verify(ledger.recorder).ok
+    finally:
+        ledger.close()

@@ -69,10 +69,20 @@ class WalCheckpointer:
         with self._lock:
             if self._thread is not None or self._closed.is_set():
                 return
-            self._thread = threading.Thread(
+            thread = threading.Thread(
                 target=self._run, name="doseledger-wal-checkpoints", daemon=True
             )
-            self._thread.start()
+            try:
+                thread.start()
+            except RuntimeError as exc:  # no thread to be had: the commit is not to fail for it
+                log.warning(
+                    "wal checkpoint thread not started",
+                    database=self.database,
+                    error=str(exc),
+                    retry="after the next batch of commits",
+                )
+                return
+            self._thread = thread
 
     def _run(self) -> None:
         connection: sqlite3.Connection | None = None
