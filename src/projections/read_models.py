@@ -11,6 +11,7 @@ from projections import rebuild as rebuilding
 from projections.check import CheckReport, select_ordered
 from projections.default_models import DEFAULT_CACHE_SIZE, default_read_models
 from projections.failures import Failure, Stopped
+from projections.log_reader import know_the_log_size
 from projections.models.base import ReadModel
 from projections.parallel_rebuild import catch_up_in_parallel, second_group
 from projections.queries import ReadModelQueries
@@ -158,6 +159,7 @@ class ReadModels:
         """Catch up in batches of ``batch_size``, in two processes when ``workers`` > 1 and
         the store can be reopened (``bulk``: a rebuild's load)."""
         self.ensure_schema()
+        know_the_log_size(self.source, self.store)
         second = second_group(self) if workers > 1 else []
         if second:
             processed = catch_up_in_parallel(self, second, progress, until, batch_size, bulk)
