@@ -57,6 +57,7 @@ class ReadModels:
         self.runner = ReadModelRunner(source, store, self.models, batch_size)
         self.queries = ReadModelQueries(store, self.ensure_schema)
         self.schema_ready = False
+        self.log_size_known = False  # see _know_the_log_size
         self._on_close = on_close
 
     def beside(self, store: Store) -> ReadModels:
@@ -145,7 +146,16 @@ class ReadModels:
         """Process what is new since the positions, as a read does before it answers: the
         fewest queries (no head, no positions report); returns the events read."""
         self.ensure_schema()
+        self._know_the_log_size()
         return self.runner.catch_up()
+
+    def _know_the_log_size(self) -> None:
+        """Once for this object, before its first read of the log: the planner's statistics
+        of the events table (``log_reader.know_the_log_size``). A store just restored is then
+        read page by page with its index, by a rebuild, a catch-up or a live runner alike."""
+        if not self.log_size_known:
+            know_the_log_size(self.source, self.store)
+            self.log_size_known = True
 
     def follow(
         self,
@@ -159,7 +169,7 @@ class ReadModels:
         """Catch up in batches of ``batch_size``, in two processes when ``workers`` > 1 and
         the store can be reopened (``bulk``: a rebuild's load)."""
         self.ensure_schema()
-        know_the_log_size(self.source, self.store)
+        self._know_the_log_size()
         second = second_group(self) if workers > 1 else []
         if second:
             processed = catch_up_in_parallel(self, second, progress, until, batch_size, bulk)

@@ -38,7 +38,10 @@ def events_table_rows_known(url: str) -> float:
 
 @pytest.mark.postgres
 @pytest.mark.usefixtures("info_logs")
-def test_a_catch_up_analyses_a_log_never_analysed_once(postgres_url: str) -> None:
+@pytest.mark.parametrize("read", ["catch_up", "refresh", "rebuild"])
+def test_the_first_read_of_a_log_never_analysed_analyses_it_once(
+    postgres_url: str, read: str
+) -> None:
     ledger = build_ledger(env=persistence_env(postgres_url))
     try:
         dosing(ledger, template("defactinib-avutometinib"), count=3)
@@ -51,7 +54,7 @@ def test_a_catch_up_analyses_a_log_never_analysed_once(postgres_url: str) -> Non
     read_models = build_read_models(postgres_url)
     try:
         with structlog.testing.capture_logs() as logs:
-            read_models.catch_up()
+            getattr(read_models, read)()  # a CLI catch-up, a live runner's, a rebuild
             read_models.catch_up()
         analysed = [e for e in logs if e["event"] == "analysed the event log for the planner"]
         assert len(analysed) == 1  # once: then the table has statistics
