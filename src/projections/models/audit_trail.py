@@ -59,7 +59,6 @@ class AuditPatients(ReadModel):
         self.new: list[tuple[str, str]] = []
         table = self.sql_names["audit_patients"]
         self._select = f"SELECT trial_id FROM {table} WHERE patient_id = ?"
-        self._insert = f"INSERT INTO {table} (patient_id, trial_id) VALUES (?, ?)"
 
     def stored_handlers(self) -> Mapping[type, UndecodedHandler]:
         return {Patient.Enrolled: self._enrolled}
@@ -81,7 +80,7 @@ class AuditPatients(ReadModel):
         return trial_id
 
     def flush(self, tx: Transaction) -> None:
-        tx.executemany(self._insert, self.new)
+        tx.insert(self.sql_names["audit_patients"], AUDIT_PATIENTS.column_names, self.new)
         self.new.clear()
         self.cache.trim()
 

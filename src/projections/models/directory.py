@@ -73,14 +73,6 @@ class PatientDirectory(ReadModel):
             "WHERE patient_id = ?"
         )
         self._select_term = f"SELECT term FROM {self.sql_names['adverse_events']} WHERE ae_id = ?"
-        self._insert_patient = (
-            f"INSERT INTO {self.sql_names['patients']} ({', '.join(PATIENTS.column_names)}) "
-            f"VALUES ({', '.join('?' * len(PATIENTS.columns))})"
-        )
-        self._insert_ae = (
-            f"INSERT INTO {self.sql_names['adverse_events']} (ae_id, patient_id, term) "
-            "VALUES (?, ?, ?)"
-        )
 
     def handlers(self) -> Mapping[type, Handler]:
         return {Patient.Enrolled: self._enrolled, Patient.AERecorded: self._ae_recorded}
@@ -130,8 +122,8 @@ class PatientDirectory(ReadModel):
     # ----------------------------------------------------------------- batch
 
     def flush(self, tx: Transaction) -> None:
-        tx.executemany(self._insert_patient, self.new_patients)
-        tx.executemany(self._insert_ae, self.new_aes)
+        tx.insert(self.sql_names["patients"], PATIENTS.column_names, self.new_patients)
+        tx.insert(self.sql_names["adverse_events"], ADVERSE_EVENTS.column_names, self.new_aes)
         self.new_patients.clear()
         self.new_aes.clear()
         self.patients.trim()

@@ -186,12 +186,8 @@ class ReminderIndex(ReadModel):
         self._select_cycle = (
             f"SELECT cycle_days FROM {self.sql_names['reminder_trials']} WHERE trial_id = ?"
         )
-        self._insert_trial = (
-            f"INSERT INTO {self.sql_names['reminder_trials']} (trial_id, cycle_days) VALUES (?, ?)"
-        )
         windows = self.sql_names["reminder_exam_windows"]
         self._select_window = f"SELECT window_days FROM {windows} WHERE trial_id = ?"
-        self._insert_window = f"INSERT INTO {windows} (trial_id, window_days) VALUES (?, ?)"
         self._select_src = (
             f"SELECT 1 FROM {r} WHERE trial_id = ? AND kind = 'src_decision_due' AND cohort = ?"
         )
@@ -429,9 +425,10 @@ class ReminderIndex(ReadModel):
 
     def flush(self, tx: Transaction) -> None:
         self.rereviews.clear()
-        tx.executemany(self._insert_trial, self.new_trials)
+        tx.insert(self.sql_names["reminder_trials"], REMINDER_TRIALS.column_names, self.new_trials)
         self.new_trials.clear()
-        tx.executemany(self._insert_window, self.new_windows)
+        exam_windows = REMINDER_EXAM_WINDOWS
+        tx.insert(self.sql_names[exam_windows.name], exam_windows.column_names, self.new_windows)
         self.new_windows.clear()
         # One statement per kind of change, in this order: a reminder is opened before it is
         # refreshed, cleared, issued or dropped, and one issued stays issued whatever else
