@@ -10,12 +10,12 @@ from __future__ import annotations
 import psycopg
 import pytest
 import structlog
-from tests.support import dosing
 
 from adapters.bootstrap import build_ledger, build_read_models
 from adapters.persistence.environment import persistence_env
 from domain.protocol import template
 from projections.log_reader import know_the_log_size
+from support import dosing
 
 
 def events_table_rows_known(url: str) -> float:
