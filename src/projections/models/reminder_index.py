@@ -192,11 +192,15 @@ class ReminderIndex(ReadModel):
             f"SELECT 1 FROM {r} WHERE trial_id = ? AND kind = 'src_decision_due' AND cohort = ?"
         )
         self._select_src_id = self._select_src.replace("SELECT 1", "SELECT reminder_id")
+        self._select_src_cohorts = (
+            f"SELECT cohort FROM {r} WHERE trial_id = ? AND kind = 'src_decision_due'"
+        )
         self._select_rereview = (
             f"SELECT reminder_id FROM {r} WHERE trial_id = ? AND kind = 'src_rereview' "
             "AND cohort = ? AND state = 'open' ORDER BY position DESC"
         )
-        self.src_seen: Lru[tuple[UUID, int], bool] = Lru(capacity)
+        # trial → the cohorts whose SRC reminder was opened (see _src_seen).
+        self.src_cohorts: Lru[UUID, set[int]] = Lru(capacity)
         self.src_ids: Lru[tuple[UUID, int], str] = Lru(capacity)
         # Re-reviews opened in this batch (not yet in the table), by trial and cohort.
         self.rereviews: dict[tuple[UUID, int], str] = {}
@@ -286,18 +290,27 @@ class ReminderIndex(ReadModel):
         ):
             return
         due = reminder_id(trial_id, event.originator_version, "src_decision_due")
-        self.src_seen.put((trial_id, number), True)
+        self._src_cohorts(trial_id).add(number)
         self.src_ids.put((trial_id, number), str(due))
         reminder = OpenReminder(due, "src_decision_due", trial_id, None, event.timestamp)
         self.ops.append(("open", self._row(reminder, position, cohort=number)))
 
     def _src_seen(self, trial_id: UUID, cohort: int) -> bool:
-        if self.src_seen.get((trial_id, cohort)) is not None:
-            return True
-        found = self.tx.fetchone(self._select_src, (str(trial_id), cohort)) is not None
-        if found:
-            self.src_seen.put((trial_id, cohort), True)
-        return found
+        """Whether the cohort's SRC reminder was ever opened."""
+        return cohort in self._src_cohorts(trial_id)
+
+    def _src_cohorts(self, trial_id: UUID) -> set[int]:
+        """The trial's cohorts whose SRC reminder was opened: one query per trial, then kept
+        with what this model opens. This read model is the only writer of its rows, and the
+        runner resets its caches when another process moved its position, so the set stays
+        whole. (It was a query per cohort: 326 in the benchmark's 100,000-event rebuild, now
+        90; docs/benchmarks.md, "Eighth session".)"""
+        cohorts = self.src_cohorts.get(trial_id)
+        if cohorts is None:
+            rows = self.tx.fetchall(self._select_src_cohorts, (str(trial_id),))
+            cohorts = {int(row[0]) for row in rows}
+            self.src_cohorts.put(trial_id, cohorts)
+        return cohorts
 
     def _src_id(self, trial_id: UUID, cohort: int) -> str | None:
         ident = self.src_ids.get((trial_id, cohort))
@@ -448,14 +461,14 @@ class ReminderIndex(ReadModel):
         self.patients.trim()
         self.cycles.trim()
         self.windows.trim()
-        self.src_seen.trim()
+        self.src_cohorts.trim()
         self.src_ids.trim()
 
     def reset(self) -> None:
         self.patients.clear()
         self.cycles.clear()
         self.windows.clear()
-        self.src_seen.clear()
+        self.src_cohorts.clear()
         self.src_ids.clear()
         self.rereviews.clear()
         self.changed.clear()
