@@ -8,10 +8,10 @@ Decoding below). One runner per process follows the log (``adapters.read_models`
 Exactly once. A batch (``batch_size`` notifications, 1,000 by default) is one database
 transaction: the runner locks its tracking rows (``BEGIN IMMEDIATE`` in SQLite,
 ``SELECT ... FOR UPDATE`` in PostgreSQL), gives each read model the events after its own
-position, lets each write its rows (``executemany``), moves the tracking rows to the batch's last
-position (ignored events included) and commits. View and position commit together or not at
-all, so a crash can neither skip nor repeat an event; a runner of another process waits on the
-lock, then skips what the first one did and drops its caches.
+position, lets each write its rows (``ReadModel.flush``), moves the tracking rows to the
+batch's last position (ignored events included) and commits. View and position commit
+together or not at all, so a crash can neither skip nor repeat an event; a runner of another
+process waits on the lock, then skips what the first one did and drops its caches.
 
 Why not the library's ``ProjectionRunner``: its ``Projection.process_event(event, tracking)``
 records each event with its tracking in a transaction of its own; a batch of a thousand events

@@ -4,7 +4,9 @@ A tiny dialect layer over the stdlib ``sqlite3`` and ``psycopg``: SQL is written
 placeholders and ``INSERT ... ON CONFLICT ... DO UPDATE`` upserts (both databases accept them);
 the store qualifies table names (``rm_`` in SQLite, where the library's own tables are
 ``stored_events`` and ``tracking``; ``doseledger_rm_`` in the PostgreSQL schema the library uses,
-``POSTGRES_SCHEMA`` or ``public``) and turns ``?`` into ``%s`` for psycopg.
+``POSTGRES_SCHEMA`` or ``public``) and turns ``?`` into ``%s`` for psycopg. New rows go in by
+the fastest append each driver has (:meth:`Transaction.insert`): multi-row INSERTs in SQLite,
+``COPY`` in PostgreSQL.
 
 Every write goes through :meth:`Store.transaction`: one database transaction that takes the
 write lock up front (``BEGIN IMMEDIATE`` in SQLite; in PostgreSQL the runner locks its tracking

@@ -34,7 +34,8 @@ class ReadModel(ABC):
     The runner opens one transaction per batch, calls :meth:`begin`, then a handler for each
     event the model has not seen (by the model's tracking position), then :meth:`flush`, and
     commits the view and every tracking row together. Handlers change in-memory state and
-    queue rows; :meth:`flush` writes them with ``executemany``. After a failed batch the
+    queue rows; :meth:`flush` writes them, new rows with ``Transaction.insert`` (COPY on
+    PostgreSQL) and changes with ``executemany``. After a failed batch the
     runner calls :meth:`reset`: caches are dropped and re-read from the tables on demand.
     """
 
