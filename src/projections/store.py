@@ -151,14 +151,11 @@ class Store(ABC):
     @abstractmethod
     def _column_type(self, kind: ColumnType) -> str: ...
 
+    @abstractmethod
     def insert(
         self, tx: Transaction, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
-        """``INSERT`` rows with ``executemany`` (see :meth:`Transaction.insert`)."""
-        names = ", ".join(columns)
-        tx.executemany(
-            f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows
-        )
+        """Append rows by the driver's fastest bulk INSERT (see :meth:`Transaction.insert`)."""
 
     def order_by(self, table: Table) -> str:
         """``ORDER BY`` the primary key, byte order for text in both databases."""

@@ -26,7 +26,6 @@ INDEX = Table(
     key=("aggregate_id",),
     indexes=(("kind", "position"),),
 )
-COLUMNS = INDEX.column_names
 
 
 class AggregateIndex(ReadModel):
@@ -52,7 +51,7 @@ class AggregateIndex(ReadModel):
         return created
 
     def flush(self, tx: Transaction) -> None:
-        tx.insert(self.sql_names["aggregate_index"], COLUMNS, self.rows)
+        self.append(tx, INDEX, self.rows)
         self.rows.clear()
 
     def reset(self) -> None:

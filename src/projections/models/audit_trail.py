@@ -80,7 +80,7 @@ class AuditPatients(ReadModel):
         return trial_id
 
     def flush(self, tx: Transaction) -> None:
-        tx.insert(self.sql_names["audit_patients"], AUDIT_PATIENTS.column_names, self.new)
+        self.append(tx, AUDIT_PATIENTS, self.new)
         self.new.clear()
         self.cache.trim()
 
@@ -113,7 +113,7 @@ class AuditTrail(ReadModel):
         self.rows.append((position, trial_id, *values[1:]))
 
     def flush(self, tx: Transaction) -> None:
-        tx.insert(self.sql_names["audit"], COLUMNS, self.rows)
+        self.append(tx, AUDIT, self.rows)
         self.rows.clear()
 
     def reset(self) -> None:

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Generic, TypeVar
 
@@ -34,8 +34,8 @@ class ReadModel(ABC):
     The runner opens one transaction per batch, calls :meth:`begin`, then a handler for each
     event the model has not seen (by the model's tracking position), then :meth:`flush`, and
     commits the view and every tracking row together. Handlers change in-memory state and
-    queue rows; :meth:`flush` writes them, new rows with ``Transaction.insert`` (COPY on
-    PostgreSQL) and changes with ``executemany``. After a failed batch the
+    queue rows; :meth:`flush` writes them, new rows with :meth:`append` (COPY on PostgreSQL)
+    and changes with ``executemany``. After a failed batch the
     runner calls :meth:`reset`: caches are dropped and re-read from the tables on demand.
     """
 
@@ -49,6 +49,11 @@ class ReadModel(ABC):
         self.store = store
         self._tx: Transaction | None = None
         self.sql_names = {table.name: store.qualified(table.name) for table in self.tables}
+
+    def append(self, tx: Transaction, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+        """New rows of one of this model's tables, by the store's bulk append
+        (``Transaction.insert``)."""
+        tx.insert(self.sql_names[table.name], table.column_names, rows)
 
     @property
     def tx(self) -> Transaction:

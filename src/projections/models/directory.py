@@ -122,8 +122,8 @@ class PatientDirectory(ReadModel):
     # ----------------------------------------------------------------- batch
 
     def flush(self, tx: Transaction) -> None:
-        tx.insert(self.sql_names["patients"], PATIENTS.column_names, self.new_patients)
-        tx.insert(self.sql_names["adverse_events"], ADVERSE_EVENTS.column_names, self.new_aes)
+        self.append(tx, PATIENTS, self.new_patients)
+        self.append(tx, ADVERSE_EVENTS, self.new_aes)
         self.new_patients.clear()
         self.new_aes.clear()
         self.patients.trim()

@@ -68,7 +68,6 @@ TIMELINE_DOSES = Table(
     key=("position",),
     indexes=(("patient_id", "position"),),
 )
-DOSE_COLUMNS = TIMELINE_DOSES.column_names
 # What one event contributes: a (kind, clinical date, summary, ae_id, term, grade, detail) row,
 # or a list of them.
 Entry = tuple[str, dt.date | None, str, UUID | None, str | None, int | None, Any]
@@ -217,7 +216,7 @@ class PatientTimeline(ReadModel):
         )
 
     def flush(self, tx: Transaction) -> None:
-        tx.insert(self.sql_names["timeline"], COLUMNS, self.rows)
+        self.append(tx, TIMELINE, self.rows)
         self.rows.clear()
 
     def reset(self) -> None:
@@ -254,7 +253,7 @@ class TimelineDoses(ReadModel):
         )
 
     def flush(self, tx: Transaction) -> None:
-        tx.insert(self.sql_names["timeline_doses"], DOSE_COLUMNS, self.rows)
+        self.append(tx, TIMELINE_DOSES, self.rows)
         self.rows.clear()
 
     def reset(self) -> None:

@@ -188,10 +188,10 @@ class ReminderIndex(ReadModel):
         )
         windows = self.sql_names["reminder_exam_windows"]
         self._select_window = f"SELECT window_days FROM {windows} WHERE trial_id = ?"
-        self._select_src = (
-            f"SELECT 1 FROM {r} WHERE trial_id = ? AND kind = 'src_decision_due' AND cohort = ?"
+        self._select_src_id = (
+            f"SELECT reminder_id FROM {r} "
+            "WHERE trial_id = ? AND kind = 'src_decision_due' AND cohort = ?"
         )
-        self._select_src_id = self._select_src.replace("SELECT 1", "SELECT reminder_id")
         self._select_src_cohorts = (
             f"SELECT cohort FROM {r} WHERE trial_id = ? AND kind = 'src_decision_due'"
         )
@@ -438,10 +438,9 @@ class ReminderIndex(ReadModel):
 
     def flush(self, tx: Transaction) -> None:
         self.rereviews.clear()
-        tx.insert(self.sql_names["reminder_trials"], REMINDER_TRIALS.column_names, self.new_trials)
+        self.append(tx, REMINDER_TRIALS, self.new_trials)
         self.new_trials.clear()
-        exam_windows = REMINDER_EXAM_WINDOWS
-        tx.insert(self.sql_names[exam_windows.name], exam_windows.column_names, self.new_windows)
+        self.append(tx, REMINDER_EXAM_WINDOWS, self.new_windows)
         self.new_windows.clear()
         # One statement per kind of change, in this order: a reminder is opened before it is
         # refreshed, cleared, issued or dropped, and one issued stays issued whatever else
