@@ -49,6 +49,7 @@ from projections import failures as stops
 from projections.failures import Stopped
 from projections.log_reader import NotificationSource, notification_head, notification_reader
 from projections.models.base import Handler, ReadModel, UndecodedHandler
+from projections.row_statements import RowStatement
 from projections.store import TRACKING, Store, Transaction
 from projections.undecoded import StoredJsonDecoder, UndecodedEvent, id_text
 
@@ -158,7 +159,7 @@ class ReadModelRunner:
         self._select_positions = (
             f"SELECT name, position FROM {t} WHERE name IN ({', '.join('?' * len(self.names))})"
         )
-        self._set_position = f"UPDATE {t} SET position = ? WHERE name = ?"
+        self._set_position = RowStatement(f"UPDATE {t} SET position = ? WHERE name = ?", key=(1,))
 
     def load_stopped(self, tx: Transaction) -> dict[str, Stopped]:
         """The read models of this runner that are stopped (as recorded in the store)."""

@@ -23,6 +23,7 @@ from projections.audit_rows import audit_row
 from projections.parallel_rebuild import FIRST_GROUP, second_group
 from projections.parallel_rebuild import run as run_second_process
 from projections.read_models import ReadModels, default_read_models
+from projections.row_statements import RowStatement
 from projections.store import SQLiteStore, Transaction
 from support import ADMIN, DAY0, INVESTIGATOR, SRC, ae, day, dosing
 
@@ -191,10 +192,11 @@ def test_a_failure_inside_a_batch_moves_neither_the_view_nor_the_tracking(
     else:  # every view written in the transaction; then the tracking update fails
         original_many = Transaction.executemany
 
-        def failing_many(self: Transaction, sql: str, rows: Any) -> None:
+        def failing_many(self: Transaction, statement: str | RowStatement, rows: Any) -> None:
+            sql = statement.sql if isinstance(statement, RowStatement) else statement
             if "tracking" in sql and "UPDATE" in sql and rows and rows[0][0] > 60:
                 raise RuntimeError("injected")
-            original_many(self, sql, rows)
+            original_many(self, statement, rows)
 
         monkeypatch.setattr(Transaction, "executemany", failing_many)
     projections.catch_up(until=60)

@@ -47,7 +47,7 @@ def test_inserted_rows_read_back_as_given(store: Store, rows: list[tuple[object,
     numbered = [(position, *row) for position, row in enumerate(rows)]
     with store.transaction() as tx:
         tx.execute(f"DELETE FROM {table}")
-        tx.insert(table, TABLE.column_names, numbered)
+        tx.insert(TABLE, numbered)
     with store.snapshot() as tx:
         stored = tx.fetchall(
             f"SELECT {', '.join(TABLE.column_names)} FROM {table} ORDER BY position"
@@ -61,6 +61,6 @@ def test_a_refused_insert_leaves_nothing(store: Store) -> None:
         pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)),
         store.transaction() as tx,
     ):
-        tx.insert(table, TABLE.column_names, [(1, "a", None, 1), (1, "again", None, 2)])
+        tx.insert(TABLE, [(1, "a", None, 1), (1, "again", None, 2)])
     with store.snapshot() as tx:
         assert tx.fetchall(f"SELECT position FROM {table}") == []

@@ -53,7 +53,7 @@ class ReadModel(ABC):
     def append(self, tx: Transaction, table: Table, rows: Sequence[Sequence[Any]]) -> None:
         """New rows of one of this model's tables, by the store's bulk append
         (``Transaction.insert``)."""
-        tx.insert(self.sql_names[table.name], table.column_names, rows)
+        tx.insert(table, rows)
 
     @property
     def tx(self) -> Transaction:

@@ -26,6 +26,7 @@ from domain.trial import Trial
 from domain.trial.interval_rules import recommend_from_counts
 from projections.models.base import Handler, Lru, ReadModel, dumps, loads, recorded_at
 from projections.models.trial_overview import dose_labels
+from projections.row_statements import RowStatement
 from projections.store import Store, Table, Transaction
 
 COHORT_TRIALS = Table(
@@ -210,13 +211,15 @@ class CohortSummary(ReadModel):
         reviews = self.sql_names["cohort_reviews"]
         self.flags: list[tuple[Any, ...]] = []
         self.reviews: list[tuple[Any, ...]] = []
-        self._insert_flag = (
+        self._insert_flag = RowStatement(
             f"INSERT INTO {reviews} (trial_id, cohort, position, old_dlts, new_dlts, reason) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (trial_id, cohort, position) DO NOTHING"
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (trial_id, cohort, position) DO NOTHING",
+            key=(0, 1, 2),
         )
-        self._mark_reviewed = (
+        self._mark_reviewed = RowStatement(
             f"UPDATE {reviews} SET reviewed_by = ?, review = ? "
-            "WHERE trial_id = ? AND cohort = ? AND reviewed_by IS NULL"
+            "WHERE trial_id = ? AND cohort = ? AND reviewed_by IS NULL",
+            key=(2, 3),
         )
         self._upsert_cohort = _upsert(cohorts, COHORT_COLUMNS, ("trial_id", "cohort"))
 
@@ -361,11 +364,12 @@ class CohortSummary(ReadModel):
         self.reviews.clear()
 
 
-def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> RowStatement:
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    return (
+    return RowStatement(
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+        key=tuple(columns.index(c) for c in key),
     )
 
 

@@ -35,6 +35,7 @@ from domain.reminder_schedule import (
 from domain.trial import Trial
 from projections.models.base import Handler, Lru, ReadModel, dumps, loads
 from projections.models.cohort_summary import CohortSummary
+from projections.row_statements import RowStatement
 from projections.store import Store, Table, Transaction
 from projections.undecoded import id_text
 
@@ -156,32 +157,40 @@ class ReminderIndex(ReadModel):
         # Row changes in event order: ("open" | "clear" | "issue" | "drop", parameters).
         self.ops: list[tuple[str, tuple[Any, ...]]] = []
         r, p = self.sql_names["reminders"], self.sql_names["reminder_patients"]
+        # Keys (RowStatement): where each statement's parameters carry the reminder_id.
         self._sql = {
-            "open": (
+            "open": RowStatement(
                 f"INSERT INTO {r} ({', '.join(COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (reminder_id) DO NOTHING"
+                f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (reminder_id) DO NOTHING",
+                key=(COLUMNS.index("reminder_id"),),
             ),
-            "clear": (
+            "clear": RowStatement(
                 f"UPDATE {r} SET state = 'cleared', closed_position = ? "
-                "WHERE reminder_id = ? AND state = 'open'"
+                "WHERE reminder_id = ? AND state = 'open'",
+                key=(1,),
             ),
-            "issue": (
+            "issue": RowStatement(
                 f"INSERT INTO {r} ({', '.join(COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (reminder_id) DO UPDATE "
                 "SET state = 'issued', closed_position = excluded.closed_position, "
-                "fired_at = excluded.fired_at"
+                "fired_at = excluded.fired_at",
+                key=(COLUMNS.index("reminder_id"),),
             ),
-            "refresh": (
+            "refresh": RowStatement(
                 f"UPDATE {r} SET current_until = ?, last_exam_due = ?, detail = ? "
-                "WHERE reminder_id = ? AND state = 'open'"
+                "WHERE reminder_id = ? AND state = 'open'",
+                key=(3,),
             ),
-            "drop": f"DELETE FROM {r} WHERE reminder_id = ? AND state = 'open'",
+            "drop": RowStatement(
+                f"DELETE FROM {r} WHERE reminder_id = ? AND state = 'open'", key=(0,)
+            ),
         }
         self._select_fold = f"SELECT fold, follow_ups_issued FROM {p} WHERE patient_id = ?"
-        self._upsert_fold = (
+        self._upsert_fold = RowStatement(
             f"INSERT INTO {p} (patient_id, fold, follow_ups_issued) VALUES (?, ?, ?) "
             "ON CONFLICT (patient_id) DO UPDATE SET fold = excluded.fold, "
-            "follow_ups_issued = excluded.follow_ups_issued"
+            "follow_ups_issued = excluded.follow_ups_issued",
+            key=(0,),
         )
         self._select_cycle = (
             f"SELECT cycle_days FROM {self.sql_names['reminder_trials']} WHERE trial_id = ?"

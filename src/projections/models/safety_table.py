@@ -19,6 +19,7 @@ from domain.errors import NotFound
 from domain.patient import Patient
 from projections.models.base import Handler, ReadModel, dumps, loads
 from projections.models.directory import PatientDirectory
+from projections.row_statements import RowStatement
 from projections.store import Store, Table, Transaction
 from projections.undecoded import id_text
 
@@ -68,20 +69,24 @@ class SafetyTable(ReadModel):
         self.deviations: list[tuple[Any, ...]] = []
         table = self.sql_names["safety_by_ae"]
         columns = "(trial_id, level, term, patient_id, ae_id, worst_grade)"
-        self._keep_worst = (
+        # Keys (RowStatement): the ae_id, 5th of the columns; a deviation's patient and day.
+        self._keep_worst = RowStatement(
             f"INSERT INTO {table} {columns} VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ae_id) "
             f"DO UPDATE SET worst_grade = CASE WHEN excluded.worst_grade > {table}.worst_grade "
-            f"THEN excluded.worst_grade ELSE {table}.worst_grade END"
+            f"THEN excluded.worst_grade ELSE {table}.worst_grade END",
+            key=(4,),
         )
-        self._set = (
+        self._set = RowStatement(
             f"INSERT INTO {table} {columns} VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ae_id) "
-            "DO UPDATE SET worst_grade = excluded.worst_grade"
+            "DO UPDATE SET worst_grade = excluded.worst_grade",
+            key=(4,),
         )
-        self._delete = f"DELETE FROM {table} WHERE ae_id = ?"
-        self._insert_deviation = (
+        self._delete = RowStatement(f"DELETE FROM {table} WHERE ae_id = ?", key=(0,))
+        self._insert_deviation = RowStatement(
             f"INSERT INTO {self.sql_names['safety_deviations']} (trial_id, level, patient_id, "
             "subject_id, clinical_date, reason, requirements) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (patient_id, clinical_date) DO NOTHING"
+            "ON CONFLICT (patient_id, clinical_date) DO NOTHING",
+            key=(2, 4),
         )
 
     def handlers(self) -> Mapping[type, Handler]:

@@ -10,6 +10,7 @@ from domain.errors import NotFound
 from domain.protocol import DoseLevel
 from domain.trial import Trial
 from projections.models.base import Handler, Lru, ReadModel, dumps, loads, recorded_at
+from projections.row_statements import RowStatement
 from projections.store import Store, Table, Transaction
 
 TRIALS = Table(
@@ -66,10 +67,11 @@ class TrialOverview(ReadModel):
             f"SELECT {', '.join(COLUMNS)} FROM {self.sql_names['trials']} WHERE trial_id = ?"
         )
         updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
-        self._upsert = (
+        self._upsert = RowStatement(
             f"INSERT INTO {self.sql_names['trials']} ({', '.join(COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(COLUMNS))}) "
-            f"ON CONFLICT (trial_id) DO UPDATE SET {updates}"
+            f"ON CONFLICT (trial_id) DO UPDATE SET {updates}",
+            key=(COLUMNS.index("trial_id"),),
         )
 
     def handlers(self) -> Mapping[type, Handler]:
