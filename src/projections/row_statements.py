@@ -21,6 +21,7 @@ for every statement the read models declare).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -31,8 +32,10 @@ _INSERT = re.compile(
 _UPDATE = re.compile(r"(UPDATE\s+\S+\s+SET\s+.*?)(\s+WHERE\s+.*)", re.S)
 _DELETE = re.compile(r"DELETE\s+FROM\s+(\S+)(\s+WHERE\s+.*)", re.S)
 _ALIAS = "batch"
-# The name of the statement prepared to learn a statement's parameter types.
+# The statement prepared to learn a statement's parameter types: a name of its own each time,
+# so that one left behind (its DEALLOCATE failed with the connection) never blocks the next.
 PROBE = "doseledger_rm_parameter_types"
+_probes = itertools.count(1)
 
 
 class RowStatement(NamedTuple):
@@ -68,15 +71,16 @@ def numbered(sql: str) -> str:
 def parameter_types(cursor: Any, sql: str) -> list[str]:
     """The types PostgreSQL infers for the placeholders of ``sql`` (PREPARE it, read
     ``pg_prepared_statements``, DEALLOCATE), on a psycopg cursor."""
-    cursor.execute(f"PREPARE {PROBE} AS {numbered(sql)}")
+    name = f"{PROBE}_{next(_probes)}"
+    cursor.execute(f"PREPARE {name} AS {numbered(sql)}")
     try:
         cursor.execute(
             "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s",
-            (PROBE,),
+            (name,),
         )
         row = cursor.fetchone()
     finally:
-        cursor.execute(f"DEALLOCATE {PROBE}")
+        cursor.execute(f"DEALLOCATE {name}")
     return list(row[0]) if row is not None else []
 
 
@@ -89,10 +93,13 @@ def set_based(sql: str, types: Sequence[str]) -> str | None:
 
     ``INSERT INTO t (...) VALUES (?, ...) [ON CONFLICT ...]`` selects its rows from the arrays;
     ``UPDATE t SET ... WHERE ...`` and ``DELETE FROM t WHERE ...`` join them (``FROM``,
-    ``USING``). None for any other statement, or one whose placeholders are not all in those
-    places: it then runs row by row.
+    ``USING``). None for any other statement, one whose placeholders are not all in those
+    places, or one with a subquery (a second SELECT or WHERE): it then runs row by row.
     """
     if sql.count("?") != len(types) or not types:
+        return None
+    words = re.findall(r"[A-Za-z_]+", re.sub(r"'[^']*'", "", sql).upper())
+    if words.count("WHERE") > 1 or "SELECT" in words:
         return None
     names = [f"{_ALIAS}.p{i}" for i in range(1, len(types) + 1)]
     source = (

@@ -80,3 +80,7 @@ def test_any_other_statement_runs_row_by_row() -> None:
     # Types that do not match the placeholders, or no placeholder at all.
     assert set_based("DELETE FROM t WHERE id = ?", ["text", "text"]) is None
     assert set_based("DELETE FROM t WHERE id = 1", []) is None
+    # A subquery: its WHERE is not the statement's.
+    nested = "UPDATE t SET a = (SELECT max(b) FROM u WHERE u.k = t.k) WHERE id = ?"
+    assert set_based(nested, ["text"]) is None
+    assert set_based("DELETE FROM t WHERE id IN (SELECT id FROM u WHERE k = ?)", ["text"]) is None
