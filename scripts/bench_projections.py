@@ -987,7 +987,8 @@ def phase_bare(url: str, until: int, page: int) -> dict[str, Any]:
 def phase_rebuild(url: str, until: int, workers: int | None) -> dict[str, Any]:
     """``ReadModels.rebuild()`` of every read model up to ``until``, as the CLI runs it."""
 
-    projections = build_read_models(url)
+    # As the CLI's rebuild does: the second process forked before anything is opened.
+    projections = build_read_models(url, fork_second_process=workers != 1)
     rss_ready = _status_mb("VmRSS")
     with bar(until, "rebuild") as progress:
 

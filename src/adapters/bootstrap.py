@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from adapters.read_models import LiveReadModels
     from adapters.scheduler import PeriodicJob
     from adapters.webhooks import RetryPolicy, Webhooks
+    from projections.forked_worker import ForkedWorker
     from projections.read_models import ReadModels
 
 
@@ -56,12 +57,17 @@ def build_read_models(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     cache_size: int = DEFAULT_CACHE_SIZE,
+    fork_second_process: bool = False,
 ) -> ReadModels:
     """Read models in the database the settings (or a DOSELEDGER_DATABASE_URL) name.
 
     Events are read and decoded by a DoseLedger of their own on the same environment (its
     recorder and mapper); the read-model tables live next to them (``rm_*`` in SQLite,
     ``doseledger_rm_*`` in the PostgreSQL schema). ``close()`` closes both.
+
+    ``fork_second_process``: a command that may rebuild or catch up in two processes forks
+    the second now, before it opens anything, with what it needs imported
+    (``projections.forked_worker``; not where the process already has other threads).
     """
     from adapters.persistence.environment import persistence_env
     from adapters.persistence.event_log import EventLog
@@ -73,11 +79,19 @@ def build_read_models(
         env = persistence_env(settings_or_url)
     else:
         env = (settings_or_url or Settings()).persistence_env()
-    ledger = build_ledger(env=env)
+    spare = _forked_second_process(env) if fork_second_process else None
+    try:
+        ledger = build_ledger(env=env)
+    except BaseException:
+        if spare is not None:
+            spare.release()
+        raise
     try:
         store = open_store(env)
     except BaseException:
         ledger.close()
+        if spare is not None:
+            spare.release()
         raise
     return ReadModels(
         ledger,
@@ -88,7 +102,21 @@ def build_read_models(
         reopen=EventLog,  # a second process reads and decodes, no more
         env=env,
         on_close=ledger.close,
+        spare=spare,
     )
+
+
+def _forked_second_process(env: Mapping[str, str]) -> ForkedWorker | None:
+    """The second process of a parallel run, forked with the persistence module (the driver)
+    imported, so that it imports nothing; None where it cannot be forked safely."""
+    import importlib
+
+    from projections.forked_worker import prefork
+
+    module = env.get("PERSISTENCE_MODULE")
+    if module:
+        importlib.import_module(module.partition(":")[0])
+    return prefork()
 
 
 def build_live_read_models(ledger: DoseLedger, settings: Settings | None = None) -> LiveReadModels:

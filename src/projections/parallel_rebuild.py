@@ -5,19 +5,21 @@ per event), the timeline's dose rows (three events in five) and the trial overvi
 read model of the others, so a big rebuild can follow them in this process while a second one
 follows the rest: two readers, two writers, one commit per batch each. This process reads every
 event, as stored; the second decodes only the classes its read models take (no dose). The second
-process is the one that starts cold (a fresh interpreter importing the domain and the read
-models, then opening the store's recorder and mapper alone, ``source``: a third of a second),
-so it takes the group with less work (about 35% of the events; docs/benchmarks.md).
+process starts later (its own connections, and where it is a fresh interpreter, its imports:
+most of a second), so it takes the group with less work (about 35% of the events;
+docs/benchmarks.md).
 Used when the backlog exceeds ``PARALLEL_THRESHOLD`` events and the store can be reopened from
 its environment (``build_read_models``); ``workers=1`` turns it off.
 
-The second process is a fresh interpreter (not a fork of a process holding database connections
-and pool threads, and not a ``multiprocessing`` child that would re-import the caller's main
-module). It reads ``{"source": "module:Class", "env": {...}, "names": [...], "batch_size": n,
-"cache_size": n, "until": n | null, "bulk": bool}`` on stdin (``bulk``: a rebuild, see
-``Store.bulk_load``), follows the named read models up to ``until``, and prints
-``{"processed": n}`` and exits at once (no interpreter teardown); on failure one line on stderr
-and exit status 1.
+The second process is forked by the command at its start, before it opened a connection or
+started a thread, when it has one thread then (``projections.forked_worker``: the CLI's rebuild,
+``build_read_models(fork_second_process=True)``); otherwise a fresh interpreter (never a fork
+of a process holding database connections and pool threads, and not a ``multiprocessing``
+child that would re-import the caller's main module). Either reads ``{"source":
+"module:Class", "env": {...}, "names": [...], "batch_size": n, "cache_size": n, "until": n |
+null, "bulk": bool}`` on stdin (``bulk``: a rebuild, see ``Store.bulk_load``), follows the
+named read models up to ``until``, and prints ``{"processed": n}`` and exits at once (no
+interpreter teardown); on failure one line on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import os
 import subprocess
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from projections.default_models import default_read_models
 from projections.runner import Progress, ReadModelRunner
@@ -40,6 +43,26 @@ if TYPE_CHECKING:
 PARALLEL_THRESHOLD = 100_000
 # The read models a parallel rebuild follows in the calling process; the second follows the rest.
 FIRST_GROUP = ("trial_overview", "audit_patients", "audit_trail", "timeline_doses")
+
+
+class SecondProcess(Protocol):
+    """What a parallel catch-up uses of its second process: ``subprocess.Popen`` running this
+    module, or a ``forked_worker.ForkedWorker``."""
+
+    stdin: IO[str] | None
+    stdout: IO[str] | None
+    stderr: IO[str] | None
+    returncode: int | Any
+
+    def wait(self) -> int: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> Any: ...
 
 
 def second_group(read_models: ReadModels) -> list[str]:
@@ -86,13 +109,16 @@ def catch_up_in_parallel(
         "until": until,
         "bulk": bulk,
     }
-    with subprocess.Popen(
+    # A second process forked when the command began (``forked_worker``), or a fresh one.
+    spare, read_models.spare = read_models.spare, None
+    started: AbstractContextManager[SecondProcess] = spare or subprocess.Popen(
         [sys.executable, "-m", "projections.parallel_rebuild"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    ) as worker:
+    )
+    with started as worker:
         try:
             assert worker.stdin and worker.stdout and worker.stderr
             worker.stdin.write(json.dumps(request))  # the environment (password): not argv

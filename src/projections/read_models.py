@@ -13,7 +13,7 @@ from projections.default_models import DEFAULT_CACHE_SIZE, default_read_models
 from projections.failures import Failure, Stopped
 from projections.log_reader import know_the_log_size
 from projections.models.base import ReadModel
-from projections.parallel_rebuild import catch_up_in_parallel, second_group
+from projections.parallel_rebuild import SecondProcess, catch_up_in_parallel, second_group
 from projections.queries import ReadModelQueries
 from projections.runner import (
     DEFAULT_BATCH_SIZE,
@@ -40,6 +40,7 @@ class ReadModels:
         reopen: SourceFactory | None = None,
         env: Mapping[str, str] | None = None,
         on_close: Callable[[], None] | None = None,
+        spare: SecondProcess | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -59,6 +60,9 @@ class ReadModels:
         self.schema_ready = False
         self.log_size_known = False  # see _know_the_log_size
         self._on_close = on_close
+        # A second process forked at the start, for a parallel run (``forked_worker``): taken
+        # by the first one, released unused by close().
+        self.spare = spare
 
     def beside(self, store: Store) -> ReadModels:
         """The same read models of the same source in another store (a scratch rebuild)."""
@@ -83,6 +87,10 @@ class ReadModels:
 
     def close(self) -> None:
         """Close the store's connection (and the application, when this object built it)."""
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            with spare:  # closing its request: it exits
+                pass
         self.store.close()
         if self._on_close is not None:
             self._on_close()

@@ -32,10 +32,12 @@ def _print(data: Any) -> None:
 
 
 @contextmanager
-def open_read_models() -> Iterator[ReadModels]:
-    """The read models of the configured store; database failures become one-line errors."""
+def open_read_models(*, fork_second_process: bool = False) -> Iterator[ReadModels]:
+    """The read models of the configured store; database failures become one-line errors.
+    ``fork_second_process``: for a rebuild that may run in two processes (``build_read_models``).
+    """
     try:
-        projections = build_read_models(Settings())
+        projections = build_read_models(Settings(), fork_second_process=fork_second_process)
     except Exception as exc:
         if _is_store_error(exc):
             fail(f"cannot open the store: {_first_line(exc)}")
@@ -98,7 +100,10 @@ def _progress(what: str) -> Iterator[Progress | None]:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> None:
-    with open_read_models() as projections, _progress("rebuild") as progress:
+    with (
+        open_read_models(fork_second_process=args.workers != 1) as projections,
+        _progress("rebuild") as progress,
+    ):
         _print(projections.rebuild(progress, workers=args.workers))
 
 
