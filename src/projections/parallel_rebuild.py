@@ -1,13 +1,14 @@
 """A catch-up (or rebuild) in two processes: ``python -m projections.parallel_rebuild``.
 
 Each read model has its own tracking row, and the audit trail (the costliest: one ``audit_row``
-per event), the timeline's dose rows (three events in five) and the trial overview depend on no
-read model of the others, so a big rebuild can follow them in this process while a second one
-follows the rest: two readers, two writers, one commit per batch each. This process reads every
-event, as stored; the second decodes only the classes its read models take (no dose). The second
-process starts later (its own connections, and where it is a fresh interpreter, its imports:
-most of a second), so it takes the group with less work (about 35% of the events;
-docs/benchmarks.md).
+per event) and the timeline's dose rows (three events in five), with the patients' trials they
+both look up, depend on no read model of the others, so a big rebuild can follow them in this
+process while a second one follows the rest: two readers, two writers, one commit per batch
+each. This process reads every event as stored and decodes none; the second decodes only the
+classes its read models take (no dose). The second process starts later (its own connections,
+and where it is a fresh interpreter, its imports: most of a second), so it takes the group
+with less work (about 35% of the events, the trial overview among them since the second
+process is forked: docs/benchmarks.md, "Ninth session").
 Used when the backlog exceeds ``PARALLEL_THRESHOLD`` events and the store can be reopened from
 its environment (``build_read_models``); ``workers=1`` turns it off.
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 PARALLEL_THRESHOLD = 100_000
 # The read models a parallel rebuild follows in the calling process; the second follows the rest.
-FIRST_GROUP = ("trial_overview", "audit_patients", "audit_trail", "timeline_doses")
+FIRST_GROUP = ("audit_patients", "audit_trail", "timeline_doses")
 
 
 class SecondProcess(Protocol):
@@ -123,6 +124,7 @@ def catch_up_in_parallel(
             assert worker.stdin and worker.stdout and worker.stderr
             worker.stdin.write(json.dumps(request))  # the environment (password): not argv
             worker.stdin.close()
+
             processed = runner.catch_up(progress, until=until)
             if runner.stopped:
                 worker.terminate()  # its open batch rolls back; positions stay consistent
