@@ -80,16 +80,13 @@ def build_read_models(
     else:
         env = (settings_or_url or Settings()).persistence_env()
     spare = _forked_second_process(env) if fork_second_process else None
+    ledger = None
     try:
         ledger = build_ledger(env=env)
-    except BaseException:
-        if spare is not None:
-            spare.release()
-        raise
-    try:
         store = open_store(env)
     except BaseException:
-        ledger.close()
+        if ledger is not None:
+            ledger.close()
         if spare is not None:
             spare.release()
         raise

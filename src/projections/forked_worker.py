@@ -4,8 +4,8 @@ A second process started as a fresh interpreter (``python -m projections.paralle
 spends most of a second importing the domain, the read models and the driver before it reads
 its first event: a fifth of a rebuild of 100,000 events, on the critical path, since it is the
 last to finish (docs/benchmarks.md, "Ninth session"). A command that knows it may rebuild (the
-CLI's ``projections rebuild`` and ``catch-up``; ``bootstrap.build_read_models``) forks one at
-the start instead, once the modules are imported and before it opens a connection or starts a
+CLI's ``projections rebuild``, through ``bootstrap.build_read_models``) forks one at the start
+instead, once the modules are imported and before it opens a connection or starts a
 thread: the child has everything imported and waits for its request on a pipe.
 
 Only then: a fork of a process with other threads could inherit a lock one of them held (the
@@ -23,15 +23,14 @@ or dies, the child reads an empty request and exits at once.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import threading
 from contextlib import suppress
-from typing import IO, Any
+from typing import IO
 
-from projections.parallel_rebuild import run
+from projections.parallel_rebuild import answer
 
 
 def single_threaded() -> bool:
@@ -108,7 +107,7 @@ def prefork() -> ForkedWorker | None:
 
 
 def _child(requests: int, out: int, err: int) -> None:
-    """The child: wait for a request, follow, report, exit (as ``parallel_rebuild.main``)."""
+    """The child: wait for a request, answer it as ``parallel_rebuild.main`` does, exit."""
     code = 1
     try:
         os.dup2(out, 1)
@@ -117,17 +116,8 @@ def _child(requests: int, out: int, err: int) -> None:
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
         with open(requests) as pipe:
-            text = pipe.read()
-        if not text:
-            code = 0
-            return
-        request: dict[str, Any] = json.loads(text)
-        processed = run(request)
-        print(json.dumps({"processed": processed}))
-        code = 0
-    except BaseException as exc:
-        lines = str(exc).strip().splitlines()
-        print(f"{type(exc).__name__}: {lines[0] if lines else ''}", file=sys.stderr)
+            request = pipe.read()
+        code = answer(request) if request else 0  # empty: released unused
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

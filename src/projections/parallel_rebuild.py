@@ -124,7 +124,6 @@ def catch_up_in_parallel(
             assert worker.stdin and worker.stdout and worker.stderr
             worker.stdin.write(json.dumps(request))  # the environment (password): not argv
             worker.stdin.close()
-
             processed = runner.catch_up(progress, until=until)
             if runner.stopped:
                 worker.terminate()  # its open batch rolls back; positions stay consistent
@@ -192,21 +191,28 @@ def run(request: dict[str, Any]) -> int:
             close()
 
 
-def main() -> None:
-    """Entry point of ``python -m projections.parallel_rebuild``."""
+def answer(request: str) -> int:
+    """The second process's work for one request (JSON): ``{"processed": n}`` on stdout, or
+    one line on stderr; its exit status. Used by ``main`` and by a forked second process."""
     try:
-        processed = run(json.loads(sys.stdin.read()))
+        processed = run(json.loads(request))
     except Exception as exc:
         text = str(exc).strip().splitlines()
         print(f"{type(exc).__name__}: {text[0] if text else ''}", file=sys.stderr)
-        raise SystemExit(1) from None
+        return 1
     print(json.dumps({"processed": processed}))
+    return 0
+
+
+def main() -> None:
+    """Entry point of ``python -m projections.parallel_rebuild``."""
+    code = answer(sys.stdin.read())
     # Done: its commits are in, its connections closed, its output flushed below. The
     # interpreter's teardown (freeing every cached object one by one: a tenth of a second and
     # more after a big rebuild, which the other process waits for) has nothing left to do.
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 if __name__ == "__main__":

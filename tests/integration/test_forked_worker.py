@@ -78,14 +78,18 @@ def test_a_rebuild_with_a_forked_second_process_builds_what_a_fresh_one_builds(
 def test_no_fork_while_another_thread_runs_and_an_unused_one_exits(sqlite_url: str) -> None:
     result = in_a_process(
         """
-        import os, threading
-        from projections.forked_worker import prefork
+        import os, threading, time
+        from projections.forked_worker import prefork, single_threaded
         stop = threading.Event()
         other = threading.Thread(target=stop.wait)
         other.start()
         with_thread = prefork()
         stop.set()
         other.join()
+        # join() returns before the OS thread has left /proc/self/task: wait until it has.
+        deadline = time.monotonic() + 10
+        while not single_threaded() and time.monotonic() < deadline:
+            time.sleep(0.01)
         alone = prefork()
         pid = alone.pid
         alone.release()  # never asked: it reads an empty request and exits
