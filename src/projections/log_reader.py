@@ -181,20 +181,19 @@ def _postgres_reader(
 ) -> Reader:
     assert isinstance(store, PostgresStore)
     only = "AND topic = ANY(%s) " if topics else ""
+    # The ids as text when no UUID is wanted: the server writes them, and the client builds no
+    # UUID object only to turn it into text (a twentieth of a rebuild's calling process).
+    originator_id = "originator_id" if uuids else "originator_id::text"
     sql = (
-        "SELECT notification_id, originator_id, originator_version, topic, state "
+        f"SELECT notification_id, {originator_id}, originator_version, topic, state "
         f"FROM {events_table} WHERE notification_id > %s AND notification_id <= %s {only}"
         "ORDER BY notification_id LIMIT %s"
     )
     wanted = [list(topics)] if topics else []
-    convert: Callable[[Any], Any] = (lambda v: v) if uuids else str
 
     def read_own(after: int, limit: int, until: int | None) -> Sequence[Notification]:
         bound = (1 << 62) if until is None else until
         rows = store._connected().execute(sql, (after, bound, *wanted, limit)).fetchall()
-        return [
-            _NotificationRow(r[0], convert(r[1]), r[2], r[3], bytes(r[4]))  # type: ignore[misc]
-            for r in rows
-        ]
+        return [_NotificationRow(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]  # type: ignore[misc]
 
     return read_own
