@@ -44,15 +44,16 @@ def write_slots(settings: Settings, env: Mapping[str, str]) -> int:
     """How many state-changing requests one service process runs at once, on the store of
     the library environment ``env``: ``DOSELEDGER_WRITE_THREADS``, or as many as can write
     at once: one on SQLite (more would only wait for its one writer, in threads that take
-    turns at the GIL with the event loop and the writer), one per connection of the pool and
-    its overflow on PostgreSQL."""
+    turns at the GIL with the event loop and the writer); on PostgreSQL one per connection
+    the pool keeps open (``POSTGRES_POOL_SIZE``), so the overflow stays free for the reads,
+    the reminders tick and the webhooks. More writes in flight only queue at the lock the
+    library takes on the events table for each insert, in threads that take turns at the GIL
+    (docs/benchmarks.md, "Tenth session")."""
     if settings.write_threads is not None:
         return settings.write_threads
     if env.get("PERSISTENCE_MODULE") == SQLITE_FACTORY:
         return SQLITE_WRITE_SLOTS
-    pool = env.get("POSTGRES_POOL_SIZE", settings.postgres_pool_size)
-    overflow = env.get("POSTGRES_MAX_OVERFLOW", settings.postgres_max_overflow)
-    return int(pool) + int(overflow)
+    return int(env.get("POSTGRES_POOL_SIZE", settings.postgres_pool_size))
 
 
 class WriteSlots:
