@@ -12,8 +12,8 @@ connection instead:
   minute when the server is away; the store's one connection fails at once and reopens on
   the next try (``PostgresStore._connected``), so the follower backs off and recovers.
 
-Same table, same order, same Notification fields (``uuids=False``: with the originator ids as
-stored, for a runner that decodes no domain event).
+Same table, same order, same Notification fields (``uuids=False``, for a runner that decodes no
+domain event: the originator ids as text, SQLite's as stored, PostgreSQL's ``uuid::text``).
 """
 
 from __future__ import annotations
