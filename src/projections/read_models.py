@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from projections import check as checking
 from projections import failures as stops
@@ -13,7 +13,7 @@ from projections.default_models import DEFAULT_CACHE_SIZE, default_read_models
 from projections.failures import Failure, Stopped
 from projections.log_reader import know_the_log_size
 from projections.models.base import ReadModel
-from projections.parallel_rebuild import SecondProcess, catch_up_in_parallel, second_group
+from projections.parallel_rebuild import catch_up_in_parallel, second_group
 from projections.queries import ReadModelQueries
 from projections.runner import (
     DEFAULT_BATCH_SIZE,
@@ -24,6 +24,9 @@ from projections.runner import (
 )
 from projections.schema import create_tables
 from projections.store import Store, Table
+
+if TYPE_CHECKING:
+    from projections.forked_worker import ForkedWorker
 
 
 class ReadModels:
@@ -40,7 +43,7 @@ class ReadModels:
         reopen: SourceFactory | None = None,
         env: Mapping[str, str] | None = None,
         on_close: Callable[[], None] | None = None,
-        spare: SecondProcess | None = None,
+        spare: ForkedWorker | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -89,8 +92,7 @@ class ReadModels:
         """Close the store's connection (and the application, when this object built it)."""
         spare, self.spare = self.spare, None
         if spare is not None:
-            with spare:  # closing its request: it exits
-                pass
+            spare.release()
         self.store.close()
         if self._on_close is not None:
             self._on_close()
